@@ -1,0 +1,12 @@
+//! `relate` recommends research papers by meaning.
+//!
+//! A sentence-embedding model ([`embed`]) turns each paper's title and abstract
+//! into a unit vector; the library of papers and vectors lives on disk; an
+//! index answers nearest-neighbour queries. Each module owns one step of that
+//! flow and hands plain Rust values to the next.
+
+pub mod corpus;
+pub mod embed;
+pub mod error;
+
+pub use error::{Error, Result};
