@@ -426,13 +426,24 @@ impl Database {
         )
     }
 
-    /// Papers found by an FTS5 query on titles, best ranked first.
-    pub fn papers_by_title_words(&self, fts_query: &str, limit: usize) -> Result<Vec<Paper>> {
-        let sql = format!(
-            "SELECT p.record FROM title_words JOIN papers p ON p.slot = title_words.rowid \
-             WHERE title_words MATCH ?1 ORDER BY title_words.rank LIMIT {limit}"
-        );
-        self.records(&sql, fts_query)
+    /// `(slot, title)` of papers found by an FTS5 query on titles, best
+    /// ranked first.
+    pub fn titles_by_words(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, String)>> {
+        let err = |e| self.err("search titles", e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid, title FROM title_words WHERE title_words MATCH ?1 ORDER BY rank LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![fts_query, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err);
+        rows
     }
 
     fn records(&self, sql: &str, arg: &str) -> Result<Vec<Paper>> {
@@ -661,7 +672,8 @@ mod tests {
         assert_eq!((s.added, s.text_changed), (1, 1));
         assert_eq!(db.count().unwrap(), 1);
         assert_eq!(db.paper_by_id("a").unwrap().unwrap().1.title, "Second");
-        assert_eq!(db.papers_by_title_words("\"second\"", 5).unwrap().len(), 1);
-        assert!(db.papers_by_title_words("\"first\"", 5).unwrap().is_empty());
+        let second = db.titles_by_words("\"second\"", 5).unwrap();
+        assert_eq!(second, [(0, "Second".to_string())]);
+        assert!(db.titles_by_words("\"first\"", 5).unwrap().is_empty());
     }
 }

@@ -394,13 +394,21 @@ impl Library {
         }
         let mut found = self
             .db
-            .papers_by_title_words(&title::fts_query(&words, true), TITLE_SEARCH_LIMIT)?;
+            .titles_by_words(&title::fts_query(&words, true), TITLE_SEARCH_LIMIT)?;
         if found.is_empty() {
             found = self
                 .db
-                .papers_by_title_words(&title::fts_query(&words, false), TITLE_SEARCH_LIMIT)?;
+                .titles_by_words(&title::fts_query(&words, false), TITLE_SEARCH_LIMIT)?;
         }
-        Ok(title::choose(&words, found))
+        Ok(match title::choose(&words, &found) {
+            title::Choice::Closest(slot) => {
+                TitleMatch::Closest(self.db.papers_by_slots(&[slot])?.swap_remove(0))
+            }
+            title::Choice::Ambiguous(slots) => {
+                TitleMatch::Ambiguous(self.db.papers_by_slots(&slots)?)
+            }
+            title::Choice::NotFound => TitleMatch::NotFound,
+        })
     }
 
     /// Every stored paper, in slot order (element `i` is slot `i`).

@@ -68,22 +68,31 @@ fn overlap(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
     }
 }
 
-/// Picks among papers found by word search, given the query's words.
+/// The outcome of [`choose`], in terms of the candidates' slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Closest(u32),
+    Ambiguous(Vec<u32>),
+    NotFound,
+}
+
+/// Picks among titles found by word search (`(slot, title)`, best search
+/// rank first), given the query's words.
 ///
-/// Papers whose titles contain every query word come first: one such paper
-/// is the closest match; among several, the best is chosen only if its word
+/// Titles that contain every query word come first: one such title is the
+/// closest match; among several, the best is chosen only if its word
 /// overlap with the query is high and strictly ahead of the next. Otherwise
 /// the best partial match is chosen if it is clearly ahead, and the
 /// remaining reasonable candidates are returned as ambiguous.
-pub(crate) fn choose(query: &BTreeSet<String>, candidates: Vec<Paper>) -> TitleMatch {
-    let mut scored: Vec<(bool, f64, Paper)> = candidates
-        .into_iter()
-        .map(|p| {
-            let title_words = words(&p.title);
+pub(crate) fn choose(query: &BTreeSet<String>, candidates: &[(u32, String)]) -> Choice {
+    let mut scored: Vec<(bool, f64, u32)> = candidates
+        .iter()
+        .map(|(slot, title)| {
+            let title_words = words(title);
             (
                 query.is_subset(&title_words),
                 overlap(query, &title_words),
-                p,
+                *slot,
             )
         })
         .collect();
@@ -92,53 +101,42 @@ pub(crate) fn choose(query: &BTreeSet<String>, candidates: Vec<Paper>) -> TitleM
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
 
     let containing = scored.iter().take_while(|s| s.0).count();
-    let pick = |threshold: f64, pool: &[(bool, f64, Paper)]| match pool {
-        [only] => Some(only.2.clone()),
-        [best, next, ..] if best.1 >= threshold && best.1 > next.1 => Some(best.2.clone()),
-        _ => None,
-    };
-    let list = |pool: Vec<(bool, f64, Paper)>| {
-        pool.into_iter()
-            .take(MAX_CANDIDATES)
-            .map(|s| s.2)
-            .collect::<Vec<_>>()
+    let list = |pool: &[(bool, f64, u32)]| {
+        Choice::Ambiguous(pool.iter().take(MAX_CANDIDATES).map(|s| s.2).collect())
     };
     if containing > 0 {
-        if let Some(p) = pick(CONTAINING_CHOICE, &scored[..containing]) {
-            return TitleMatch::Closest(p);
-        }
-        scored.truncate(containing);
-        return TitleMatch::Ambiguous(list(scored));
+        let pool = &scored[..containing];
+        return match pool {
+            [only] => Choice::Closest(only.2),
+            [best, next, ..] if best.1 >= CONTAINING_CHOICE && best.1 > next.1 => {
+                Choice::Closest(best.2)
+            }
+            _ => list(pool),
+        };
     }
     scored.retain(|s| s.1 >= PARTIAL_LISTING);
-    if scored.is_empty() {
-        return TitleMatch::NotFound;
+    match scored.as_slice() {
+        [] => Choice::NotFound,
+        [best, rest @ ..]
+            if best.1 >= PARTIAL_CHOICE && rest.first().is_none_or(|next| best.1 > next.1) =>
+        {
+            Choice::Closest(best.2)
+        }
+        pool => list(pool),
     }
-    let ahead = scored.len() == 1 || scored[0].1 > scored[1].1;
-    if ahead && scored[0].1 >= PARTIAL_CHOICE {
-        return TitleMatch::Closest(scored.swap_remove(0).2);
-    }
-    TitleMatch::Ambiguous(list(scored))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn paper(title: &str) -> Paper {
-        Paper {
-            id: title.to_string(),
-            title: title.to_string(),
-            ..Paper::default()
-        }
-    }
-
-    fn titles(m: &TitleMatch) -> Vec<&str> {
-        match m {
-            TitleMatch::Exact(p) | TitleMatch::Closest(p) => vec![p.title.as_str()],
-            TitleMatch::Ambiguous(ps) => ps.iter().map(|p| p.title.as_str()).collect(),
-            TitleMatch::NotFound => vec![],
-        }
+    fn pick(query: &str, titles: &[&str]) -> Choice {
+        let candidates: Vec<(u32, String)> = titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u32, t.to_string()))
+            .collect();
+        choose(&words(query), &candidates)
     }
 
     #[test]
@@ -159,51 +157,37 @@ mod tests {
 
     #[test]
     fn clear_best_among_containing_titles_is_chosen() {
-        let q = words("attention all you need");
-        let m = choose(
-            &q,
-            vec![
-                paper("Attention is not all you need"),
-                paper("Attention Is All You Need"),
-            ],
+        let m = pick(
+            "attention all you need",
+            &["Attention is not all you need", "Attention Is All You Need"],
         );
-        assert!(matches!(m, TitleMatch::Closest(_)), "{m:?}");
-        assert_eq!(titles(&m), ["Attention Is All You Need"]);
+        assert_eq!(m, Choice::Closest(1));
     }
 
     #[test]
     fn several_equally_good_titles_are_ambiguous() {
-        let q = words("graph networks");
-        let m = choose(
-            &q,
-            vec![
-                paper("Graph neural networks for chemistry"),
-                paper("Graph attention networks in vision"),
-                paper("Unrelated words entirely"),
+        let m = pick(
+            "graph networks",
+            &[
+                "Graph neural networks for chemistry",
+                "Graph attention networks in vision",
+                "Unrelated words entirely",
             ],
         );
-        assert!(matches!(m, TitleMatch::Ambiguous(_)), "{m:?}");
-        assert_eq!(titles(&m).len(), 2);
+        assert_eq!(m, Choice::Ambiguous(vec![0, 1]));
     }
 
     #[test]
     fn typo_falls_back_to_the_best_overlap_and_noise_is_not_found() {
-        let q = words("atention is all you need");
-        let m = choose(
-            &q,
-            vec![
-                paper("Attention is all you need"),
-                paper("All of statistics"),
-            ],
+        let m = pick(
+            "atention is all you need",
+            &["All of statistics", "Attention is all you need"],
         );
-        assert_eq!(titles(&m), ["Attention is all you need"]);
-        assert!(matches!(m, TitleMatch::Closest(_)));
-
-        let q = words("quantum chromodynamics of the proton");
-        let m = choose(
-            &q,
-            vec![paper("The art of the deal"), paper("A theory of the firm")],
+        assert_eq!(m, Choice::Closest(1));
+        let m = pick(
+            "quantum chromodynamics of the proton",
+            &["The art of the deal", "A theory of the firm"],
         );
-        assert_eq!(m, TitleMatch::NotFound);
+        assert_eq!(m, Choice::NotFound);
     }
 }
