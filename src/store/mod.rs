@@ -38,6 +38,8 @@ use vector_file::{Header, VectorFileWriter};
 
 /// How many papers a word search on titles considers.
 const TITLE_SEARCH_LIMIT: usize = 200;
+/// Longest title query for which near matches (all words but one) are tried.
+const MAX_TYPO_QUERY_WORDS: usize = 16;
 
 /// An open library folder. Open it with [`Library::open_or_create`] to add
 /// papers (one writer at a time) or with [`Library::open`] to query it.
@@ -395,10 +397,24 @@ impl Library {
         let mut found = self
             .db
             .titles_by_words(&title::fts_query(&words, true), TITLE_SEARCH_LIMIT)?;
-        if found.is_empty() {
-            found = self
-                .db
-                .titles_by_words(&title::fts_query(&words, false), TITLE_SEARCH_LIMIT)?;
+        if found.is_empty() && words.len() <= MAX_TYPO_QUERY_WORDS {
+            // Allow one misspelt or extra word: titles with all words but
+            // one. (Titles with any word would match most of a large library.)
+            for skipped in &words {
+                let mut rest = words.clone();
+                rest.remove(skipped);
+                if rest.is_empty() {
+                    continue;
+                }
+                for hit in self
+                    .db
+                    .titles_by_words(&title::fts_query(&rest, true), TITLE_SEARCH_LIMIT)?
+                {
+                    if !found.contains(&hit) {
+                        found.push(hit);
+                    }
+                }
+            }
         }
         Ok(match title::choose(&words, &found) {
             title::Choice::Closest(slot) => {
