@@ -54,6 +54,14 @@ pub enum Error {
         line: usize,
         problem: String,
     },
+
+    /// The format of an input file could not be told from its name or
+    /// content.
+    #[error(
+        "cannot tell the format of {path}: {problem}. Name it with a known extension or \
+         pass the format explicitly (one of digest, jsonl, csv, arxiv, bibtex)"
+    )]
+    UnknownFormat { path: PathBuf, problem: String },
 }
 
 impl Error {
