@@ -538,3 +538,26 @@ fn jsonl_and_csv_are_read_as_they_are_written() {
         assert_eq!(papers(&rest).len(), 2000, "{name}");
     }
 }
+
+#[test]
+fn bibtex_with_bom_and_crlf_reads_the_same_as_without() {
+    let plain = std::fs::read_to_string(fixture("library.bib")).unwrap();
+    let windows = format!("\u{feff}{}", plain.replace('\n', "\r\n"));
+    let (_dir, path) = temp_file("windows.bib", windows.as_bytes());
+    let expected = read_all(&fixture("library.bib"), None);
+    let got = read_all(&path, None);
+    let strip = |events: &[ReadEvent]| -> Vec<(Paper, usize)> {
+        papers(events)
+            .into_iter()
+            .map(|(p, l)| (p.clone(), l))
+            .collect()
+    };
+    assert_eq!(strip(&got), strip(&expected));
+    assert_eq!(
+        rejected(&got).iter().map(|p| p.line).collect::<Vec<_>>(),
+        rejected(&expected)
+            .iter()
+            .map(|p| p.line)
+            .collect::<Vec<_>>()
+    );
+}
