@@ -1,5 +1,6 @@
-//! Streams papers from a CSV table (comma-separated, or tab-separated for
-//! `.tsv` files and headers that use tabs only). The first row names the
+//! Streams papers from a CSV table (comma-separated; tab-separated for
+//! `.tsv` files and headers that use tabs only; semicolon-separated for
+//! headers that use semicolons only). The first row names the
 //! columns (see [`super::record`] for which names mean what; `title` is
 //! required). Rows are read one at a time; quoted fields may hold commas,
 //! quotes (`""`) and line breaks. A row is rejected, with the line it starts
@@ -28,11 +29,15 @@ pub(crate) struct CsvRows<R> {
 }
 
 /// Chooses the field separator: tab for `.tsv` files or when the header
-/// line has tabs and no commas, else comma.
+/// line has tabs and no commas, `;` when it has semicolons and neither
+/// commas nor tabs, else comma.
 pub(crate) fn delimiter_for(extension: Option<&str>, first_line: &str) -> u8 {
     let tsv = extension.is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    if tsv || (first_line.contains('\t') && !first_line.contains(',')) {
+    let has = |c: char| first_line.contains(c);
+    if tsv || (has('\t') && !has(',')) {
         b'\t'
+    } else if has(';') && !has(',') {
+        b';'
     } else {
         b','
     }
@@ -228,6 +233,8 @@ mod tests {
         assert_eq!(delimiter_for(Some("TSV"), "a,b"), b'\t');
         assert_eq!(delimiter_for(None, "id\ttitle"), b'\t');
         assert_eq!(delimiter_for(Some("csv"), "id,title\tx"), b',');
+        assert_eq!(delimiter_for(Some("csv"), "id;title"), b';');
+        assert_eq!(delimiter_for(Some("csv"), "id,title;x"), b',');
     }
 
     #[test]
