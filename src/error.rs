@@ -60,7 +60,7 @@ pub enum Error {
     StoreMissing { dir: PathBuf },
 
     /// The library was embedded with another model or vector dimension.
-    #[error("the library at {dir} holds vectors from model {stored_model} ({stored_dim} dimensions), not {requested_model} ({requested_dim} dimensions): use --model {stored_model} with this library, or ingest into a new library with --store NEW_DIR")]
+    #[error("the library at {dir} holds vectors from model {stored_model} ({stored_dim} dimensions), not {requested_model} ({requested_dim} dimensions): use the {stored_model} model folder with this library (--model DIR), or ingest into a new library with --store NEW_DIR")]
     StoreModelMismatch {
         dir: PathBuf,
         stored_model: String,
@@ -123,6 +123,13 @@ pub enum Error {
     /// A new or re-worded paper was handed to the library without its vector.
     #[error("paper {id} is {change} but came without a vector; embed its title and abstract before storing it")]
     MissingVector { id: String, change: &'static str },
+    /// The format of an input file could not be told from its name or
+    /// content.
+    #[error(
+        "cannot tell the format of {path}: {problem}. Name it with a known extension or \
+         pass the format explicitly (one of digest, jsonl, csv, arxiv, bibtex)"
+    )]
+    UnknownFormat { path: PathBuf, problem: String },
 }
 
 impl Error {
