@@ -123,11 +123,12 @@ pub enum Error {
     /// A new or re-worded paper was handed to the library without its vector.
     #[error("paper {id} is {change} but came without a vector; embed its title and abstract before storing it")]
     MissingVector { id: String, change: &'static str },
+
     /// The format of an input file could not be told from its name or
     /// content.
     #[error(
         "cannot tell the format of {path}: {problem}. Name it with a known extension or \
-         pass the format explicitly (one of digest, jsonl, csv, arxiv, bibtex)"
+         pass --format (one of digest, jsonl, csv, arxiv, bibtex)"
     )]
     UnknownFormat { path: PathBuf, problem: String },
 }
