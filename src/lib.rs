@@ -8,5 +8,6 @@
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod topics;
 
 pub use error::{Error, Result};
