@@ -10,9 +10,10 @@ use relate::topics::{
 use relate::Error;
 
 /// ARI of the automatic topics against data/sample-topics.tsv must reach
-/// this. Measured with seed 42: 0.225 (k = 8 chosen automatically);
-/// 0.294 with k = 14, the number of hand-made groups.
-const SAMPLE_ARI_BAR: f64 = 0.20;
+/// this. Measured with seed 42: 0.272 (k = 14 chosen automatically, one
+/// singleton set aside as an outlier); 0.272 with k = 14 given, the number
+/// of hand-made groups.
+const SAMPLE_ARI_BAR: f64 = 0.25;
 /// The same with the number of topics given as 14.
 const SAMPLE_ARI_BAR_K14: f64 = 0.25;
 

@@ -1,5 +1,5 @@
 //! Spherical k-means: k-means on the unit sphere with cosine similarity,
-//! seeded by k-means++, restarted a few times, best objective kept.
+//! seeded by greedy k-means++, restarted a few times, best objective kept.
 //!
 //! Why this and not a density-based method (HDBSCAN): on the sample corpus
 //! (61 abstracts, all-MiniLM-L6-v2) HDBSCAN over cosine distance either puts
@@ -50,19 +50,28 @@ pub(crate) fn spherical_kmeans(
     best.expect("at least one restart runs")
 }
 
-/// k-means++ seeding on the sphere: each next centre is drawn with
-/// probability proportional to 1 − cos to the nearest chosen centre (the
-/// squared chord distance, up to a factor of 2).
+/// Greedy k-means++ seeding on the sphere: each next centre is the best of
+/// a few candidates drawn with probability proportional to 1 − cos to the
+/// nearest chosen centre (the squared chord distance, up to a factor of 2),
+/// "best" meaning the one that most reduces the total of those distances.
 fn seeds(data: &[f32], dim: usize, k: usize, rng: &mut StdRng) -> Vec<f32> {
     let n = data.len() / dim;
     let row = |i: usize| &data[i * dim..(i + 1) * dim];
+    let candidates = 2 + (k as f64).ln().floor() as usize;
     let mut chosen = vec![rng.random_range(0..n)];
     let mut dist: Vec<f64> = (0..n)
         .map(|i| (1.0 - dot(row(i), row(chosen[0])) as f64).max(0.0))
         .collect();
     while chosen.len() < k {
         let total: f64 = dist.iter().sum();
-        let next = if total > 1e-12 {
+        if total <= 1e-12 {
+            // All remaining rows coincide with a centre: take the first unused.
+            let next = (0..n).find(|i| !chosen.contains(i)).unwrap_or(0);
+            chosen.push(next);
+            continue;
+        }
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for _ in 0..candidates {
             let mut target = rng.random::<f64>() * total;
             let mut pick = n - 1;
             for (i, d) in dist.iter().enumerate() {
@@ -72,15 +81,19 @@ fn seeds(data: &[f32], dim: usize, k: usize, rng: &mut StdRng) -> Vec<f32> {
                 }
                 target -= d;
             }
-            pick
-        } else {
-            // All remaining rows coincide with a centre: take the first unused.
-            (0..n).find(|i| !chosen.contains(i)).unwrap_or(0)
-        };
-        chosen.push(next);
-        for (i, d) in dist.iter_mut().enumerate() {
-            *d = d.min((1.0 - dot(row(i), row(next)) as f64).max(0.0));
+            let updated: Vec<f64> = dist
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d.min((1.0 - dot(row(i), row(pick)) as f64).max(0.0)))
+                .collect();
+            let cost: f64 = updated.iter().sum();
+            if best.as_ref().is_none_or(|b| cost < b.0) {
+                best = Some((cost, pick, updated));
+            }
         }
+        let (_, pick, updated) = best.expect("at least one candidate");
+        chosen.push(pick);
+        dist = updated;
     }
     chosen
         .iter()

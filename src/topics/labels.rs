@@ -9,8 +9,8 @@
 //! with `A` the mean topic size: the first factor rewards terms shared by
 //! the topic's papers, the second punishes terms found in every topic. Terms
 //! must occur in at least two members when the topic has two or more. A
-//! unigram is skipped when a higher-ranked bigram already contains it, and
-//! the label is the first three terms.
+//! term is skipped when it shares a word with a higher-ranked term (so not
+//! "theorem, theorem proving"), and the label is the first three terms.
 
 use std::collections::{HashMap, HashSet};
 
@@ -155,10 +155,9 @@ pub(crate) fn topic_terms(
                 if chosen.len() >= n_terms {
                     break;
                 }
-                let covered = !t.contains(' ')
-                    && chosen
-                        .iter()
-                        .any(|c| c.contains(' ') && c.split(' ').any(|w| w == *t));
+                let covered = t
+                    .split(' ')
+                    .any(|w| chosen.iter().any(|c| c.split(' ').any(|cw| cw == w)));
                 if !covered {
                     chosen.push(t.to_string());
                 }

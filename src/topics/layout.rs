@@ -45,13 +45,10 @@ pub fn layout_2d(vectors: &[f32], dim: usize, seed: u64) -> Result<Vec<[f32; 2]>
             (2.0 - 2.0 * c).max(0.0).sqrt()
         })
     } else {
+        let sq: Vec<f32> = reduced.chunks_exact(r).map(|a| dot(a, a)).collect();
         neighbours(n, k, |i, j| {
-            let (a, b) = (&reduced[i * r..(i + 1) * r], &reduced[j * r..(j + 1) * r]);
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f32>()
-                .sqrt()
+            let ab = dot(&reduced[i * r..(i + 1) * r], &reduced[j * r..(j + 1) * r]);
+            (sq[i] + sq[j] - 2.0 * ab).max(0.0).sqrt()
         })
     };
     let edges = fuzzy_edges(n, k, &knn);

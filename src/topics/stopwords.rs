@@ -33,6 +33,8 @@ develop develops developed enable enables enabling lead leads leading remain rem
 remaining main able wide widely widespread across highly often typically including include
 includes extensive extensively outperform outperforms conduct conducted conducting aim aims
 argue analysis analyze analyse term terms way ways thereby still toward respect standard
+area areas contribution contributions available vast goal goals comprehensive perspective
+interest interesting discovered central
 cases case number numbers set sets high low known large-scale potential possible take takes
 need needs needed allows allow allowed directly due terms overall yet whose instead";
 
