@@ -171,6 +171,7 @@ fn sample_topics_agree_with_the_hand_grouping() {
         model.topics.len(),
         model.outliers.len()
     );
+    println!("  silhouettes {:?}", model.choice.silhouettes);
     for t in &model.topics {
         println!("  {:2} [{}] {}", t.size, t.label, t.papers[0].title);
     }

@@ -9,11 +9,11 @@
 //! topics hold about √papers papers each.*
 //!
 //! 0.25 is Kaufman and Rousseeuw's reading of a silhouette below which "no
-//! substantial structure has been found". On the sample corpus every k scores
-//! between 0.05 and 0.14 and the plain maximum is k = 2, which lumps theorem
-//! proving with privacy; the √n floor is what makes the automatic choice
-//! useful there. On planted clusters the silhouette is far above 0.25 and
-//! the plain maximum finds the planted k.
+//! substantial structure has been found". On the sample corpus (61 papers)
+//! every k from 2 to 20 scores between 0.06 and 0.14 and the plain maximum is
+//! k = 4, four topics for papers that a reader splits into about fourteen;
+//! the √n floor (8) makes the choice k = 14 there. On planted clusters the
+//! silhouette peaks far above 0.25 and the plain maximum finds the planted k.
 
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
