@@ -131,6 +131,31 @@ pub enum Error {
          pass --format (one of digest, jsonl, csv, arxiv, bibtex)"
     )]
     UnknownFormat { path: PathBuf, problem: String },
+
+    /// Topic finding or a topic map was given no papers.
+    #[error("no papers to {action}: add papers to the library first")]
+    NoPapers { action: &'static str },
+
+    /// More topics were requested than there are papers.
+    #[error(
+        "cannot make {requested} topics from {papers} papers: ask for between 1 and {papers} \
+         topics, or leave the number out to choose it automatically"
+    )]
+    TooManyTopics { requested: usize, papers: usize },
+
+    /// Two inputs that must have one entry per paper have different lengths.
+    #[error(
+        "{field} has {received} entries but there are {expected} papers: pass exactly one per paper"
+    )]
+    LengthMismatch {
+        field: &'static str,
+        expected: usize,
+        received: usize,
+    },
+
+    /// Vector data is unusable (wrong shape, not finite, or all zero).
+    #[error("invalid vectors: {problem}. {fix}")]
+    InvalidVectors { problem: String, fix: String },
 }
 
 impl Error {

@@ -9,5 +9,6 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod store;
+pub mod topics;
 
 pub use error::{Error, Result};
