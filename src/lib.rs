@@ -8,5 +8,6 @@
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod index;
 
 pub use error::{Error, Result};
