@@ -51,8 +51,10 @@ pub struct HnswParams {
 }
 
 impl Default for HnswParams {
-    /// Defaults chosen to keep recall@10 at or above 0.95 on 100,000
-    /// clustered 384-d vectors (see `benches/index.rs`).
+    /// M 16, ef_construction 100, ef_search 100. Measured on 100,000
+    /// clustered 384-d vectors (`benches/index.rs`, 500 queries, seed 42):
+    /// recall@10 0.964 (ef_search 50: 0.904, 200: 0.990), 0.8 ms per query,
+    /// 104 s to build on 2 cores.
     fn default() -> Self {
         HnswParams {
             max_connections: 16,
@@ -542,6 +544,24 @@ mod tests {
         let neg: Vec<f32> = v.iter().map(|x| -x).collect();
         assert!((UnitDot.eval(v, &neg) - 2.0).abs() < 1e-5);
         assert!(UnitDot.eval(v, &neg) <= 2.0);
+    }
+
+    #[test]
+    fn hnsw_rs_dist_dot_panics_where_unit_dot_does_not() {
+        use hnsw_rs::prelude::DistDot;
+        // DistDot (without the simdeez_f feature) sums the products in order
+        // and asserts 1 - dot >= 0; find a unit vector whose self-dot rounds
+        // above 1 that way.
+        let dim = 384;
+        let vectors = clustered_unit_vectors(2_000, dim, 20, 0.8, 9);
+        let v = vectors
+            .chunks_exact(dim)
+            .find(|v| v.iter().zip(v.iter()).fold(0f32, |acc, (a, b)| acc + a * b) > 1.0)
+            .expect("some self-dot above 1");
+        let dist_dot = catch_unwind(|| DistDot.eval(v, v));
+        assert!(dist_dot.is_err(), "DistDot no longer panics: {dist_dot:?}");
+        let d = UnitDot.eval(v, v);
+        assert!((0.0..1e-5).contains(&d), "distance {d}");
     }
 
     #[test]
