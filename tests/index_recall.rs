@@ -28,9 +28,9 @@ fn hnsw_recall_at_default_settings_is_at_least_095() {
     // 5,000 vectors of 128 dimensions keep the debug-build test short;
     // benches/index.rs measures 100,000 of 384 dimensions.
     let (n, dim) = (5_000, 128);
-    // 50 uneven topics whose members sit at cosine about 0.6 from each
+    // 100 uneven topics whose members sit at cosine about 0.5 from each
     // other, like abstracts embedded by a sentence model.
-    let vectors = clustered_unit_vectors(n, dim, 50, 0.8, seed);
+    let vectors = clustered_unit_vectors(n, dim, 100, 1.0, seed);
     let index = HnswIndex::build(&vectors, dim, &HnswParams::default()).unwrap();
     assert_eq!((index.len(), index.dim()), (n, dim));
     let report = measure_recall(&index, &vectors, dim, 300, 10, seed).unwrap();
