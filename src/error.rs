@@ -74,7 +74,7 @@ pub enum Error {
         "vector at slot {slot} has a non-finite value ({value}) at position {position}; \
          re-embed that paper or remove it before indexing"
     )]
-    NonFiniteVector {
+    NonFiniteSlot {
         slot: usize,
         position: usize,
         value: f32,

@@ -611,18 +611,18 @@ mod tests {
         let mut v = clustered_unit_vectors(50, dim, 3, 0.5, 2);
         v[17 * dim + 3] = f32::NAN;
         match HnswIndex::build(&v, dim, &HnswParams::default()) {
-            Err(Error::NonFiniteVector {
+            Err(Error::NonFiniteSlot {
                 slot: 17,
                 position: 3,
                 ..
             }) => {}
-            other => panic!("expected NonFiniteVector at slot 17, got {other:?}"),
+            other => panic!("expected NonFiniteSlot at slot 17, got {other:?}"),
         }
         let mut v = clustered_unit_vectors(50, dim, 3, 0.5, 2);
         v[40 * dim] = f32::NEG_INFINITY;
         assert!(matches!(
             HnswIndex::build(&v, dim, &HnswParams::default()),
-            Err(Error::NonFiniteVector {
+            Err(Error::NonFiniteSlot {
                 slot: 40,
                 position: 0,
                 ..

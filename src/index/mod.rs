@@ -133,7 +133,7 @@ pub fn validate_unit_vectors(vectors: &[f32], dim: usize) -> Result<()> {
     vector_count(vectors, dim)?;
     for (slot, v) in vectors.chunks_exact(dim).enumerate() {
         if let Some(position) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteVector {
+            return Err(Error::NonFiniteSlot {
                 slot,
                 position,
                 value: v[position],
@@ -294,10 +294,10 @@ mod tests {
         validate_unit_vectors(&v, 2).unwrap();
         v[5] = f32::INFINITY;
         match validate_unit_vectors(&v, 2) {
-            Err(Error::NonFiniteVector { slot, position, .. }) => {
+            Err(Error::NonFiniteSlot { slot, position, .. }) => {
                 assert_eq!((slot, position), (2, 1))
             }
-            other => panic!("expected NonFiniteVector, got {other:?}"),
+            other => panic!("expected NonFiniteSlot, got {other:?}"),
         }
         v[5] = 0.0;
         match validate_unit_vectors(&v, 2) {
