@@ -55,6 +55,108 @@ pub enum Error {
         problem: String,
     },
 
+    /// There is no library in the folder a query was pointed at.
+    #[error("no library at {dir}: create one by ingesting papers into it (relate ingest FILE --store {dir}), or point --store / RELATE_STORE at an existing library")]
+    StoreMissing { dir: PathBuf },
+
+    /// The library was embedded with another model or vector dimension.
+    #[error("the library at {dir} holds vectors from model {stored_model} ({stored_dim} dimensions), not {requested_model} ({requested_dim} dimensions): use the {stored_model} model folder with this library (--model DIR), or ingest into a new library with --store NEW_DIR")]
+    StoreModelMismatch {
+        dir: PathBuf,
+        stored_model: String,
+        stored_dim: usize,
+        requested_model: String,
+        requested_dim: usize,
+    },
+
+    /// The library was written in an on-disk format this build does not read.
+    #[error("{path} has library format version {found}, but this relate reads version {supported}: use the relate release that wrote it, or ingest the papers into a new library with --store NEW_DIR")]
+    StoreFormatVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    /// A file of the library is unreadable or damaged.
+    #[error("library file {path} is unusable: {problem}. {fix}")]
+    StoreCorrupt {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+
+    /// The library database refused an operation.
+    #[error("library database {path}: {action} failed: {source}")]
+    Database {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Another process is writing to the same library.
+    #[error("the library at {dir} is being written by another relate process: wait for it to finish, or use another library with --store")]
+    StoreBusy { dir: PathBuf },
+
+    /// No default library folder can be derived from the environment.
+    #[error(
+        "cannot choose a default library folder: {problem}. Pass --store DIR or set RELATE_STORE"
+    )]
+    StoreLocation { problem: String },
+
+    /// A vector handed to the library has the wrong number of dimensions.
+    #[error("vector for paper {id} has {received} dimensions, but the library holds {expected}-dimensional vectors from its model; embed it with the library's model")]
+    WrongVectorDimension {
+        id: String,
+        expected: usize,
+        received: usize,
+    },
+
+    /// A vector handed to the library contains NaN or infinity.
+    #[error("vector for paper {id} has a non-finite value ({value}) at position {index}; the embedding failed for this paper, so check its text and the model")]
+    NonFiniteVector {
+        id: String,
+        index: usize,
+        value: f32,
+    },
+
+    /// A new or re-worded paper was handed to the library without its vector.
+    #[error("paper {id} is {change} but came without a vector; embed its title and abstract before storing it")]
+    MissingVector { id: String, change: &'static str },
+
+    /// The format of an input file could not be told from its name or
+    /// content.
+    #[error(
+        "cannot tell the format of {path}: {problem}. Name it with a known extension or \
+         pass --format (one of digest, jsonl, csv, arxiv, bibtex)"
+    )]
+    UnknownFormat { path: PathBuf, problem: String },
+
+    /// Topic finding or a topic map was given no papers.
+    #[error("no papers to {action}: add papers to the library first")]
+    NoPapers { action: &'static str },
+
+    /// More topics were requested than there are papers.
+    #[error(
+        "cannot make {requested} topics from {papers} papers: ask for between 1 and {papers} \
+         topics, or leave the number out to choose it automatically"
+    )]
+    TooManyTopics { requested: usize, papers: usize },
+
+    /// Two inputs that must have one entry per paper have different lengths.
+    #[error(
+        "{field} has {received} entries but there are {expected} papers: pass exactly one per paper"
+    )]
+    LengthMismatch {
+        field: &'static str,
+        expected: usize,
+        received: usize,
+    },
+
+    /// Vector data is unusable (wrong shape, not finite, or all zero).
+    #[error("invalid vectors: {problem}. {fix}")]
+    InvalidVectors { problem: String, fix: String },
+
     /// A vector (query or stored) has a different length than the index expects.
     #[error(
         "vector has {received} dimensions but the index holds {expected}-dimensional vectors; \

@@ -1,6 +1,35 @@
 //! Paper records and the readers that turn paper sources (digest pages,
 //! JSONL, CSV, arXiv metadata, BibTeX) into them.
+//!
+//! [`read_papers`] opens a source and returns a [`PaperReader`], an iterator
+//! of [`ReadEvent`]s: papers, warnings about accepted papers, and rejected
+//! records, each with its file and line. Every reader normalises whitespace
+//! (see [`normalize_text`]) and gives each paper a stable id: the source's
+//! own (arXiv id; DOI, else citation key, for BibTeX; the `id` field, else
+//! the `doi` field, for JSON lines and CSV), else one derived from the title
+//! by [`title_id`], the same for the same title whatever its spacing, case
+//! or punctuation.
 
+mod arxiv;
+mod bibtex;
+mod csv_table;
+mod digest;
+mod event;
+mod format;
+mod jsonl;
+mod latex;
+mod normalize;
 mod paper;
+mod paper_id;
+mod reader;
+mod record;
 
+pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
+pub use event::{Problem, ReadEvent};
+pub use format::{detect_format, Format};
+pub use latex::latex_to_text;
+pub use normalize::normalize_text;
 pub use paper::{compose_text, Paper};
+pub use paper_id::{normalize_doi, title_id, TITLE_ID_PREFIX};
+pub use reader::{read_papers, PaperReader};
+pub use record::{split_authors, split_categories};

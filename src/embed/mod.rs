@@ -1,1 +1,183 @@
-//! Sentence embeddings with candle.
+//! Sentence embeddings: a BERT-family model from a sentence-transformers
+//! folder, run by candle on the CPU or a CUDA GPU, giving one unit vector per
+//! text that matches the Python reference implementation.
+//!
+//! Texts are tokenised with the model's own tokenizer and truncated at the
+//! model's maximum sequence length (special tokens included), packed into
+//! batches of similar length under a token budget, encoded, pooled as the
+//! model's pooling configuration says, and normalised when the model has a
+//! `Normalize` module. Results come back in input order.
+
+mod batching;
+mod bert;
+mod device;
+mod model_folder;
+mod pooling;
+mod tokenize;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+pub use batching::plan_batches;
+pub use device::{cuda_compiled, select_device, DeviceChoice, Precision};
+pub use model_folder::{BertConfig, ModelFolder};
+pub use pooling::Pooling;
+
+use crate::Result;
+use bert::BertEncoder;
+use tokenize::TextTokenizer;
+
+/// Name of the model folder that `models/fetch.sh` creates.
+pub const DEFAULT_MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// The model folder used when none is given: `models/all-MiniLM-L6-v2` under
+/// the current directory if it exists, else the one in the source checkout
+/// this binary was built from.
+pub fn default_model_dir() -> PathBuf {
+    let local = Path::new("models").join(DEFAULT_MODEL_NAME);
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(DEFAULT_MODEL_NAME)
+}
+
+/// How to load and run the model.
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    pub model_dir: PathBuf,
+    pub device: DeviceChoice,
+    pub precision: Precision,
+    /// Upper bound on padded tokens (texts × longest text) in one batch.
+    pub max_batch_tokens: usize,
+    /// Upper bound on texts in one batch.
+    pub max_batch_size: usize,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        EmbedderOptions {
+            model_dir: default_model_dir(),
+            device: DeviceChoice::Auto,
+            precision: Precision::F32,
+            max_batch_tokens: 4096,
+            max_batch_size: 64,
+        }
+    }
+}
+
+/// Vectors for a list of texts, in input order, with the work it took.
+#[derive(Debug, Clone, Default)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens encoded after truncation, special tokens included, padding excluded.
+    pub tokens: usize,
+}
+
+/// A loaded sentence-embedding model.
+pub struct Embedder {
+    folder: ModelFolder,
+    tokenizer: TextTokenizer,
+    encoder: BertEncoder,
+    options: EmbedderOptions,
+}
+
+impl Embedder {
+    /// Loads the model folder named in `options` onto the chosen device.
+    pub fn load(options: EmbedderOptions) -> Result<Self> {
+        let folder = ModelFolder::open(&options.model_dir)?;
+        let device = select_device(options.device)?;
+        options.precision.check_device(&device)?;
+        let tokenizer = TextTokenizer::load(&folder)?;
+        let encoder = BertEncoder::load(
+            &folder.weights_path,
+            &folder.config,
+            options.precision.dtype(),
+            &device,
+        )?;
+        Ok(Embedder {
+            folder,
+            tokenizer,
+            encoder,
+            options,
+        })
+    }
+
+    /// Length of the vectors this model produces.
+    pub fn dim(&self) -> usize {
+        self.folder.config.hidden_size
+    }
+
+    /// A short identifier of the model (its folder's name).
+    pub fn model_id(&self) -> String {
+        self.folder.model_id()
+    }
+
+    /// The model folder's settings.
+    pub fn folder(&self) -> &ModelFolder {
+        &self.folder
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        self.encoder.device()
+    }
+
+    /// A short name of the device: `cpu` or `cuda`.
+    pub fn device_name(&self) -> String {
+        device::describe(self.encoder.device())
+    }
+
+    /// Token count of each text after truncation, special tokens included.
+    pub fn token_counts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<usize>> {
+        Ok(self
+            .tokenizer
+            .encode(texts)?
+            .iter()
+            .map(|t| t.len())
+            .collect())
+    }
+
+    /// Embeds one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        let mut out = self.embed(&[text])?;
+        Ok(out.vectors.pop().unwrap_or_default())
+    }
+
+    /// Embeds texts; the i-th vector belongs to the i-th text.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embedded> {
+        let token_ids = self.tokenizer.encode(texts)?;
+        let lengths: Vec<usize> = token_ids.iter().map(|t| t.len()).collect();
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for batch in plan_batches(
+            &lengths,
+            self.options.max_batch_tokens,
+            self.options.max_batch_size,
+        ) {
+            let seq = batch.iter().map(|&i| lengths[i]).max().unwrap_or(1).max(1);
+            let mut ids = vec![0u32; batch.len() * seq];
+            let mut mask = vec![0u32; batch.len() * seq];
+            for (row, &i) in batch.iter().enumerate() {
+                let start = row * seq;
+                ids[start..start + lengths[i]].copy_from_slice(&token_ids[i]);
+                mask[start..start + lengths[i]].fill(1);
+            }
+            let hidden = self.encoder.forward(&ids, &mask, batch.len(), seq)?;
+            let mask_t =
+                candle_core::Tensor::from_vec(mask, (batch.len(), seq), self.encoder.device())?;
+            let pooled = pooling::pool(&hidden, &mask_t, self.folder.pooling)?.to_vec2::<f32>()?;
+            for (row, vector) in batch.iter().zip(pooled) {
+                vectors[*row] = vector;
+            }
+        }
+        if self.folder.normalize {
+            pooling::normalize_rows(&mut vectors);
+        }
+        Ok(Embedded {
+            vectors,
+            tokens: lengths.iter().sum(),
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! `relate embed`: JSONL in, the same objects with an `"embedding"` field out,
+//! in input order. Bad lines are reported with their line number and skipped
+//! (or stop the run with `--strict`); the output file appears only when the
+//! run completes.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use relate::corpus::compose_text;
+use relate::embed::Embedder;
+use serde_json::{Map, Value};
+
+use super::model_args::ModelArgs;
+use super::Outcome;
+
+/// Texts embedded between two writes of output.
+const CHUNK: usize = 256;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each input line is a JSON object with a \"text\" field, or with \"title\" and/or \
+\"abstract\" fields. A paper's text is composed as \"{title}. {abstract}\" (no period is added when the \
+title already ends in '.', '?' or '!'), exactly as the paper library composes it. Blank lines are ignored.\n\n\
+Exit status: 0 when every line was embedded, 3 when some lines were reported and skipped, 1 on error."
+)]
+pub struct EmbedArgs {
+    /// JSONL file to read ('-' or absent: standard input)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// File to write ('-' or absent: standard output); written atomically
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Stop at the first bad line instead of skipping it
+    #[arg(long)]
+    pub strict: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug)]
+struct Pending {
+    object: Map<String, Value>,
+    text: String,
+}
+
+pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
+    let input_name = match &args.input {
+        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+        _ => "<stdin>".to_string(),
+    };
+    let reader: Box<dyn BufRead> = match &args.input {
+        Some(p) if p.as_os_str() != "-" => Box::new(BufReader::new(
+            File::open(p).with_context(|| format!("cannot open input {}", p.display()))?,
+        )),
+        _ => Box::new(BufReader::new(io::stdin().lock())),
+    };
+    let total_lines = match &args.input {
+        Some(p) if p.as_os_str() != "-" && io::stderr().is_terminal() => count_lines(p).ok(),
+        _ => None,
+    };
+
+    let load_start = Instant::now();
+    let embedder = Embedder::load(args.model.options())?;
+    let load_time = load_start.elapsed();
+
+    let mut sink = OutputSink::open(args.output.as_deref())?;
+    let progress = progress_bar(total_lines);
+    let mut stats = Stats::default();
+    let mut pending: Vec<Pending> = Vec::with_capacity(CHUNK);
+
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let line_no = index + 1;
+        let bytes = line.with_context(|| format!("cannot read {input_name}"))?;
+        progress.inc(1);
+        match parse_line(&bytes) {
+            Ok(None) => continue,
+            Ok(Some(item)) => pending.push(item),
+            Err(problem) => {
+                if args.strict {
+                    bail!("{input_name}:{line_no}: {problem} (stopped by --strict)");
+                }
+                stats.skipped += 1;
+                progress.suspend(|| {
+                    eprintln!("relate: {input_name}:{line_no}: {problem}; line skipped")
+                });
+            }
+        }
+        if pending.len() == CHUNK {
+            embed_chunk(&embedder, &mut pending, &mut sink, &mut stats)?;
+        }
+    }
+    embed_chunk(&embedder, &mut pending, &mut sink, &mut stats)?;
+    sink.finish()?;
+    progress.finish_and_clear();
+
+    let secs = stats.embed_time.as_secs_f64().max(1e-9);
+    eprintln!(
+        "relate: embedded {} texts ({} tokens) on {} in {:.2}s (model load {:.2}s): {:.1} texts/s, {:.0} tokens/s{}",
+        stats.texts,
+        stats.tokens,
+        embedder.device_name(),
+        stats.embed_time.as_secs_f64(),
+        load_time.as_secs_f64(),
+        stats.texts as f64 / secs,
+        stats.tokens as f64 / secs,
+        if stats.skipped > 0 {
+            format!("; {} lines skipped", stats.skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(if stats.skipped > 0 {
+        Outcome::SomeSkipped
+    } else {
+        Outcome::Complete
+    })
+}
+
+#[derive(Default)]
+struct Stats {
+    texts: usize,
+    tokens: usize,
+    skipped: usize,
+    embed_time: Duration,
+}
+
+/// Parses one input line. `Ok(None)` for a blank line.
+fn parse_line(bytes: &[u8]) -> Result<Option<Pending>, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1))?;
+    let text = text.trim_end_matches('\r');
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let Value::Object(object) = value else {
+        return Err("not a JSON object".into());
+    };
+    let field = |name: &str| -> Result<Option<&str>, String> {
+        match object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("field \"{name}\" is not a string")),
+        }
+    };
+    let text = match field("text")? {
+        Some(t) => t.to_string(),
+        None => {
+            let (title, abstract_text) = (field("title")?, field("abstract")?);
+            if title.is_none() && abstract_text.is_none() {
+                return Err("has no \"text\", \"title\" or \"abstract\" field".into());
+            }
+            compose_text(title.unwrap_or(""), abstract_text.unwrap_or(""))
+        }
+    };
+    Ok(Some(Pending { object, text }))
+}
+
+fn embed_chunk(
+    embedder: &Embedder,
+    pending: &mut Vec<Pending>,
+    sink: &mut OutputSink,
+    stats: &mut Stats,
+) -> anyhow::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<&str> = pending.iter().map(|p| p.text.as_str()).collect();
+    let start = Instant::now();
+    let embedded = embedder.embed(&texts)?;
+    stats.embed_time += start.elapsed();
+    stats.texts += texts.len();
+    stats.tokens += embedded.tokens;
+    for (item, vector) in pending.drain(..).zip(embedded.vectors) {
+        let mut object = item.object;
+        object.insert("embedding".into(), Value::from(vector));
+        serde_json::to_writer(&mut sink.writer, &object)?;
+        sink.writer.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    match total {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} lines  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} lines  {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    }
+}
+
+fn count_lines(path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+/// Standard output, or a file written under a temporary name and renamed
+/// into place when the run completes, so a failed run leaves no partial file.
+struct OutputSink {
+    writer: BufWriter<Box<dyn Write>>,
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutputSink {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        match path {
+            Some(p) if p.as_os_str() != "-" => {
+                let file_name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let temp = p.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
+                let file = File::create(&temp)
+                    .with_context(|| format!("cannot create output {}", p.display()))?;
+                Ok(OutputSink {
+                    writer: BufWriter::new(Box::new(file)),
+                    rename: Some((temp, p.to_path_buf())),
+                })
+            }
+            _ => Ok(OutputSink {
+                writer: BufWriter::new(Box::new(io::stdout().lock())),
+                rename: None,
+            }),
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.writer.flush()?;
+        if let Some((temp, target)) = self.rename.take() {
+            std::fs::rename(&temp, &target)
+                .with_context(|| format!("cannot write output {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputSink {
+    fn drop(&mut self) {
+        if let Some((temp, _)) = &self.rename {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_text_from_fields() {
+        let p = parse_line(br#"{"title":"T","abstract":"A body.","id":7}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.text, "T. A body.");
+        assert_eq!(p.object["id"], 7);
+        let p = parse_line(br#"{"text":"plain"}"#).unwrap().unwrap();
+        assert_eq!(p.text, "plain");
+    }
+
+    #[test]
+    fn reports_bad_lines() {
+        assert!(parse_line(b"   ").unwrap().is_none());
+        assert!(parse_line(b"{nope").unwrap_err().contains("not valid JSON"));
+        assert!(parse_line(b"[1,2]")
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(parse_line(br#"{"id":1}"#)
+            .unwrap_err()
+            .contains("no \"text\""));
+        assert!(parse_line(br#"{"text":5}"#)
+            .unwrap_err()
+            .contains("not a string"));
+        assert!(parse_line(b"{\"text\":\"\xff\"}")
+            .unwrap_err()
+            .contains("UTF-8"));
+    }
+}

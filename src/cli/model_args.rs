@@ -1,0 +1,40 @@
+//! Flags shared by every subcommand that runs the model: which model folder,
+//! which device, which precision, how large a batch.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use relate::embed::{default_model_dir, DeviceChoice, EmbedderOptions, Precision};
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Sentence-transformers model folder [default: models/all-MiniLM-L6-v2,
+    /// as created by models/fetch.sh]
+    #[arg(long, env = "RELATE_MODEL", value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Where to run the model: auto, cpu, cuda or cuda:N (auto picks CUDA when
+    /// this build has it and a GPU is present)
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
+
+    /// Precision: f32, or f16/bf16 on CUDA
+    #[arg(long, default_value = "f32", value_name = "DTYPE")]
+    pub dtype: Precision,
+
+    /// Most padded tokens (texts x longest text) in one batch
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_tokens: u32,
+}
+
+impl ModelArgs {
+    pub fn options(&self) -> EmbedderOptions {
+        EmbedderOptions {
+            model_dir: self.model.clone().unwrap_or_else(default_model_dir),
+            device: self.device,
+            precision: self.dtype,
+            max_batch_tokens: self.batch_tokens as usize,
+            ..EmbedderOptions::default()
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Streams papers from a CSV table (comma-separated; tab-separated for
+//! `.tsv` files and headers that use tabs only; semicolon-separated for
+//! headers that use semicolons only). The first row names the
+//! columns (see [`super::record`] for which names mean what; `title` is
+//! required). Rows are read one at a time; quoted fields may hold commas,
+//! quotes (`""`) and line breaks. A row is rejected, with the line it starts
+//! on, when it has a different number of fields than the header or holds
+//! bytes that are not UTF-8. Empty cells count as absent.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::Read;
+
+use csv::{ByteRecord, Reader, ReaderBuilder};
+use serde_json::{Map, Value};
+
+use super::event::{Problem, ReadEvent};
+use super::normalize::strip_bom;
+use super::record::paper_from_fields;
+use crate::{Error, Result};
+
+/// An iterator over the events of a CSV source.
+pub(crate) struct CsvRows<R> {
+    reader: Reader<LineCounter<R>>,
+    path: String,
+    columns: Vec<String>,
+    record: ByteRecord,
+    done: bool,
+}
+
+/// Chooses the field separator: tab for `.tsv` files or when the header
+/// line has tabs and no commas, `;` when it has semicolons and neither
+/// commas nor tabs, else comma.
+pub(crate) fn delimiter_for(extension: Option<&str>, first_line: &str) -> u8 {
+    let tsv = extension.is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let has = |c: char| first_line.contains(c);
+    if tsv || (has('\t') && !has(',')) {
+        b'\t'
+    } else if has(';') && !has(',') {
+        b';'
+    } else {
+        b','
+    }
+}
+
+impl<R: Read> CsvRows<R> {
+    /// Reads the header row. Fails when it is not UTF-8, names a column
+    /// twice, or has no `title` column; a source without any header yields
+    /// nothing.
+    pub(crate) fn new(input: R, path: &str, delimiter: u8) -> Result<Self> {
+        let mut reader = ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(LineCounter::new(input));
+        let header_error = |problem: String| Error::BadRecord {
+            path: path.to_string(),
+            line: 1,
+            problem,
+        };
+        let headers = reader
+            .byte_headers()
+            .map_err(|e| header_error(format!("cannot read the header row: {e}")))?
+            .clone();
+        let mut columns = Vec::with_capacity(headers.len());
+        for (i, raw) in headers.iter().enumerate() {
+            let name = std::str::from_utf8(raw).map_err(|_| {
+                header_error(format!(
+                    "column {} of the header row is not valid UTF-8; save the file as UTF-8",
+                    i + 1
+                ))
+            })?;
+            let name = if i == 0 { strip_bom(name) } else { name };
+            let name = name.trim().to_string();
+            if !name.is_empty() {
+                if let Some(first) = columns
+                    .iter()
+                    .position(|c: &String| c.eq_ignore_ascii_case(&name))
+                {
+                    return Err(header_error(format!(
+                        "column `{name}` appears twice (columns {} and {}); rename one",
+                        first + 1,
+                        i + 1
+                    )));
+                }
+            }
+            columns.push(name);
+        }
+        let no_header = columns.iter().all(String::is_empty);
+        if !no_header && !columns.iter().any(|c| c.eq_ignore_ascii_case("title")) {
+            return Err(header_error(format!(
+                "the header row has no `title` column (it has: {}); the first row must name \
+                 the columns, and `title` is required",
+                columns.join(", ")
+            )));
+        }
+        Ok(CsvRows {
+            reader,
+            path: path.to_string(),
+            columns,
+            record: ByteRecord::new(),
+            done: no_header,
+        })
+    }
+
+    fn reject(&self, line: usize, message: impl Into<String>) -> ReadEvent {
+        ReadEvent::Rejected(Problem::new(&self.path, line, message))
+    }
+
+    /// Turns the current record into named fields, or says what is wrong.
+    fn fields(&self) -> std::result::Result<Map<String, Value>, String> {
+        if self.record.len() != self.columns.len() {
+            return Err(format!(
+                "this row has {} fields but the header has {}; check its quotes and separators",
+                self.record.len(),
+                self.columns.len()
+            ));
+        }
+        let mut fields = Map::new();
+        for (column, raw) in self.columns.iter().zip(self.record.iter()) {
+            let text = std::str::from_utf8(raw).map_err(|_| {
+                format!("field `{column}` is not valid UTF-8; save the file as UTF-8")
+            })?;
+            if !column.is_empty() && !text.trim().is_empty() {
+                fields.insert(column.clone(), Value::String(text.to_string()));
+            }
+        }
+        Ok(fields)
+    }
+}
+
+impl<R: Read> Iterator for CsvRows<R> {
+    type Item = ReadEvent;
+
+    fn next(&mut self) -> Option<ReadEvent> {
+        if self.done {
+            return None;
+        }
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.done = true;
+                return None;
+            }
+            Err(e) => {
+                self.done = true;
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                return Some(self.reject(
+                    line,
+                    format!("cannot read the file from here on ({e}); the rest of it was not read"),
+                ));
+            }
+        }
+        // The CSV parser's own line count is one short after a CRLF line
+        // ending, so lines are counted from the bytes (see `LineCounter`).
+        let line = self
+            .record
+            .position()
+            .map_or(0, |p| self.reader.get_ref().line_at(p.byte()));
+        Some(match self.fields().and_then(paper_from_fields) {
+            Ok(paper) => ReadEvent::Paper { paper, line },
+            Err(message) => self.reject(line, message),
+        })
+    }
+}
+
+/// Passes bytes through and remembers where each line's content starts, so
+/// the line of a record the parser has read past can be found. The parser's
+/// own record positions may point at the line break before a record (after
+/// a CRLF or a blank line), so a record's line is that of the first content
+/// at or after its position. Queries come in increasing order and entries
+/// already passed are dropped, so memory stays bounded by what the parser
+/// has buffered.
+pub(crate) struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    line: usize,
+    line_has_content: bool,
+    /// (byte offset, 1-based line) of the first content byte of each line.
+    content_starts: RefCell<VecDeque<(u64, usize)>>,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            offset: 0,
+            line: 1,
+            line_has_content: false,
+            content_starts: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// 1-based line of the record the parser says starts at byte `offset`.
+    fn line_at(&self, offset: u64) -> usize {
+        let mut starts = self.content_starts.borrow_mut();
+        while starts.front().is_some_and(|&(at, _)| at < offset) {
+            starts.pop_front();
+        }
+        starts.front().map_or(self.line, |&(_, line)| line)
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let starts = self.content_starts.get_mut();
+        for (i, &byte) in buf[..n].iter().enumerate() {
+            match byte {
+                b'\n' => {
+                    self.line += 1;
+                    self.line_has_content = false;
+                }
+                b'\r' => {}
+                _ if !self.line_has_content => {
+                    starts.push_back((self.offset + i as u64, self.line));
+                    self.line_has_content = true;
+                }
+                _ => {}
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_tab_for_tsv_and_tab_only_headers() {
+        assert_eq!(delimiter_for(Some("TSV"), "a,b"), b'\t');
+        assert_eq!(delimiter_for(None, "id\ttitle"), b'\t');
+        assert_eq!(delimiter_for(Some("csv"), "id,title\tx"), b',');
+        assert_eq!(delimiter_for(Some("csv"), "id;title"), b';');
+        assert_eq!(delimiter_for(Some("csv"), "id,title;x"), b',');
+    }
+
+    #[test]
+    fn rows_are_numbered_by_their_first_line_with_any_line_ending() {
+        for input in [
+            &b"title,abstract\na,\"x\ny\"\n\nb,z\n"[..],
+            b"title,abstract\r\na,\"x\r\ny\"\r\n\r\nb,z\r\n",
+        ] {
+            let lines: Vec<usize> = CsvRows::new(input, "t.csv", b',')
+                .unwrap()
+                .map(|e| match e {
+                    ReadEvent::Paper { line, .. } => line,
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+            assert_eq!(lines, [2, 5], "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn header_without_title_is_an_error() {
+        let err = CsvRows::new(&b"id,name\n1,x\n"[..], "t.csv", b',')
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("no `title` column (it has: id, name)"),
+            "{err}"
+        );
+        let err = CsvRows::new(&b"title,Title\n"[..], "t.csv", b',')
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+}

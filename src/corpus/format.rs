@@ -1,0 +1,256 @@
+//! The paper source formats, their names on the command line, and how a
+//! file's format is told from its extension and, when that is not enough,
+//! from the start of its content.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// How many bytes of a file are looked at to tell its format.
+const SNIFF_BYTES: u64 = 64 * 1024;
+
+/// A paper source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// A daily-papers digest page saved as text: some page chrome, then
+    /// title and abstract paragraphs separated by blank lines.
+    Digest,
+    /// JSON lines: one object per line with `title` and optional `id`,
+    /// `abstract`, `authors`, `date`/`year`, `categories`, `url`.
+    Jsonl,
+    /// A CSV (or, by extension `.tsv`, tab-separated) table with a header
+    /// row naming the same fields as [`Format::Jsonl`].
+    Csv,
+    /// The arXiv metadata snapshot: JSON lines with `id`, `title`,
+    /// `abstract`, `authors`, space-separated `categories`, `update_date`, …
+    Arxiv,
+    /// A BibTeX file as exported by Zotero or Google Scholar.
+    Bibtex,
+}
+
+impl Format {
+    /// Every format, in the order they are listed to users.
+    pub const ALL: [Format; 5] = [
+        Format::Digest,
+        Format::Jsonl,
+        Format::Csv,
+        Format::Arxiv,
+        Format::Bibtex,
+    ];
+
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Digest => "digest",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Arxiv => "arxiv",
+            Format::Bibtex => "bibtex",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    /// Parses a format name, case-insensitively. Besides the names of
+    /// [`Format::name`], `json`/`ndjson`, `tsv` and `bib` are accepted.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "digest" => Ok(Format::Digest),
+            "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
+            "csv" | "tsv" => Ok(Format::Csv),
+            "arxiv" => Ok(Format::Arxiv),
+            "bibtex" | "bib" => Ok(Format::Bibtex),
+            _ => Err(Error::InvalidArgument {
+                name: "format".to_string(),
+                problem: format!(
+                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex"
+                ),
+            }),
+        }
+    }
+}
+
+/// Tells the format of the file at `path`.
+///
+/// The extension decides first: `.txt` is a digest page, `.csv`/`.tsv` a
+/// table, `.bib`/`.bibtex` BibTeX, and `.jsonl`/`.ndjson`/`.json` JSON lines,
+/// which are then told apart from the arXiv snapshot by the first record's
+/// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
+/// arXiv). Any other extension is decided by the start of the content.
+///
+/// Fails with [`Error::Io`] when the file cannot be read and with
+/// [`Error::UnknownFormat`] when the content fits no format (an empty file
+/// with an unknown extension included).
+pub fn detect_format(path: &Path) -> Result<Format> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("txt") => return Ok(Format::Digest),
+        Some("csv" | "tsv") => return Ok(Format::Csv),
+        Some("bib" | "bibtex") => return Ok(Format::Bibtex),
+        _ => {}
+    }
+    let head = read_head(path)?;
+    let unknown = |problem: &str| Error::UnknownFormat {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    };
+    if matches!(extension.as_deref(), Some("jsonl" | "ndjson" | "json")) {
+        return sniff_json(&head).map_err(|p| unknown(&p));
+    }
+    sniff(&head).map_err(|p| unknown(&p))
+}
+
+/// Reads the first [`SNIFF_BYTES`] of a file as text, replacing bytes that
+/// are not UTF-8 (they are reported later, by the reader, with their line).
+fn read_head(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let mut bytes = Vec::new();
+    file.take(SNIFF_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(super::normalize::strip_bom(&text).to_string())
+}
+
+/// Decides a format from the start of a file's content; the error says why
+/// none fits.
+pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
+    let trimmed = head.trim_start();
+    if trimmed.is_empty() {
+        return Err("the file is empty".to_string());
+    }
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return sniff_json(head);
+    }
+    if head.lines().any(is_bibtex_entry_start) {
+        return Ok(Format::Bibtex);
+    }
+    if looks_like_csv_header(first_line(head)) {
+        return Ok(Format::Csv);
+    }
+    // Paragraphs separated by blank lines: a digest page.
+    if trimmed.lines().any(|l| l.trim().is_empty()) {
+        return Ok(Format::Digest);
+    }
+    Err("it is not JSON lines, CSV with a title column, BibTeX, or paragraphs of text".to_string())
+}
+
+/// Tells JSON lines from the arXiv snapshot by the first record's fields.
+fn sniff_json(head: &str) -> std::result::Result<Format, String> {
+    let Some(line) = head.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return Ok(Format::Jsonl);
+    };
+    if line.starts_with('[') {
+        return Err(
+            "it is a JSON array; only JSON lines (one object per line) are read, \
+             so convert it first (for example with `jq -c '.[]'`)"
+                .to_string(),
+        );
+    }
+    const ARXIV_FIELDS: [&str; 4] = ["submitter", "update_date", "versions", "authors_parsed"];
+    let is_arxiv = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
+        Ok(object) => {
+            object.contains_key("id") && ARXIV_FIELDS.iter().any(|f| object.contains_key(*f))
+        }
+        // The first line may be cut off by the sniffing limit; look for the keys.
+        Err(_) => {
+            line.contains("\"id\"")
+                && ARXIV_FIELDS
+                    .iter()
+                    .any(|f| line.contains(&format!("\"{f}\"")))
+        }
+    };
+    Ok(if is_arxiv {
+        Format::Arxiv
+    } else {
+        Format::Jsonl
+    })
+}
+
+/// Whether a line opens a BibTeX entry: `@name{` or `@name(`.
+pub(crate) fn is_bibtex_entry_start(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('@') else {
+        return false;
+    };
+    let name_len = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    name_len > 0 && rest[name_len..].trim_start().starts_with(['{', '('])
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Whether a line is a CSV or TSV header with a `title` column.
+fn looks_like_csv_header(line: &str) -> bool {
+    [',', '\t', ';'].iter().any(|&sep| {
+        let columns: Vec<&str> = line.split(sep).collect();
+        columns.len() > 1
+            && columns
+                .iter()
+                .any(|c| c.trim().trim_matches('"').eq_ignore_ascii_case("title"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_aliases_parse() {
+        for format in Format::ALL {
+            assert_eq!(format.to_string().parse::<Format>().unwrap(), format);
+        }
+        assert_eq!("BIB".parse::<Format>().unwrap(), Format::Bibtex);
+        assert_eq!("ndjson".parse::<Format>().unwrap(), Format::Jsonl);
+        let err = "xml".parse::<Format>().unwrap_err().to_string();
+        assert!(err.contains("xml") && err.contains("bibtex"), "{err}");
+    }
+
+    #[test]
+    fn sniffs_each_format_from_content() {
+        assert_eq!(sniff("{\"title\": \"x\"}\n"), Ok(Format::Jsonl));
+        assert_eq!(
+            sniff("{\"id\": \"0704.0001\", \"submitter\": \"A\", \"title\": \"x\"}\n"),
+            Ok(Format::Arxiv)
+        );
+        assert_eq!(
+            sniff("% comment\n\n@Article{key,\n title={x}}\n"),
+            Ok(Format::Bibtex)
+        );
+        assert_eq!(sniff("id,\"Title\",abstract\n1,x,y\n"), Ok(Format::Csv));
+        assert_eq!(sniff("id\ttitle\n1\tx\n"), Ok(Format::Csv));
+        assert_eq!(
+            sniff("new\n\nA title\n\nAn abstract.\n"),
+            Ok(Format::Digest)
+        );
+        assert!(sniff("  \n").unwrap_err().contains("empty"));
+        assert!(sniff("[{\"title\": \"x\"}]").unwrap_err().contains("jq"));
+        assert!(sniff("one line only").is_err());
+    }
+
+    #[test]
+    fn bibtex_entry_start_needs_name_and_brace() {
+        assert!(is_bibtex_entry_start("@article{key,"));
+        assert!(is_bibtex_entry_start("  @String (x = \"y\")"));
+        assert!(!is_bibtex_entry_start("@ article{"));
+        assert!(!is_bibtex_entry_start("mail me @home"));
+        assert!(!is_bibtex_entry_start("@handle said"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Streams papers from JSON lines, one object per line, so a file of any
+//! size is read a line at a time. Blank lines are skipped; a line that is
+//! not UTF-8, not JSON, not an object, or not a valid paper is rejected with
+//! its line number and reading goes on. The mapping from an object to a
+//! paper is passed in, so the arXiv snapshot reuses this reader.
+
+use std::io::BufRead;
+
+use serde_json::{Map, Value};
+
+use super::event::{Problem, ReadEvent};
+use super::normalize::{describe_utf8_error, BOM};
+use super::Paper;
+
+/// Maps one JSON object to a paper, or says what is wrong with it.
+pub(crate) type ObjectToPaper = fn(Map<String, Value>) -> Result<Paper, String>;
+
+/// An iterator over the events of a JSON-lines source.
+pub(crate) struct JsonLines<R> {
+    reader: R,
+    path: String,
+    to_paper: ObjectToPaper,
+    line: usize,
+    buffer: Vec<u8>,
+    done: bool,
+}
+
+impl<R: BufRead> JsonLines<R> {
+    pub(crate) fn new(reader: R, path: &str, to_paper: ObjectToPaper) -> Self {
+        JsonLines {
+            reader,
+            path: path.to_string(),
+            to_paper,
+            line: 0,
+            buffer: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn reject(&self, message: impl Into<String>) -> ReadEvent {
+        ReadEvent::Rejected(Problem::new(&self.path, self.line, message))
+    }
+
+    /// Reads the next line into the buffer, without its line ending.
+    /// `Ok(false)` at the end of the input.
+    fn read_line(&mut self) -> std::io::Result<bool> {
+        self.buffer.clear();
+        if self.reader.read_until(b'\n', &mut self.buffer)? == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
+            self.buffer.pop();
+        }
+        if self.line == 1 && self.buffer.starts_with(BOM.as_bytes()) {
+            self.buffer.drain(..BOM.len());
+        }
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Iterator for JsonLines<R> {
+    type Item = ReadEvent;
+
+    fn next(&mut self) -> Option<ReadEvent> {
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.read_line() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    self.line += 1;
+                    return Some(self.reject(format!(
+                        "cannot read the file from here on ({e}); the rest of it was not read"
+                    )));
+                }
+            }
+            let text = match std::str::from_utf8(&self.buffer) {
+                Ok(text) => text,
+                Err(e) => {
+                    let (_, message) = describe_utf8_error(&self.buffer, &e);
+                    return Some(self.reject(message));
+                }
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let object = match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(object)) => object,
+                Ok(other) => {
+                    let found = match other {
+                        Value::Array(_) => "a list",
+                        Value::String(_) => "text",
+                        Value::Number(_) => "a number",
+                        _ => "a single value",
+                    };
+                    return Some(self.reject(format!(
+                        "expected a JSON object {{...}} on this line, found {found}"
+                    )));
+                }
+                Err(e) => return Some(self.reject(json_error_message(&e))),
+            };
+            return Some(match (self.to_paper)(object) {
+                Ok(paper) => ReadEvent::Paper {
+                    paper,
+                    line: self.line,
+                },
+                Err(message) => self.reject(message),
+            });
+        }
+    }
+}
+
+/// "not valid JSON at column 12: expected `,` or `}`", without serde's own
+/// line number (always 1 here, which would contradict the file's line).
+fn json_error_message(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let what = full
+        .rfind(" at line ")
+        .map_or(full.as_str(), |at| &full[..at]);
+    format!(
+        "not valid JSON at column {}: {what}; each line must be one JSON object",
+        error.column()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::record::paper_from_fields;
+
+    fn events(input: &[u8]) -> Vec<ReadEvent> {
+        JsonLines::new(input, "in.jsonl", paper_from_fields).collect()
+    }
+
+    #[test]
+    fn reads_objects_and_rejects_bad_lines_with_their_numbers() {
+        let input =
+            b"\xEF\xBB\xBF{\"title\": \"One\"}\r\n\n[1]\n{\"title\": oops}\n{\"title\": \"Two\"}";
+        let events = events(input);
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(matches!(&events[0], ReadEvent::Paper { paper, line: 1 } if paper.title == "One"));
+        match &events[1] {
+            ReadEvent::Rejected(p) => {
+                assert_eq!(p.line, 3);
+                assert!(p.message.contains("found a list"), "{}", p.message);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        match &events[2] {
+            ReadEvent::Rejected(p) => {
+                assert_eq!(p.line, 4);
+                assert!(
+                    p.message.starts_with("not valid JSON at column"),
+                    "{}",
+                    p.message
+                );
+                assert!(!p.message.contains("line 1"), "{}", p.message);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert!(matches!(&events[3], ReadEvent::Paper { paper, line: 5 } if paper.title == "Two"));
+    }
+}

@@ -1,0 +1,105 @@
+//! Stable paper identifiers.
+//!
+//! A paper keeps the identifier its source gives it: the arXiv id for the
+//! arXiv snapshot, the DOI (else the citation key) for BibTeX, the `id` field
+//! (else the `doi` field) for JSON lines and CSV. A paper without one gets an
+//! id derived from its title: `title:` followed by the first 16 hex digits of
+//! the SHA-256 of the title's letters and digits, lowercased, with everything
+//! else (spaces, punctuation, case) dropped. The same title therefore always
+//! gets the same id, whatever its spacing, case or punctuation, and the
+//! prefix keeps these ids apart from arXiv ids and DOIs.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of ids derived from titles.
+pub const TITLE_ID_PREFIX: &str = "title:";
+
+/// The id derived from a title, for papers whose source gives none:
+/// `title:` followed by the first 16 hex digits of the SHA-256 of the
+/// title's letters and digits, lowercased. Spacing, case and punctuation do
+/// not change it.
+///
+/// ```
+/// use relate::corpus::title_id;
+/// assert_eq!(title_id("Attention Is All You Need"), title_id(" attention is  all you need!"));
+/// assert!(title_id("Attention Is All You Need").starts_with("title:"));
+/// ```
+pub fn title_id(title: &str) -> String {
+    let key: String = title
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let digest = Sha256::digest(key.as_bytes());
+    let mut id = String::with_capacity(TITLE_ID_PREFIX.len() + 16);
+    id.push_str(TITLE_ID_PREFIX);
+    for byte in &digest[..8] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// Normalises a DOI so the same DOI written differently gives the same id:
+/// a `https://doi.org/`, `http://dx.doi.org/` or `doi:` prefix is removed,
+/// whitespace is trimmed and the DOI is lowercased (DOIs are
+/// case-insensitive). Returns `None` when nothing is left.
+///
+/// ```
+/// use relate::corpus::normalize_doi;
+/// assert_eq!(normalize_doi(" https://doi.org/10.1000/ABC "), Some("10.1000/abc".to_string()));
+/// assert_eq!(normalize_doi("doi:"), None);
+/// ```
+pub fn normalize_doi(doi: &str) -> Option<String> {
+    let mut rest = doi.trim();
+    let lower = rest.to_ascii_lowercase();
+    for prefix in [
+        "https://doi.org/",
+        "http://doi.org/",
+        "https://dx.doi.org/",
+        "http://dx.doi.org/",
+        "doi:",
+    ] {
+        if lower.starts_with(prefix) {
+            rest = rest[prefix.len()..].trim();
+            break;
+        }
+    }
+    if rest.is_empty() {
+        None
+    } else {
+        Some(rest.to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_id_ignores_spacing_case_and_punctuation() {
+        let a = title_id("Faster Rates of Convergence: A Study");
+        assert_eq!(a, title_id("faster  rates of\nconvergence -- a study"));
+        assert_eq!(a, title_id("FASTER RATES OF CONVERGENCE A STUDY."));
+        assert_ne!(a, title_id("Faster Rates of Convergence: A Survey"));
+        assert_eq!(a.len(), TITLE_ID_PREFIX.len() + 16);
+        assert!(a[TITLE_ID_PREFIX.len()..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn title_id_keeps_non_ascii_letters() {
+        assert_ne!(title_id("Schrödinger"), title_id("Schrdinger"));
+        assert_eq!(title_id("SCHRÖDINGER"), title_id("schrödinger"));
+    }
+
+    #[test]
+    fn doi_prefixes_and_case_are_removed() {
+        assert_eq!(normalize_doi("DOI:10.1/X").as_deref(), Some("10.1/x"));
+        assert_eq!(
+            normalize_doi("http://dx.doi.org/10.1/X").as_deref(),
+            Some("10.1/x")
+        );
+        assert_eq!(normalize_doi("  "), None);
+    }
+}

@@ -1,0 +1,359 @@
+//! Turns a record of named fields (a JSON object, or a CSV row keyed by its
+//! header) into a [`Paper`]: which field names mean what, how author and
+//! category lists written as text are split, and which id the paper gets.
+//!
+//! Field names are matched case-insensitively, first alias first:
+//!
+//! | Paper field  | record fields            |
+//! |--------------|--------------------------|
+//! | `id`         | `id`, else the `doi`     |
+//! | `title`      | `title` (required)       |
+//! | `abstract`   | `abstract`, `summary`    |
+//! | `authors`    | `authors`, `author`      |
+//! | `date`       | `date`, `year`           |
+//! | `categories` | `categories`, `category` |
+//! | `url`        | `url`, `link`            |
+//!
+//! Every other field, and an alias not used because an earlier one was
+//! present, is kept in [`Paper::extra`]. Null values count as absent.
+
+use serde_json::{Map, Value};
+
+use super::normalize::normalize_text;
+use super::paper_id::{normalize_doi, title_id};
+use super::Paper;
+
+const ID: &[&str] = &["id"];
+const TITLE: &[&str] = &["title"];
+const ABSTRACT: &[&str] = &["abstract", "summary"];
+const AUTHORS: &[&str] = &["authors", "author"];
+const DATE: &[&str] = &["date", "year"];
+const CATEGORIES: &[&str] = &["categories", "category"];
+const URL: &[&str] = &["url", "link"];
+
+/// Builds a paper from a record's fields; the error says which field is
+/// wrong and how.
+pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper, String> {
+    fields.retain(|_, v| !v.is_null());
+    let title = match take(&mut fields, TITLE) {
+        Some((name, value)) => normalize_text(&text(&name, value)?),
+        None => String::new(),
+    };
+    if title.is_empty() {
+        return Err("missing title; every paper needs a non-empty `title` field".to_string());
+    }
+    let abstract_text = match take(&mut fields, ABSTRACT) {
+        Some((name, value)) => normalize_text(&text(&name, value)?),
+        None => String::new(),
+    };
+    let authors = match take(&mut fields, AUTHORS) {
+        Some((name, value)) => list(&name, value, split_authors)?,
+        None => Vec::new(),
+    };
+    let categories = match take(&mut fields, CATEGORIES) {
+        Some((name, value)) => list(&name, value, split_categories)?,
+        None => Vec::new(),
+    };
+    let date = optional_text(&mut fields, DATE)?;
+    let url = optional_text(&mut fields, URL)?;
+    let id = match optional_text(&mut fields, ID)? {
+        Some(id) => id,
+        None => fields
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("doi"))
+            .and_then(|(_, v)| v.as_str())
+            .and_then(normalize_doi)
+            .unwrap_or_else(|| title_id(&title)),
+    };
+    Ok(Paper {
+        id,
+        title,
+        abstract_text,
+        authors,
+        date,
+        categories,
+        url,
+        extra: fields,
+    })
+}
+
+/// Removes and returns the first field whose name matches one of `aliases`.
+fn take(fields: &mut Map<String, Value>, aliases: &[&str]) -> Option<(String, Value)> {
+    for alias in aliases {
+        let key = fields
+            .keys()
+            .find(|k| k.trim().eq_ignore_ascii_case(alias))
+            .cloned();
+        if let Some(key) = key {
+            let value = fields.remove(&key)?;
+            return Some((key, value));
+        }
+    }
+    None
+}
+
+/// A text field; numbers are accepted and written as text.
+fn text(name: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(format!(
+            "field `{name}`: expected text, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+/// An optional text field, normalised; empty text counts as absent.
+fn optional_text(
+    fields: &mut Map<String, Value>,
+    aliases: &[&str],
+) -> Result<Option<String>, String> {
+    match take(fields, aliases) {
+        Some((name, value)) => {
+            let value = normalize_text(&text(&name, value)?);
+            Ok((!value.is_empty()).then_some(value))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A list field: a JSON list of texts (or of objects with a `name`), or one
+/// text split by `split`.
+fn list(name: &str, value: Value, split: fn(&str) -> Vec<String>) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(s) => Ok(split(&s)),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let item = match item {
+                    Value::String(s) => s,
+                    Value::Object(mut o) => match o.remove("name") {
+                        Some(Value::String(s)) => s,
+                        _ => {
+                            return Err(format!(
+                                "field `{name}`: a list item is an object without a text `name`"
+                            ))
+                        }
+                    },
+                    Value::Null => continue,
+                    other => {
+                        return Err(format!(
+                            "field `{name}`: expected a list of texts, found {} in it",
+                            kind(&other)
+                        ))
+                    }
+                };
+                let item = normalize_text(&item);
+                if !item.is_empty() {
+                    out.push(item);
+                }
+            }
+            Ok(out)
+        }
+        other => Err(format!(
+            "field `{name}`: expected text or a list of texts, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Splits an author list written as text.
+///
+/// With a `;` anywhere the list is split on `;` ("Doe, Jane; Roe, Rick").
+/// Otherwise it is split on `,`, ` and ` and ` & ` ("A, B and C",
+/// "A, B, and C"), so names written "Last, First" need `;` or a JSON list.
+pub fn split_authors(text: &str) -> Vec<String> {
+    let text = normalize_text(text);
+    let parts: Vec<String> = if text.contains(';') {
+        text.split(';').map(str::to_string).collect()
+    } else {
+        text.split(',')
+            .flat_map(|piece| {
+                let piece = piece.trim();
+                let piece = strip_prefix_ignore_case(piece, "and ").unwrap_or(piece);
+                split_on_words(piece)
+            })
+            .collect()
+    };
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Splits on the words ` and ` (any case) and ` & `.
+fn split_on_words(piece: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for word in piece.split(' ') {
+        if word.eq_ignore_ascii_case("and") || word == "&" {
+            out.push(current.join(" "));
+            current.clear();
+        } else {
+            current.push(word);
+        }
+    }
+    out.push(current.join(" "));
+    out
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Splits a category list written as text.
+///
+/// With a `;` it is split on `;`, else with a `,` on `,`. Text with neither
+/// is split on spaces only when it reads like arXiv categories ("cs.LG
+/// stat.ML", "hep-th gr-qc": lowercase archive names, optionally with a
+/// `.Subject`); otherwise it is one category ("Machine Learning").
+pub fn split_categories(text: &str) -> Vec<String> {
+    let text = normalize_text(text);
+    let parts: Vec<&str> = if text.contains(';') {
+        text.split(';').collect()
+    } else if text.contains(',') {
+        text.split(',').collect()
+    } else if looks_like_arxiv_categories(&text) {
+        text.split(' ').collect()
+    } else {
+        vec![text.as_str()]
+    };
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// "cs.LG stat.ML" or "hep-th gr-qc": several tokens, each an archive name
+/// (lowercase letters and `-`) with an optional `.Subject`, at least one
+/// with a `.` or `-`.
+fn looks_like_arxiv_categories(text: &str) -> bool {
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let is_category = |t: &str| {
+        let (archive, subject) = t.split_once('.').unwrap_or((t, ""));
+        !archive.is_empty()
+            && archive.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            && subject.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+    };
+    tokens.len() > 1
+        && tokens.iter().all(|t| is_category(t))
+        && tokens.iter().any(|t| t.contains(['.', '-']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("test input is an object"),
+        }
+    }
+
+    #[test]
+    fn maps_known_fields_and_keeps_the_rest() {
+        let paper = paper_from_fields(fields(json!({
+            "ID": 42, "Title": "  A  title ", "summary": "Body\ntext.",
+            "authors": ["A. One", {"name": "B. Two"}, null], "year": 2021,
+            "categories": "cs.LG cs.AI", "link": "https://x", "venue": "NeurIPS",
+            "doi": "10.1/x", "extra_null": null
+        })))
+        .unwrap();
+        assert_eq!(paper.id, "42");
+        assert_eq!(paper.title, "A title");
+        assert_eq!(paper.abstract_text, "Body text.");
+        assert_eq!(paper.authors, ["A. One", "B. Two"]);
+        assert_eq!(paper.date.as_deref(), Some("2021"));
+        assert_eq!(paper.categories, ["cs.LG", "cs.AI"]);
+        assert_eq!(paper.url.as_deref(), Some("https://x"));
+        assert_eq!(paper.extra.len(), 2);
+        assert_eq!(paper.extra["venue"], "NeurIPS");
+        assert_eq!(paper.extra["doi"], "10.1/x");
+    }
+
+    #[test]
+    fn id_falls_back_to_doi_then_title() {
+        let with_doi = paper_from_fields(fields(
+            json!({"title": "T", "DOI": "https://doi.org/10.1/AB"}),
+        ));
+        assert_eq!(with_doi.unwrap().id, "10.1/ab");
+        let bare = paper_from_fields(fields(json!({"title": "T", "id": " "}))).unwrap();
+        assert_eq!(bare.id, title_id("T"));
+    }
+
+    #[test]
+    fn date_wins_over_year_which_is_kept() {
+        let paper = paper_from_fields(fields(
+            json!({"title": "T", "year": 2020, "date": "2020-05-01"}),
+        ))
+        .unwrap();
+        assert_eq!(paper.date.as_deref(), Some("2020-05-01"));
+        assert_eq!(paper.extra["year"], 2020);
+    }
+
+    #[test]
+    fn rejects_missing_title_and_wrong_types() {
+        let missing = paper_from_fields(fields(json!({"abstract": "x"}))).unwrap_err();
+        assert!(missing.contains("missing title"), "{missing}");
+        let blank = paper_from_fields(fields(json!({"title": " \n"}))).unwrap_err();
+        assert!(blank.contains("missing title"), "{blank}");
+        let wrong = paper_from_fields(fields(json!({"title": "T", "authors": 3}))).unwrap_err();
+        assert!(
+            wrong.contains("`authors`") && wrong.contains("a number"),
+            "{wrong}"
+        );
+        let wrong = paper_from_fields(fields(json!({"title": ["T"]}))).unwrap_err();
+        assert!(
+            wrong.contains("`title`") && wrong.contains("a list"),
+            "{wrong}"
+        );
+    }
+
+    #[test]
+    fn splits_author_lists() {
+        assert_eq!(
+            split_authors("A One, B Two and C Three"),
+            ["A One", "B Two", "C Three"]
+        );
+        assert_eq!(split_authors("A, B, and C"), ["A", "B", "C"]);
+        assert_eq!(
+            split_authors("Doe, Jane; Roe, Rick"),
+            ["Doe, Jane", "Roe, Rick"]
+        );
+        assert_eq!(split_authors("A & B"), ["A", "B"]);
+        assert_eq!(split_authors("Alexander Anderson"), ["Alexander Anderson"]);
+        assert!(split_authors("  ").is_empty());
+    }
+
+    #[test]
+    fn splits_category_lists() {
+        assert_eq!(split_categories("cs.LG stat.ML"), ["cs.LG", "stat.ML"]);
+        assert_eq!(split_categories("hep-th gr-qc"), ["hep-th", "gr-qc"]);
+        assert_eq!(split_categories("Machine Learning"), ["Machine Learning"]);
+        assert_eq!(split_categories("deep learning"), ["deep learning"]);
+        assert_eq!(
+            split_categories("ML, Vision; Robots"),
+            ["ML, Vision", "Robots"]
+        );
+        assert_eq!(split_categories("ML, Vision"), ["ML", "Vision"]);
+    }
+}

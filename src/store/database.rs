@@ -1,0 +1,679 @@
+//! The library database (SQLite): paper records, their vectors as
+//! little-endian f32 BLOBs, a hash of each paper's embedding text, a title
+//! word index and the generation counter. It is the source of truth; every
+//! change is one transaction, so a crash leaves the previous state or the
+//! new one.
+//!
+//! Each paper occupies a slot, a dense 0-based number given when the paper
+//! is first stored and never changed; slots are what the vector file and
+//! the index use.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::manifest::{Manifest, FORMAT_VERSION};
+use super::title;
+use crate::corpus::Paper;
+use crate::{Error, Result};
+
+/// How an incoming paper relates to what the library already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// No paper with this id is stored: it needs a vector.
+    New,
+    /// Its title or abstract (the embedded text) differs: it needs a new vector.
+    TextChanged,
+    /// Only other fields (authors, date, ...) differ: no new vector needed.
+    MetadataChanged,
+    /// Identical to the stored paper.
+    Unchanged,
+}
+
+impl Change {
+    /// Whether a paper with this change must come with a vector.
+    pub fn needs_vector(self) -> bool {
+        matches!(self, Change::New | Change::TextChanged)
+    }
+}
+
+/// What one [`upsert`](super::Library::upsert) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertSummary {
+    pub added: usize,
+    pub text_changed: usize,
+    pub metadata_changed: usize,
+    pub unchanged: usize,
+    /// Unchanged papers whose vector was replaced by a different one given
+    /// with them.
+    pub vectors_replaced: usize,
+    /// The library generation after the upsert (unchanged if nothing was).
+    pub generation: u64,
+}
+
+/// Library-wide facts kept in the database next to the papers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub format_version: u32,
+    pub model_id: String,
+    pub dim: usize,
+    pub library_id: u64,
+    pub generation: u64,
+}
+
+/// A consistent read of the vectors at one generation.
+pub(crate) struct Snapshot<'a> {
+    db: &'a Database,
+    pub meta: Meta,
+    pub count: usize,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
+CREATE TABLE papers (
+    slot INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title_key TEXT NOT NULL,
+    text_sha256 BLOB NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX papers_by_title_key ON papers (title_key);
+CREATE TABLE vectors (
+    slot INTEGER PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX vectors_by_generation ON vectors (generation);
+CREATE VIRTUAL TABLE title_words USING fts5 (title, tokenize = 'unicode61 remove_diacritics 2');
+";
+
+/// An open connection to `library.sqlite`.
+pub(crate) struct Database {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn text_hash(paper: &Paper) -> [u8; 32] {
+    Sha256::digest(paper.embedding_text().as_bytes()).into()
+}
+
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+impl Database {
+    /// Opens (or with `create`, creates) the database at `path`.
+    pub fn open(path: &Path, create: bool) -> Result<Database> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| db_error(path, "open", e))?;
+        let db = Database {
+            conn,
+            path: path.to_path_buf(),
+        };
+        db.conn
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| db.err("configure", e))?;
+        // WAL lets queries read while an ingest writes; FULL syncs each
+        // commit, so the generation on disk never goes backwards.
+        db.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| db.conn.pragma_update(None, "synchronous", "FULL"))
+            .map_err(|e| db.err("open", e))?;
+        Ok(db)
+    }
+
+    fn err(&self, action: &'static str, e: rusqlite::Error) -> Error {
+        db_error(&self.path, action, e)
+    }
+
+    /// Creates the tables of an empty library in one transaction.
+    pub fn initialise(&mut self, manifest: &Manifest, library_id: u64) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "create the library tables", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute_batch(SCHEMA).map_err(err)?;
+        {
+            let mut put = tx
+                .prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")
+                .map_err(err)?;
+            put.execute(params!["format_version", manifest.format_version])
+                .map_err(err)?;
+            put.execute(params!["model_id", manifest.model.id])
+                .map_err(err)?;
+            put.execute(params!["dim", manifest.model.dim as i64])
+                .map_err(err)?;
+            put.execute(params!["library_id", library_id as i64])
+                .map_err(err)?;
+            put.execute(params!["generation", 0i64]).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Whether the library tables exist (a crash during creation can leave
+    /// an empty database file behind).
+    pub fn is_initialised(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err("read the schema", e))
+    }
+
+    /// Reads the library-wide facts.
+    pub fn meta(&self) -> Result<Meta> {
+        read_meta(&self.conn)
+            .map_err(|e| self.err("read library facts", e))?
+            .ok_or_else(|| self.corrupt("its meta table lacks a required entry"))
+    }
+
+    fn corrupt(&self, problem: &str) -> Error {
+        corrupt(&self.path, problem)
+    }
+
+    /// Checks that the database belongs with `manifest`.
+    pub fn check_against(&self, manifest: &Manifest) -> Result<Meta> {
+        let meta = self.meta()?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(Error::StoreFormatVersion {
+                path: self.path.clone(),
+                found: meta.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if meta.model_id != manifest.model.id || meta.dim != manifest.model.dim {
+            return Err(self.corrupt(&format!(
+                "it holds vectors of model {} ({} dimensions) but manifest.json names {} ({} dimensions)",
+                meta.model_id, meta.dim, manifest.model.id, manifest.model.dim
+            )));
+        }
+        Ok(meta)
+    }
+
+    /// Number of stored papers (slots are `0..count`).
+    pub fn count(&self) -> Result<usize> {
+        count(&self.conn).map_err(|e| self.err("count papers", e))
+    }
+
+    /// Tells, for each paper, how it differs from the stored one.
+    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+        let err = |e| self.err("look up papers", e);
+        let mut find = self
+            .conn
+            .prepare_cached("SELECT text_sha256, record FROM papers WHERE id = ?1")
+            .map_err(err)?;
+        papers
+            .iter()
+            .map(|paper| {
+                let stored = find
+                    .query_row([&paper.id], |row| {
+                        Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .optional()
+                    .map_err(err)?;
+                Ok(match stored {
+                    None => Change::New,
+                    Some((hash, _)) if hash != text_hash(paper) => Change::TextChanged,
+                    Some((_, record)) if self.decode(&record)? != *paper => Change::MetadataChanged,
+                    Some(_) => Change::Unchanged,
+                })
+            })
+            .collect()
+    }
+
+    fn decode(&self, record: &str) -> Result<Paper> {
+        serde_json::from_str(record)
+            .map_err(|e| self.corrupt(&format!("a stored paper record is malformed ({e})")))
+    }
+
+    fn encode(paper: &Paper) -> String {
+        // A Paper holds only strings, lists and JSON values: encoding cannot fail.
+        serde_json::to_string(paper).unwrap_or_default()
+    }
+
+    /// Stores a batch in one transaction; see [`super::Library::upsert`].
+    /// Vectors must already have been checked for dimension and finiteness.
+    pub fn upsert(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "store papers", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let meta = read_meta(&tx)
+            .map_err(err)?
+            .ok_or_else(|| corrupt(&path, "its meta table lacks a required entry"))?;
+        let generation = meta.generation + 1;
+        let mut next_slot = count(&tx).map_err(err)? as i64;
+        let mut summary = UpsertSummary {
+            generation: meta.generation,
+            ..UpsertSummary::default()
+        };
+        {
+            let mut find = tx
+                .prepare_cached("SELECT slot, text_sha256, record FROM papers WHERE id = ?1")
+                .map_err(err)?;
+            let mut insert_paper = tx
+                .prepare_cached(
+                    "INSERT INTO papers (slot, id, title_key, text_sha256, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            let mut update_paper = tx
+                .prepare_cached(
+                    "UPDATE papers SET title_key = ?2, text_sha256 = ?3, record = ?4 WHERE slot = ?1",
+                )
+                .map_err(err)?;
+            let mut put_vector = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO vectors (slot, generation, vector) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
+            let mut get_vector = tx
+                .prepare_cached("SELECT vector FROM vectors WHERE slot = ?1")
+                .map_err(err)?;
+            let mut drop_title = tx
+                .prepare_cached("DELETE FROM title_words WHERE rowid = ?1")
+                .map_err(err)?;
+            let mut put_title = tx
+                .prepare_cached("INSERT INTO title_words (rowid, title) VALUES (?1, ?2)")
+                .map_err(err)?;
+
+            for (paper, vector) in batch {
+                let hash = text_hash(paper);
+                let stored = find
+                    .query_row([&paper.id], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, Vec<u8>>(1)?,
+                            row.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(err)?;
+                let missing = |change| Error::MissingVector {
+                    id: paper.id.clone(),
+                    change,
+                };
+                let key = title::title_key(&paper.title);
+                match stored {
+                    None => {
+                        let vector = vector.as_ref().ok_or_else(|| missing("new"))?;
+                        let slot = next_slot;
+                        next_slot += 1;
+                        insert_paper
+                            .execute(params![slot, paper.id, key, &hash[..], Self::encode(paper)])
+                            .map_err(err)?;
+                        put_vector
+                            .execute(params![slot, generation as i64, vector_bytes(vector)])
+                            .map_err(err)?;
+                        put_title.execute(params![slot, paper.title]).map_err(err)?;
+                        summary.added += 1;
+                    }
+                    Some((slot, old_hash, record)) => {
+                        let text_changed = old_hash != hash;
+                        let old = serde_json::from_str::<Paper>(&record).map_err(|e| {
+                            corrupt(
+                                &path,
+                                &format!(
+                                    "the stored record of paper {} is malformed ({e})",
+                                    paper.id
+                                ),
+                            )
+                        })?;
+                        if text_changed {
+                            let vector = vector.as_ref().ok_or_else(|| missing("re-worded"))?;
+                            put_vector
+                                .execute(params![slot, generation as i64, vector_bytes(vector)])
+                                .map_err(err)?;
+                            summary.text_changed += 1;
+                        } else if let Some(vector) = vector {
+                            let bytes = vector_bytes(vector);
+                            let old_bytes: Vec<u8> =
+                                get_vector.query_row([slot], |r| r.get(0)).map_err(err)?;
+                            if old_bytes != bytes {
+                                put_vector
+                                    .execute(params![slot, generation as i64, bytes])
+                                    .map_err(err)?;
+                                summary.vectors_replaced += 1;
+                            }
+                        }
+                        if old != *paper {
+                            update_paper
+                                .execute(params![slot, key, &hash[..], Self::encode(paper)])
+                                .map_err(err)?;
+                            if old.title != paper.title {
+                                drop_title.execute([slot]).map_err(err)?;
+                                put_title.execute(params![slot, paper.title]).map_err(err)?;
+                            }
+                            if !text_changed {
+                                summary.metadata_changed += 1;
+                            }
+                        } else if !text_changed {
+                            summary.unchanged += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let changed = summary.added
+            + summary.text_changed
+            + summary.metadata_changed
+            + summary.vectors_replaced;
+        if changed == 0 {
+            // Nothing to commit: the generation stays, so the vector file
+            // stays valid.
+            return Ok(summary);
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'generation'",
+            [generation as i64],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        summary.generation = generation;
+        Ok(summary)
+    }
+
+    /// The paper with this id and its slot.
+    pub fn paper_by_id(&self, id: &str) -> Result<Option<(u32, Paper)>> {
+        let found = self
+            .conn
+            .prepare_cached("SELECT slot, record FROM papers WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err("look up a paper", e))?;
+        found
+            .map(|(slot, record)| Ok((slot, self.decode(&record)?)))
+            .transpose()
+    }
+
+    /// The papers in these slots, in the same order.
+    pub fn papers_by_slots(&self, slots: &[u32]) -> Result<Vec<Paper>> {
+        let err = |e| self.err("look up papers", e);
+        let mut get = self
+            .conn
+            .prepare_cached("SELECT record FROM papers WHERE slot = ?1")
+            .map_err(err)?;
+        slots
+            .iter()
+            .map(|&slot| {
+                let record: Option<String> =
+                    get.query_row([slot], |r| r.get(0)).optional().map_err(err)?;
+                match record {
+                    Some(record) => self.decode(&record),
+                    None => Err(Error::InvalidArgument {
+                        name: "slot".into(),
+                        problem: format!(
+                            "no paper is stored in slot {slot}; slots come from this library's vector view"
+                        ),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Papers whose normalised title is exactly `key`.
+    pub fn papers_by_title_key(&self, key: &str) -> Result<Vec<Paper>> {
+        self.records(
+            "SELECT record FROM papers WHERE title_key = ?1 ORDER BY slot LIMIT 50",
+            key,
+        )
+    }
+
+    /// `(slot, title)` of papers found by an FTS5 query on titles, best
+    /// ranked first.
+    pub fn titles_by_words(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, String)>> {
+        let err = |e| self.err("search titles", e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid, title FROM title_words WHERE title_words MATCH ?1 ORDER BY rank LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![fts_query, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err);
+        rows
+    }
+
+    fn records(&self, sql: &str, arg: &str) -> Result<Vec<Paper>> {
+        let err = |e| self.err("search titles", e);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let rows = stmt
+            .query_map([arg], |r| r.get::<_, String>(0))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err)?;
+        rows.iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Calls `each` with every paper in slot order.
+    pub fn for_each_paper(&self, mut each: impl FnMut(u32, Paper)) -> Result<()> {
+        let err = |e| self.err("read papers", e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT slot, record FROM papers ORDER BY slot")
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let slot: u32 = row.get(0).map_err(err)?;
+            let record: String = row.get(1).map_err(err)?;
+            each(slot, self.decode(&record)?);
+        }
+        Ok(())
+    }
+
+    /// Runs `read` on one consistent snapshot of the database.
+    pub fn snapshot<T>(&self, read: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err("begin a read", e))?;
+        let meta = self.meta()?;
+        let count = self.count()?;
+        let out = read(&Snapshot {
+            db: self,
+            meta,
+            count,
+        })?;
+        tx.finish().map_err(|e| self.err("end a read", e))?;
+        Ok(out)
+    }
+}
+
+impl Snapshot<'_> {
+    /// Calls `each(slot, vector bytes)` in slot order for every vector
+    /// stored after generation `since` (all vectors when `None`).
+    pub fn for_each_vector(
+        &self,
+        since: Option<u64>,
+        mut each: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let db = self.db;
+        let err = |e| db.err("read vectors", e);
+        let mut stmt;
+        let mut rows = match since {
+            Some(g) => {
+                stmt = db
+                    .conn
+                    .prepare("SELECT slot, vector FROM vectors WHERE generation > ?1 ORDER BY slot")
+                    .map_err(err)?;
+                stmt.query([g as i64]).map_err(err)?
+            }
+            None => {
+                stmt = db
+                    .conn
+                    .prepare("SELECT slot, vector FROM vectors ORDER BY slot")
+                    .map_err(err)?;
+                stmt.query([]).map_err(err)?
+            }
+        };
+        let want = self.meta.dim * 4;
+        while let Some(row) = rows.next().map_err(err)? {
+            let slot: i64 = row.get(0).map_err(err)?;
+            let bytes = row
+                .get_ref(1)
+                .map_err(err)?
+                .as_blob()
+                .map_err(|_| db.corrupt(&format!("the vector in slot {slot} is not a BLOB")))?;
+            if bytes.len() != want || slot < 0 || slot as usize >= self.count {
+                return Err(db.corrupt(&format!(
+                    "the vector in slot {slot} has {} bytes, expected {want} (or the slot is out of range)",
+                    bytes.len()
+                )));
+            }
+            each(slot as usize, bytes)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_meta(conn: &Connection) -> rusqlite::Result<Option<Meta>> {
+    let get = |key: &str| {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .optional()
+    };
+    use rusqlite::types::Value::{Integer, Text};
+    let (Some(Integer(version)), Some(Text(model_id)), Some(Integer(dim))) =
+        (get("format_version")?, get("model_id")?, get("dim")?)
+    else {
+        return Ok(None);
+    };
+    let (Some(Integer(library_id)), Some(Integer(generation))) =
+        (get("library_id")?, get("generation")?)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Meta {
+        format_version: u32::try_from(version).unwrap_or(u32::MAX),
+        model_id,
+        dim: usize::try_from(dim).unwrap_or(0),
+        library_id: library_id as u64,
+        generation: generation as u64,
+    }))
+}
+
+fn count(conn: &Connection) -> rusqlite::Result<usize> {
+    // Slots are dense, so the highest slot gives the count without a scan.
+    conn.query_row("SELECT COALESCE(MAX(slot) + 1, 0) FROM papers", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as usize)
+}
+
+fn corrupt(path: &Path, problem: &str) -> Error {
+    Error::StoreCorrupt {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+        fix: "Restore the library from a backup, or move it away and ingest the papers again"
+            .into(),
+    }
+}
+
+/// Turns a SQLite failure into an error naming the database file; damage
+/// is reported as such, with what to do about it.
+pub(crate) fn db_error(path: &Path, action: &'static str, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => Error::StoreCorrupt {
+            path: path.to_path_buf(),
+            problem: format!("{action} failed: {e}"),
+            fix: "Restore the library from a backup, or move it away and ingest the papers again"
+                .into(),
+        },
+        _ => Error::Database {
+            path: path.to_path_buf(),
+            action,
+            source: e,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::manifest::ModelInfo;
+
+    fn db() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::open(&dir.path().join("l.sqlite"), true).unwrap();
+        let model = ModelInfo {
+            id: "m".into(),
+            dim: 2,
+        };
+        db.initialise(&Manifest::new(&model), 42).unwrap();
+        (dir, db)
+    }
+
+    fn paper(id: &str, title: &str) -> Paper {
+        Paper {
+            id: id.into(),
+            title: title.into(),
+            ..Paper::default()
+        }
+    }
+
+    #[test]
+    fn slots_are_dense_and_vectors_are_tagged_with_their_generation() {
+        let (_dir, mut db) = db();
+        assert!(db.is_initialised().unwrap());
+        let s = db
+            .upsert(&[
+                (paper("a", "A"), Some(vec![1.0, 0.0])),
+                (paper("b", "B"), Some(vec![0.0, 1.0])),
+            ])
+            .unwrap();
+        assert_eq!((s.added, s.generation), (2, 1));
+        let s = db
+            .upsert(&[
+                (paper("c", "C"), Some(vec![0.5, 0.5])),
+                (paper("a", "A changed"), Some(vec![0.6, 0.8])),
+            ])
+            .unwrap();
+        assert_eq!((s.added, s.text_changed, s.generation), (1, 1, 2));
+        assert_eq!(db.count().unwrap(), 3);
+        assert_eq!(db.paper_by_id("c").unwrap().unwrap().0, 2);
+
+        let changed = db
+            .snapshot(|snap| {
+                assert_eq!(snap.meta.generation, 2);
+                let mut seen = Vec::new();
+                snap.for_each_vector(Some(1), |slot, bytes| {
+                    seen.push((slot, bytes.len()));
+                    Ok(())
+                })?;
+                Ok(seen)
+            })
+            .unwrap();
+        assert_eq!(changed, [(0, 8), (2, 8)]);
+    }
+
+    #[test]
+    fn duplicate_ids_in_one_batch_keep_the_last_version() {
+        let (_dir, mut db) = db();
+        let s = db
+            .upsert(&[
+                (paper("a", "First"), Some(vec![1.0, 0.0])),
+                (paper("a", "Second"), Some(vec![0.0, 1.0])),
+            ])
+            .unwrap();
+        assert_eq!((s.added, s.text_changed), (1, 1));
+        assert_eq!(db.count().unwrap(), 1);
+        assert_eq!(db.paper_by_id("a").unwrap().unwrap().1.title, "Second");
+        let second = db.titles_by_words("\"second\"", 5).unwrap();
+        assert_eq!(second, [(0, "Second".to_string())]);
+        assert!(db.titles_by_words("\"first\"", 5).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,159 @@
+//! The library manifest: a small JSON file naming the on-disk format version,
+//! the embedding model and the vector dimension, read before anything else
+//! and written atomically (temp file, fsync, rename).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::location::sync_dir;
+use crate::{Error, Result};
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Marks a manifest as belonging to a `relate` library.
+const FORMAT_NAME: &str = "relate-library";
+
+/// The embedding model a library's vectors come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The model's identifier, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
+    pub id: String,
+    /// Length of each vector the model produces.
+    pub dim: usize,
+}
+
+/// What `manifest.json` records about a library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `relate-library`.
+    pub format: String,
+    /// On-disk format version; see [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The model every stored vector was made with.
+    pub model: ModelInfo,
+}
+
+impl Manifest {
+    /// A manifest for a new library of vectors from `model`.
+    pub fn new(model: &ModelInfo) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.to_string(),
+            format_version: FORMAT_VERSION,
+            model: model.clone(),
+        }
+    }
+
+    /// Reads and checks the manifest at `path`: it must be a `relate`
+    /// library manifest of this build's format version.
+    pub(crate) fn read(path: &Path) -> Result<Manifest> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let corrupt = |problem: String| Error::StoreCorrupt {
+            path: path.to_path_buf(),
+            problem,
+            fix: "Restore it from a backup, or move the folder away and ingest the papers again"
+                .into(),
+        };
+        // The version is checked before the rest so that a future layout is
+        // reported as such rather than as damage.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("it is not valid JSON ({e})")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(corrupt(format!(
+                "it does not say \"format\": \"{FORMAT_NAME}\""
+            )));
+        }
+        let found = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| corrupt("it has no numeric \"format_version\"".into()))?;
+        if found != u64::from(FORMAT_VERSION) {
+            return Err(Error::StoreFormatVersion {
+                path: path.to_path_buf(),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        let manifest: Manifest = serde_json::from_value(value)
+            .map_err(|e| corrupt(format!("a field is missing or malformed ({e})")))?;
+        if manifest.model.dim == 0 || manifest.model.id.is_empty() {
+            return Err(corrupt(
+                "the model id is empty or the dimension is 0".into(),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest to `path` so that a crash leaves either the old
+    /// file or the new one: temp file, fsync, rename, fsync of the folder.
+    pub(crate) fn write_atomically(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".tmp");
+        let temp = std::path::PathBuf::from(temp);
+        let mut text = serde_json::to_vec_pretty(self).map_err(|e| Error::StoreCorrupt {
+            path: path.to_path_buf(),
+            problem: format!("the manifest cannot be encoded ({e})"),
+            fix: "Report this as a bug".into(),
+        })?;
+        text.push(b'\n');
+        let mut file = std::fs::File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+        file.write_all(&text)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("write", &temp, e))?;
+        drop(file);
+        std::fs::rename(&temp, path).map_err(|e| Error::io("rename into place", path, e))?;
+        sync_dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelInfo {
+        ModelInfo {
+            id: "m".into(),
+            dim: 3,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        let manifest = Manifest::new(&model());
+        manifest.write_atomically(&path).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap(), manifest);
+        assert!(!dir.path().join("manifest.json.tmp").exists());
+    }
+
+    #[test]
+    fn other_format_version_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(
+            &path,
+            r#"{"format":"relate-library","format_version":7,"layout":"new"}"#,
+        )
+        .unwrap();
+        match Manifest::read(&path).unwrap_err() {
+            Error::StoreFormatVersion {
+                found, supported, ..
+            } => assert_eq!((found, supported), (7, FORMAT_VERSION)),
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn damaged_manifest_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(&path, b"{\"format\": \"relate-lib").unwrap();
+        let err = Manifest::read(&path).unwrap_err();
+        assert!(matches!(err, Error::StoreCorrupt { .. }), "{err}");
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+    }
+}

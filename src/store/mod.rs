@@ -1,0 +1,482 @@
+//! The library on disk: one folder holding the papers and their vectors.
+//!
+//! `library.sqlite` (SQLite, WAL) is the source of truth: paper records,
+//! vectors, a hash of each paper's embedded text and a generation counter
+//! raised by every change, each change one transaction. `manifest.json`
+//! names the format version, model and vector dimension and is checked
+//! before anything else. `vectors.f32` is a flat copy of all vectors in slot
+//! order for fast, memory-mapped queries; it carries the generation it was
+//! built from and is rebuilt (replaced whole, atomically) whenever it is
+//! missing, damaged or behind the database. `index/` is left to the index
+//! module. A crash at any moment therefore leaves the previous library or
+//! the new one.
+
+mod database;
+mod location;
+mod manifest;
+mod title;
+mod vector_file;
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use crate::corpus::Paper;
+use crate::{Error, Result};
+
+pub use database::{Change, UpsertSummary};
+pub use location::default_store_dir;
+pub use manifest::{Manifest, ModelInfo, FORMAT_VERSION};
+pub use title::TitleMatch;
+pub use vector_file::VectorView;
+
+use database::Database;
+use location::{
+    DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, VECTOR_TEMP_FILE,
+    WRITE_LOCK_FILE,
+};
+use vector_file::{Header, VectorFileWriter};
+
+/// How many papers a word search on titles considers.
+const TITLE_SEARCH_LIMIT: usize = 200;
+/// Longest title query for which near matches (all words but one) are tried.
+const MAX_TYPO_QUERY_WORDS: usize = 16;
+
+/// An open library folder. Open it with [`Library::open_or_create`] to add
+/// papers (one writer at a time) or with [`Library::open`] to query it.
+pub struct Library {
+    dir: PathBuf,
+    manifest: Manifest,
+    db: Database,
+    len: usize,
+    /// Held for the life of a writing handle; released by the OS on exit.
+    _write_lock: Option<File>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("dir", &self.dir)
+            .field("manifest", &self.manifest)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Library {
+    /// Opens the library in `dir` for adding papers, creating the folder and
+    /// an empty library for `model` if there is none. A library made with
+    /// another model or dimension is refused, as is one being written by
+    /// another process.
+    pub fn open_or_create(dir: &Path, model: &ModelInfo) -> Result<Library> {
+        if model.id.is_empty() || model.dim == 0 {
+            return Err(Error::InvalidArgument {
+                name: "model".into(),
+                problem: format!(
+                    "a library needs a model id and a non-zero dimension, got {:?} with {} dimensions",
+                    model.id, model.dim
+                ),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+        let lock = take_write_lock(dir)?;
+        let library = match Self::load(dir)? {
+            Some(library) => library,
+            None => Self::create(dir, model)?,
+        };
+        library.check_model(model)?;
+        let index = library.index_dir();
+        std::fs::create_dir_all(&index).map_err(|e| Error::io("create folder", &index, e))?;
+        Ok(Library {
+            _write_lock: Some(lock),
+            ..library
+        })
+    }
+
+    /// Opens the library in `dir` for queries. Fails if there is none; a
+    /// missing or out-of-date vector file is rebuilt from the database.
+    pub fn open(dir: &Path) -> Result<Library> {
+        let library = Self::load(dir)?.ok_or_else(|| Error::StoreMissing {
+            dir: dir.to_path_buf(),
+        })?;
+        library.vectors()?;
+        Ok(library)
+    }
+
+    /// Opens what is in `dir`: `None` when no library was ever completed
+    /// there.
+    fn load(dir: &Path) -> Result<Option<Library>> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let db_path = dir.join(DATABASE_FILE);
+        let has_manifest = manifest_path.exists();
+        if !db_path.exists() {
+            if has_manifest {
+                return Err(Error::StoreCorrupt {
+                    path: db_path,
+                    problem: "the file is missing, so the library's papers are gone".into(),
+                    fix: format!(
+                        "Restore it from a backup, or remove {} and ingest the papers again",
+                        dir.display()
+                    ),
+                });
+            }
+            return Ok(None);
+        }
+        let db = Database::open(&db_path, false)?;
+        let manifest = if has_manifest {
+            manifest::Manifest::read(&manifest_path)?
+        } else {
+            // Creation writes the database first and the manifest last; a
+            // crash in between leaves a database the manifest can be
+            // restored from, or one without tables.
+            if !db.is_initialised()? {
+                return Ok(None);
+            }
+            let meta = db.meta()?;
+            if meta.format_version != FORMAT_VERSION {
+                return Err(Error::StoreFormatVersion {
+                    path: db_path,
+                    found: meta.format_version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            let restored = Manifest::new(&ModelInfo {
+                id: meta.model_id,
+                dim: meta.dim,
+            });
+            restored.write_atomically(&manifest_path)?;
+            restored
+        };
+        db.check_against(&manifest)?;
+        let len = db.count()?;
+        Ok(Some(Library {
+            dir: dir.to_path_buf(),
+            manifest,
+            db,
+            len,
+            _write_lock: None,
+        }))
+    }
+
+    fn create(dir: &Path, model: &ModelInfo) -> Result<Library> {
+        let manifest = Manifest::new(model);
+        let db_path = dir.join(DATABASE_FILE);
+        let mut db = Database::open(&db_path, true)?;
+        if !db.is_initialised()? {
+            db.initialise(&manifest, rand::random::<u64>())?;
+        }
+        db.check_against(&manifest)?;
+        manifest.write_atomically(&dir.join(MANIFEST_FILE))?;
+        Ok(Library {
+            dir: dir.to_path_buf(),
+            manifest,
+            db,
+            len: 0,
+            _write_lock: None,
+        })
+    }
+
+    /// The library's manifest: format version, model and dimension.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The library folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The folder the index module keeps its files in (created by
+    /// [`Library::open_or_create`]; may be missing in a library never
+    /// opened for writing).
+    pub fn index_dir(&self) -> PathBuf {
+        self.dir.join(INDEX_DIR)
+    }
+
+    /// Refuses `model` unless it is the one the library was embedded with.
+    pub fn check_model(&self, model: &ModelInfo) -> Result<()> {
+        let stored = &self.manifest.model;
+        if stored == model {
+            return Ok(());
+        }
+        Err(Error::StoreModelMismatch {
+            dir: self.dir.clone(),
+            stored_model: stored.id.clone(),
+            stored_dim: stored.dim,
+            requested_model: model.id.clone(),
+            requested_dim: model.dim,
+        })
+    }
+
+    /// Number of papers, as of opening or this handle's last upsert.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the library holds no papers.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The latest committed generation: it rises with every change, so an
+    /// index built at generation `g` is current while this still says `g`.
+    pub fn generation(&self) -> Result<u64> {
+        Ok(self.db.meta()?.generation)
+    }
+
+    /// Tells, for each paper, whether it is new, re-worded (needs a new
+    /// vector), changed only in other fields, or identical to the stored one.
+    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+        self.db.classify(papers)
+    }
+
+    /// Stores a batch of papers in one transaction. New and re-worded papers
+    /// (see [`Library::classify`]) must come with their vector; a vector
+    /// given with an unchanged paper replaces the stored one. A vector of the
+    /// wrong dimension or with NaN or infinity, or a missing one, fails the
+    /// whole batch and nothing is written. A paper whose id occurs twice in
+    /// the batch ends up as its last occurrence.
+    ///
+    /// The vector file is brought up to date lazily, by the next
+    /// [`Library::vectors`], so that a long ingest of many batches rewrites
+    /// it once.
+    pub fn upsert(&mut self, batch: Vec<(Paper, Option<Vec<f32>>)>) -> Result<UpsertSummary> {
+        let dim = self.manifest.model.dim;
+        for (paper, vector) in &batch {
+            if paper.id.is_empty() {
+                return Err(Error::InvalidArgument {
+                    name: "paper id".into(),
+                    problem: format!("the paper titled {:?} has an empty id", paper.title),
+                });
+            }
+            let Some(vector) = vector else { continue };
+            if vector.len() != dim {
+                return Err(Error::WrongVectorDimension {
+                    id: paper.id.clone(),
+                    expected: dim,
+                    received: vector.len(),
+                });
+            }
+            if let Some((index, &value)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::NonFiniteVector {
+                    id: paper.id.clone(),
+                    index,
+                    value,
+                });
+            }
+        }
+        let summary = self.db.upsert(&batch)?;
+        self.len = self.db.count()?;
+        Ok(summary)
+    }
+
+    /// All vectors, memory-mapped, as of the latest committed change. Slot
+    /// `i` of the view is the paper [`Library::papers_by_slots`] returns for
+    /// `i`. Rebuilds the vector file first when it is missing or behind.
+    pub fn vectors(&self) -> Result<VectorView> {
+        let path = self.dir.join(VECTOR_FILE);
+        if let Some(view) = self.current_vector_file(&path)? {
+            return Ok(view);
+        }
+        // Only one process rebuilds at a time; whoever waited checks again,
+        // since the file may be current by then.
+        let lock_path = self.dir.join(VECTOR_LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open", &lock_path, e))?;
+        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        // A writer may commit again while the file is rebuilt; then the
+        // fresh file is already behind and is brought up to date once more.
+        for _ in 0..3 {
+            if let Some(view) = self.current_vector_file(&path)? {
+                return Ok(view);
+            }
+            self.rebuild_vector_file(&path)?;
+        }
+        self.current_vector_file(&path)?
+            .ok_or_else(|| Error::StoreCorrupt {
+                path: path.clone(),
+                problem: "the file just written does not match the database".into(),
+                fix: "Check the disk, and that no other program writes into the library folder"
+                    .into(),
+            })
+    }
+
+    /// Maps the vector file if it is complete and matches the database's
+    /// latest generation.
+    fn current_vector_file(&self, path: &Path) -> Result<Option<VectorView>> {
+        let meta = self.db.meta()?;
+        match vector_file::read_header(path) {
+            Some((file, header))
+                if header.generation == meta.generation
+                    && header.library_id == meta.library_id
+                    && header.dim == meta.dim =>
+            {
+                VectorView::map(&file, path, header).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes a new vector file from one database snapshot, reusing the old
+    /// file's vectors where they are still current. Call with the vector
+    /// lock held.
+    fn rebuild_vector_file(&self, path: &Path) -> Result<()> {
+        let temp = self.dir.join(VECTOR_TEMP_FILE);
+        self.db.snapshot(|snap| {
+            let header = Header {
+                dim: snap.meta.dim,
+                count: snap.count,
+                generation: snap.meta.generation,
+                library_id: snap.meta.library_id,
+            };
+            let base = vector_file::read_header(path).filter(|(_, old)| {
+                old.library_id == header.library_id
+                    && old.dim == header.dim
+                    && old.generation < header.generation
+                    && old.count <= header.count
+            });
+            if let Some((mut base_file, old)) = base {
+                // Vectors stored after the old file's generation are the
+                // only ones that differ from it.
+                let patched = (|| -> Result<()> {
+                    let mut out = VectorFileWriter::create(&temp, header)?;
+                    out.copy_prefix(&mut base_file, path, old.count)?;
+                    snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
+                    out.commit(path)
+                })();
+                if patched.is_ok() {
+                    return Ok(());
+                }
+            }
+            let mut out = VectorFileWriter::create(&temp, header)?;
+            snap.for_each_vector(None, |slot, v| out.put(slot, v))?;
+            out.commit(path)
+        })
+    }
+
+    /// The stored paper with this id.
+    pub fn paper_by_id(&self, id: &str) -> Result<Option<Paper>> {
+        Ok(self.db.paper_by_id(id)?.map(|(_, paper)| paper))
+    }
+
+    /// The slot of the paper with this id (its row in [`Library::vectors`]).
+    pub fn slot_of(&self, id: &str) -> Result<Option<u32>> {
+        Ok(self.db.paper_by_id(id)?.map(|(slot, _)| slot))
+    }
+
+    /// The papers in these slots, in the order given. An unknown slot is an
+    /// error.
+    pub fn papers_by_slots(&self, slots: &[u32]) -> Result<Vec<Paper>> {
+        self.db.papers_by_slots(slots)
+    }
+
+    /// Finds a paper by its title: an exact match ignoring case and spacing,
+    /// else the closest unique match by title words, else the candidates
+    /// that fit about equally well, else nothing.
+    pub fn find_by_title(&self, title: &str) -> Result<TitleMatch> {
+        let key = title::title_key(title);
+        if key.is_empty() {
+            return Ok(TitleMatch::NotFound);
+        }
+        let mut exact = self.db.papers_by_title_key(&key)?;
+        match exact.len() {
+            0 => {}
+            1 => return Ok(TitleMatch::Exact(exact.swap_remove(0))),
+            _ => {
+                exact.truncate(title::MAX_CANDIDATES);
+                return Ok(TitleMatch::Ambiguous(exact));
+            }
+        }
+        let words = title::words(title);
+        if words.is_empty() {
+            return Ok(TitleMatch::NotFound);
+        }
+        let mut found = self
+            .db
+            .titles_by_words(&title::fts_query(&words, true), TITLE_SEARCH_LIMIT)?;
+        if found.is_empty() && words.len() <= MAX_TYPO_QUERY_WORDS {
+            // Allow one misspelt or extra word: titles with all words but
+            // one. (Titles with any word would match most of a large library.)
+            for skipped in &words {
+                let mut rest = words.clone();
+                rest.remove(skipped);
+                if rest.is_empty() {
+                    continue;
+                }
+                for hit in self
+                    .db
+                    .titles_by_words(&title::fts_query(&rest, true), TITLE_SEARCH_LIMIT)?
+                {
+                    if !found.contains(&hit) {
+                        found.push(hit);
+                    }
+                }
+            }
+        }
+        Ok(match title::choose(&words, &found) {
+            title::Choice::Closest(slot) => {
+                TitleMatch::Closest(self.db.papers_by_slots(&[slot])?.swap_remove(0))
+            }
+            title::Choice::Ambiguous(slots) => {
+                TitleMatch::Ambiguous(self.db.papers_by_slots(&slots)?)
+            }
+            title::Choice::NotFound => TitleMatch::NotFound,
+        })
+    }
+
+    /// Every stored paper, in slot order (element `i` is slot `i`).
+    pub fn all_papers(&self) -> Result<Vec<Paper>> {
+        let mut papers = Vec::with_capacity(self.len);
+        self.db.for_each_paper(|_, paper| papers.push(paper))?;
+        Ok(papers)
+    }
+
+    /// Calls `each(slot, paper)` for every stored paper in slot order,
+    /// without holding them all in memory.
+    pub fn for_each_paper(&self, each: impl FnMut(u32, Paper)) -> Result<()> {
+        self.db.for_each_paper(each)
+    }
+
+    /// Bytes used by every file in the library folder, index files included.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        folder_size(&self.dir)
+    }
+}
+
+fn take_write_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(WRITE_LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::StoreBusy {
+            dir: dir.to_path_buf(),
+        }),
+        Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+fn folder_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io("inspect", entry.path(), e))?;
+        if kind.is_dir() {
+            total += folder_size(&entry.path())?;
+        } else if kind.is_file() {
+            // A file removed meanwhile (a finished temp file) counts as empty.
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,356 @@
+//! The flat vector file: every stored vector as contiguous little-endian f32
+//! in slot order behind a 64-byte header, memory-mapped for queries. The
+//! file is derived from the database and stamped with the database's
+//! generation; it is only ever replaced whole (temp file, fsync, rename), so
+//! a mapped view never changes underneath its reader.
+//!
+//! Header layout (all integers little-endian):
+//! `magic[8] = "RLTVECS\0"`, `version: u32`, `dim: u32`, `count: u64`,
+//! `generation: u64`, `library_id: u64`, then zero padding up to 64 bytes.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::location::sync_dir;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"RLTVECS\0";
+const FILE_VERSION: u32 = 1;
+/// Bytes before the first vector.
+pub(crate) const HEADER_LEN: u64 = 64;
+
+/// What the header of a vector file says about its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub dim: usize,
+    pub count: usize,
+    pub generation: u64,
+    pub library_id: u64,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN as usize] {
+        let mut out = [0u8; HEADER_LEN as usize];
+        out[0..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&FILE_VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&(self.dim as u32).to_le_bytes());
+        out[16..24].copy_from_slice(&(self.count as u64).to_le_bytes());
+        out[24..32].copy_from_slice(&self.generation.to_le_bytes());
+        out[32..40].copy_from_slice(&self.library_id.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Header> {
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        if bytes.len() < HEADER_LEN as usize || &bytes[0..8] != MAGIC || u32_at(8) != FILE_VERSION {
+            return None;
+        }
+        Some(Header {
+            dim: u32_at(12) as usize,
+            count: usize::try_from(u64_at(16)).ok()?,
+            generation: u64_at(24),
+            library_id: u64_at(32),
+        })
+    }
+
+    /// Size in bytes of a complete file with this header.
+    fn file_len(&self) -> Option<u64> {
+        (self.count as u64)
+            .checked_mul(self.dim as u64)?
+            .checked_mul(4)?
+            .checked_add(HEADER_LEN)
+    }
+}
+
+/// Reads the header of the vector file at `path` and checks that the file
+/// is as long as the header says. `None` when the file is missing, foreign,
+/// truncated or otherwise unusable: it is derived data and gets rebuilt.
+pub(crate) fn read_header(path: &Path) -> Option<(File, Header)> {
+    let mut file = File::open(path).ok()?;
+    let mut bytes = [0u8; HEADER_LEN as usize];
+    file.read_exact(&mut bytes).ok()?;
+    let header = Header::decode(&bytes)?;
+    let len = file.metadata().ok()?.len();
+    (Some(len) == header.file_len()).then_some((file, header))
+}
+
+/// A read-only view of every stored vector: `len()` vectors of `dim()`
+/// floats, vector `i` belonging to the paper in slot `i`. It owns its
+/// mapping, so it stays valid (and unchanged) after the library is updated
+/// or dropped.
+pub struct VectorView {
+    data: ViewData,
+    dim: usize,
+    len: usize,
+    generation: u64,
+}
+
+enum ViewData {
+    Mapped(Mmap),
+    /// Big-endian targets convert the little-endian file once.
+    Owned(Vec<f32>),
+}
+
+impl VectorView {
+    /// Maps the file behind `file`, whose header was read as `header`.
+    pub(crate) fn map(file: &File, path: &Path, header: Header) -> Result<VectorView> {
+        // SAFETY: the library never writes to a vector file once it is in
+        // place; it replaces the file by renaming a new one over it, which
+        // leaves this mapping's inode untouched.
+        let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io("map", path, e))?;
+        if Some(map.len() as u64) != header.file_len() {
+            return Err(Error::StoreCorrupt {
+                path: path.to_path_buf(),
+                problem: "it changed size while being opened".into(),
+                fix: "Make sure no other program writes into the library folder".into(),
+            });
+        }
+        let data = if cfg!(target_endian = "little") {
+            ViewData::Mapped(map)
+        } else {
+            ViewData::Owned(
+                map[HEADER_LEN as usize..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+            )
+        };
+        Ok(VectorView {
+            data,
+            dim: header.dim,
+            len: header.count,
+            generation: header.generation,
+        })
+    }
+
+    /// Length of each vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of vectors, which is the number of papers; slots run `0..len()`.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the library holds no papers.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The library generation these vectors belong to.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// All vectors, contiguous: slot `i` is `[i * dim .. (i + 1) * dim]`.
+    pub fn as_slice(&self) -> &[f32] {
+        match &self.data {
+            ViewData::Mapped(map) => {
+                let bytes = &map[HEADER_LEN as usize..];
+                let n = self.len * self.dim;
+                assert!(bytes.len() == n * 4 && (bytes.as_ptr() as usize).is_multiple_of(4));
+                // SAFETY: the mapping is page-aligned and the header is 64
+                // bytes, so the data is 4-aligned (checked above); it holds
+                // exactly n little-endian f32 on a little-endian target, and
+                // every bit pattern is a valid f32.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), n) }
+            }
+            ViewData::Owned(values) => values,
+        }
+    }
+
+    /// The vector in `slot`, or `None` past the end.
+    pub fn vector(&self, slot: u32) -> Option<&[f32]> {
+        let start = (slot as usize).checked_mul(self.dim)?;
+        self.as_slice().get(start..start + self.dim)
+    }
+}
+
+impl std::fmt::Debug for VectorView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorView")
+            .field("len", &self.len)
+            .field("dim", &self.dim)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// A new vector file being written under a scratch name; it takes the real
+/// name only in [`VectorFileWriter::commit`], after everything is on disk.
+pub(crate) struct VectorFileWriter {
+    out: BufWriter<File>,
+    temp: PathBuf,
+    header: Header,
+    written: usize,
+}
+
+impl VectorFileWriter {
+    /// Starts writing `header` to `temp`, replacing anything there.
+    pub fn create(temp: &Path, header: Header) -> Result<VectorFileWriter> {
+        let file = File::create(temp).map_err(|e| Error::io("create", temp, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(&header.encode())
+            .map_err(|e| Error::io("write", temp, e))?;
+        Ok(VectorFileWriter {
+            out,
+            temp: temp.to_path_buf(),
+            header,
+            written: 0,
+        })
+    }
+
+    fn vector_bytes(&self) -> usize {
+        self.header.dim * 4
+    }
+
+    /// Appends the first `count` vectors of an older vector file of the same
+    /// dimension (read from just past its header).
+    pub fn copy_prefix(&mut self, base: &mut File, base_path: &Path, count: usize) -> Result<()> {
+        let bytes = (count * self.vector_bytes()) as u64;
+        base.seek(SeekFrom::Start(HEADER_LEN))
+            .map_err(|e| Error::io("seek", base_path, e))?;
+        let copied = std::io::copy(&mut base.take(bytes), &mut self.out)
+            .map_err(|e| Error::io("copy vectors from", base_path, e))?;
+        if copied != bytes {
+            return Err(Error::io(
+                "copy vectors from",
+                base_path,
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        self.written += count;
+        Ok(())
+    }
+
+    /// Writes one vector (`dim` little-endian f32) into `slot`. Slots up to
+    /// the number already written are overwritten; the next one appends.
+    pub fn put(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(bytes.len(), self.vector_bytes());
+        let io = |e| Error::io("write", &self.temp, e);
+        if slot == self.written {
+            self.out.write_all(bytes).map_err(io)?;
+            self.written += 1;
+        } else if slot < self.written {
+            let at = HEADER_LEN + (slot * self.vector_bytes()) as u64;
+            self.out.seek(SeekFrom::Start(at)).map_err(io)?;
+            self.out.write_all(bytes).map_err(io)?;
+            let end = HEADER_LEN + (self.written * self.vector_bytes()) as u64;
+            self.out.seek(SeekFrom::Start(end)).map_err(io)?;
+        } else {
+            return Err(Error::StoreCorrupt {
+                path: self.temp.clone(),
+                problem: format!("slot {slot} comes before slot {} was written", self.written),
+                fix: "The database skips a slot; restore it from a backup or ingest again".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that every slot was written, makes the file durable and renames
+    /// it to `path`.
+    pub fn commit(self, path: &Path) -> Result<()> {
+        if self.written != self.header.count {
+            return Err(Error::StoreCorrupt {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "the database lists {} papers but yielded {} vectors",
+                    self.header.count, self.written
+                ),
+                fix: "Restore the library from a backup or ingest again".into(),
+            });
+        }
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("write", &self.temp, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io("sync", &self.temp, e))?;
+        drop(file);
+        std::fs::rename(&self.temp, path).map_err(|e| Error::io("rename into place", path, e))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn le(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn written_file_maps_back_with_patches_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, path) = (dir.path().join("v.tmp"), dir.path().join("v"));
+        let header = Header {
+            dim: 2,
+            count: 3,
+            generation: 5,
+            library_id: 9,
+        };
+        let mut w = VectorFileWriter::create(&temp, header).unwrap();
+        w.put(0, &le(&[1.0, 2.0])).unwrap();
+        w.put(1, &le(&[3.0, 4.0])).unwrap();
+        w.put(0, &le(&[5.0, 6.0])).unwrap();
+        w.put(2, &le(&[7.0, 8.0])).unwrap();
+        w.commit(&path).unwrap();
+        assert!(!temp.exists());
+
+        let (file, read) = read_header(&path).unwrap();
+        assert_eq!(read, header);
+        let view = VectorView::map(&file, &path, read).unwrap();
+        assert_eq!(view.as_slice(), &[5.0, 6.0, 3.0, 4.0, 7.0, 8.0]);
+        assert_eq!(view.vector(2), Some(&[7.0, 8.0][..]));
+        assert_eq!(view.vector(3), None);
+
+        // A copy of the first two vectors plus one appended.
+        let (mut base, _) = read_header(&path).unwrap();
+        let header2 = Header {
+            count: 3,
+            generation: 6,
+            ..header
+        };
+        let mut w = VectorFileWriter::create(&temp, header2).unwrap();
+        w.copy_prefix(&mut base, &path, 2).unwrap();
+        w.put(2, &le(&[0.5, 0.25])).unwrap();
+        w.commit(&path).unwrap();
+        let (file, read) = read_header(&path).unwrap();
+        let view2 = VectorView::map(&file, &path, read).unwrap();
+        assert_eq!(view2.as_slice(), &[5.0, 6.0, 3.0, 4.0, 0.5, 0.25]);
+        // The first view still sees its own generation's contents.
+        assert_eq!(view.as_slice(), &[5.0, 6.0, 3.0, 4.0, 7.0, 8.0]);
+    }
+
+    #[test]
+    fn incomplete_writer_is_refused_and_truncated_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, path) = (dir.path().join("v.tmp"), dir.path().join("v"));
+        let header = Header {
+            dim: 2,
+            count: 2,
+            generation: 1,
+            library_id: 1,
+        };
+        let mut w = VectorFileWriter::create(&temp, header).unwrap();
+        w.put(0, &le(&[1.0, 2.0])).unwrap();
+        assert!(w.put(5, &le(&[1.0, 2.0])).is_err());
+        assert!(w.commit(&path).is_err());
+        assert!(!path.exists());
+
+        std::fs::write(&path, header.encode()).unwrap();
+        assert!(read_header(&path).is_none(), "header promises more data");
+        std::fs::write(
+            &path,
+            b"not a vector file at all, not at all, no, not at all......!",
+        )
+        .unwrap();
+        assert!(read_header(&path).is_none());
+    }
+}

@@ -1,0 +1,232 @@
+//! Topic labels from class-based TF-IDF over the members' titles and
+//! abstracts.
+//!
+//! Text is lowercased and split into words; stop words, numbers and single
+//! letters are dropped, a plural folds into its singular when the singular
+//! also occurs, and two kept words that stood next to each other form a
+//! bigram. A term's weight in a topic is
+//! `(members containing it / members) × ln(1 + A / papers containing it)`,
+//! with `A` the mean topic size: the first factor rewards terms shared by
+//! the topic's papers, the second punishes terms found in every topic. Terms
+//! must occur in at least two members when the topic has two or more. A
+//! term is skipped when it shares a word with a higher-ranked term (so not
+//! "theorem, theorem proving"), and the label is the first three terms.
+
+use std::collections::{HashMap, HashSet};
+
+use super::stopwords::is_stop_word;
+
+/// Terms joined into a label.
+const LABEL_TERMS: usize = 3;
+
+/// One word of a text, and whether it directly follows the previous kept
+/// word (so the two may form a bigram).
+struct Word {
+    text: String,
+    joined: bool,
+}
+
+/// Lowercase content words of `text`, stop words and numbers removed.
+fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut joined = false;
+    let flush = |current: &mut String, joined: &mut bool, out: &mut Vec<Word>| {
+        if current.is_empty() {
+            return;
+        }
+        let w = std::mem::take(current);
+        let keep =
+            w.chars().count() >= 2 && w.chars().any(|c| c.is_alphabetic()) && !is_stop_word(&w);
+        if keep {
+            out.push(Word {
+                text: w,
+                joined: *joined,
+            });
+            *joined = true;
+        } else {
+            *joined = false;
+        }
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            current.extend(c.to_lowercase());
+        } else {
+            flush(&mut current, &mut joined, &mut out);
+            if !(c.is_whitespace() || c == '-') {
+                joined = false;
+            }
+        }
+    }
+    flush(&mut current, &mut joined, &mut out);
+    out
+}
+
+/// Folds plurals onto singulars that occur somewhere in the corpus.
+fn singular<'a>(word: &'a str, vocab: &HashSet<String>) -> std::borrow::Cow<'a, str> {
+    if let Some(stem) = word.strip_suffix("ies") {
+        let y = format!("{stem}y");
+        if vocab.contains(&y) {
+            return y.into();
+        }
+    }
+    if let Some(stem) = word.strip_suffix('s') {
+        if !(word.ends_with("ss") || word.ends_with("us") || word.ends_with("is"))
+            && vocab.contains(stem)
+        {
+            return stem.to_string().into();
+        }
+    }
+    word.into()
+}
+
+/// The set of unigram and bigram terms of each text.
+fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
+    let tokenised: Vec<Vec<Word>> = texts.iter().map(|t| words(t)).collect();
+    let vocab: HashSet<String> = tokenised.iter().flatten().map(|w| w.text.clone()).collect();
+    tokenised
+        .iter()
+        .map(|ws| {
+            let mut set = HashSet::new();
+            let mut prev: Option<String> = None;
+            for w in ws {
+                let s = singular(&w.text, &vocab).into_owned();
+                if let (true, Some(p)) = (w.joined, &prev) {
+                    set.insert(format!("{p} {s}"));
+                }
+                set.insert(s.clone());
+                prev = Some(s);
+            }
+            set
+        })
+        .collect()
+}
+
+/// The top `n_terms` terms of each topic. `texts` holds one text per paper;
+/// `members` lists each topic's papers (indices into `texts`).
+pub(crate) fn topic_terms(
+    texts: &[&str],
+    members: &[Vec<usize>],
+    n_terms: usize,
+) -> Vec<Vec<String>> {
+    let sets = term_sets(texts);
+    let per_topic: Vec<HashMap<&str, u32>> = members
+        .iter()
+        .map(|m| {
+            let mut df: HashMap<&str, u32> = HashMap::new();
+            for &i in m {
+                for t in &sets[i] {
+                    *df.entry(t.as_str()).or_default() += 1;
+                }
+            }
+            df
+        })
+        .collect();
+    let mut total: HashMap<&str, u32> = HashMap::new();
+    for df in &per_topic {
+        for (t, c) in df {
+            *total.entry(t).or_default() += c;
+        }
+    }
+    let papers: usize = members.iter().map(Vec::len).sum();
+    let mean_size = papers as f64 / members.len().max(1) as f64;
+    members
+        .iter()
+        .zip(&per_topic)
+        .map(|(m, df)| {
+            let size = m.len().max(1) as f64;
+            let min_df = m.len().min(2) as u32;
+            let mut scored: Vec<(f64, &str, u32)> = df
+                .iter()
+                .map(|(t, &c)| {
+                    let w = (c as f64 / size) * (1.0 + mean_size / total[t] as f64).ln();
+                    (w, *t, c)
+                })
+                .collect();
+            scored.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then_with(|| b.1.contains(' ').cmp(&a.1.contains(' ')))
+                    .then_with(|| a.1.cmp(b.1))
+            });
+            let common = scored.iter().filter(|s| s.2 >= min_df);
+            let rare = scored.iter().filter(|s| s.2 < min_df);
+            let mut chosen: Vec<String> = Vec::new();
+            for (_, t, _) in common.chain(rare) {
+                if chosen.len() >= n_terms {
+                    break;
+                }
+                let covered = t
+                    .split(' ')
+                    .any(|w| chosen.iter().any(|c| c.split(' ').any(|cw| cw == w)));
+                if !covered {
+                    chosen.push(t.to_string());
+                }
+            }
+            chosen
+        })
+        .collect()
+}
+
+/// A readable label from a topic's ranked terms.
+pub(crate) fn label(terms: &[String], topic: usize) -> String {
+    if terms.is_empty() {
+        return format!("topic {topic}");
+    }
+    terms
+        .iter()
+        .take(LABEL_TERMS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_drop_stop_words_and_break_bigrams_at_punctuation() {
+        let w = words("We propose Federated-Learning, with 3 clients. Privacy budgets");
+        let texts: Vec<(&str, bool)> = w.iter().map(|w| (w.text.as_str(), w.joined)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("federated", false),
+                ("learning", true),
+                ("clients", false),
+                ("privacy", false),
+                ("budgets", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn plurals_fold_when_the_singular_occurs() {
+        let sets = term_sets(&["proofs and more proofs", "a proof", "studies of bodies"]);
+        assert!(sets[0].contains("proof"));
+        assert!(!sets[0].contains("proofs"));
+        assert!(sets[2].contains("bodies"));
+    }
+
+    #[test]
+    fn bigram_outranks_its_words_and_shared_words_sink() {
+        let texts = [
+            "theorem proving in lean with learning",
+            "neural theorem proving learning",
+            "theorem proving benchmarks learning",
+            "differential privacy for learning",
+            "differential privacy accounting learning",
+            "differential privacy lower bounds learning",
+        ];
+        let terms = topic_terms(&texts, &[vec![0, 1, 2], vec![3, 4, 5]], 3);
+        assert_eq!(terms[0][0], "theorem proving");
+        assert_eq!(terms[1][0], "differential privacy");
+        assert!(!terms[0].contains(&"theorem".to_string()));
+        // "learning" is in every paper of both topics: it ranks below the
+        // topic's own term.
+        let pos = terms[0].iter().position(|t| t == "learning");
+        assert!(pos.is_none_or(|p| p > 0), "{:?}", terms[0]);
+        assert_eq!(label(&terms[1], 1), terms[1].join(", "));
+        assert_eq!(label(&[], 4), "topic 4");
+    }
+}

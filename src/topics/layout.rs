@@ -1,0 +1,242 @@
+//! The 2-D map layout: a force layout on the k-nearest-neighbour graph in
+//! the manner of UMAP, started from the PCA projection, so that papers that
+//! are neighbours in embedding space stay near each other on the map while
+//! the PCA start keeps the global arrangement.
+//!
+//! Steps: (1) neighbours — exact, by cosine, in the full space up to
+//! [`EXACT_LIMIT`] papers, beyond that in the 32 leading PCA dimensions;
+//! (2) edge weights — UMAP's smooth neighbour weights, made symmetric;
+//! (3) start — the first two PCA coordinates; (4) stochastic gradient
+//! descent that pulls edges together and pushes random pairs apart, with the
+//! Cauchy kernel 1 / (1 + d²). Single-threaded and seeded, so deterministic.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::pca;
+use super::vectors::{check_rows, dot, par_rows, unit_rows};
+use crate::Result;
+
+/// Above this many papers, neighbours are searched in the PCA space.
+pub const EXACT_LIMIT: usize = 3000;
+/// Dimensions kept for the neighbour search on large inputs.
+const REDUCED_DIM: usize = 32;
+/// Neighbours per paper in the graph.
+const NEIGHBOURS: usize = 15;
+/// Repulsive samples per attractive update.
+const NEGATIVE_SAMPLES: usize = 5;
+
+/// Places unit vectors (rows of width `dim`, one per paper) on a plane.
+/// Returns one `[x, y]` per row, centred near the origin. Deterministic for
+/// a given input and seed.
+pub fn layout_2d(vectors: &[f32], dim: usize, seed: u64) -> Result<Vec<[f32; 2]>> {
+    let n = check_rows(vectors, dim, "lay out on a map")?;
+    let data = unit_rows(vectors, dim)?;
+    if n == 1 {
+        return Ok(vec![[0.0, 0.0]]);
+    }
+    let reduced_dim = REDUCED_DIM.min(dim);
+    let reduced = pca::project(&data, dim, reduced_dim.max(2), seed);
+    let r = reduced.len() / n;
+    let k = NEIGHBOURS.min(n - 1);
+    let knn = if n <= EXACT_LIMIT {
+        neighbours(n, k, |i, j| {
+            let c = dot(&data[i * dim..(i + 1) * dim], &data[j * dim..(j + 1) * dim]);
+            (2.0 - 2.0 * c).max(0.0).sqrt()
+        })
+    } else {
+        let sq: Vec<f32> = reduced.chunks_exact(r).map(|a| dot(a, a)).collect();
+        neighbours(n, k, |i, j| {
+            let ab = dot(&reduced[i * r..(i + 1) * r], &reduced[j * r..(j + 1) * r]);
+            (sq[i] + sq[j] - 2.0 * ab).max(0.0).sqrt()
+        })
+    };
+    let edges = fuzzy_edges(n, k, &knn);
+    let mut points = start(&reduced, r, seed);
+    optimise(&mut points, &edges, seed);
+    Ok(points)
+}
+
+/// The `k` nearest rows of every row as (row, distance), nearest first.
+fn neighbours<D: Fn(usize, usize) -> f32 + Sync>(n: usize, k: usize, dist: D) -> Vec<(u32, f32)> {
+    let mut out = vec![(0u32, 0.0f32); n * k];
+    par_rows(&mut out, k, 16, |i, row| {
+        let mut all: Vec<(f32, u32)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| (dist(i, j), j as u32))
+            .collect();
+        let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        if all.len() > k {
+            all.select_nth_unstable_by(k - 1, cmp);
+            all.truncate(k);
+        }
+        all.sort_by(cmp);
+        for (slot, (d, j)) in row.iter_mut().zip(all) {
+            *slot = (j, d);
+        }
+    });
+    out
+}
+
+/// Directed edges (from, to, weight) of the symmetric neighbour graph with
+/// UMAP's weights: exp(−(d − ρ)/σ), ρ the distance to the nearest neighbour
+/// and σ set so that a row's weights sum to log2(k); then a ∪ b = a + b − ab.
+fn fuzzy_edges(n: usize, k: usize, knn: &[(u32, f32)]) -> Vec<(u32, u32, f32)> {
+    let target = (k as f32).log2().max(1.0);
+    let mut directed: Vec<(u32, u32, f32)> = Vec::with_capacity(n * k);
+    for i in 0..n {
+        let row = &knn[i * k..(i + 1) * k];
+        let rho = row.first().map(|x| x.1).unwrap_or(0.0);
+        let total = |sigma: f32| -> f32 {
+            row.iter()
+                .map(|&(_, d)| (-((d - rho).max(0.0)) / sigma).exp())
+                .sum()
+        };
+        let (mut lo, mut hi) = (1e-6f32, 1e3f32);
+        for _ in 0..64 {
+            let mid = (lo * hi).sqrt();
+            if total(mid) > target {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let sigma = (lo * hi).sqrt();
+        for &(j, d) in row {
+            let w = (-((d - rho).max(0.0)) / sigma).exp();
+            let (a, b) = if (i as u32) < j {
+                (i as u32, j)
+            } else {
+                (j, i as u32)
+            };
+            directed.push((a, b, w));
+        }
+    }
+    directed.sort_by_key(|x| (x.0, x.1));
+    let mut edges = Vec::with_capacity(directed.len() * 2);
+    let mut idx = 0;
+    while idx < directed.len() {
+        let (a, b, w) = directed[idx];
+        let mut weight = w;
+        if idx + 1 < directed.len() && (directed[idx + 1].0, directed[idx + 1].1) == (a, b) {
+            let w2 = directed[idx + 1].2;
+            weight = w + w2 - w * w2;
+            idx += 1;
+        }
+        idx += 1;
+        if weight > 1e-6 {
+            edges.push((a, b, weight));
+            edges.push((b, a, weight));
+        }
+    }
+    edges
+}
+
+/// Starting positions: the first two PCA coordinates scaled to ±10, with a
+/// little seeded jitter so that identical papers do not start on one spot.
+fn start(reduced: &[f32], r: usize, seed: u64) -> Vec<[f32; 2]> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x1A_7007);
+    let raw: Vec<[f32; 2]> = reduced
+        .chunks_exact(r)
+        .map(|c| [c[0], if r > 1 { c[1] } else { 0.0 }])
+        .collect();
+    let scale = raw
+        .iter()
+        .flat_map(|p| p.iter().map(|v| v.abs()))
+        .fold(0.0f32, f32::max);
+    let factor = if scale > 0.0 { 10.0 / scale } else { 1.0 };
+    raw.iter()
+        .map(|p| {
+            [
+                p[0] * factor + (rng.random::<f32>() - 0.5) * 1e-3,
+                p[1] * factor + (rng.random::<f32>() - 0.5) * 1e-3,
+            ]
+        })
+        .collect()
+}
+
+/// UMAP-style stochastic gradient descent with the Cauchy kernel.
+fn optimise(points: &mut [[f32; 2]], edges: &[(u32, u32, f32)], seed: u64) {
+    let n = points.len();
+    let epochs = if n <= 2000 { 500 } else { 200 };
+    let max_w = edges.iter().map(|e| e.2).fold(0.0f32, f32::max);
+    if max_w <= 0.0 {
+        return;
+    }
+    let every: Vec<f32> = edges.iter().map(|e| max_w / e.2).collect();
+    let mut next = every.clone();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0005_6D0F_F5E7);
+    let clip = |g: f32| g.clamp(-4.0, 4.0);
+    for epoch in 0..epochs {
+        let rate = 1.0 - epoch as f32 / epochs as f32;
+        let now = epoch as f32;
+        for (e, &(a, b, _)) in edges.iter().enumerate() {
+            if next[e] > now + 1.0 {
+                continue;
+            }
+            next[e] += every[e];
+            let (a, b) = (a as usize, b as usize);
+            let dx = points[a][0] - points[b][0];
+            let dy = points[a][1] - points[b][1];
+            let d2 = dx * dx + dy * dy;
+            let g = -2.0 / (1.0 + d2);
+            let (gx, gy) = (clip(g * dx) * rate, clip(g * dy) * rate);
+            points[a][0] += gx;
+            points[a][1] += gy;
+            points[b][0] -= gx;
+            points[b][1] -= gy;
+            for _ in 0..NEGATIVE_SAMPLES {
+                let c = rng.random_range(0..n);
+                if c == a {
+                    continue;
+                }
+                let dx = points[a][0] - points[c][0];
+                let dy = points[a][1] - points[c][1];
+                let d2 = dx * dx + dy * dy;
+                let g = 2.0 / ((0.001 + d2) * (1.0 + d2));
+                let (gx, gy) = if d2 > 0.0 {
+                    (clip(g * dx), clip(g * dy))
+                } else {
+                    (4.0, 4.0)
+                };
+                points[a][0] += gx * rate;
+                points[a][1] += gy * rate;
+            }
+        }
+    }
+    let (mut cx, mut cy) = (0.0f32, 0.0f32);
+    for p in points.iter() {
+        cx += p[0];
+        cy += p[1];
+    }
+    let (cx, cy) = (cx / n as f32, cy / n as f32);
+    for p in points.iter_mut() {
+        p[0] -= cx;
+        p[1] -= cy;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_are_symmetric_with_weights_in_unit_range() {
+        let knn = vec![(1u32, 0.1f32), (0, 0.1), (1, 0.5)];
+        let edges = fuzzy_edges(3, 1, &knn);
+        for &(a, b, w) in &edges {
+            assert!(w > 0.0 && w <= 1.0);
+            assert!(edges.contains(&(b, a, w)));
+        }
+        // 0–1 listed by both ends counts once (as two directions).
+        assert_eq!(edges.iter().filter(|e| (e.0, e.1) == (0, 1)).count(), 1);
+    }
+
+    #[test]
+    fn single_and_pair_inputs_lay_out() {
+        assert_eq!(layout_2d(&[1.0, 0.0], 2, 1).unwrap(), vec![[0.0, 0.0]]);
+        let two = layout_2d(&[1.0, 0.0, 0.0, 1.0], 2, 1).unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(two.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    }
+}

@@ -1,0 +1,313 @@
+//! The topic map as a standalone SVG: one `<circle>` per paper coloured by
+//! topic (outliers grey) with the paper's title as a hover tooltip, each
+//! topic's label at the middle of its papers (white halo, moved to avoid
+//! overlapping other labels), and a legend. Point size and opacity shrink
+//! with the number of papers so that 60 and 10,000 papers both read well.
+
+use std::fmt::Write;
+
+use super::TopicModel;
+use crate::{Error, Result};
+
+const MAP_W: f32 = 960.0;
+const MAP_H: f32 = 720.0;
+const LEGEND_W: f32 = 340.0;
+const MARGIN: f32 = 24.0;
+const LEGEND_ROW: f32 = 18.0;
+const OUTLIER_COLOUR: &str = "#a3a3a3";
+const PALETTE: [&str; 20] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#393b79", "#637939", "#ad494a", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+    "#756bb1", "#8ca252", "#ce6dbd", "#6baed6",
+];
+/// Longest label drawn on the map; the legend shows a little more.
+const MAP_LABEL_CHARS: usize = 32;
+const LEGEND_LABEL_CHARS: usize = 40;
+
+/// The colour of topic `t`: a fixed palette, then hues spaced by the golden
+/// angle.
+pub(crate) fn colour(t: usize) -> String {
+    match PALETTE.get(t) {
+        Some(c) => (*c).to_string(),
+        None => format!("hsl({:.0},62%,42%)", (t as f32 * 137.508) % 360.0),
+    }
+}
+
+/// Escapes text for XML character data and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+/// Checks that `points` and `titles` hold one entry per paper of `model`.
+pub(crate) fn check_lengths(
+    model: &TopicModel,
+    points: &[[f32; 2]],
+    titles: &[String],
+) -> Result<()> {
+    let n = model.assignments.len();
+    for (field, len) in [("map points", points.len()), ("titles", titles.len())] {
+        if len != n {
+            return Err(Error::LengthMismatch {
+                field,
+                expected: n,
+                received: len,
+            });
+        }
+    }
+    if let Some(i) = points
+        .iter()
+        .position(|p| !(p[0].is_finite() && p[1].is_finite()))
+    {
+        return Err(Error::InvalidVectors {
+            problem: format!("map point {i} is not finite"),
+            fix: "compute the points with layout_2d".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Draws the map. `points` and `titles` hold one entry per paper, in the
+/// order the papers were given to [`find_topics`](super::find_topics).
+pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) -> Result<String> {
+    check_lengths(model, points, titles)?;
+    let n = points.len();
+    let screen = to_screen(points);
+    let radius = (6.0 * (61.0 / n.max(1) as f32).powf(0.3)).clamp(1.2, 6.0);
+    let opacity = if n <= 200 {
+        0.85
+    } else {
+        (0.85 * (200.0 / n as f32).powf(0.2)).max(0.4)
+    };
+    let legend_rows = model.topics.len() + usize::from(!model.outliers.is_empty());
+    let height = MAP_H.max(MARGIN * 3.0 + LEGEND_ROW * (legend_rows as f32 + 3.0));
+    let width = MAP_W + LEGEND_W;
+
+    let mut s = String::with_capacity(200 + n * 120);
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
+         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"Helvetica, Arial, sans-serif\">"
+    );
+    let _ = writeln!(
+        s,
+        "<title>Topic map: {n} papers, {} topics</title>",
+        model.topics.len()
+    );
+    s.push_str("<style>\n");
+    let _ = writeln!(
+        s,
+        "circle{{fill-opacity:{opacity:.2};stroke:#fff;stroke-width:{:.2}px}}",
+        (radius * 0.15).min(0.6)
+    );
+    let _ = writeln!(s, ".o{{fill:{OUTLIER_COLOUR}}}");
+    for t in 0..model.topics.len() {
+        let _ = writeln!(s, ".t{t}{{fill:{}}}", colour(t));
+    }
+    s.push_str(
+        ".lbl{font-size:13px;font-weight:600;fill:#1a1a1a;text-anchor:middle;\
+         dominant-baseline:middle;paint-order:stroke;stroke:#fff;stroke-width:4px;\
+         stroke-linejoin:round;pointer-events:none}\n\
+         .leg{font-size:12px;fill:#1a1a1a;dominant-baseline:middle}\n\
+         .head{font-size:14px;font-weight:600;fill:#1a1a1a}\n",
+    );
+    s.push_str("</style>\n");
+    let _ = writeln!(
+        s,
+        "<rect x=\"0\" y=\"0\" width=\"{width:.0}\" height=\"{height:.0}\" fill=\"#fff\"/>"
+    );
+
+    // Points: outliers first so that topics draw over them.
+    s.push_str("<g class=\"points\">\n");
+    let mut order: Vec<usize> = (0..n).filter(|&i| model.assignments[i].outlier).collect();
+    order.extend((0..n).filter(|&i| !model.assignments[i].outlier));
+    for i in order {
+        let a = &model.assignments[i];
+        let (class, topic_label) = match (a.outlier, a.topic) {
+            (false, Some(t)) => (format!("t{t}"), model.topics[t].label.as_str()),
+            _ => ("o".to_string(), "outlier"),
+        };
+        let _ = writeln!(
+            s,
+            "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius:.1}\"><title>{} ({})</title></circle>",
+            screen[i][0],
+            screen[i][1],
+            escape(&titles[i]),
+            escape(topic_label)
+        );
+    }
+    s.push_str("</g>\n");
+
+    // Topic labels.
+    s.push_str("<g class=\"labels\">\n");
+    for (t, (x, y)) in place_labels(model, &screen) {
+        let _ = writeln!(
+            s,
+            "<text class=\"lbl\" x=\"{x:.1}\" y=\"{y:.1}\">{}</text>",
+            escape(&shorten(&model.topics[t].label, MAP_LABEL_CHARS))
+        );
+    }
+    s.push_str("</g>\n");
+
+    // Legend.
+    let x0 = MAP_W + 8.0;
+    let mut y = MARGIN + 6.0;
+    s.push_str("<g class=\"legend\">\n");
+    let _ = writeln!(
+        s,
+        "<text class=\"head\" x=\"{x0:.0}\" y=\"{y:.0}\">Topics</text>"
+    );
+    y += LEGEND_ROW * 1.2;
+    let rows = model
+        .topics
+        .iter()
+        .map(|t| (format!("t{}", t.id), t.label.as_str(), t.size))
+        .chain(
+            (!model.outliers.is_empty())
+                .then(|| ("o".to_string(), "outliers", model.outliers.len())),
+        );
+    for (class, label, size) in rows {
+        let _ = writeln!(
+            s,
+            "<rect class=\"{class}\" x=\"{x0:.0}\" y=\"{:.1}\" width=\"12\" height=\"12\"/>\
+             <text class=\"leg\" x=\"{:.0}\" y=\"{y:.1}\">{} ({size})</text>",
+            y - 6.0,
+            x0 + 18.0,
+            escape(&shorten(label, LEGEND_LABEL_CHARS))
+        );
+        y += LEGEND_ROW;
+    }
+    let _ = writeln!(
+        s,
+        "<text class=\"leg\" x=\"{x0:.0}\" y=\"{:.1}\" fill-opacity=\"0.7\">{n} papers · {} topics · {} outliers</text>",
+        y + LEGEND_ROW * 0.5,
+        model.topics.len(),
+        model.outliers.len()
+    );
+    s.push_str("</g>\n</svg>\n");
+    Ok(s)
+}
+
+/// Maps layout coordinates into the map area, keeping the aspect ratio.
+fn to_screen(points: &[[f32; 2]]) -> Vec<[f32; 2]> {
+    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+    for p in points {
+        for d in 0..2 {
+            lo[d] = lo[d].min(p[d]);
+            hi[d] = hi[d].max(p[d]);
+        }
+    }
+    let span = [(hi[0] - lo[0]).max(1e-6), (hi[1] - lo[1]).max(1e-6)];
+    let scale = ((MAP_W - 2.0 * MARGIN) / span[0]).min((MAP_H - 2.0 * MARGIN) / span[1]);
+    let off = [
+        (MAP_W - span[0] * scale) / 2.0,
+        (MAP_H - span[1] * scale) / 2.0,
+    ];
+    points
+        .iter()
+        .map(|p| {
+            [
+                off[0] + (p[0] - lo[0]) * scale,
+                // Flip y so that "up" in the layout is up on screen.
+                MAP_H - off[1] - (p[1] - lo[1]) * scale,
+            ]
+        })
+        .collect()
+}
+
+/// Label positions: each topic's label at the median of its members'
+/// positions, moved up or down (then sideways) in steps of one line until it
+/// overlaps no label placed before it. Larger topics are placed first.
+fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f32))> {
+    let line = 13.0 * 1.35;
+    let mut placed: Vec<[f32; 4]> = Vec::new();
+    let mut out = Vec::new();
+    for topic in &model.topics {
+        if topic.members.is_empty() {
+            continue;
+        }
+        let median = |d: usize| {
+            let mut v: Vec<f32> = topic.members.iter().map(|&i| screen[i][d]).collect();
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        };
+        let (cx, cy) = (median(0), median(1));
+        let chars = shorten(&topic.label, MAP_LABEL_CHARS).chars().count() as f32;
+        let w = chars * 13.0 * 0.56 + 8.0;
+        let boxed = |x: f32, y: f32| [x - w / 2.0, y - line / 2.0, x + w / 2.0, y + line / 2.0];
+        let overlap = |b: &[f32; 4]| -> f32 {
+            placed
+                .iter()
+                .map(|p| {
+                    let ox = (b[2].min(p[2]) - b[0].max(p[0])).max(0.0);
+                    let oy = (b[3].min(p[3]) - b[1].max(p[1])).max(0.0);
+                    ox * oy
+                })
+                .sum()
+        };
+        let mut best = (f32::INFINITY, cx, cy);
+        'search: for dx in [0.0, -0.5, 0.5] {
+            for dy in [0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, -4.0, 4.0] {
+                let x = (cx + dx * w).clamp(w / 2.0 + 2.0, MAP_W - w / 2.0 - 2.0);
+                let y = (cy + dy * line).clamp(line, MAP_H - line);
+                let o = overlap(&boxed(x, y));
+                if o < best.0 {
+                    best = (o, x, y);
+                }
+                if o == 0.0 {
+                    break 'search;
+                }
+            }
+        }
+        placed.push(boxed(best.1, best.2));
+        out.push((topic.id, (best.1, best.2)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_shortens_long_text() {
+        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abc", 4), "abc");
+    }
+
+    #[test]
+    fn screen_points_stay_inside_the_map() {
+        let s = to_screen(&[[-5.0, 2.0], [5.0, -2.0], [0.0, 0.0]]);
+        for p in s {
+            assert!(p[0] >= MARGIN - 0.01 && p[0] <= MAP_W - MARGIN + 0.01);
+            assert!(p[1] >= 0.0 && p[1] <= MAP_H);
+        }
+    }
+
+    #[test]
+    fn colours_are_distinct_beyond_the_palette() {
+        let c: std::collections::HashSet<String> = (0..40).map(colour).collect();
+        assert_eq!(c.len(), 40);
+    }
+}

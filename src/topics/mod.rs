@@ -1,0 +1,319 @@
+//! Topics: groups the library's papers by meaning, names each group, and
+//! draws the groups on a 2-D map. Works on plain slices (ids, titles,
+//! abstracts, unit vectors), so it knows nothing of storage or the CLI.
+//!
+//! [`find_topics`] runs spherical k-means with the number of topics given or
+//! chosen by silhouette (see [`KChoice`]), sets aside
+//! papers far from every topic as outliers, and labels each topic with
+//! class-based TF-IDF terms. [`layout_2d`] places papers on a plane;
+//! [`render_svg`] and [`render_html`] draw the map.
+
+mod ari;
+mod choose_k;
+mod kmeans;
+mod labels;
+mod layout;
+mod map_html;
+mod map_svg;
+mod outliers;
+mod pca;
+mod stopwords;
+mod vectors;
+
+use serde::Serialize;
+
+use crate::corpus::compose_text;
+use crate::{Error, Result};
+
+pub use ari::adjusted_rand_index;
+pub use choose_k::{bounds as auto_topic_bounds, KChoice, CLEAR_STRUCTURE, MAX_AUTO_TOPICS};
+pub use layout::layout_2d;
+pub use map_html::render_html;
+pub use map_svg::render_svg;
+
+/// The papers to group: parallel slices, one entry per paper, and their
+/// vectors as one row-major buffer of `ids.len() × dim` values.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicInput<'a> {
+    pub ids: &'a [String],
+    pub titles: &'a [String],
+    pub abstracts: &'a [String],
+    pub vectors: &'a [f32],
+    pub dim: usize,
+}
+
+/// How to group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicOptions {
+    /// Number of topics; `None` chooses it from the data (see [`KChoice`]).
+    pub clusters: Option<usize>,
+    /// Seed for every random choice; the same input and seed give the same
+    /// topics.
+    pub seed: u64,
+    /// Most representative papers listed per topic.
+    pub representatives: usize,
+    /// Top terms listed per topic.
+    pub terms: usize,
+}
+
+impl Default for TopicOptions {
+    fn default() -> Self {
+        TopicOptions {
+            clusters: None,
+            seed: 42,
+            representatives: 3,
+            terms: 10,
+        }
+    }
+}
+
+/// A paper as listed in a topic or among the outliers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaperRef {
+    pub id: String,
+    pub title: String,
+    /// Cosine between the paper and its topic's centre (for an outlier, the
+    /// nearest topic's centre).
+    pub score: f32,
+    /// Position of the paper in the input slices.
+    #[serde(skip)]
+    pub slot: usize,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Topic {
+    /// 0-based; topics are numbered by decreasing size.
+    pub id: usize,
+    pub label: String,
+    pub terms: Vec<String>,
+    /// Number of member papers (outliers excluded).
+    pub size: usize,
+    /// The most representative members: closest to the centre first.
+    pub papers: Vec<PaperRef>,
+    /// Every member's input slot, closest to the centre first.
+    #[serde(skip)]
+    pub members: Vec<usize>,
+    /// Unit centre of the members' vectors.
+    #[serde(skip)]
+    pub centroid: Vec<f32>,
+}
+
+/// Where one paper landed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Assignment {
+    /// The paper's topic, or for an outlier the nearest topic (`None` only
+    /// when there are no topics at all).
+    pub topic: Option<usize>,
+    /// Cosine to that topic's centre.
+    pub score: f32,
+    pub outlier: bool,
+}
+
+/// The result of [`find_topics`]. Serialises to
+/// `{"topics": [...], "outliers": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicModel {
+    pub topics: Vec<Topic>,
+    /// Papers far from every topic, worst fit first.
+    pub outliers: Vec<PaperRef>,
+    /// One entry per input paper, in input order.
+    #[serde(skip)]
+    pub assignments: Vec<Assignment>,
+    /// How the number of topics was chosen.
+    #[serde(skip)]
+    pub choice: KChoice,
+    /// A paper whose cosine to the rest of its group is below this is an
+    /// outlier (Tukey's lower fence over all papers).
+    #[serde(skip)]
+    pub outlier_fence: f32,
+}
+
+impl TopicModel {
+    /// The topic of the paper in input slot `slot`; `None` for outliers.
+    pub fn topic_of(&self, slot: usize) -> Option<&Topic> {
+        let a = self.assignments.get(slot)?;
+        if a.outlier {
+            return None;
+        }
+        a.topic.and_then(|t| self.topics.get(t))
+    }
+
+    /// The topic whose centre is nearest to a unit `vector`, with the cosine.
+    pub fn nearest_topic(&self, vector: &[f32]) -> Option<(&Topic, f32)> {
+        self.topics
+            .iter()
+            .map(|t| (t, vectors::dot(&t.centroid, vector)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// One group number per paper for comparing partitions: the topic id,
+    /// or for outliers the nearest topic's id when `outliers_to_nearest`,
+    /// else a number of its own (`topics.len() + slot`).
+    pub fn partition(&self, outliers_to_nearest: bool) -> Vec<usize> {
+        self.assignments
+            .iter()
+            .enumerate()
+            .map(|(slot, a)| match (a.outlier, a.topic) {
+                (false, Some(t)) => t,
+                (true, Some(t)) if outliers_to_nearest => t,
+                _ => self.topics.len() + slot,
+            })
+            .collect()
+    }
+}
+
+/// Groups the papers into labelled topics.
+///
+/// Errors: no papers; slices of different lengths; unusable vectors;
+/// `clusters` of 0 or more than the number of papers.
+pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel> {
+    let n = input.ids.len();
+    if n == 0 {
+        return Err(Error::NoPapers {
+            action: "group into topics",
+        });
+    }
+    for (field, len) in [
+        ("titles", input.titles.len()),
+        ("abstracts", input.abstracts.len()),
+    ] {
+        if len != n {
+            return Err(Error::LengthMismatch {
+                field,
+                expected: n,
+                received: len,
+            });
+        }
+    }
+    let dim = input.dim;
+    vectors::check_rows(input.vectors, dim, "group into topics")?;
+    if input.vectors.len() != n * dim {
+        return Err(Error::LengthMismatch {
+            field: "vectors",
+            expected: n,
+            received: input.vectors.len() / dim,
+        });
+    }
+    let data = vectors::unit_rows(input.vectors, dim)?;
+    let choice = match opts.clusters {
+        Some(0) => {
+            return Err(Error::InvalidArgument {
+                name: "number of topics".into(),
+                problem: "0 topics asked for: ask for at least 1, or leave it out to choose \
+                          automatically"
+                    .into(),
+            })
+        }
+        Some(k) if k > n => {
+            return Err(Error::TooManyTopics {
+                requested: k,
+                papers: n,
+            })
+        }
+        Some(k) => KChoice {
+            k,
+            automatic: false,
+            silhouettes: Vec::new(),
+            weak_structure: false,
+        },
+        None => choose_k::choose_k(&data, dim, opts.seed),
+    };
+    let restarts = if n <= 2000 { 10 } else { 3 };
+    let clustering = kmeans::spherical_kmeans(&data, dim, choice.k, opts.seed, restarts);
+    let split = outliers::find_outliers(&data, dim, &clustering.labels, choice.k);
+
+    // Members per group without outliers; groups left empty disappear, the
+    // rest are numbered by decreasing size.
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); choice.k];
+    for (i, &l) in clustering.labels.iter().enumerate() {
+        if !split.outlier[i] {
+            groups[l].push(i);
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+
+    let centroids: Vec<Vec<f32>> = groups
+        .iter()
+        .map(|g| {
+            let mut c = vec![0.0f32; dim];
+            for &i in g {
+                for (s, x) in c.iter_mut().zip(&data[i * dim..(i + 1) * dim]) {
+                    *s += x;
+                }
+            }
+            vectors::normalize(&mut c);
+            c
+        })
+        .collect();
+    let row = |i: usize| &data[i * dim..(i + 1) * dim];
+    let assignments: Vec<Assignment> = (0..n)
+        .map(|i| {
+            let own = groups.iter().position(|g| g.binary_search(&i).is_ok());
+            let topic = own.or_else(|| {
+                (0..centroids.len()).max_by(|&a, &b| {
+                    vectors::dot(row(i), &centroids[a])
+                        .total_cmp(&vectors::dot(row(i), &centroids[b]))
+                        .then(b.cmp(&a))
+                })
+            });
+            Assignment {
+                topic,
+                score: topic.map_or(0.0, |t| vectors::dot(row(i), &centroids[t])),
+                outlier: own.is_none(),
+            }
+        })
+        .collect();
+
+    let texts: Vec<String> = (0..n)
+        .map(|i| compose_text(&input.titles[i], &input.abstracts[i]))
+        .collect();
+    let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let paper = |i: usize| PaperRef {
+        id: input.ids[i].clone(),
+        title: input.titles[i].clone(),
+        score: assignments[i].score,
+        slot: i,
+    };
+    let by_score = |a: &usize, b: &usize| {
+        assignments[*b]
+            .score
+            .total_cmp(&assignments[*a].score)
+            .then(a.cmp(b))
+    };
+    let mut members = groups;
+    for m in members.iter_mut() {
+        m.sort_by(by_score);
+    }
+    let terms = labels::topic_terms(&text_refs, &members, opts.terms);
+    let topics: Vec<Topic> = members
+        .into_iter()
+        .zip(terms)
+        .zip(centroids)
+        .enumerate()
+        .map(|(id, ((members, terms), centroid))| Topic {
+            id,
+            label: labels::label(&terms, id),
+            terms,
+            size: members.len(),
+            papers: members
+                .iter()
+                .take(opts.representatives)
+                .map(|&i| paper(i))
+                .collect(),
+            members,
+            centroid,
+        })
+        .collect();
+    let mut outlier_slots: Vec<usize> = (0..n).filter(|&i| assignments[i].outlier).collect();
+    outlier_slots.sort_by(|a, b| by_score(b, a));
+    let outliers = outlier_slots.into_iter().map(paper).collect();
+    Ok(TopicModel {
+        topics,
+        outliers,
+        assignments,
+        choice,
+        outlier_fence: split.fence,
+    })
+}

@@ -1,0 +1,170 @@
+//! Small numeric helpers over flat row-major vector buffers: dot products,
+//! normalisation, input checks, and a row-parallel loop. Everything in the
+//! topics engine that touches raw `f32` rows goes through here.
+
+use crate::{Error, Result};
+
+/// Dot product of two equally long slices, with several accumulators so the
+/// compiler can vectorise it.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    for i in chunks * 8..n {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// Scales `v` to unit length and returns its former norm (0 leaves it as is).
+pub(crate) fn normalize(v: &mut [f32]) -> f32 {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x /= norm;
+        }
+    }
+    norm
+}
+
+/// Checks a flat buffer of `dim`-wide rows and returns the number of rows.
+/// `action` names what the caller is doing, for the empty-input error.
+pub(crate) fn check_rows(vectors: &[f32], dim: usize, action: &'static str) -> Result<usize> {
+    if dim == 0 {
+        return Err(Error::InvalidVectors {
+            problem: "the vector dimension is 0".into(),
+            fix: "pass the embedding width (384 for all-MiniLM-L6-v2)".into(),
+        });
+    }
+    if !vectors.len().is_multiple_of(dim) {
+        return Err(Error::InvalidVectors {
+            problem: format!(
+                "{} values is not a whole number of {dim}-wide vectors",
+                vectors.len()
+            ),
+            fix: "check that every vector has the same dimension".into(),
+        });
+    }
+    let n = vectors.len() / dim;
+    if n == 0 {
+        return Err(Error::NoPapers { action });
+    }
+    if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidVectors {
+            problem: format!("vector {} holds a value that is not finite", pos / dim),
+            fix: "re-embed that paper".into(),
+        });
+    }
+    Ok(n)
+}
+
+/// Returns a unit-length copy of the rows, refusing all-zero rows.
+pub(crate) fn unit_rows(vectors: &[f32], dim: usize) -> Result<Vec<f32>> {
+    let mut out = vectors.to_vec();
+    for (i, row) in out.chunks_exact_mut(dim).enumerate() {
+        if normalize(row) == 0.0 {
+            return Err(Error::InvalidVectors {
+                problem: format!("vector {i} is all zeros"),
+                fix: "re-embed that paper".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f(row_index, out_row)` for every `width`-wide row of `out`, spread
+/// over the available cores with at least `grain` rows per thread. Each row
+/// is written by exactly one call, so the result does not depend on the
+/// number of threads.
+pub(crate) fn par_rows<T, F>(out: &mut [T], width: usize, grain: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync,
+{
+    if width == 0 || out.is_empty() {
+        return;
+    }
+    let rows = out.len() / width;
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(rows.div_ceil(grain.max(1)))
+        .max(1);
+    if threads == 1 {
+        for (i, row) in out.chunks_mut(width).enumerate() {
+            f(i, row);
+        }
+        return;
+    }
+    let per = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (t, block) in out.chunks_mut(per * width).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (j, row) in block.chunks_mut(width).enumerate() {
+                    f(t * per + j, row);
+                }
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_naive_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-4);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_values() {
+        assert!(matches!(
+            check_rows(&[1.0; 6], 0, "x"),
+            Err(Error::InvalidVectors { .. })
+        ));
+        assert!(matches!(
+            check_rows(&[1.0; 7], 3, "x"),
+            Err(Error::InvalidVectors { .. })
+        ));
+        assert!(matches!(
+            check_rows(&[], 3, "x"),
+            Err(Error::NoPapers { .. })
+        ));
+        assert!(matches!(
+            check_rows(&[1.0, f32::NAN, 0.0], 3, "x"),
+            Err(Error::InvalidVectors { .. })
+        ));
+        assert!(matches!(
+            unit_rows(&[1.0, 0.0, 0.0, 0.0], 2),
+            Err(Error::InvalidVectors { .. })
+        ));
+        assert_eq!(check_rows(&[1.0; 6], 3, "x").unwrap(), 2);
+    }
+
+    #[test]
+    fn par_rows_fills_every_row_once() {
+        let mut out = vec![0usize; 1000 * 3];
+        par_rows(&mut out, 3, 7, |i, row| {
+            for x in row.iter_mut() {
+                *x += i;
+            }
+        });
+        for (i, row) in out.chunks(3).enumerate() {
+            assert_eq!(row, &[i, i, i]);
+        }
+    }
+}

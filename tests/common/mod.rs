@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: where the model and the
+//! reference data are, and small vector utilities.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The model folder for tests: `RELATE_MODEL` if set, else the project's
+/// `models/all-MiniLM-L6-v2`, fetched with `models/fetch.sh` on first use so
+/// that `cargo test` works on a fresh clone.
+pub fn model_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(p) = std::env::var_os("RELATE_MODEL") {
+            return PathBuf::from(p);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = root.join("models/all-MiniLM-L6-v2");
+        if !dir.join("model.safetensors").is_file() {
+            let status = Command::new("bash")
+                .arg(root.join("models/fetch.sh"))
+                .status()
+                .expect("models/fetch.sh can be started");
+            assert!(
+                status.success(),
+                "models/fetch.sh failed: the tests need the model"
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// One line of a reference-embeddings file.
+#[derive(serde::Deserialize)]
+pub struct Reference {
+    pub text: String,
+    #[serde(default)]
+    pub tokens_used: Option<usize>,
+    pub embedding: Vec<f32>,
+}
+
+pub fn read_references(name: &str) -> Vec<Reference> {
+    let text = std::fs::read_to_string(fixture(name)).expect("reference file is readable");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("reference line is valid JSON"))
+        .collect()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vectors differ in length");
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+pub fn norm(a: &[f32]) -> f64 {
+    a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+}

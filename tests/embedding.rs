@@ -1,0 +1,229 @@
+//! The embedding engine against the Python reference implementation:
+//! parity on the sample abstracts, batched versus one-at-a-time, odd inputs,
+//! and model-folder errors.
+
+mod common;
+
+use std::fs;
+use std::sync::OnceLock;
+
+use common::{cosine, model_dir, norm, read_references};
+use relate::embed::{DeviceChoice, Embedder, EmbedderOptions};
+
+fn embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        Embedder::load(EmbedderOptions {
+            model_dir: model_dir(),
+            device: DeviceChoice::Cpu,
+            ..EmbedderOptions::default()
+        })
+        .expect("model loads")
+    })
+}
+
+#[test]
+fn matches_reference_on_sample_abstracts() {
+    let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");
+    assert_eq!(refs.len(), 61);
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let out = embedder().embed(&texts).unwrap();
+    let mut worst = 1.0f64;
+    for (i, (r, v)) in refs.iter().zip(&out.vectors).enumerate() {
+        assert_eq!(v.len(), 384);
+        let c = cosine(&r.embedding, v);
+        assert!(c > 0.9999, "abstract {i}: cosine {c} to the reference");
+        worst = worst.min(c);
+    }
+    println!(
+        "lowest cosine to the reference over {} abstracts: {worst:.7}",
+        refs.len()
+    );
+}
+
+#[test]
+fn token_counts_match_reference_truncation() {
+    let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let counts = embedder().token_counts(&texts).unwrap();
+    let expected: Vec<usize> = refs
+        .iter()
+        .map(|r| r.tokens_used.expect("tokens_used"))
+        .collect();
+    assert_eq!(counts, expected);
+    assert!(
+        counts.contains(&256),
+        "the sample should exercise truncation at 256 tokens"
+    );
+    let out = embedder().embed(&texts).unwrap();
+    assert_eq!(out.tokens, expected.iter().sum::<usize>());
+}
+
+#[test]
+fn batched_equals_one_at_a_time() {
+    let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");
+    let texts: Vec<&str> = refs.iter().take(24).map(|r| r.text.as_str()).collect();
+    let batched = embedder().embed(&texts).unwrap().vectors;
+    for (text, b) in texts.iter().zip(&batched) {
+        let single = embedder().embed_one(text).unwrap();
+        let max_diff = single
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max_diff < 1e-5, "batched and single differ by {max_diff}");
+    }
+}
+
+#[test]
+fn results_come_back_in_input_order() {
+    let texts = [
+        "short",
+        "a much longer text about differential privacy and optimisation",
+        "mid length text",
+    ];
+    let together = embedder().embed(&texts).unwrap().vectors;
+    let reversed: Vec<&str> = texts.iter().rev().copied().collect();
+    let apart = embedder().embed(&reversed).unwrap().vectors;
+    for i in 0..3 {
+        assert!(cosine(&together[i], &apart[2 - i]) > 0.999_999);
+    }
+    assert!(cosine(&together[0], &together[1]) < 0.99);
+}
+
+#[test]
+fn odd_inputs_give_unit_vectors_and_match_reference() {
+    let refs = read_references("odd-inputs.reference.jsonl");
+    assert!(refs.len() >= 8);
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    assert!(
+        texts.iter().any(|t| t.chars().count() >= 50_000),
+        "fixture holds a 50,000-character text"
+    );
+    let out = embedder().embed(&texts).unwrap();
+    for (r, v) in refs.iter().zip(&out.vectors) {
+        assert!(v.iter().all(|x| x.is_finite()));
+        assert!(
+            (norm(v) - 1.0).abs() < 1e-4,
+            "not unit length for {:?}",
+            short(&r.text)
+        );
+        let c = cosine(&r.embedding, v);
+        assert!(
+            c > 0.9999,
+            "cosine {c} to the reference for {:?}",
+            short(&r.text)
+        );
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn copy_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&model_dir(), dir.path());
+    dir
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn load_error(dir: &std::path::Path) -> String {
+    match Embedder::load(EmbedderOptions {
+        model_dir: dir.to_path_buf(),
+        device: DeviceChoice::Cpu,
+        ..EmbedderOptions::default()
+    }) {
+        Ok(_) => panic!("loading {} should fail", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn missing_model_folder_says_how_to_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_error(&dir.path().join("nope"));
+    assert!(
+        err.contains("does not exist") && err.contains("models/fetch.sh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_or_broken_files_are_named() {
+    let model = copy_model();
+    fs::remove_file(model.path().join("tokenizer.json")).unwrap();
+    let err = load_error(model.path());
+    assert!(
+        err.contains("tokenizer.json") && err.contains("missing"),
+        "{err}"
+    );
+
+    let model = copy_model();
+    fs::write(model.path().join("config.json"), "{ not json").unwrap();
+    let err = load_error(model.path());
+    assert!(
+        err.contains("config.json") && err.contains("not valid"),
+        "{err}"
+    );
+
+    let model = copy_model();
+    let weights = model.path().join("model.safetensors");
+    let len = fs::metadata(&weights).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = load_error(model.path());
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    let model = copy_model();
+    fs::write(
+        model.path().join("1_Pooling/config.json"),
+        r#"{"pooling_mode_mean_tokens": false}"#,
+    )
+    .unwrap();
+    let err = load_error(model.path());
+    assert!(
+        err.contains("1_Pooling") && err.contains("no pooling mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inconsistent_config_is_refused() {
+    let model = copy_model();
+    let path = model.path().join("config.json");
+    let config = fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"hidden_size\": 384", "\"hidden_size\": 768");
+    fs::write(&path, config).unwrap();
+    let err = load_error(model.path());
+    assert!(
+        err.contains("model.safetensors") && err.contains("does not match config.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn settings_come_from_sentence_transformers_files() {
+    let e = embedder();
+    assert_eq!(e.folder().max_seq_len, 256);
+    assert_eq!(e.folder().pooling, relate::embed::Pooling::Mean);
+    assert!(e.folder().normalize);
+    assert_eq!(e.dim(), 384);
+}

@@ -1,0 +1,579 @@
+//! The library on disk, end to end: round trips, change detection, refusals
+//! with helpful messages, title lookup, self-repair of the derived vector
+//! file, and crash safety under SIGKILL of a writing process.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use relate::corpus::Paper;
+use relate::store::{Change, Library, ModelInfo, TitleMatch};
+use relate::Error;
+use sha2::{Digest, Sha256};
+
+const DIM: usize = 8;
+
+fn model() -> ModelInfo {
+    ModelInfo {
+        id: "test/model".into(),
+        dim: DIM,
+    }
+}
+
+fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
+    Paper {
+        id: id.into(),
+        title: title.into(),
+        abstract_text: abstract_text.into(),
+        ..Paper::default()
+    }
+}
+
+/// A deterministic unit vector standing in for the embedding of `text`.
+fn vector_for(text: &str) -> Vec<f32> {
+    let hash = Sha256::digest(text.as_bytes());
+    let raw: Vec<f32> = hash[..DIM].iter().map(|&b| f32::from(b) + 1.0).collect();
+    let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt();
+    raw.iter().map(|v| v / norm).collect()
+}
+
+fn with_vectors(papers: &[Paper]) -> Vec<(Paper, Option<Vec<f32>>)> {
+    papers
+        .iter()
+        .map(|p| (p.clone(), Some(vector_for(&p.embedding_text()))))
+        .collect()
+}
+
+fn sample() -> Vec<Paper> {
+    let mut rich = paper(
+        "2401.00001",
+        "Attention Is All You Need",
+        "The dominant sequence transduction models are based on recurrent networks.",
+    );
+    rich.authors = vec!["A. Vaswani".into(), "N. Shazeer".into()];
+    rich.date = Some("2017-06-12".into());
+    rich.categories = vec!["cs.CL".into()];
+    rich.url = Some("https://arxiv.org/abs/1706.03762".into());
+    rich.extra
+        .insert("citations".into(), serde_json::json!(1.5e5));
+    vec![
+        rich,
+        paper(
+            "b",
+            "Attention is not all you need",
+            "Pure attention loses rank.",
+        ),
+        paper(
+            "c",
+            "Deep residual learning for image recognition",
+            "Residual nets.",
+        ),
+    ]
+}
+
+/// Checks that the vector view, the papers and the vectors agree: one
+/// vector per paper, in slot order, each the vector of the paper's text.
+fn assert_consistent(library: &Library) {
+    let view = library.vectors().unwrap();
+    let papers = library.all_papers().unwrap();
+    assert_eq!(view.len(), papers.len());
+    assert_eq!(library.len(), papers.len());
+    assert_eq!(view.as_slice().len(), papers.len() * DIM);
+    for (slot, p) in papers.iter().enumerate() {
+        assert_eq!(
+            view.vector(slot as u32).unwrap(),
+            &vector_for(&p.embedding_text())[..],
+            "vector of slot {slot} ({}) does not match its text",
+            p.id
+        );
+    }
+}
+
+#[test]
+fn papers_and_vectors_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let papers = sample();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        assert!(lib.is_empty());
+        let s = lib.upsert(with_vectors(&papers)).unwrap();
+        assert_eq!((s.added, s.unchanged, s.generation), (3, 0, 1));
+        assert!(lib.index_dir().is_dir());
+    }
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().model, model());
+    assert_eq!(lib.len(), 3);
+    assert_eq!(lib.all_papers().unwrap(), papers);
+    assert_eq!(
+        lib.paper_by_id("2401.00001").unwrap().as_ref(),
+        Some(&papers[0])
+    );
+    assert_eq!(lib.paper_by_id("nope").unwrap(), None);
+    assert_eq!(lib.slot_of("c").unwrap(), Some(2));
+    assert_eq!(
+        lib.papers_by_slots(&[2, 0]).unwrap(),
+        vec![papers[2].clone(), papers[0].clone()]
+    );
+    assert!(lib.papers_by_slots(&[3]).is_err());
+    let view = lib.vectors().unwrap();
+    assert_eq!((view.len(), view.dim(), view.generation()), (3, DIM, 1));
+    assert_consistent(&lib);
+    assert!(lib.size_on_disk().unwrap() > (3 * DIM * 4) as u64);
+}
+
+#[test]
+fn storing_the_same_papers_again_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let papers = sample();
+    lib.upsert(with_vectors(&papers)).unwrap();
+    let before = lib.vectors().unwrap().as_slice().to_vec();
+
+    assert_eq!(lib.classify(&papers).unwrap(), vec![Change::Unchanged; 3]);
+    let again: Vec<_> = papers.iter().map(|p| (p.clone(), None)).collect();
+    let s = lib.upsert(again).unwrap();
+    assert_eq!((s.added, s.text_changed, s.metadata_changed), (0, 0, 0));
+    assert_eq!((s.unchanged, s.generation), (3, 1));
+    // Same vectors given again are not a change either.
+    let s = lib.upsert(with_vectors(&papers)).unwrap();
+    assert_eq!((s.unchanged, s.vectors_replaced, s.generation), (3, 0, 1));
+    assert_eq!(lib.len(), 3);
+    assert_eq!(lib.generation().unwrap(), 1);
+    assert_eq!(lib.vectors().unwrap().as_slice(), &before[..]);
+}
+
+#[test]
+fn a_changed_abstract_updates_only_that_paper() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let papers = sample();
+    lib.upsert(with_vectors(&papers)).unwrap();
+    let before = lib.vectors().unwrap().as_slice().to_vec();
+
+    let mut incoming = papers.clone();
+    incoming[1].abstract_text = "Attention without skip connections loses rank doubly.".into();
+    incoming[2].authors = vec!["K. He".into()];
+    incoming.push(paper("d", "A new paper", "Brand new."));
+    let changes = lib.classify(&incoming).unwrap();
+    assert_eq!(
+        changes,
+        [
+            Change::Unchanged,
+            Change::TextChanged,
+            Change::MetadataChanged,
+            Change::New
+        ]
+    );
+    let batch = incoming
+        .iter()
+        .zip(&changes)
+        .map(|(p, c)| {
+            let v = c.needs_vector().then(|| vector_for(&p.embedding_text()));
+            (p.clone(), v)
+        })
+        .collect();
+    let s = lib.upsert(batch).unwrap();
+    assert_eq!(
+        (s.added, s.text_changed, s.metadata_changed, s.unchanged),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(s.generation, 2);
+    assert_eq!(lib.all_papers().unwrap(), incoming);
+    let after = lib.vectors().unwrap();
+    assert_eq!(after.len(), 4);
+    assert_eq!(after.vector(0).unwrap(), &before[0..DIM]);
+    assert_ne!(after.vector(1).unwrap(), &before[DIM..2 * DIM]);
+    assert_eq!(after.vector(2).unwrap(), &before[2 * DIM..3 * DIM]);
+    assert_consistent(&lib);
+    assert_eq!(lib.classify(&incoming).unwrap(), vec![Change::Unchanged; 4]);
+}
+
+#[test]
+fn another_model_dimension_or_format_version_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&sample())).unwrap();
+    }
+    let other = ModelInfo {
+        id: "other/model".into(),
+        dim: DIM,
+    };
+    let err = Library::open_or_create(dir.path(), &other).unwrap_err();
+    assert!(matches!(err, Error::StoreModelMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("test/model") && msg.contains("other/model"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--model test/model") && msg.contains("--store"),
+        "{msg}"
+    );
+
+    let wider = ModelInfo { dim: 16, ..model() };
+    let err = Library::open_or_create(dir.path(), &wider).unwrap_err();
+    assert!(err.to_string().contains("16 dimensions"), "{err}");
+
+    // A query handle checks the model it is about to use.
+    let lib = Library::open(dir.path()).unwrap();
+    assert!(lib.check_model(&model()).is_ok());
+    assert!(lib.check_model(&other).is_err());
+    drop(lib);
+
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+    assert_ne!(text, newer);
+    std::fs::write(&manifest, newer).unwrap();
+    let err = Library::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::StoreFormatVersion { found: 2, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("manifest.json") && msg.contains("--store"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_or_missing_vectors_fail_the_batch_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&sample()[..1])).unwrap();
+
+    let good = paper("good", "Good", "Fine.");
+    let short = paper("short", "Short", "Too few dimensions.");
+    let nan = paper("nan", "NaN", "Broken embedding.");
+    let mut nan_vector = vector_for("x");
+    nan_vector[3] = f32::NAN;
+
+    let err = lib
+        .upsert(vec![
+            (good.clone(), Some(vector_for("good"))),
+            (short, Some(vec![0.5; DIM - 1])),
+        ])
+        .unwrap_err();
+    match &err {
+        Error::WrongVectorDimension {
+            id,
+            expected,
+            received,
+        } => assert_eq!((id.as_str(), *expected, *received), ("short", DIM, DIM - 1)),
+        other => panic!("unexpected error {other}"),
+    }
+    let err = lib
+        .upsert(vec![
+            (good.clone(), Some(vector_for("good"))),
+            (nan, Some(nan_vector)),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteVector { index: 3, .. }),
+        "{err}"
+    );
+    // A new paper without a vector fails inside the transaction.
+    let err = lib
+        .upsert(vec![
+            (good.clone(), Some(vector_for("good"))),
+            (paper("novec", "No vector", ""), None),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingVector { .. }), "{err}");
+
+    assert_eq!(lib.len(), 1);
+    assert_eq!(lib.generation().unwrap(), 1);
+    assert_eq!(lib.paper_by_id("good").unwrap(), None);
+    assert_consistent(&lib);
+}
+
+#[test]
+fn titles_are_found_exactly_closely_or_reported_as_ambiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let mut papers = sample();
+    papers.push(paper("d", "Graph neural networks for chemistry", ""));
+    papers.push(paper("e", "Graph attention networks in vision", ""));
+    papers.push(paper(
+        "f",
+        "Deep Residual Learning for Image Recognition",
+        "A second copy.",
+    ));
+    lib.upsert(with_vectors(&papers)).unwrap();
+
+    let id = |m: TitleMatch| match m {
+        TitleMatch::Exact(p) => format!("exact {}", p.id),
+        TitleMatch::Closest(p) => format!("closest {}", p.id),
+        TitleMatch::Ambiguous(ps) => {
+            let ids: Vec<_> = ps.iter().map(|p| p.id.as_str()).collect();
+            format!("ambiguous {}", ids.join(","))
+        }
+        TitleMatch::NotFound => "not found".into(),
+    };
+    let find = |t: &str| id(lib.find_by_title(t).unwrap());
+    assert_eq!(find("attention is all you need"), "exact 2401.00001");
+    assert_eq!(find("  ATTENTION is NOT all  you need "), "exact b");
+    assert_eq!(find("attention all you need"), "closest 2401.00001");
+    assert_eq!(find("graph chemistry"), "closest d");
+    assert_eq!(find("atention is all you need"), "closest 2401.00001");
+    assert_eq!(find("graph networks"), "ambiguous d,e");
+    assert_eq!(
+        find("deep residual learning for image recognition"),
+        "ambiguous c,f"
+    );
+    assert_eq!(find("quantum chromodynamics on the lattice"), "not found");
+    assert_eq!(find("  "), "not found");
+}
+
+#[test]
+fn a_missing_stale_or_damaged_vector_file_is_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("vectors.f32");
+    let papers = sample();
+    let old_copy;
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&papers[..2])).unwrap();
+        lib.vectors().unwrap();
+        old_copy = std::fs::read(&vectors).unwrap();
+        lib.upsert(with_vectors(&papers[2..])).unwrap();
+        let mut reworded = papers[0].clone();
+        reworded.abstract_text = "Reworded.".into();
+        lib.upsert(with_vectors(&[reworded])).unwrap();
+    }
+    // The upserts left the file behind the database; opening catches up.
+    assert_eq!(std::fs::read(&vectors).unwrap(), old_copy);
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.vectors().unwrap().generation(), 3);
+    assert_consistent(&lib);
+    drop(lib);
+
+    std::fs::remove_file(&vectors).unwrap();
+    let lib = Library::open(dir.path()).unwrap();
+    assert!(vectors.exists());
+    assert_consistent(&lib);
+    drop(lib);
+
+    // An old generation put back, a truncated file and garbage.
+    for damaged in [
+        old_copy.clone(),
+        old_copy[..old_copy.len() - 4].to_vec(),
+        b"garbage".to_vec(),
+    ] {
+        std::fs::write(&vectors, damaged).unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        assert_eq!(lib.vectors().unwrap().len(), 3);
+        assert_consistent(&lib);
+    }
+}
+
+#[test]
+fn a_damaged_database_is_reported_by_name_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&sample())).unwrap();
+    }
+    let db = dir.path().join("library.sqlite");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("library.sqlite{suffix}")));
+    }
+    let garbage = vec![0x5a_u8; 8192];
+    std::fs::write(&db, &garbage).unwrap();
+    let err = Library::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::StoreCorrupt { .. }), "{err}");
+    assert!(err.to_string().contains("library.sqlite"), "{err}");
+    assert!(Library::open_or_create(dir.path(), &model()).is_err());
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+#[test]
+fn an_empty_folder_is_not_a_library_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Library::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::StoreMissing { .. }), "{err}");
+    assert!(err.to_string().contains("ingest"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn a_lost_manifest_is_restored_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&sample())).unwrap();
+    }
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read(&manifest).unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().model, model());
+    assert_eq!(std::fs::read(&manifest).unwrap(), text);
+    assert_eq!(lib.len(), 3);
+}
+
+#[test]
+fn only_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Library::open_or_create(dir.path(), &model()).unwrap();
+    let err = Library::open_or_create(dir.path(), &model()).unwrap_err();
+    assert!(matches!(err, Error::StoreBusy { .. }), "{err}");
+    // Readers are not blocked.
+    Library::open(dir.path()).unwrap();
+    drop(first);
+    Library::open_or_create(dir.path(), &model()).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Crash safety: a child process writes batches until it is killed.
+
+const CRASH_DIR_ENV: &str = "RELATE_STORE_CRASH_DIR";
+const NEW_PER_BATCH: usize = 40;
+const REWORDED_PER_BATCH: usize = 10;
+const RETAGGED_PER_BATCH: usize = 5;
+const MAX_BATCHES: usize = 100_000;
+
+/// Paper `i` of batch `j` as it stands after `done` batches were committed:
+/// batch `j + 1` rewords the first papers of batch `j`, and batch `j + 2`
+/// changes the authors of the next few.
+fn crash_paper(j: usize, i: usize, done: usize) -> Paper {
+    let mut p = paper(
+        &format!("p{j}-{i}"),
+        &format!("Paper {i} of batch {j}"),
+        &format!("Original abstract {j}/{i}."),
+    );
+    if i < REWORDED_PER_BATCH && done > j + 1 {
+        p.abstract_text = format!("Reworded abstract {j}/{i}.");
+    }
+    let retagged = (REWORDED_PER_BATCH..REWORDED_PER_BATCH + RETAGGED_PER_BATCH).contains(&i);
+    if retagged && done > j + 2 {
+        p.authors = vec![format!("Author {j}")];
+    }
+    p
+}
+
+/// The batch that takes a library from `done` batches to `done + 1`.
+fn crash_batch(done: usize) -> Vec<(Paper, Option<Vec<f32>>)> {
+    let k = done;
+    let mut batch: Vec<Paper> = (0..NEW_PER_BATCH)
+        .map(|i| crash_paper(k, i, k + 1))
+        .collect();
+    if k >= 1 {
+        batch.extend((0..REWORDED_PER_BATCH).map(|i| crash_paper(k - 1, i, k + 1)));
+    }
+    if k >= 2 {
+        let retagged = REWORDED_PER_BATCH..REWORDED_PER_BATCH + RETAGGED_PER_BATCH;
+        batch.extend(retagged.map(|i| crash_paper(k - 2, i, k + 1)));
+    }
+    // Leave the metadata-only changes without vectors, as an ingest would.
+    batch
+        .into_iter()
+        .map(|p| {
+            let v = p
+                .authors
+                .is_empty()
+                .then(|| vector_for(&p.embedding_text()));
+            (p, v)
+        })
+        .collect()
+}
+
+/// The writer run in the child process; not a test of its own.
+#[test]
+#[ignore = "run as a child process by crash_at_random_moments_leaves_a_consistent_library"]
+fn crash_writer_child() {
+    let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let mut lib = Library::open_or_create(dir, &model()).unwrap();
+    let done = lib.len() / NEW_PER_BATCH;
+    for k in done..MAX_BATCHES {
+        lib.upsert(crash_batch(k)).unwrap();
+        if k % 4 == 3 {
+            // Rebuild the vector file now and then, to be killed inside that too.
+            lib.vectors().unwrap();
+        }
+    }
+}
+
+#[test]
+fn crash_at_random_moments_leaves_a_consistent_library() {
+    let seed: u64 = std::env::var("RELATE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("crash test seed: {seed} (rerun with RELATE_CRASH_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut last_done = 0;
+    let mut kills_after_progress = 0;
+    for round in 0..8 {
+        let delay = Duration::from_millis(rng.random_range(30..700));
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_writer_child",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CRASH_DIR_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let still_running = child.try_wait().unwrap().is_none();
+        assert!(
+            still_running,
+            "the writer stopped on its own in round {round}"
+        );
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+
+        if !dir.path().join("manifest.json").exists() && !dir.path().join("library.sqlite").exists()
+        {
+            continue; // killed before creating anything
+        }
+        let lib = match Library::open(dir.path()) {
+            Ok(lib) => lib,
+            // Killed before the first batch completed creation.
+            Err(Error::StoreMissing { .. }) if last_done == 0 => continue,
+            Err(e) => panic!("round {round} (seed {seed}): library does not open: {e}"),
+        };
+        let len = lib.len();
+        assert_eq!(
+            len % NEW_PER_BATCH,
+            0,
+            "round {round} (seed {seed}): {len} papers is not a committed state"
+        );
+        let done = len / NEW_PER_BATCH;
+        assert!(
+            done >= last_done,
+            "round {round}: committed batches were lost"
+        );
+        let expected: Vec<Paper> = (0..done)
+            .flat_map(|j| (0..NEW_PER_BATCH).map(move |i| crash_paper(j, i, done)))
+            .collect();
+        let stored = lib.all_papers().unwrap();
+        assert!(
+            stored == expected,
+            "round {round} (seed {seed}): papers after {done} batches differ from that state"
+        );
+        assert_consistent(&lib);
+        assert_eq!(lib.vectors().unwrap().generation(), done as u64);
+        println!("round {round}: killed after {delay:?}, {done} batches committed");
+        if done > last_done {
+            kills_after_progress += 1;
+        }
+        last_done = done;
+    }
+    assert!(
+        kills_after_progress >= 2,
+        "the writer made progress in only {kills_after_progress} rounds; nothing was tested"
+    );
+}
