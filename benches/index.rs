@@ -81,7 +81,7 @@ fn main() {
                 .unwrap();
 
             // Long-lived process: many queries against one in-memory index.
-            let exact = ExactSearch::new(&vectors, DIM).unwrap();
+            let exact2 = ExactSearch::new(&vectors, DIM).unwrap().with_threads(2);
             let exact1 = ExactSearch::new(&vectors, DIM).unwrap().with_threads(1);
             let mut group = c.benchmark_group(format!("query_{n}"));
             let mut i = 0;
@@ -89,8 +89,8 @@ fn main() {
                 i = (i + 1) % QUERIES;
                 &queries[i * DIM..(i + 1) * DIM]
             };
-            group.bench_function("exact", |b| {
-                b.iter(|| exact.search(next(), 10, &|_| false).unwrap())
+            group.bench_function("exact_2_threads", |b| {
+                b.iter(|| exact2.search(next(), 10, &|_| false).unwrap())
             });
             group.bench_function("exact_1_thread", |b| {
                 b.iter(|| exact1.search(next(), 10, &|_| false).unwrap())
