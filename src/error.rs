@@ -156,6 +156,46 @@ pub enum Error {
     /// Vector data is unusable (wrong shape, not finite, or all zero).
     #[error("invalid vectors: {problem}. {fix}")]
     InvalidVectors { problem: String, fix: String },
+
+    /// A vector (query or stored) has a different length than the index expects.
+    #[error(
+        "vector has {received} dimensions but the index holds {expected}-dimensional vectors; \
+         embed the text with the same model that built the library"
+    )]
+    WrongDimension { expected: usize, received: usize },
+
+    /// A flat vector buffer does not divide into whole vectors of the given dimension.
+    #[error(
+        "vector data holds {values} values, which is not a whole number of {dim}-dimensional \
+         vectors; the vector file is truncated or the dimension is wrong"
+    )]
+    VectorShape { values: usize, dim: usize },
+
+    /// A vector contains NaN or an infinity, which no distance can rank.
+    #[error(
+        "vector at slot {slot} has a non-finite value ({value}) at position {position}; \
+         re-embed that paper or remove it before indexing"
+    )]
+    NonFiniteSlot {
+        slot: usize,
+        position: usize,
+        value: f32,
+    },
+
+    /// A vector that should have length 1 does not.
+    #[error(
+        "vector at slot {slot} has length {norm}, but the index needs unit vectors; \
+         normalise embeddings to length 1 before indexing"
+    )]
+    NotUnitVector { slot: usize, norm: f32 },
+
+    /// A saved index is missing, damaged, or from an incompatible version.
+    #[error("index {path}: {problem}. {fix}")]
+    IndexFile {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
 }
 
 impl Error {

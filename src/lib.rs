@@ -8,6 +8,7 @@
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod index;
 pub mod store;
 pub mod topics;
 

@@ -1,0 +1,170 @@
+//! Integration tests of the nearest-neighbour index: HNSW recall against
+//! exact search at default settings, and saving and loading an index.
+//!
+//! The data seed is printed; set `RELATE_TEST_SEED` to reproduce a failure
+//! or try another sample.
+
+use std::fs;
+use std::path::Path;
+
+use relate::index::{
+    clustered_unit_vectors, measure_recall, ExactSearch, Hit, HnswIndex, HnswParams,
+    NeighbourSearch,
+};
+use relate::Error;
+
+fn seed() -> u64 {
+    let seed = std::env::var("RELATE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_251_128);
+    println!("seed {seed} (set RELATE_TEST_SEED to change)");
+    seed
+}
+
+#[test]
+fn hnsw_recall_at_default_settings_is_at_least_095() {
+    let seed = seed();
+    // 5,000 vectors of 128 dimensions keep the debug-build test short;
+    // benches/index.rs measures 100,000 of 384 dimensions.
+    let (n, dim) = (5_000, 128);
+    // 100 uneven topics whose members sit at cosine about 0.5 from each
+    // other, like abstracts embedded by a sentence model.
+    let vectors = clustered_unit_vectors(n, dim, 100, 1.0, seed);
+    let index = HnswIndex::build(&vectors, dim, &HnswParams::default()).unwrap();
+    assert_eq!((index.len(), index.dim()), (n, dim));
+    let report = measure_recall(&index, &vectors, dim, 300, 10, seed).unwrap();
+    println!("{report}");
+    assert!(report.recall >= 0.95, "{report}");
+    assert!(report.self_found >= 0.99, "{report}");
+}
+
+/// Builds a small index over 3,000 vectors and returns it with its data.
+fn small_index(seed: u64) -> (Vec<f32>, usize, HnswIndex) {
+    let dim = 64;
+    let vectors = clustered_unit_vectors(3_000, dim, 30, 0.7, seed);
+    let index = HnswIndex::build(&vectors, dim, &HnswParams::default()).unwrap();
+    (vectors, dim, index)
+}
+
+fn results(index: &dyn NeighbourSearch, vectors: &[f32], dim: usize) -> Vec<Vec<Hit>> {
+    vectors
+        .chunks_exact(dim)
+        .step_by(37)
+        .enumerate()
+        .map(|(i, q)| {
+            // Leave out the query paper itself, as "related papers" does.
+            let own = (i * 37) as u32;
+            index.search(q, 10, &|s| s == own).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn saved_index_loads_and_answers_exactly_as_before() {
+    let seed = seed();
+    let (vectors, dim, index) = small_index(seed);
+    let before = results(&index, &vectors, dim);
+    assert!(before.iter().all(|hits| hits.len() == 10));
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index");
+    index.save(&target).unwrap();
+    let loaded = HnswIndex::load(&target).unwrap();
+    assert_eq!((loaded.len(), loaded.dim()), (index.len(), index.dim()));
+    assert_eq!(loaded.params(), index.params());
+    assert_eq!(results(&loaded, &vectors, dim), before);
+
+    // A second save replaces the first and removes its files.
+    let files_before = list(&target);
+    loaded.save(&target).unwrap();
+    let files_after = list(&target);
+    assert_eq!(files_after.len(), 3, "{files_after:?}");
+    assert!(files_after.iter().any(|f| f == "index.json"));
+    assert!(files_before
+        .iter()
+        .filter(|f| f.as_str() != "index.json")
+        .all(|f| !files_after.contains(f)));
+    let reloaded = HnswIndex::load(&target).unwrap();
+    assert_eq!(results(&reloaded, &vectors, dim), before);
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn damaged_or_missing_index_is_an_error_not_a_crash() {
+    let seed = seed();
+    let (_, _, index) = small_index(seed);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Nothing saved yet.
+    assert!(matches!(
+        HnswIndex::load(dir.path()),
+        Err(Error::IndexFile { .. })
+    ));
+
+    index.save(dir.path()).unwrap();
+    let data = list(dir.path())
+        .into_iter()
+        .find(|f| f.ends_with(".hnsw.data"))
+        .unwrap();
+    let data = dir.path().join(data);
+    let graph = data.with_extension("graph");
+    let original = fs::read(&graph).unwrap();
+
+    // Truncated graph file (as after a crash without the atomic save).
+    fs::write(&graph, &original[..original.len() / 2]).unwrap();
+    let err = HnswIndex::load(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::IndexFile { .. }), "{err}");
+    assert!(err.to_string().contains("bytes"), "{err}");
+
+    // Same length, one byte flipped.
+    let mut flipped = original.clone();
+    flipped[original.len() / 3] ^= 0x5a;
+    fs::write(&graph, &flipped).unwrap();
+    let err = HnswIndex::load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("changed"), "{err}");
+
+    // Restored file loads again; a missing data file is reported.
+    fs::write(&graph, &original).unwrap();
+    HnswIndex::load(dir.path()).unwrap();
+    fs::remove_file(&data).unwrap();
+    assert!(matches!(
+        HnswIndex::load(dir.path()),
+        Err(Error::IndexFile { .. })
+    ));
+
+    // A manifest that is not ours.
+    fs::write(dir.path().join("index.json"), b"{\"format\": 3}").unwrap();
+    assert!(matches!(
+        HnswIndex::load(dir.path()),
+        Err(Error::IndexFile { .. })
+    ));
+}
+
+#[test]
+fn hnsw_and_exact_agree_on_scores_and_top_hits() {
+    let seed = seed();
+    let (vectors, dim, index) = small_index(seed);
+    let exact = ExactSearch::new(&vectors, dim).unwrap();
+    for q in vectors.chunks_exact(dim).step_by(101) {
+        let a = exact.search(q, 5, &|_| false).unwrap();
+        let b = index.search(q, 5, &|_| false).unwrap();
+        assert_eq!(a[0].slot, b[0].slot);
+        for (x, y) in a.iter().zip(&b) {
+            if x.slot == y.slot {
+                assert!((x.score - y.score).abs() < 1e-5);
+            }
+        }
+    }
+    // Measuring a mismatched index is refused.
+    let other = clustered_unit_vectors(10, dim, 2, 0.5, seed);
+    assert!(measure_recall(&index, &other, dim, 5, 3, seed).is_err());
+}
