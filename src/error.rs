@@ -196,6 +196,32 @@ pub enum Error {
         problem: String,
         fix: String,
     },
+
+    /// No paper has the id or a title like the one the user gave.
+    #[error("no paper in the library has the id or a title like '{query}': check the spelling, or list papers with `relate search \"{query}\"`")]
+    PaperNotFound { query: String },
+
+    /// A title matches several papers about equally well.
+    #[error(
+        "'{query}' matches several papers; give one of these ids instead:{}",
+        format_candidates(candidates)
+    )]
+    AmbiguousPaper {
+        query: String,
+        /// (id, title) of each candidate, best first.
+        candidates: Vec<(String, String)>,
+    },
+
+    /// The saved HNSW index is missing or older than the library.
+    #[error("the HNSW index at {path} is missing or older than the library: run `relate index` to build it, or search without --hnsw")]
+    IndexStale { path: PathBuf },
+}
+
+fn format_candidates(candidates: &[(String, String)]) -> String {
+    candidates
+        .iter()
+        .map(|(id, title)| format!("\n  {id}  {title}"))
+        .collect()
 }
 
 impl Error {

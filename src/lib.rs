@@ -9,6 +9,8 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod library_index;
+pub mod query;
 pub mod store;
 pub mod topics;
 

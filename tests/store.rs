@@ -208,7 +208,9 @@ fn another_model_dimension_or_format_version_is_refused_with_advice() {
         "{msg}"
     );
     assert!(
-        msg.contains("--model test/model") && msg.contains("--store"),
+        msg.contains("test/model model folder")
+            && msg.contains("--model")
+            && msg.contains("--store"),
         "{msg}"
     );
 

@@ -2,7 +2,13 @@
 //! subcommands, each subcommand in its own file.
 
 mod embed;
+mod index;
+mod info;
+mod ingest;
 mod model_args;
+mod query;
+mod store_args;
+mod table;
 
 use std::process::ExitCode;
 
@@ -18,7 +24,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Embed texts from JSONL: adds an "embedding" field to each object.
+    /// Add papers from files (digest page, JSONL, CSV, arXiv metadata, BibTeX) to the library
+    Ingest(ingest::IngestArgs),
+    /// Papers related to a paper of the library (by id or title)
+    Similar(query::SimilarArgs),
+    /// Papers about a free text
+    Search(query::SearchArgs),
+    /// What the library holds: papers, model, index, size
+    Info(info::InfoArgs),
+    /// Build the HNSW index of the library and check its recall
+    Index(index::IndexArgs),
+    /// Embed texts from JSONL: adds an "embedding" field to each object
     Embed(embed::EmbedArgs),
 }
 
@@ -43,6 +59,11 @@ impl Outcome {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Similar(args) => query::run_similar(args),
+        Command::Search(args) => query::run_search(args),
+        Command::Info(args) => info::run(args),
+        Command::Index(args) => index::run(args),
         Command::Embed(args) => embed::run(args),
     }
 }

@@ -1,0 +1,82 @@
+//! `relate info`: what the library holds and how it is searched.
+
+use clap::Args;
+use relate::index::prefer_exact;
+use relate::library_index;
+use relate::store::Library;
+use serde::Serialize;
+
+use super::store_args::StoreArgs;
+use super::Outcome;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Serialize)]
+struct Info {
+    store: String,
+    papers: usize,
+    model: String,
+    dimension: usize,
+    format_version: u32,
+    generation: u64,
+    /// Search used by default: `exact` or `hnsw`.
+    default_search: &'static str,
+    /// `fresh`, `stale` or `none`.
+    hnsw_index: &'static str,
+    bytes_on_disk: u64,
+}
+
+pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
+    let dir = args.store.dir()?;
+    let library = Library::open(&dir)?;
+    let manifest = library.manifest();
+    let generation = library.generation()?;
+    let hnsw_index = match library_index::saved_generation(&library) {
+        None => "none",
+        Some(g) if g == generation => "fresh",
+        Some(_) => "stale",
+    };
+    let info = Info {
+        store: dir.display().to_string(),
+        papers: library.len(),
+        model: manifest.model.id.clone(),
+        dimension: manifest.model.dim,
+        format_version: manifest.format_version,
+        generation,
+        default_search: if !prefer_exact(library.len()) && hnsw_index == "fresh" {
+            "hnsw"
+        } else {
+            "exact"
+        },
+        hnsw_index,
+        bytes_on_disk: library.size_on_disk()?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        println!("library     {}", info.store);
+        println!("papers      {}", info.papers);
+        println!("model       {} ({} dimensions)", info.model, info.dimension);
+        println!(
+            "format      version {}, generation {}",
+            info.format_version, info.generation
+        );
+        println!(
+            "search      {} (HNSW index: {})",
+            info.default_search, info.hnsw_index
+        );
+        println!(
+            "size        {:.1} MiB on disk",
+            info.bytes_on_disk as f64 / (1024.0 * 1024.0)
+        );
+    }
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,131 @@
+//! `relate similar` and `relate search`: the nearest papers to a stored
+//! paper or to a free text, as a table or as JSON.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Args;
+use relate::embed::Embedder;
+use relate::query::{self, Answer, SearchMethod, Searcher};
+use relate::store::Library;
+
+use super::model_args::ModelArgs;
+use super::store_args::StoreArgs;
+use super::table;
+use super::Outcome;
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchFlags {
+    /// Number of results
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+
+    /// Print {"query": {...}, "results": [...]} as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Compare with every stored vector (the default below the measured crossover)
+    #[arg(long, conflicts_with = "hnsw")]
+    pub exact: bool,
+
+    /// Use the saved HNSW index (build it with `relate index`)
+    #[arg(long)]
+    pub hnsw: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl SearchFlags {
+    fn method(&self) -> SearchMethod {
+        if self.exact {
+            SearchMethod::Exact
+        } else if self.hnsw {
+            SearchMethod::Hnsw
+        } else {
+            SearchMethod::Auto
+        }
+    }
+
+    fn open(&self) -> anyhow::Result<(Library, Searcher)> {
+        let dir = self.store.dir()?;
+        let library = Library::open(&dir)?;
+        let searcher = Searcher::open(&library, self.method())
+            .with_context(|| format!("cannot search the library at {}", dir.display()))?;
+        Ok((library, searcher))
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "QUERY is a paper id, or a title: an exact (case-insensitive) title, \
+else the closest unique match; an ambiguous title lists the candidates. The paper itself is \
+left out of the results. Scores are cosine similarities (higher is closer)."
+)]
+pub struct SimilarArgs {
+    /// Paper id or title
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+
+    #[command(flatten)]
+    pub flags: SearchFlags,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Embeds the text with the library's model and lists the closest papers. \
+Scores are cosine similarities (higher is closer)."
+)]
+pub struct SearchArgs {
+    /// What the papers should be about
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+
+    #[command(flatten)]
+    pub flags: SearchFlags,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {
+    let (library, searcher) = args.flags.open()?;
+    let answer = query::similar(&library, &searcher, &args.query, args.flags.k as usize)?;
+    print(&answer, args.flags.json)
+}
+
+pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
+    let (library, searcher) = args.flags.open()?;
+    let embedder = Embedder::load(args.model.options())?;
+    library.check_model(&relate::store::ModelInfo {
+        id: embedder.model_id(),
+        dim: embedder.dim(),
+    })?;
+    let answer = query::search(
+        &library,
+        &searcher,
+        &embedder,
+        &args.text,
+        args.flags.k as usize,
+    )?;
+    print(&answer, args.flags.json)
+}
+
+fn print(answer: &Answer, json: bool) -> anyhow::Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, answer)?;
+        writeln!(out)?;
+    } else {
+        if let (Some(id), Some(title)) = (&answer.query.id, &answer.query.title) {
+            writeln!(
+                out,
+                "papers related to {id}: {}",
+                table::fit(title, table::width().saturating_sub(22 + id.len()))
+            )?;
+        }
+        out.write_all(table::render(answer, table::width()).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,90 @@
+//! Keeps a library's saved HNSW index in step with its vectors: the graph is
+//! saved under the library's index folder together with the library
+//! generation it was built from, so a stale index is never used.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::index::{measure_recall, HnswIndex, HnswParams, RecallReport};
+use crate::store::Library;
+use crate::{Error, Result};
+
+const GRAPH_DIR: &str = "hnsw";
+const STAMP_FILE: &str = "generation";
+
+fn graph_dir(library: &Library) -> PathBuf {
+    library.index_dir().join(GRAPH_DIR)
+}
+
+fn stamp_path(library: &Library) -> PathBuf {
+    library.index_dir().join(STAMP_FILE)
+}
+
+/// The library generation the saved index was built from, if there is one.
+pub fn saved_generation(library: &Library) -> Option<u64> {
+    fs::read_to_string(stamp_path(library))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether a saved index exists and matches the library's current vectors.
+pub fn is_fresh(library: &Library) -> Result<bool> {
+    Ok(saved_generation(library) == Some(library.generation()?) && graph_dir(library).is_dir())
+}
+
+/// Loads the saved index, refusing a missing or stale one.
+pub fn load(library: &Library) -> Result<HnswIndex> {
+    if !is_fresh(library)? {
+        return Err(Error::IndexStale {
+            path: graph_dir(library),
+        });
+    }
+    HnswIndex::load(&graph_dir(library))
+}
+
+/// What building the index did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub papers: usize,
+    pub params: HnswParams,
+    pub recall: Option<RecallReport>,
+}
+
+/// Builds the HNSW index over the library's vectors and saves it. With
+/// `check`, compares it with exact search on a sample and reports recall@10.
+pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Result<BuildReport> {
+    let view = library.vectors()?;
+    let index = HnswIndex::build(view.as_slice(), view.dim(), params)?;
+    let dir = library.index_dir();
+    fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    // Invalidate first: a crash between saving the graph and writing the
+    // stamp leaves an index that is not used, never a mismatched one.
+    let stamp = stamp_path(library);
+    match fs::remove_file(&stamp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &stamp, e)),
+    }
+    index.save(&graph_dir(library))?;
+    let temp = dir.join(format!(".{STAMP_FILE}.tmp"));
+    fs::write(&temp, view.generation().to_string()).map_err(|e| Error::io("write", &temp, e))?;
+    fs::rename(&temp, &stamp).map_err(|e| Error::io("rename", &stamp, e))?;
+    let recall = match check {
+        Some(seed) => Some(measure_recall(
+            &index,
+            view.as_slice(),
+            view.dim(),
+            200.min(view.len()),
+            10,
+            seed,
+        )?),
+        None => None,
+    };
+    Ok(BuildReport {
+        papers: view.len(),
+        params: index.params(),
+        recall,
+    })
+}

@@ -1,0 +1,254 @@
+//! Answers to the library's questions: papers related to a given paper
+//! (`similar`) and papers about a free text (`search`). This module resolves
+//! what the user typed to a paper, picks exact or HNSW search, and turns
+//! hits into result rows; it prints nothing.
+
+use serde::Serialize;
+
+use crate::corpus::Paper;
+use crate::embed::Embedder;
+use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
+use crate::store::{Library, TitleMatch, VectorView};
+use crate::{Error, Result};
+
+/// How nearest neighbours are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMethod {
+    /// Exact search for libraries below the measured crossover, else the
+    /// saved HNSW index when it is up to date.
+    #[default]
+    Auto,
+    /// Compare the query with every stored vector.
+    Exact,
+    /// Use the saved HNSW index (an error when there is none).
+    Hnsw,
+}
+
+/// One result row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    pub rank: usize,
+    pub id: String,
+    pub title: String,
+    /// Cosine similarity to the query; higher is closer.
+    pub score: f32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// What the query was, as resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryInfo {
+    /// `similar` or `search`.
+    pub kind: &'static str,
+    /// The text the user typed.
+    pub input: String,
+    /// The paper the input resolved to (`similar` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// How the paper was found: `id`, `title`, or `closest title`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<&'static str>,
+    /// `exact` or `hnsw`.
+    pub method: &'static str,
+    pub k: usize,
+}
+
+/// A query and its results, best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub query: QueryInfo,
+    pub results: Vec<ResultRow>,
+}
+
+/// The stored vectors with the search structure chosen for them.
+pub struct Searcher {
+    view: VectorView,
+    hnsw: Option<HnswIndex>,
+}
+
+impl Searcher {
+    /// Prepares search over `library`'s current vectors.
+    pub fn open(library: &Library, method: SearchMethod) -> Result<Searcher> {
+        let view = library.vectors()?;
+        let use_hnsw = match method {
+            SearchMethod::Exact => false,
+            SearchMethod::Hnsw => true,
+            SearchMethod::Auto => {
+                !prefer_exact(view.len()) && crate::library_index::is_fresh(library)?
+            }
+        };
+        let hnsw = if use_hnsw {
+            Some(crate::library_index::load(library)?)
+        } else {
+            None
+        };
+        Ok(Searcher { view, hnsw })
+    }
+
+    /// `exact` or `hnsw`.
+    pub fn method_name(&self) -> &'static str {
+        if self.hnsw.is_some() {
+            "hnsw"
+        } else {
+            "exact"
+        }
+    }
+
+    /// Number of searchable papers.
+    pub fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// True when the library is empty.
+    pub fn is_empty(&self) -> bool {
+        self.view.is_empty()
+    }
+
+    /// The stored vector of `slot`.
+    pub fn vector(&self, slot: u32) -> Option<&[f32]> {
+        self.view.vector(slot)
+    }
+
+    /// The `k` nearest slots to `query`, best first, leaving out `exclude`.
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: Option<u32>,
+    ) -> Result<Vec<(u32, f32)>> {
+        let skip = |slot: u32| Some(slot) == exclude;
+        let hits = match &self.hnsw {
+            Some(index) => index.search(query, k, &skip)?,
+            None => {
+                ExactSearch::new(self.view.as_slice(), self.view.dim())?.search(query, k, &skip)?
+            }
+        };
+        Ok(hits.into_iter().map(|h| (h.slot, h.score)).collect())
+    }
+}
+
+/// A paper found from what the user typed.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub slot: u32,
+    pub paper: Paper,
+    pub matched_by: &'static str,
+}
+
+/// Resolves a paper id, or else a title (exact, case-insensitive; else the
+/// closest unique match). An ambiguous title lists the candidates.
+pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            problem: "is empty; give a paper id or title".into(),
+        });
+    }
+    if let Some(paper) = library.paper_by_id(input)? {
+        return found(library, paper, "id");
+    }
+    match library.find_by_title(input)? {
+        TitleMatch::Exact(paper) => found(library, paper, "title"),
+        TitleMatch::Closest(paper) => found(library, paper, "closest title"),
+        TitleMatch::Ambiguous(candidates) => Err(Error::AmbiguousPaper {
+            query: input.to_string(),
+            candidates: candidates.into_iter().map(|p| (p.id, p.title)).collect(),
+        }),
+        TitleMatch::NotFound => Err(Error::PaperNotFound {
+            query: input.to_string(),
+        }),
+    }
+}
+
+fn found(library: &Library, paper: Paper, matched_by: &'static str) -> Result<Resolved> {
+    let slot = library
+        .slot_of(&paper.id)?
+        .ok_or_else(|| Error::PaperNotFound {
+            query: paper.id.clone(),
+        })?;
+    Ok(Resolved {
+        slot,
+        paper,
+        matched_by,
+    })
+}
+
+/// Papers related to the paper named by `input`, the paper itself excluded.
+pub fn similar(library: &Library, searcher: &Searcher, input: &str, k: usize) -> Result<Answer> {
+    let resolved = resolve_paper(library, input)?;
+    let vector = searcher
+        .vector(resolved.slot)
+        .ok_or_else(|| Error::PaperNotFound {
+            query: resolved.paper.id.clone(),
+        })?;
+    let hits = searcher.nearest(vector, k, Some(resolved.slot))?;
+    Ok(Answer {
+        query: QueryInfo {
+            kind: "similar",
+            input: input.to_string(),
+            id: Some(resolved.paper.id),
+            title: Some(resolved.paper.title),
+            matched_by: Some(resolved.matched_by),
+            method: searcher.method_name(),
+            k,
+        },
+        results: rows(library, &hits)?,
+    })
+}
+
+/// Papers about a free text.
+pub fn search(
+    library: &Library,
+    searcher: &Searcher,
+    embedder: &Embedder,
+    text: &str,
+    k: usize,
+) -> Result<Answer> {
+    if text.trim().is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            problem: "is empty; describe what the papers should be about".into(),
+        });
+    }
+    let vector = embedder.embed_one(text)?;
+    let hits = searcher.nearest(&vector, k, None)?;
+    Ok(Answer {
+        query: QueryInfo {
+            kind: "search",
+            input: text.to_string(),
+            id: None,
+            title: None,
+            matched_by: None,
+            method: searcher.method_name(),
+            k,
+        },
+        results: rows(library, &hits)?,
+    })
+}
+
+fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
+    let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
+    let papers = library.papers_by_slots(&slots)?;
+    Ok(papers
+        .into_iter()
+        .zip(hits)
+        .enumerate()
+        .map(|(i, (paper, &(_, score)))| ResultRow {
+            rank: i + 1,
+            id: paper.id,
+            title: paper.title,
+            score,
+            authors: paper.authors,
+            date: paper.date,
+            url: paper.url,
+        })
+        .collect())
+}
