@@ -7,6 +7,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use super::kernels;
 use super::model_folder::BertConfig;
 use crate::{Error, Result};
 
@@ -65,6 +66,8 @@ struct EncoderLayer {
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
+    /// The intermediate bias on the host, for the fused CPU bias + GELU kernel.
+    intermediate_bias: Vec<f32>,
     output: Linear,
     output_norm: LayerNorm,
     activation: Activation,
@@ -97,6 +100,11 @@ impl EncoderLayer {
                 Some(vb.get(out, "bias")?),
             ))
         };
+        let intermediate = linear(vb.pp("intermediate").pp("dense"), cfg.intermediate_size, h)?;
+        let intermediate_bias = match intermediate.bias() {
+            Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+            None => vec![0.0; cfg.intermediate_size],
+        };
         Ok(EncoderLayer {
             qkv,
             attention_out: linear(attn.pp("output").pp("dense"), h, h)?,
@@ -105,7 +113,8 @@ impl EncoderLayer {
                 h,
                 cfg.layer_norm_eps,
             )?,
-            intermediate: linear(vb.pp("intermediate").pp("dense"), cfg.intermediate_size, h)?,
+            intermediate,
+            intermediate_bias,
             output: linear(vb.pp("output").pp("dense"), h, cfg.intermediate_size)?,
             output_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             activation: Activation::from_config(&cfg.hidden_act),
@@ -114,13 +123,14 @@ impl EncoderLayer {
         })
     }
 
-    /// `xs`: (batch·seq, hidden); `mask_bias`: (batch, 1, 1, seq).
+    /// `xs`: (batch·seq, hidden). Text `b` has `mask.valid[b]` real tokens
+    /// followed by padding.
     fn forward(
         &self,
         xs: &Tensor,
         batch: usize,
         seq: usize,
-        mask_bias: &Tensor,
+        mask: &AttentionMask,
     ) -> candle_core::Result<Tensor> {
         let hidden = self.heads * self.head_dim;
         let qkv = self
@@ -134,8 +144,11 @@ impl EncoderLayer {
                 .contiguous()
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?); // (batch, heads, seq, head_dim)
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = match &mask.bias {
+            None => kernels::masked_softmax(&scores, &mask.valid)?,
+            Some(bias) => candle_nn::ops::softmax_last_dim(&scores.broadcast_add(bias)?)?,
+        };
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -143,10 +156,24 @@ impl EncoderLayer {
             .reshape((batch * seq, hidden))?;
         let attended = self.attention_out.forward(&context)?;
         let xs = self.attention_norm.forward(&(attended + xs)?)?;
-        let inner = self.activation.apply(&self.intermediate.forward(&xs)?)?;
+        let inner = match (mask.bias.is_none(), self.activation) {
+            (true, Activation::GeluErf) => kernels::bias_gelu(
+                &xs.matmul(&self.intermediate.weight().t()?)?,
+                &self.intermediate_bias,
+            )?,
+            _ => self.activation.apply(&self.intermediate.forward(&xs)?)?,
+        };
         let out = self.output.forward(&inner)?;
         self.output_norm.forward(&(out + xs)?)
     }
+}
+
+/// How padding is hidden from attention: on the CPU in f32 the fused
+/// kernels take each text's length (`bias` is `None`); elsewhere an additive
+/// bias of shape (batch, 1, 1, seq) is used.
+struct AttentionMask {
+    valid: Vec<usize>,
+    bias: Option<Tensor>,
 }
 
 /// A BERT encoder ready to run on one device in one precision.
@@ -230,7 +257,8 @@ impl BertEncoder {
     }
 
     /// Runs the encoder. `ids` and `mask` are (batch, seq) row-major with
-    /// `mask` 1 on real tokens and 0 on padding; all texts use token type 0.
+    /// `mask` 1 on real tokens and 0 on padding, padding always after the
+    /// real tokens; all texts use token type 0.
     /// Returns the last hidden states, (batch, seq, hidden).
     pub fn forward(&self, ids: &[u32], mask: &[u32], batch: usize, seq: usize) -> Result<Tensor> {
         let ids_t = Tensor::from_slice(ids, (batch * seq,), &self.device)?;
@@ -246,14 +274,23 @@ impl BertEncoder {
             .forward(&embedded)?
             .reshape((batch * seq, self.hidden))?;
 
-        let bias: Vec<f32> = mask
-            .iter()
-            .map(|&m| if m == 0 { MASKED_SCORE } else { 0.0 })
+        let valid: Vec<usize> = mask
+            .chunks(seq)
+            .map(|row| row.iter().take_while(|&&m| m != 0).count())
             .collect();
-        let mask_bias =
-            Tensor::from_vec(bias, (batch, 1, 1, seq), &self.device)?.to_dtype(self.dtype)?;
+        let fused = self.device.is_cpu() && self.dtype == DType::F32;
+        let bias = if fused {
+            None
+        } else {
+            let bias: Vec<f32> = mask
+                .iter()
+                .map(|&m| if m == 0 { MASKED_SCORE } else { 0.0 })
+                .collect();
+            Some(Tensor::from_vec(bias, (batch, 1, 1, seq), &self.device)?.to_dtype(self.dtype)?)
+        };
+        let mask = AttentionMask { valid, bias };
         for layer in &self.layers {
-            xs = layer.forward(&xs, batch, seq, &mask_bias)?;
+            xs = layer.forward(&xs, batch, seq, &mask)?;
         }
         Ok(xs.reshape((batch, seq, self.hidden))?)
     }

@@ -11,6 +11,7 @@
 mod batching;
 mod bert;
 mod device;
+mod kernels;
 mod model_folder;
 mod pooling;
 mod tokenize;
