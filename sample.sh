@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample corpus: fetch the model if missing, build
 # relate, ingest the sample daily-papers page into a library under target/,
-# and ask it a few questions.
+# ask it a few questions, and group it into topics with a map.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,3 +22,8 @@ echo "== relate similar \"Faster Rates of Convergence to Stationary Points in Di
 echo
 echo "== relate search \"federated learning with many clients\" -k 5"
 "$relate" search "federated learning with many clients" -k 5 --store "$store"
+echo
+echo "== relate topics --map target/sample-topics.svg"
+"$relate" topics --map target/sample-topics.svg --store "$store"
+echo
+echo "Topic map of the sample library: target/sample-topics.svg"

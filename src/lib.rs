@@ -10,6 +10,7 @@ pub mod embed;
 pub mod error;
 pub mod index;
 pub mod library_index;
+pub mod library_topics;
 pub mod query;
 pub mod store;
 pub mod topics;

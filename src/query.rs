@@ -1,13 +1,15 @@
 //! Answers to the library's questions: papers related to a given paper
 //! (`similar`) and papers about a free text (`search`). This module resolves
 //! what the user typed to a paper, picks exact or HNSW search, and turns
-//! hits into result rows; it prints nothing.
+//! hits into result rows (with each paper's saved topic when it is
+//! current); it prints nothing.
 
 use serde::Serialize;
 
 use crate::corpus::Paper;
 use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
+use crate::library_topics::{self, TopicTag};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -38,6 +40,10 @@ pub struct ResultRow {
     pub date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The paper's topic, when `relate topics` saved an assignment for the
+    /// library as it is now (never a stale one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicTag>,
 }
 
 /// What the query was, as resolved.
@@ -237,11 +243,12 @@ pub fn search(
 fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
     let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
     let papers = library.papers_by_slots(&slots)?;
+    let topics = library_topics::load_fresh(library)?;
     Ok(papers
         .into_iter()
         .zip(hits)
         .enumerate()
-        .map(|(i, (paper, &(_, score)))| ResultRow {
+        .map(|(i, (paper, &(slot, score)))| ResultRow {
             rank: i + 1,
             id: paper.id,
             title: paper.title,
@@ -249,6 +256,7 @@ fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
             authors: paper.authors,
             date: paper.date,
             url: paper.url,
+            topic: topics.as_ref().and_then(|t| t.tag(slot)),
         })
         .collect())
 }

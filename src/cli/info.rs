@@ -3,6 +3,7 @@
 use clap::Args;
 use relate::index::prefer_exact;
 use relate::library_index;
+use relate::library_topics;
 use relate::store::Library;
 use serde::Serialize;
 
@@ -31,6 +32,8 @@ struct Info {
     default_search: &'static str,
     /// `fresh`, `stale` or `none`.
     hnsw_index: &'static str,
+    /// Saved topic assignment (`relate topics`): `fresh`, `stale` or `none`.
+    topics: &'static str,
     bytes_on_disk: u64,
 }
 
@@ -57,6 +60,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             "exact"
         },
         hnsw_index,
+        topics: library_topics::status(&library)?,
         bytes_on_disk: library.size_on_disk()?,
     };
     if args.json {
@@ -72,6 +76,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         println!(
             "search      {} (HNSW index: {})",
             info.default_search, info.hnsw_index
+        );
+        println!(
+            "topics      {}",
+            match info.topics {
+                "fresh" => "saved, up to date",
+                "stale" => "saved, older than the library (run `relate topics` again)",
+                _ => "none (run `relate topics`)",
+            }
         );
         println!(
             "size        {:.1} MiB on disk",

@@ -9,6 +9,7 @@ mod model_args;
 mod query;
 mod store_args;
 mod table;
+mod topics;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Build the HNSW index of the library and check its recall
     Index(index::IndexArgs),
+    /// Group the library's papers into labelled topics, optionally drawing a map
+    Topics(topics::TopicsArgs),
     /// Embed texts from JSONL: adds an "embedding" field to each object
     Embed(embed::EmbedArgs),
 }
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Search(args) => query::run_search(args),
         Command::Info(args) => info::run(args),
         Command::Index(args) => index::run(args),
+        Command::Topics(args) => topics::run(args),
         Command::Embed(args) => embed::run(args),
     }
 }

@@ -1,5 +1,5 @@
-//! Plain-text result tables that fit the terminal: rank, score, id, title,
-//! with the title cut to the width that is left.
+//! Plain-text result tables that fit the terminal: rank, score, id, title
+//! (and topic, when known), with the title cut to the width that is left.
 
 use std::io::{self, IsTerminal};
 
@@ -29,7 +29,11 @@ pub fn fit(text: &str, max: usize) -> String {
     out
 }
 
-/// Renders an answer's results as a table.
+/// Widest topic column in a result table.
+const MAX_TOPIC_WIDTH: usize = 24;
+
+/// Renders an answer's results as a table, with a topic column when the
+/// results carry topics.
 pub fn render(answer: &Answer, width: usize) -> String {
     let id_width = answer
         .results
@@ -38,21 +42,70 @@ pub fn render(answer: &Answer, width: usize) -> String {
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
-    let title_width = width.saturating_sub(4 + 1 + 6 + 1 + id_width + 1).max(20);
-    let mut out = format!(
-        "{:>4} {:>6} {:<id_width$} {}\n",
-        "rank", "score", "id", "title"
-    );
+    // Room left after rank, score and id; with topics, the topic column
+    // takes at most two fifths of it.
+    let rest = width.saturating_sub(4 + 1 + 6 + 1 + id_width + 1);
+    let topic_width = answer
+        .results
+        .iter()
+        .filter_map(|r| r.topic.as_ref())
+        .map(|t| t.label.chars().count())
+        .max()
+        .map(|w| w.clamp(5, MAX_TOPIC_WIDTH).min((rest * 2 / 5).max(5)));
+    let title_width = match topic_width {
+        Some(tw) => rest.saturating_sub(tw + 2).max(10),
+        None => rest.max(20),
+    };
+    let mut out = format!("{:>4} {:>6} {:<id_width$} ", "rank", "score", "id");
+    match topic_width {
+        Some(_) => out.push_str(&format!("{:<title_width$}  topic\n", "title")),
+        None => out.push_str("title\n"),
+    }
     for row in &answer.results {
-        out.push_str(&format!(
-            "{:>4} {:>6.3} {:<id_width$} {}\n",
+        let line = format!(
+            "{:>4} {:>6.3} {:<id_width$} ",
             row.rank,
             row.score,
-            fit(&row.id, id_width),
-            fit(&row.title, title_width)
-        ));
+            fit(&row.id, id_width)
+        );
+        out.push_str(&line);
+        match topic_width {
+            Some(tw) => {
+                let label = row.topic.as_ref().map_or("", |t| t.label.as_str());
+                out.push_str(
+                    format!(
+                        "{:<title_width$}  {}",
+                        fit(&row.title, title_width),
+                        fit(label, tw)
+                    )
+                    .trim_end(),
+                );
+            }
+            None => out.push_str(&fit(&row.title, title_width)),
+        }
+        out.push('\n');
     }
     out
+}
+
+/// One line listing a paper: score, id and title, indented by `indent`,
+/// the title cut to what is left of `width`.
+pub fn paper_line(
+    indent: usize,
+    score: f32,
+    id: &str,
+    id_width: usize,
+    title: &str,
+    width: usize,
+) -> String {
+    let title_width = width.saturating_sub(indent + 6 + 1 + id_width + 1).max(20);
+    format!(
+        "{:indent$}{:>6.3} {:<id_width$} {}",
+        "",
+        score,
+        fit(id, id_width),
+        fit(title, title_width)
+    )
 }
 
 #[cfg(test)]
@@ -64,5 +117,46 @@ mod tests {
         assert_eq!(fit("abcdef", 10), "abcdef");
         assert_eq!(fit("abcdefghijkl", 5), "abcd…");
         assert_eq!(fit("ééééé", 3), "éé…");
+    }
+
+    fn answer(topic: Option<&str>) -> Answer {
+        use relate::library_topics::TopicTag;
+        use relate::query::{QueryInfo, ResultRow};
+        Answer {
+            query: QueryInfo {
+                kind: "search",
+                input: "q".into(),
+                id: None,
+                title: None,
+                matched_by: None,
+                method: "exact",
+                k: 1,
+            },
+            results: vec![ResultRow {
+                rank: 1,
+                id: "2401.00001".into(),
+                title: "A rather long title about differentially private federated optimisation"
+                    .into(),
+                score: 0.5,
+                authors: Vec::new(),
+                date: None,
+                url: None,
+                topic: topic.map(|label| TopicTag {
+                    id: Some(0),
+                    label: label.into(),
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn topic_column_appears_only_with_topics_and_fits_the_width() {
+        let plain = render(&answer(None), 80);
+        assert!(!plain.contains("topic"), "{plain}");
+        let with = render(&answer(Some("privacy, federated, clients, budget")), 80);
+        let lines: Vec<&str> = with.lines().collect();
+        assert!(lines[0].ends_with("topic"), "{with}");
+        assert!(lines[1].contains("privacy"), "{with}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{with}");
     }
 }

@@ -1,0 +1,262 @@
+//! `relate topics` end to end through the real binary: topics of the sample
+//! library (deterministic for a seed, every paper accounted for), maps, bad
+//! arguments, and topic labels in `similar` results that disappear when the
+//! library changes.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::model_dir;
+use serde_json::Value;
+
+const SAMPLE_PAPERS: u64 = 61;
+
+fn relate(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(args)
+        .env("RELATE_MODEL", model_dir())
+        .env("RELATE_STORE", store)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("relate starts")
+}
+
+fn succeed(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&succeed(out).stdout).expect("stdout is JSON")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn sample() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/daily-papers-sample.txt")
+}
+
+/// Checks the shape of a `topics --json` answer and returns the number of
+/// topics.
+fn check_topics(model: &Value) -> usize {
+    let topics = model["topics"].as_array().expect("topics array");
+    let outliers = model["outliers"].as_array().expect("outliers array");
+    let mut total = outliers.len() as u64;
+    for (i, t) in topics.iter().enumerate() {
+        let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["id", "label", "terms", "size", "papers"]);
+        assert_eq!(t["id"], i as u64, "topics are numbered in order");
+        let size = t["size"].as_u64().unwrap();
+        assert!(size >= 1, "no empty topic: {t}");
+        total += size;
+        assert!(!t["label"].as_str().unwrap().is_empty());
+        let terms = t["terms"].as_array().unwrap();
+        assert!(!terms.is_empty(), "topic {i} has terms");
+        let papers = t["papers"].as_array().unwrap();
+        assert!(!papers.is_empty() && papers.len() <= 3, "{t}");
+        assert!(papers.len() as u64 <= size);
+        for p in papers {
+            let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["id", "title", "score"]);
+            assert!(p["score"].as_f64().unwrap() <= 1.0 + 1e-6);
+        }
+    }
+    assert_eq!(total, SAMPLE_PAPERS, "topic sizes and outliers add up");
+    topics.len()
+}
+
+#[test]
+fn topics_of_the_sample_library_maps_and_labels_in_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let sample = sample();
+    succeed(&relate(&store, &["ingest", sample.to_str().unwrap()]));
+
+    // Before any topics run, results carry no topic and info says none.
+    let title = "Differentially Private Sequential Learning";
+    let before = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    assert!(before["results"][0].get("topic").is_none());
+    assert_eq!(json(&relate(&store, &["info", "--json"]))["topics"], "none");
+
+    // The same library and seed give the same topics.
+    let first = relate(&store, &["topics", "--json", "--seed", "7"]);
+    let second = relate(&store, &["topics", "--json", "--seed", "7"]);
+    assert_eq!(
+        String::from_utf8_lossy(&succeed(&first).stdout),
+        String::from_utf8_lossy(&succeed(&second).stdout)
+    );
+    let model = json(&first);
+    let automatic = check_topics(&model);
+    assert!(automatic >= 2, "the sample splits into several topics");
+
+    // A given number of topics: at most that many (outliers can empty one).
+    let five = json(&relate(&store, &["topics", "--json", "--clusters", "5"]));
+    let n = check_topics(&five);
+    assert!((1..=5).contains(&n), "{n} topics for --clusters 5");
+
+    // The terminal view lists topics and their papers.
+    let view = succeed(&relate(&store, &["topics", "--clusters", "5"]))
+        .stdout
+        .clone();
+    let view = String::from_utf8(view).unwrap();
+    assert!(
+        view.contains("topic 0") && view.contains("terms:"),
+        "{view}"
+    );
+    let first_title = five["topics"][0]["papers"][0]["title"].as_str().unwrap();
+    let start: String = first_title.chars().take(20).collect();
+    assert!(view.contains(&start), "{view}");
+
+    // Maps: one circle per paper; the HTML page carries the titles.
+    let svg = dir.path().join("map.svg");
+    succeed(&relate(
+        &store,
+        &["topics", "--map", svg.to_str().unwrap(), "--json"],
+    ));
+    let svg_text = fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg"));
+    assert_eq!(svg_text.matches("<circle").count() as u64, SAMPLE_PAPERS);
+    let html = dir.path().join("map.html");
+    succeed(&relate(
+        &store,
+        &["topics", "--map", html.to_str().unwrap()],
+    ));
+    let html_text = fs::read_to_string(&html).unwrap();
+    assert!(html_text.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html_text.matches("<circle").count() as u64, SAMPLE_PAPERS);
+    assert!(html_text.contains("<title>") && html_text.contains(title));
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The last run's assignment labels `similar` results.
+    assert_eq!(
+        json(&relate(&store, &["info", "--json"]))["topics"],
+        "fresh"
+    );
+    let labelled = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    let results = labelled["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    for r in results {
+        let topic = &r["topic"];
+        assert!(
+            topic["label"].as_str().is_some_and(|l| !l.is_empty()),
+            "{r}"
+        );
+        assert!(topic["id"].is_u64() || topic["id"].is_null(), "{r}");
+    }
+    let table = succeed(&relate(&store, &["similar", title, "-k", "3"]))
+        .stdout
+        .clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("title") && l.ends_with("topic")),
+        "{table}"
+    );
+
+    // A new paper changes the library: the saved topics are stale and no
+    // result carries a topic until they are recomputed.
+    let jsonl = dir.path().join("new.jsonl");
+    fs::write(
+        &jsonl,
+        "{\"id\":\"new-1\",\"title\":\"Private federated averaging\",\"abstract\":\"Differential privacy for federated learning with many clients.\"}\n",
+    )
+    .unwrap();
+    succeed(&relate(&store, &["ingest", jsonl.to_str().unwrap()]));
+    assert_eq!(
+        json(&relate(&store, &["info", "--json"]))["topics"],
+        "stale"
+    );
+    let stale = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    assert!(
+        stale["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("topic").is_none()),
+        "{stale}"
+    );
+    succeed(&relate(&store, &["topics", "--json"]));
+    let fresh = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    assert!(fresh["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r.get("topic").is_some()));
+}
+
+#[test]
+fn bad_arguments_and_an_empty_library_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+
+    let zero = relate(&store, &["topics", "--clusters", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "bad usage");
+    assert!(stderr(&zero).contains("at least 1"), "{}", stderr(&zero));
+
+    let png = relate(&store, &["topics", "--map", "map.png"]);
+    assert_eq!(png.status.code(), Some(1));
+    assert!(
+        stderr(&png).contains(".png") && stderr(&png).contains(".svg"),
+        "{}",
+        stderr(&png)
+    );
+
+    // No library at all.
+    let missing = relate(&store, &["topics"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no library"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // An empty library (an ingest that stored nothing).
+    let empty = dir.path().join("empty.jsonl");
+    fs::write(&empty, "").unwrap();
+    succeed(&relate(&store, &["ingest", empty.to_str().unwrap()]));
+    let none = relate(&store, &["topics"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        stderr(&none).contains("no papers") && stderr(&none).contains("add papers"),
+        "{}",
+        stderr(&none)
+    );
+
+    // More topics than papers.
+    let jsonl = dir.path().join("three.jsonl");
+    fs::write(
+        &jsonl,
+        concat!(
+            "{\"id\":\"a\",\"title\":\"Bandit algorithms for online advertising\",\"abstract\":\"Regret bounds.\"}\n",
+            "{\"id\":\"b\",\"title\":\"Thompson sampling for multi-armed bandits\",\"abstract\":\"Exploration.\"}\n",
+            "{\"id\":\"c\",\"title\":\"Protein folding with deep networks\",\"abstract\":\"Structure prediction.\"}\n",
+        ),
+    )
+    .unwrap();
+    succeed(&relate(&store, &["ingest", jsonl.to_str().unwrap()]));
+    let many = relate(&store, &["topics", "--clusters", "1000"]);
+    assert_eq!(many.status.code(), Some(1));
+    assert!(
+        stderr(&many).contains("1000 topics from 3 papers"),
+        "{}",
+        stderr(&many)
+    );
+    // Nothing was saved by the failed runs.
+    assert_eq!(json(&relate(&store, &["info", "--json"]))["topics"], "none");
+}
