@@ -22,6 +22,9 @@ use super::Outcome;
 /// Papers classified, embedded and stored together (one transaction).
 const BATCH: usize = 256;
 
+/// Warnings printed per file; the rest are counted in the summary.
+const MAX_WARNINGS_SHOWN: usize = 10;
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Formats: digest (a daily-papers page: title paragraph, abstract paragraph), \
@@ -236,7 +239,9 @@ fn ingest_file(
             }
             ReadEvent::Warning(problem) => {
                 summary.warnings += 1;
-                progress.suspend(|| eprintln!("relate: warning: {problem}"));
+                if summary.warnings <= MAX_WARNINGS_SHOWN {
+                    progress.suspend(|| eprintln!("relate: warning: {problem}"));
+                }
             }
             ReadEvent::Rejected(problem) => {
                 summary.rejected += 1;
@@ -246,6 +251,13 @@ fn ingest_file(
     }
     store_batch(library, embedder, &mut batch, &mut summary, embedded)?;
     progress.finish_and_clear();
+    if summary.warnings > MAX_WARNINGS_SHOWN {
+        eprintln!(
+            "relate: warning: {} more warnings for {} not shown",
+            summary.warnings - MAX_WARNINGS_SHOWN,
+            summary.path
+        );
+    }
     Ok(summary)
 }
 
