@@ -17,13 +17,13 @@ echo
 echo "== relate info"
 "$relate" info --store "$store"
 echo
+echo "== relate topics --map target/sample-topics.svg"
+"$relate" topics --map target/sample-topics.svg --store "$store"
+echo
 echo "== relate similar \"Faster Rates of Convergence to Stationary Points in Differentially Private Optimization\" -k 5"
 "$relate" similar "Faster Rates of Convergence to Stationary Points in Differentially Private Optimization" -k 5 --store "$store"
 echo
 echo "== relate search \"federated learning with many clients\" -k 5"
 "$relate" search "federated learning with many clients" -k 5 --store "$store"
-echo
-echo "== relate topics --map target/sample-topics.svg"
-"$relate" topics --map target/sample-topics.svg --store "$store"
 echo
 echo "Topic map of the sample library: target/sample-topics.svg"
