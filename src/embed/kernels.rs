@@ -17,6 +17,39 @@ use rayon::prelude::*;
 /// Elements per parallel work item.
 const CHUNK: usize = 16 * 1024;
 
+/// Defines `$name`, which runs `$portable` compiled for the best vector
+/// instructions the CPU offers: AVX-512, else AVX2 with FMA, else the
+/// baseline. `$portable` must be `#[inline(always)]` so that each copy is
+/// vectorised for its target.
+macro_rules! simd_dispatch {
+    (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $portable:ident) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,fma")]
+                fn avx512($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
+        }
+    };
+}
+
 // ---------- erf and GELU ----------
 
 /// erf(x), rational approximation p(x)/q(x) on [-4, 4] (odd numerator of
@@ -49,33 +82,7 @@ fn bias_gelu_slice(values: &mut [f32], bias: &[f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn bias_gelu_avx512(values: &mut [f32], bias: &[f32]) {
-    bias_gelu_slice(values, bias)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn bias_gelu_avx2(values: &mut [f32], bias: &[f32]) {
-    bias_gelu_slice(values, bias)
-}
-
-fn bias_gelu_dispatch(values: &mut [f32], bias: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features this function is compiled for.
-            return unsafe { bias_gelu_avx512(values, bias) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { bias_gelu_avx2(values, bias) };
-        }
-    }
-    bias_gelu_slice(values, bias)
-}
+simd_dispatch!(fn bias_gelu_dispatch(values: &mut [f32], bias: &[f32]) => bias_gelu_slice);
 
 /// `gelu(x + bias)` with the exact (erf) GELU, `bias` broadcast over rows.
 struct BiasGelu<'a> {
@@ -195,51 +202,13 @@ fn masked_softmax_rows(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn masked_softmax_avx512(
+simd_dispatch!(fn masked_softmax_dispatch(
     data: &mut [f32],
     width: usize,
     first_row: usize,
     rows_per_item: usize,
-    valid: &[usize],
-) {
-    masked_softmax_rows(data, width, first_row, rows_per_item, valid)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn masked_softmax_avx2(
-    data: &mut [f32],
-    width: usize,
-    first_row: usize,
-    rows_per_item: usize,
-    valid: &[usize],
-) {
-    masked_softmax_rows(data, width, first_row, rows_per_item, valid)
-}
-
-fn masked_softmax_dispatch(
-    data: &mut [f32],
-    width: usize,
-    first_row: usize,
-    rows_per_item: usize,
-    valid: &[usize],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features this function is compiled for.
-            return unsafe { masked_softmax_avx512(data, width, first_row, rows_per_item, valid) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { masked_softmax_avx2(data, width, first_row, rows_per_item, valid) };
-        }
-    }
-    masked_softmax_rows(data, width, first_row, rows_per_item, valid)
-}
+    valid: &[usize]
+) => masked_softmax_rows);
 
 /// Softmax over the last dimension of (batch, heads, queries, keys) scores,
 /// where text `b` has `valid[b]` real tokens followed by padding: padding
