@@ -85,7 +85,10 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
             }
             Device::new_cuda(ordinal).map_err(|e| Error::Device {
                 requested: choice.to_string(),
-                problem: format!("cannot open the GPU ({e}); check the driver with nvidia-smi, or use --device cpu"),
+                problem: format!(
+                    "cannot open the GPU ({}); check the driver with nvidia-smi, or use --device cpu",
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
             })
         }
     }
