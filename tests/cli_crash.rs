@@ -6,10 +6,10 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::model_dir;
+use common::{model_dir, relate_in};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -17,17 +17,8 @@ const PAPERS: usize = 1500;
 /// Papers per ingest transaction (the ingest command's batch size).
 const BATCH: u64 = 256;
 
-fn relate(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relate"))
-        .args(args)
-        .env("RELATE_MODEL", model_dir())
-        .env("RELATE_STORE", store)
-        .output()
-        .expect("relate starts")
-}
-
 fn papers_in(store: &Path) -> u64 {
-    let out = relate(store, &["info", "--json"]);
+    let out = relate_in(store, &["info", "--json"]);
     assert!(
         out.status.success(),
         "info after a kill: {}",
@@ -76,7 +67,7 @@ fn killed_ingest_leaves_a_consistent_library() {
         );
         seen.push(count);
         if count > 0 {
-            let answer = relate(&store, &["similar", "p0", "-k", "3", "--json"]);
+            let answer = relate_in(&store, &["similar", "p0", "-k", "3", "--json"]);
             assert!(
                 answer.status.success(),
                 "{}",
@@ -86,7 +77,7 @@ fn killed_ingest_leaves_a_consistent_library() {
     }
     println!("papers stored after each kill: {seen:?}");
 
-    let finish = relate(&store, &["ingest", "--json", input]);
+    let finish = relate_in(&store, &["ingest", "--json", input]);
     assert!(
         finish.status.success(),
         "{}",

@@ -5,31 +5,10 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use common::model_dir;
+use common::{relate_in, stdout_json};
 use serde_json::Value;
-
-fn relate(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relate"))
-        .args(args)
-        .env("RELATE_MODEL", model_dir())
-        .env("RELATE_STORE", store)
-        .env_remove("COLUMNS")
-        .output()
-        .expect("relate starts")
-}
-
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/daily-papers-sample.txt")
@@ -47,19 +26,19 @@ fn ingest_reingest_update_and_query() {
     let sample = sample.to_str().unwrap();
 
     // First ingest stores all 61 papers.
-    let summary = json(&relate(&store, &["ingest", "--json", sample]));
+    let summary = stdout_json(&relate_in(&store, &["ingest", "--json", sample]));
     assert_eq!(file_summary(&summary)["format"], "digest");
     assert_eq!(file_summary(&summary)["added"], 61);
     assert_eq!(summary["papers_in_library"], 61);
     assert_eq!(summary["embedded"], 61);
 
     // Re-ingesting the same file adds and embeds nothing.
-    let again = json(&relate(&store, &["ingest", "--json", sample]));
+    let again = stdout_json(&relate_in(&store, &["ingest", "--json", sample]));
     assert_eq!(file_summary(&again)["added"], 0);
     assert_eq!(file_summary(&again)["unchanged"], 61);
     assert_eq!(again["embedded"], 0);
 
-    let info = json(&relate(&store, &["info", "--json"]));
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
     assert_eq!(info["papers"], 61);
     assert_eq!(info["dimension"], 384);
     assert_eq!(info["model"], "all-MiniLM-L6-v2");
@@ -67,7 +46,7 @@ fn ingest_reingest_update_and_query() {
     // `similar` by exact title (case-insensitive): the paper itself is left out.
     let title =
         "faster rates of convergence to stationary points in differentially private optimization";
-    let answer = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    let answer = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
     assert_eq!(answer["query"]["matched_by"], "title");
     let own_id = answer["query"]["id"].as_str().unwrap().to_string();
     let results = answer["results"].as_array().unwrap();
@@ -94,12 +73,15 @@ fn ingest_reingest_update_and_query() {
     );
 
     // The same paper by id gives the same answer.
-    let by_id = json(&relate(&store, &["similar", &own_id, "-k", "5", "--json"]));
+    let by_id = stdout_json(&relate_in(
+        &store,
+        &["similar", &own_id, "-k", "5", "--json"],
+    ));
     assert_eq!(by_id["query"]["matched_by"], "id");
     assert_eq!(by_id["results"], answer["results"]);
 
     // Free-text search finds papers about the text.
-    let found = json(&relate(
+    let found = stdout_json(&relate_in(
         &store,
         &[
             "search",
@@ -121,7 +103,7 @@ fn ingest_reingest_update_and_query() {
     // A changed abstract updates that paper only, and only it is re-embedded.
     let jsonl = dir.path().join("one.jsonl");
     fs::write(&jsonl, format!("{{\"id\":\"{own_id}\",\"title\":\"{title}\",\"abstract\":\"A new abstract about private optimisation.\"}}\n")).unwrap();
-    let update = json(&relate(
+    let update = stdout_json(&relate_in(
         &store,
         &["ingest", "--json", jsonl.to_str().unwrap()],
     ));
@@ -144,10 +126,10 @@ fn table_output_lists_rank_score_id_title() {
         ),
     )
     .unwrap();
-    assert!(relate(&store, &["ingest", jsonl.to_str().unwrap()])
+    assert!(relate_in(&store, &["ingest", jsonl.to_str().unwrap()])
         .status
         .success());
-    let out = relate(&store, &["similar", "a", "-k", "2"]);
+    let out = relate_in(&store, &["similar", "a", "-k", "2"]);
     assert!(
         out.status.success(),
         "{}",
@@ -177,7 +159,7 @@ fn bad_records_are_reported_and_strict_stores_nothing() {
     .unwrap();
     let path = jsonl.to_str().unwrap();
 
-    let strict = relate(&store, &["ingest", "--strict", path]);
+    let strict = relate_in(&store, &["ingest", "--strict", path]);
     assert_eq!(strict.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&strict.stderr);
     assert!(
@@ -185,22 +167,28 @@ fn bad_records_are_reported_and_strict_stores_nothing() {
         "{stderr}"
     );
     assert!(stderr.contains("--strict"), "{stderr}");
-    assert_eq!(json(&relate(&store, &["info", "--json"]))["papers"], 0);
+    assert_eq!(
+        stdout_json(&relate_in(&store, &["info", "--json"]))["papers"],
+        0
+    );
 
-    let lenient = relate(&store, &["ingest", path]);
+    let lenient = relate_in(&store, &["ingest", path]);
     assert_eq!(
         lenient.status.code(),
         Some(3),
         "exit code says records were rejected"
     );
-    assert_eq!(json(&relate(&store, &["info", "--json"]))["papers"], 1);
+    assert_eq!(
+        stdout_json(&relate_in(&store, &["info", "--json"]))["papers"],
+        1
+    );
 }
 
 #[test]
 fn unknown_paper_and_missing_library_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("nothing-here");
-    let out = relate(&store, &["similar", "anything"]);
+    let out = relate_in(&store, &["similar", "anything"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -208,7 +196,7 @@ fn unknown_paper_and_missing_library_are_clear_errors() {
         "{stderr}"
     );
 
-    let missing = relate(&store, &["ingest", "/nonexistent/papers.jsonl"]);
+    let missing = relate_in(&store, &["ingest", "/nonexistent/papers.jsonl"]);
     assert_ne!(missing.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/papers.jsonl"));
 }

@@ -6,37 +6,13 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
-use common::model_dir;
+use common::{relate_in, stdout_json, succeed};
 use serde_json::Value;
 
 const SAMPLE_PAPERS: u64 = 61;
-
-fn relate(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relate"))
-        .args(args)
-        .env("RELATE_MODEL", model_dir())
-        .env("RELATE_STORE", store)
-        .env_remove("COLUMNS")
-        .output()
-        .expect("relate starts")
-}
-
-fn succeed(out: &Output) -> &Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&succeed(out).stdout).expect("stdout is JSON")
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -80,32 +56,35 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("library");
     let sample = sample();
-    succeed(&relate(&store, &["ingest", sample.to_str().unwrap()]));
+    succeed(&relate_in(&store, &["ingest", sample.to_str().unwrap()]));
 
     // Before any topics run, results carry no topic and info says none.
     let title = "Differentially Private Sequential Learning";
-    let before = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    let before = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
     assert!(before["results"][0].get("topic").is_none());
-    assert_eq!(json(&relate(&store, &["info", "--json"]))["topics"], "none");
+    assert_eq!(
+        stdout_json(&relate_in(&store, &["info", "--json"]))["topics"],
+        "none"
+    );
 
     // The same library and seed give the same topics.
-    let first = relate(&store, &["topics", "--json", "--seed", "7"]);
-    let second = relate(&store, &["topics", "--json", "--seed", "7"]);
+    let first = relate_in(&store, &["topics", "--json", "--seed", "7"]);
+    let second = relate_in(&store, &["topics", "--json", "--seed", "7"]);
     assert_eq!(
         String::from_utf8_lossy(&succeed(&first).stdout),
         String::from_utf8_lossy(&succeed(&second).stdout)
     );
-    let model = json(&first);
+    let model = stdout_json(&first);
     let automatic = check_topics(&model);
     assert!(automatic >= 2, "the sample splits into several topics");
 
     // A given number of topics: at most that many (outliers can empty one).
-    let five = json(&relate(&store, &["topics", "--json", "--clusters", "5"]));
+    let five = stdout_json(&relate_in(&store, &["topics", "--json", "--clusters", "5"]));
     let n = check_topics(&five);
     assert!((1..=5).contains(&n), "{n} topics for --clusters 5");
 
     // The terminal view lists topics and their papers.
-    let view = succeed(&relate(&store, &["topics", "--clusters", "5"]))
+    let view = succeed(&relate_in(&store, &["topics", "--clusters", "5"]))
         .stdout
         .clone();
     let view = String::from_utf8(view).unwrap();
@@ -119,7 +98,7 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
 
     // Maps: one circle per paper; the HTML page carries the titles.
     let svg = dir.path().join("map.svg");
-    succeed(&relate(
+    succeed(&relate_in(
         &store,
         &["topics", "--map", svg.to_str().unwrap(), "--json"],
     ));
@@ -127,7 +106,7 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
     assert!(svg_text.starts_with("<svg"));
     assert_eq!(svg_text.matches("<circle").count() as u64, SAMPLE_PAPERS);
     let html = dir.path().join("map.html");
-    succeed(&relate(
+    succeed(&relate_in(
         &store,
         &["topics", "--map", html.to_str().unwrap()],
     ));
@@ -144,10 +123,10 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
 
     // The last run's assignment labels `similar` results.
     assert_eq!(
-        json(&relate(&store, &["info", "--json"]))["topics"],
+        stdout_json(&relate_in(&store, &["info", "--json"]))["topics"],
         "fresh"
     );
-    let labelled = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    let labelled = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
     let results = labelled["results"].as_array().unwrap();
     assert_eq!(results.len(), 5);
     for r in results {
@@ -158,7 +137,7 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
         );
         assert!(topic["id"].is_u64() || topic["id"].is_null(), "{r}");
     }
-    let table = succeed(&relate(&store, &["similar", title, "-k", "3"]))
+    let table = succeed(&relate_in(&store, &["similar", title, "-k", "3"]))
         .stdout
         .clone();
     let table = String::from_utf8(table).unwrap();
@@ -177,12 +156,12 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
         "{\"id\":\"new-1\",\"title\":\"Private federated averaging\",\"abstract\":\"Differential privacy for federated learning with many clients.\"}\n",
     )
     .unwrap();
-    succeed(&relate(&store, &["ingest", jsonl.to_str().unwrap()]));
+    succeed(&relate_in(&store, &["ingest", jsonl.to_str().unwrap()]));
     assert_eq!(
-        json(&relate(&store, &["info", "--json"]))["topics"],
+        stdout_json(&relate_in(&store, &["info", "--json"]))["topics"],
         "stale"
     );
-    let stale = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    let stale = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
     assert!(
         stale["results"]
             .as_array()
@@ -191,8 +170,8 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
             .all(|r| r.get("topic").is_none()),
         "{stale}"
     );
-    succeed(&relate(&store, &["topics", "--json"]));
-    let fresh = json(&relate(&store, &["similar", title, "-k", "5", "--json"]));
+    succeed(&relate_in(&store, &["topics", "--json"]));
+    let fresh = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
     assert!(fresh["results"]
         .as_array()
         .unwrap()
@@ -205,11 +184,11 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("library");
 
-    let zero = relate(&store, &["topics", "--clusters", "0"]);
+    let zero = relate_in(&store, &["topics", "--clusters", "0"]);
     assert_eq!(zero.status.code(), Some(2), "bad usage");
     assert!(stderr(&zero).contains("at least 1"), "{}", stderr(&zero));
 
-    let png = relate(&store, &["topics", "--map", "map.png"]);
+    let png = relate_in(&store, &["topics", "--map", "map.png"]);
     assert_eq!(png.status.code(), Some(1));
     assert!(
         stderr(&png).contains(".png") && stderr(&png).contains(".svg"),
@@ -218,7 +197,7 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
     );
 
     // No library at all.
-    let missing = relate(&store, &["topics"]);
+    let missing = relate_in(&store, &["topics"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
         stderr(&missing).contains("no library"),
@@ -229,8 +208,8 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
     // An empty library (an ingest that stored nothing).
     let empty = dir.path().join("empty.jsonl");
     fs::write(&empty, "").unwrap();
-    succeed(&relate(&store, &["ingest", empty.to_str().unwrap()]));
-    let none = relate(&store, &["topics"]);
+    succeed(&relate_in(&store, &["ingest", empty.to_str().unwrap()]));
+    let none = relate_in(&store, &["topics"]);
     assert_eq!(none.status.code(), Some(1));
     assert!(
         stderr(&none).contains("no papers") && stderr(&none).contains("add papers"),
@@ -249,8 +228,8 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
         ),
     )
     .unwrap();
-    succeed(&relate(&store, &["ingest", jsonl.to_str().unwrap()]));
-    let many = relate(&store, &["topics", "--clusters", "1000"]);
+    succeed(&relate_in(&store, &["ingest", jsonl.to_str().unwrap()]));
+    let many = relate_in(&store, &["topics", "--clusters", "1000"]);
     assert_eq!(many.status.code(), Some(1));
     assert!(
         stderr(&many).contains("1000 topics from 3 papers"),
@@ -258,5 +237,8 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
         stderr(&many)
     );
     // Nothing was saved by the failed runs.
-    assert_eq!(json(&relate(&store, &["info", "--json"]))["topics"], "none");
+    assert_eq!(
+        stdout_json(&relate_in(&store, &["info", "--json"]))["topics"],
+        "none"
+    );
 }

@@ -50,6 +50,21 @@ macro_rules! simd_dispatch {
     };
 }
 
+/// The f32 values of a contiguous CPU tensor, or an error naming the op.
+fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op} needs f32 input");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op} needs contiguous input");
+    };
+    Ok(&data[start..end])
+}
+
 // ---------- erf and GELU ----------
 
 /// erf(x), rational approximation p(x)/q(x) on [-4, 4] (odd numerator of
@@ -99,12 +114,7 @@ impl CustomOp1 for BiasGelu<'_> {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("bias-gelu-erf needs f32 input");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("bias-gelu-erf needs contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, self.name())?;
         let width = self.bias.len();
         if width == 0 || layout.dims().last() != Some(&width) {
             candle_core::bail!(
@@ -112,7 +122,7 @@ impl CustomOp1 for BiasGelu<'_> {
                 layout.dims()
             );
         }
-        let mut out = data[start..end].to_vec();
+        let mut out = input.to_vec();
         let rows_per_chunk = (CHUNK / width).max(1);
         out.par_chunks_mut(rows_per_chunk * width)
             .for_each(|chunk| bias_gelu_dispatch(chunk, self.bias));
@@ -227,12 +237,7 @@ impl CustomOp1 for MaskedSoftmax<'_> {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("masked-softmax needs f32 input");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("masked-softmax needs contiguous input");
-        };
+        let input = contiguous_f32(storage, layout, self.name())?;
         let (batch, heads, queries, keys) = layout.shape().dims4()?;
         if batch != self.valid.len() {
             candle_core::bail!(
@@ -241,7 +246,7 @@ impl CustomOp1 for MaskedSoftmax<'_> {
             );
         }
         let rows_per_item = heads * queries;
-        let mut out = data[start..end].to_vec();
+        let mut out = input.to_vec();
         let rows_per_chunk = (CHUNK / keys.max(1)).max(1);
         out.par_chunks_mut(rows_per_chunk * keys)
             .enumerate()

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The model folder for tests: `RELATE_MODEL` if set, else the project's
@@ -66,4 +66,31 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 pub fn norm(a: &[f32]) -> f64 {
     a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Runs the `relate` binary on the library in `store` with the test model.
+pub fn relate_in(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(args)
+        .env("RELATE_MODEL", model_dir())
+        .env("RELATE_STORE", store)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("relate starts")
+}
+
+/// Asserts that a run succeeded, showing its stderr when it did not.
+pub fn succeed(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The standard output of a successful run, parsed as JSON.
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&succeed(out).stdout).expect("stdout is JSON")
 }
