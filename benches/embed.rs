@@ -1,11 +1,15 @@
 //! Embedding throughput on the 61 sample abstracts (truncated at 256 tokens),
 //! reported as texts/s (group `embed_texts`) and tokens/s (group
-//! `embed_tokens`). Needs the model: run models/fetch.sh first.
+//! `embed_tokens`). On a GPU, or with `RELATE_BENCH_SWEEP=1`, group
+//! `embed_batch_size` also measures 1,024 abstracts at batch sizes 32 to 512.
+//! `RELATE_BENCH_DEVICE` (default auto) and `RELATE_BENCH_DTYPE` (default
+//! f32) choose where and how the model runs. Needs the model: run
+//! models/fetch.sh first.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relate::embed::{DeviceChoice, Embedder, EmbedderOptions};
+use relate::embed::{DeviceChoice, Embedder, EmbedderOptions, Precision};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -23,19 +27,24 @@ fn sample_abstracts() -> Vec<String> {
         .collect()
 }
 
-fn bench_embed(c: &mut Criterion) {
+fn options() -> EmbedderOptions {
     let model_dir = std::env::var_os("RELATE_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
         });
     let device = std::env::var("RELATE_BENCH_DEVICE").unwrap_or_else(|_| "auto".into());
-    let embedder = Embedder::load(EmbedderOptions {
+    let dtype = std::env::var("RELATE_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    EmbedderOptions {
         model_dir,
-        device: device.parse::<DeviceChoice>().expect("device"),
+        device: device.parse::<DeviceChoice>().expect("RELATE_BENCH_DEVICE"),
+        precision: dtype.parse::<Precision>().expect("RELATE_BENCH_DTYPE"),
         ..EmbedderOptions::default()
-    })
-    .expect("model loads (run models/fetch.sh first)");
+    }
+}
+
+fn bench_embed(c: &mut Criterion) {
+    let embedder = Embedder::load(options()).expect("model loads (run models/fetch.sh first)");
     let texts = sample_abstracts();
     let tokens: usize = embedder
         .token_counts(&texts)
@@ -58,6 +67,36 @@ fn bench_embed(c: &mut Criterion) {
     group.bench_function(format!("{tokens}_tokens_{}", embedder.device_name()), |b| {
         b.iter(|| embedder.embed(&texts).expect("embeds"))
     });
+    group.finish();
+
+    let sweep = !embedder.device().is_cpu() || std::env::var_os("RELATE_BENCH_SWEEP").is_some();
+    if sweep {
+        bench_batch_sizes(c, &texts);
+    }
+}
+
+/// Texts/s at batch sizes 32 to 512, the token budget out of the way.
+fn bench_batch_sizes(c: &mut Criterion, abstracts: &[String]) {
+    let texts: Vec<&String> = abstracts.iter().cycle().take(1024).collect();
+    let mut group = c.benchmark_group("embed_batch_size");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(texts.len() as u64));
+    for size in [32, 64, 128, 256, 512] {
+        let embedder = Embedder::load(EmbedderOptions {
+            max_batch_size: Some(size),
+            max_batch_tokens: Some(size * 512),
+            ..options()
+        })
+        .expect("model loads");
+        group.bench_function(
+            format!(
+                "{}_{}_batch_{size}",
+                embedder.device_name(),
+                options().precision
+            ),
+            |b| b.iter(|| embedder.embed(&texts).expect("embeds")),
+        );
+    }
     group.finish();
 }
 

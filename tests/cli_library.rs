@@ -6,6 +6,7 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use common::{relate_in, stdout_json};
 use serde_json::Value;
@@ -110,6 +111,24 @@ fn ingest_reingest_update_and_query() {
     assert_eq!(file_summary(&update)["updated"], 1);
     assert_eq!(update["embedded"], 1);
     assert_eq!(update["papers_in_library"], 61);
+
+    // A reader that goes away (`relate similar ... | head -c 10`) ends it quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(["similar", &own_id, "-k", "60", "--json"])
+        .env("RELATE_MODEL", common::model_dir())
+        .env("RELATE_STORE", &store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    assert!(closed.status.success(), "exit {:?}", closed.status.code());
+    assert!(
+        closed.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn check_topics(model: &Value) -> usize {
     let mut total = outliers.len() as u64;
     for (i, t) in topics.iter().enumerate() {
         let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "label", "terms", "size", "papers"]);
+        assert_eq!(keys, ["id", "label", "terms", "size", "papers", "members"]);
         assert_eq!(t["id"], i as u64, "topics are numbered in order");
         let size = t["size"].as_u64().unwrap();
         assert!(size >= 1, "no empty topic: {t}");
@@ -41,6 +41,12 @@ fn check_topics(model: &Value) -> usize {
         let papers = t["papers"].as_array().unwrap();
         assert!(!papers.is_empty() && papers.len() <= 3, "{t}");
         assert!(papers.len() as u64 <= size);
+        let members = t["members"].as_array().unwrap();
+        assert_eq!(members.len() as u64, size, "every member listed");
+        assert_eq!(
+            members[0], papers[0]["id"],
+            "members start with the most central"
+        );
         for p in papers {
             let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
             assert_eq!(keys, ["id", "title", "score"]);
@@ -49,6 +55,64 @@ fn check_topics(model: &Value) -> usize {
     }
     assert_eq!(total, SAMPLE_PAPERS, "topic sizes and outliers add up");
     topics.len()
+}
+
+/// Adjusted Rand index between a `topics --json` answer (outliers each on
+/// their own) and the hand grouping of the sample page.
+fn agreement_with_hand_grouping(store: &std::path::Path, model: &Value) -> f64 {
+    // Titles in page order: paragraphs after the five of page chrome, in
+    // (title, abstract) pairs.
+    let page = fs::read_to_string(sample()).unwrap();
+    let paragraphs: Vec<&str> = page
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let titles: Vec<&str> = paragraphs[5..].iter().step_by(2).copied().collect();
+    // Ids to titles, from a query that lists every other paper.
+    let all = stdout_json(&relate_in(
+        store,
+        &["similar", titles[0], "-k", "100", "--json"],
+    ));
+    let mut title_of: std::collections::HashMap<String, String> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().into(),
+                r["title"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    title_of.insert(
+        all["query"]["id"].as_str().unwrap().into(),
+        titles[0].into(),
+    );
+    let mut group_of: std::collections::HashMap<String, usize> = Default::default();
+    for t in model["topics"].as_array().unwrap() {
+        for m in t["members"].as_array().unwrap() {
+            group_of.insert(
+                title_of[m.as_str().unwrap()].clone(),
+                t["id"].as_u64().unwrap() as usize,
+            );
+        }
+    }
+    for (j, o) in model["outliers"].as_array().unwrap().iter().enumerate() {
+        group_of.insert(title_of[o["id"].as_str().unwrap()].clone(), 1000 + j);
+    }
+    let found: Vec<usize> = titles.iter().map(|t| group_of[*t]).collect();
+    let tsv = fs::read_to_string(sample().with_file_name("sample-topics.tsv")).unwrap();
+    let names: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    let hand: Vec<usize> = names
+        .iter()
+        .map(|n| names.iter().position(|m| m == n).unwrap())
+        .collect();
+    relate::topics::adjusted_rand_index(&found, &hand)
 }
 
 #[test]
@@ -77,6 +141,12 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
     let model = stdout_json(&first);
     let automatic = check_topics(&model);
     assert!(automatic >= 2, "the sample splits into several topics");
+
+    // Agreement with the hand grouping in data/sample-topics.tsv (papers in
+    // page order). Measured: 0.440 with 13 topics chosen automatically.
+    let ari = agreement_with_hand_grouping(&store, &model);
+    println!("sample library: {automatic} topics, ARI {ari:.3} against the hand grouping");
+    assert!(ari >= 0.40, "ARI {ari:.3}");
 
     // A given number of topics: at most that many (outliers can empty one).
     let five = stdout_json(&relate_in(&store, &["topics", "--json", "--clusters", "5"]));

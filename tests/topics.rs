@@ -4,18 +4,19 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use relate::topics::{
-    adjusted_rand_index, find_topics, layout_2d, render_html, render_svg, TopicInput, TopicModel,
-    TopicOptions,
+    adjusted_rand_index, find_topics, layout_2d, layout_topic_map, render_html, render_svg,
+    TopicInput, TopicModel, TopicOptions,
 };
 use relate::Error;
 
 /// ARI of the automatic topics against data/sample-topics.tsv must reach
-/// this. Measured with seed 42: 0.272 (k = 14 chosen automatically, one
-/// singleton set aside as an outlier); 0.272 with k = 14 given, the number
-/// of hand-made groups.
-const SAMPLE_ARI_BAR: f64 = 0.25;
+/// this. Measured with seed 42 on the abstracts' reference vectors: 0.411
+/// with Ward's clustering (k = 14 chosen automatically, one outlier), where
+/// spherical k-means scored 0.272; 0.411 with k = 14 given, the number of
+/// hand-made groups.
+const SAMPLE_ARI_BAR: f64 = 0.38;
 /// The same with the number of topics given as 14.
-const SAMPLE_ARI_BAR_K14: f64 = 0.25;
+const SAMPLE_ARI_BAR_K14: f64 = 0.38;
 
 struct Corpus {
     ids: Vec<String>,
@@ -250,6 +251,64 @@ fn planted_clusters_are_recovered_and_stay_together_on_the_map() {
     let kept = same as f64 / (5 * n) as f64;
     println!("planted: {kept:.3} of 5 nearest map neighbours share the cluster");
     assert!(kept > 0.95, "{kept}");
+}
+
+/// Mean map distance between papers of one topic, and between papers of
+/// different topics.
+fn map_spread(points: &[[f32; 2]], topics: &[Option<usize>]) -> (f64, f64) {
+    let (mut within, mut nw, mut between, mut nb) = (0.0f64, 0usize, 0.0f64, 0usize);
+    for i in 0..points.len() {
+        for j in i + 1..points.len() {
+            let (Some(a), Some(b)) = (topics[i], topics[j]) else {
+                continue;
+            };
+            let d = ((points[i][0] - points[j][0]).powi(2) + (points[i][1] - points[j][1]).powi(2))
+                .sqrt() as f64;
+            if a == b {
+                within += d;
+                nw += 1;
+            } else {
+                between += d;
+                nb += 1;
+            }
+        }
+    }
+    (within / nw as f64, between / nb as f64)
+}
+
+#[test]
+fn topic_map_gathers_each_topic_and_runs_wide() {
+    let corpus = sample();
+    let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+    let topics: Vec<Option<usize>> = (0..61).map(|i| model.topic_of(i).map(|t| t.id)).collect();
+    let plain = layout_2d(&corpus.vectors, corpus.dim, 42).unwrap();
+    let map = layout_topic_map(&corpus.vectors, corpus.dim, &topics, 42).unwrap();
+    let (pw, pb) = map_spread(&plain, &topics);
+    let (mw, mb) = map_spread(&map, &topics);
+    println!(
+        "within/between topic distance: plain layout {:.3}, topic map {:.3}",
+        pw / pb,
+        mw / mb
+    );
+    assert!(
+        mw / mb < pw / pb,
+        "the topic map gathers topics better than the plain layout"
+    );
+    assert!(mw / mb < 0.5, "{}", mw / mb);
+    // Landscape: the map is wider than tall.
+    let extent = |d: usize| {
+        let v: Vec<f32> = map.iter().map(|p| p[d]).collect();
+        v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min)
+    };
+    assert!(extent(0) >= extent(1), "{} x {}", extent(0), extent(1));
+    assert_eq!(
+        map,
+        layout_topic_map(&corpus.vectors, corpus.dim, &topics, 42).unwrap()
+    );
+    assert!(matches!(
+        layout_topic_map(&corpus.vectors, corpus.dim, &topics[..60], 42),
+        Err(Error::LengthMismatch { .. })
+    ));
 }
 
 #[test]

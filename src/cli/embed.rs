@@ -18,8 +18,10 @@ use serde_json::{Map, Value};
 use super::model_args::ModelArgs;
 use super::Outcome;
 
-/// Texts embedded between two writes of output.
-const CHUNK: usize = 256;
+/// Fewest texts embedded between two writes of output. The chunk grows to
+/// a few batches' worth when batches are wide (on a GPU), so that texts can
+/// still be sorted by length across batches.
+const MIN_CHUNK: usize = 256;
 
 #[derive(Debug, Args)]
 #[command(
@@ -74,7 +76,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let mut sink = OutputSink::open(args.output.as_deref())?;
     let progress = progress_bar(total_lines);
     let mut stats = Stats::default();
-    let mut pending: Vec<Pending> = Vec::with_capacity(CHUNK);
+    let chunk = MIN_CHUNK.max(4 * embedder.batch_limits().texts);
+    let mut pending: Vec<Pending> = Vec::with_capacity(chunk);
 
     for (index, line) in reader.split(b'\n').enumerate() {
         let line_no = index + 1;
@@ -93,7 +96,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
                 });
             }
         }
-        if pending.len() == CHUNK {
+        if pending.len() == chunk {
             embed_chunk(&embedder, &mut pending, &mut sink, &mut stats)?;
         }
     }

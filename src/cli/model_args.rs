@@ -22,9 +22,14 @@ pub struct ModelArgs {
     #[arg(long, default_value = "f32", value_name = "DTYPE")]
     pub dtype: Precision,
 
-    /// Most padded tokens (texts x longest text) in one batch
-    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_tokens: u32,
+    /// Most padded tokens (texts x longest text) in one batch [default: 4096
+    /// on the CPU, 65536 on a GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_tokens: Option<u32>,
+
+    /// Most texts in one batch [default: 64 on the CPU, 256 on a GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
 }
 
 impl ModelArgs {
@@ -33,8 +38,8 @@ impl ModelArgs {
             model_dir: self.model.clone().unwrap_or_else(default_model_dir),
             device: self.device,
             precision: self.dtype,
-            max_batch_tokens: self.batch_tokens as usize,
-            ..EmbedderOptions::default()
+            max_batch_tokens: self.batch_tokens.map(|n| n as usize),
+            max_batch_size: self.batch_size.map(|n| n as usize),
         }
     }
 }

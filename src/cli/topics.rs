@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use relate::library_topics::{self, LibraryTopics};
 use relate::store::Library;
-use relate::topics::{layout_2d, render_html, render_svg, TopicModel, TopicOptions};
+use relate::topics::{layout_topic_map, render_html, render_svg, TopicModel, TopicOptions};
 
 use super::store_args::StoreArgs;
 use super::table;
@@ -19,7 +19,8 @@ use super::Outcome;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Without --clusters, relate tries every number of topics from 2 to \
+    after_help = "Papers are grouped by Ward's clustering of their vectors (repeatedly merging the \
+two groups whose union stays tightest). Without --clusters, relate tries every number of topics from 2 to \
 min(30, papers/3) and keeps the one whose papers sit most clearly in their own topic (best mean \
 silhouette); when none separates them clearly (best silhouette under 0.25, usual for papers of one \
 field), it keeps the best from sqrt(papers) upward, so topics hold about sqrt(papers) papers each.\n\n\
@@ -37,6 +38,7 @@ pub struct TopicsArgs {
     pub seed: u64,
 
     /// Print {"topics": [...], "outliers": [...]} as JSON instead of the terminal view
+    /// (each topic lists its top papers and, under "members", every paper's id)
     #[arg(long)]
     pub json: bool,
 
@@ -170,7 +172,10 @@ fn how_chosen(model: &TopicModel) -> String {
 /// Lays the papers out and writes the map through a temporary file, so that
 /// a failed run leaves no partial map.
 fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> anyhow::Result<()> {
-    let points = layout_2d(found.vectors.as_slice(), found.vectors.dim(), seed)?;
+    let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
+        .map(|slot| found.model.topic_of(slot).map(|t| t.id))
+        .collect();
+    let points = layout_topic_map(found.vectors.as_slice(), found.vectors.dim(), &topics, seed)?;
     let text = match kind {
         MapKind::Svg => render_svg(&found.model, &points, &found.titles)?,
         MapKind::Html => render_html(&found.model, &points, &found.titles)?,

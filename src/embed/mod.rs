@@ -51,10 +51,39 @@ pub struct EmbedderOptions {
     pub model_dir: PathBuf,
     pub device: DeviceChoice,
     pub precision: Precision,
-    /// Upper bound on padded tokens (texts × longest text) in one batch.
-    pub max_batch_tokens: usize,
-    /// Upper bound on texts in one batch.
-    pub max_batch_size: usize,
+    /// Upper bound on padded tokens (texts × longest text) in one batch;
+    /// `None` picks the device's default ([`BatchLimits::for_device`]).
+    pub max_batch_tokens: Option<usize>,
+    /// Upper bound on texts in one batch; `None` picks the device's default.
+    pub max_batch_size: Option<usize>,
+}
+
+/// How large one batch may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Padded tokens (texts × longest text).
+    pub tokens: usize,
+    /// Texts.
+    pub texts: usize,
+}
+
+impl BatchLimits {
+    /// Defaults measured per device: on the CPU small batches keep the
+    /// working set in cache (4,096 tokens was fastest); a GPU wants wide
+    /// batches to fill its cores.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            BatchLimits {
+                tokens: 4096,
+                texts: 64,
+            }
+        } else {
+            BatchLimits {
+                tokens: 65_536,
+                texts: 256,
+            }
+        }
+    }
 }
 
 impl Default for EmbedderOptions {
@@ -63,8 +92,8 @@ impl Default for EmbedderOptions {
             model_dir: default_model_dir(),
             device: DeviceChoice::Auto,
             precision: Precision::F32,
-            max_batch_tokens: 4096,
-            max_batch_size: 64,
+            max_batch_tokens: None,
+            max_batch_size: None,
         }
     }
 }
@@ -82,7 +111,7 @@ pub struct Embedder {
     folder: ModelFolder,
     tokenizer: TextTokenizer,
     encoder: BertEncoder,
-    options: EmbedderOptions,
+    limits: BatchLimits,
 }
 
 impl Embedder {
@@ -98,11 +127,16 @@ impl Embedder {
             options.precision.dtype(),
             &device,
         )?;
+        let defaults = BatchLimits::for_device(&device);
+        let limits = BatchLimits {
+            tokens: options.max_batch_tokens.unwrap_or(defaults.tokens).max(1),
+            texts: options.max_batch_size.unwrap_or(defaults.texts).max(1),
+        };
         Ok(Embedder {
             folder,
             tokenizer,
             encoder,
-            options,
+            limits,
         })
     }
 
@@ -119,6 +153,11 @@ impl Embedder {
     /// The model folder's settings.
     pub fn folder(&self) -> &ModelFolder {
         &self.folder
+    }
+
+    /// The batch limits in force.
+    pub fn batch_limits(&self) -> BatchLimits {
+        self.limits
     }
 
     /// The device the model runs on.
@@ -152,11 +191,7 @@ impl Embedder {
         let token_ids = self.tokenizer.encode(texts)?;
         let lengths: Vec<usize> = token_ids.iter().map(|t| t.len()).collect();
         let mut vectors = vec![Vec::new(); texts.len()];
-        for batch in plan_batches(
-            &lengths,
-            self.options.max_batch_tokens,
-            self.options.max_batch_size,
-        ) {
+        for batch in plan_batches(&lengths, self.limits.tokens, self.limits.texts) {
             let seq = batch.iter().map(|&i| lengths[i]).max().unwrap_or(1).max(1);
             let mut ids = vec![0u32; batch.len() * seq];
             let mut mask = vec![0u32; batch.len() * seq];

@@ -15,19 +15,13 @@
 //! the √n floor (8) makes the choice k = 14 there. On planted clusters the
 //! silhouette peaks far above 0.25 and the plain maximum finds the planted k.
 
-use rand::rngs::StdRng;
-use rand::seq::index::sample;
-use rand::SeedableRng;
-
-use super::kmeans::spherical_kmeans;
 use super::vectors::{dot, par_rows};
+use super::ward::Dendrogram;
 
 /// Largest number of topics the automatic choice considers.
 pub const MAX_AUTO_TOPICS: usize = 30;
 /// Mean silhouette below which the data is taken to have no clear clusters.
 pub const CLEAR_STRUCTURE: f32 = 0.25;
-/// Silhouettes are computed on at most this many papers (a seeded sample).
-const SAMPLE: usize = 1000;
 /// Fewer papers than this are not split automatically.
 const MIN_PAPERS_TO_SPLIT: usize = 6;
 
@@ -45,6 +39,18 @@ pub struct KChoice {
     pub weak_structure: bool,
 }
 
+impl KChoice {
+    /// A number of topics the user gave.
+    pub(crate) fn given(k: usize) -> Self {
+        KChoice {
+            k,
+            automatic: false,
+            silhouettes: Vec::new(),
+            weak_structure: false,
+        }
+    }
+}
+
 /// The candidate range `lo..=hi` for `n` papers with clear structure, and
 /// the floor used when the structure is weak. `None` when `n` is too small
 /// to split.
@@ -57,11 +63,11 @@ pub fn bounds(n: usize) -> Option<(usize, usize, usize)> {
     Some((2, hi, floor))
 }
 
-/// Chooses k for unit rows of width `dim`. Deterministic for a given input
-/// and seed.
-pub(crate) fn choose_k(data: &[f32], dim: usize, seed: u64) -> KChoice {
-    let n = data.len() / dim;
-    let Some((lo, hi, floor)) = bounds(n) else {
+/// Chooses k by cutting `tree`, built over the unit rows `rows` of width
+/// `dim` (all papers, or a seeded sample of them), for a library of
+/// `papers` papers. Deterministic for a given tree.
+pub(crate) fn choose_k(tree: &Dendrogram, rows: &[f32], dim: usize, papers: usize) -> KChoice {
+    let Some((lo, hi, floor)) = bounds(papers) else {
         return KChoice {
             k: 1,
             automatic: true,
@@ -69,24 +75,11 @@ pub(crate) fn choose_k(data: &[f32], dim: usize, seed: u64) -> KChoice {
             weak_structure: false,
         };
     };
-    let sample_rows: Vec<f32> = if n > SAMPLE {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F5A_3B1E);
-        let mut idx = sample(&mut rng, n, SAMPLE).into_vec();
-        idx.sort_unstable();
-        idx.iter()
-            .flat_map(|&i| data[i * dim..(i + 1) * dim].iter().copied())
-            .collect()
-    } else {
-        data.to_vec()
-    };
-    let m = sample_rows.len() / dim;
-    let gram = gram(&sample_rows, dim);
-    let restarts = if m <= 300 { 8 } else { 2 };
+    let m = tree.rows();
+    let hi = hi.min(m);
+    let gram = gram(rows, dim);
     let ks: Vec<usize> = (lo..=hi).collect();
-    let silhouettes = per_k(&ks, |k| {
-        let c = spherical_kmeans(&sample_rows, dim, k, seed, restarts);
-        mean_silhouette(&gram, m, &c.labels, k)
-    });
+    let silhouettes = per_k(&ks, |k| mean_silhouette(&gram, m, &tree.cut(k), k));
     let best_in = |from: usize| {
         silhouettes
             .iter()
@@ -96,7 +89,7 @@ pub(crate) fn choose_k(data: &[f32], dim: usize, seed: u64) -> KChoice {
                 _ => Some((k, s)),
             })
             .map(|(k, _)| k)
-            .unwrap_or(from)
+            .unwrap_or(from.min(hi))
     };
     let (k, best) = silhouettes
         .iter()

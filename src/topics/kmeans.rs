@@ -102,6 +102,12 @@ fn seeds(data: &[f32], dim: usize, k: usize, rng: &mut StdRng) -> Vec<f32> {
         .collect()
 }
 
+/// Lloyd iterations from the given unit centres (`k × dim`, flat) until
+/// the assignment is stable.
+pub(crate) fn refine(data: &[f32], dim: usize, centroids: Vec<f32>) -> Clustering {
+    lloyd(data, dim, centroids)
+}
+
 /// Lloyd iterations from the given centres until the assignment is stable.
 fn lloyd(data: &[f32], dim: usize, mut centroids: Vec<f32>) -> Clustering {
     let n = data.len() / dim;

@@ -4,13 +4,18 @@
 //! Text is lowercased and split into words; stop words, numbers and single
 //! letters are dropped, a plural folds into its singular when the singular
 //! also occurs, and two kept words that stood next to each other form a
-//! bigram. A term's weight in a topic is
-//! `(members containing it / members) × ln(1 + A / papers containing it)`,
-//! with `A` the mean topic size: the first factor rewards terms shared by
-//! the topic's papers, the second punishes terms found in every topic. Terms
-//! must occur in at least two members when the topic has two or more. A
-//! term is skipped when it shares a word with a higher-ranked term (so not
-//! "theorem, theorem proving"), and the label is the first three terms.
+//! bigram. A term's weight in a topic is coverage × precision:
+//! `(members containing it + ½ · members whose title has it) / members`
+//! rewards terms shared by the topic's papers, titles counting extra since
+//! they name what a paper is about; `members containing it / papers
+//! containing it` punishes terms found across topics. (The usual
+//! `ln(1 + A / frequency)` factor was tried first: it let words that occur
+//! in two papers of the whole library outrank the topic's own subject.)
+//! Bigrams weigh [`BIGRAM_BONUS`] times more, being more specific than
+//! their words. Terms must occur in at least two members when the topic has
+//! two or more. A term is skipped when it shares a word with a higher-ranked
+//! term (so not "theorem, theorem proving"), and the label is the first
+//! three terms.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,6 +23,12 @@ use super::stopwords::is_stop_word;
 
 /// Terms joined into a label.
 const LABEL_TERMS: usize = 3;
+
+/// Extra weight of a two-word term over a single word.
+const BIGRAM_BONUS: f64 = 1.3;
+
+/// Extra coverage a term earns from a member whose title holds it.
+const TITLE_BONUS: f64 = 0.5;
 
 /// One word of a text, and whether it directly follows the previous kept
 /// word (so the two may form a bigram).
@@ -102,14 +113,17 @@ fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
         .collect()
 }
 
-/// The top `n_terms` terms of each topic. `texts` holds one text per paper;
-/// `members` lists each topic's papers (indices into `texts`).
+/// The top `n_terms` terms of each topic. `titles` and `texts` (title and
+/// abstract together) hold one entry per paper; `members` lists each
+/// topic's papers (indices into them).
 pub(crate) fn topic_terms(
+    titles: &[&str],
     texts: &[&str],
     members: &[Vec<usize>],
     n_terms: usize,
 ) -> Vec<Vec<String>> {
     let sets = term_sets(texts);
+    let title_sets = term_sets(titles);
     let per_topic: Vec<HashMap<&str, u32>> = members
         .iter()
         .map(|m| {
@@ -128,19 +142,20 @@ pub(crate) fn topic_terms(
             *total.entry(t).or_default() += c;
         }
     }
-    let papers: usize = members.iter().map(Vec::len).sum();
-    let mean_size = papers as f64 / members.len().max(1) as f64;
     members
         .iter()
         .zip(&per_topic)
         .map(|(m, df)| {
             let size = m.len().max(1) as f64;
             let min_df = m.len().min(2) as u32;
+            let in_titles = |t: &str| m.iter().filter(|&&i| title_sets[i].contains(t)).count();
             let mut scored: Vec<(f64, &str, u32)> = df
                 .iter()
                 .map(|(t, &c)| {
-                    let w = (c as f64 / size) * (1.0 + mean_size / total[t] as f64).ln();
-                    (w, *t, c)
+                    let coverage = (c as f64 + TITLE_BONUS * in_titles(t) as f64) / size;
+                    let precision = c as f64 / total[t] as f64;
+                    let bonus = if t.contains(' ') { BIGRAM_BONUS } else { 1.0 };
+                    (coverage * precision * bonus, *t, c)
                 })
                 .collect();
             scored.sort_by(|a, b| {
@@ -155,9 +170,11 @@ pub(crate) fn topic_terms(
                 if chosen.len() >= n_terms {
                     break;
                 }
-                let covered = t
-                    .split(' ')
-                    .any(|w| chosen.iter().any(|c| c.split(' ').any(|cw| cw == w)));
+                let covered = t.split(' ').any(|w| {
+                    chosen
+                        .iter()
+                        .any(|c| c.split(' ').any(|cw| same_word(cw, w)))
+                });
                 if !covered {
                     chosen.push(t.to_string());
                 }
@@ -165,6 +182,28 @@ pub(crate) fn topic_terms(
             chosen
         })
         .collect()
+}
+
+/// Whether two words are one word in different forms: equal, or sharing
+/// their first six letters ("differential" and "differentially",
+/// "federated" and "federation").
+fn same_word(a: &str, b: &str) -> bool {
+    const STEM: usize = 6;
+    if a == b {
+        return true;
+    }
+    let (mut x, mut y) = (a.chars(), b.chars());
+    let mut shared = 0;
+    while let (Some(p), Some(q)) = (x.next(), y.next()) {
+        if p != q {
+            break;
+        }
+        shared += 1;
+        if shared == STEM {
+            return true;
+        }
+    }
+    false
 }
 
 /// A readable label from a topic's ranked terms.
@@ -201,6 +240,18 @@ mod tests {
     }
 
     #[test]
+    fn word_forms_count_as_one_word() {
+        assert!(same_word("differential", "differentially"));
+        assert!(same_word("federated", "federation"));
+        assert!(same_word("bandit", "bandit"));
+        assert!(!same_word("proving", "prover"));
+        assert!(
+            !same_word("graph", "graphs"),
+            "short words must match exactly"
+        );
+    }
+
+    #[test]
     fn plurals_fold_when_the_singular_occurs() {
         let sets = term_sets(&["proofs and more proofs", "a proof", "studies of bodies"]);
         assert!(sets[0].contains("proof"));
@@ -218,7 +269,8 @@ mod tests {
             "differential privacy accounting learning",
             "differential privacy lower bounds learning",
         ];
-        let terms = topic_terms(&texts, &[vec![0, 1, 2], vec![3, 4, 5]], 3);
+        let titles = ["", "", "", "", "", ""];
+        let terms = topic_terms(&titles, &texts, &[vec![0, 1, 2], vec![3, 4, 5]], 3);
         assert_eq!(terms[0][0], "theorem proving");
         assert_eq!(terms[1][0], "differential privacy");
         assert!(!terms[0].contains(&"theorem".to_string()));

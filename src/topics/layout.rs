@@ -8,13 +8,20 @@
 //! (2) edge weights — UMAP's smooth neighbour weights, made symmetric;
 //! (3) start — the first two PCA coordinates; (4) stochastic gradient
 //! descent that pulls edges together and pushes random pairs apart, with the
-//! Cauchy kernel 1 / (1 + d²). Single-threaded and seeded, so deterministic.
+//! Cauchy kernel 1 / (1 + d²); (5) the result is turned so that its widest
+//! spread runs left to right, to suit a landscape page. Single-threaded and
+//! seeded, so deterministic.
+//!
+//! [`layout_topic_map`] lays out papers already grouped into topics: each
+//! vector is first pulled halfway towards its topic's centre, so that a
+//! topic's papers gather into one visible patch while neighbouring topics
+//! stay neighbours.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::pca;
-use super::vectors::{check_rows, dot, par_rows, unit_rows};
+use super::vectors::{check_rows, dot, normalize, par_rows, unit_rows};
 use crate::Result;
 
 /// Above this many papers, neighbours are searched in the PCA space.
@@ -54,7 +61,84 @@ pub fn layout_2d(vectors: &[f32], dim: usize, seed: u64) -> Result<Vec<[f32; 2]>
     let edges = fuzzy_edges(n, k, &knn);
     let mut points = start(&reduced, r, seed);
     optimise(&mut points, &edges, seed);
+    turn_landscape(&mut points);
     Ok(points)
+}
+
+/// How far each vector moves towards its topic's centre before the layout
+/// of a topic map (0: not at all, 1: onto the centre).
+const TOPIC_PULL: f32 = 0.5;
+
+/// Places papers grouped into topics on a plane: like [`layout_2d`], after
+/// moving each vector [`TOPIC_PULL`] of the way towards the unit centre of
+/// its topic (`topics[i]`, `None` for papers in no topic).
+pub fn layout_topic_map(
+    vectors: &[f32],
+    dim: usize,
+    topics: &[Option<usize>],
+    seed: u64,
+) -> Result<Vec<[f32; 2]>> {
+    let n = check_rows(vectors, dim, "lay out on a map")?;
+    let mut data = unit_rows(vectors, dim)?;
+    if topics.len() != n {
+        return Err(crate::Error::LengthMismatch {
+            field: "topics",
+            expected: n,
+            received: topics.len(),
+        });
+    }
+    let groups = topics.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut centres = vec![0.0f32; groups * dim];
+    for (row, t) in data.chunks_exact(dim).zip(topics) {
+        if let Some(t) = t {
+            for (c, x) in centres[t * dim..(t + 1) * dim].iter_mut().zip(row) {
+                *c += x;
+            }
+        }
+    }
+    for c in centres.chunks_exact_mut(dim) {
+        normalize(c);
+    }
+    for (row, t) in data.chunks_exact_mut(dim).zip(topics) {
+        if let Some(t) = t {
+            for (x, c) in row.iter_mut().zip(&centres[t * dim..(t + 1) * dim]) {
+                *x += TOPIC_PULL * (c - *x);
+            }
+            normalize(row);
+        }
+    }
+    layout_2d(&data, dim, seed)
+}
+
+/// Rotates centred points so that their direction of largest spread is
+/// the x axis, and mirrors them so that the result does not depend on the
+/// sign conventions of that computation.
+fn turn_landscape(points: &mut [[f32; 2]]) {
+    let n = points.len().max(1) as f64;
+    let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
+    for p in points.iter() {
+        let (x, y) = (p[0] as f64, p[1] as f64);
+        sxx += x * x / n;
+        syy += y * y / n;
+        sxy += x * y / n;
+    }
+    // Angle of the principal axis of the 2×2 covariance.
+    let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let (sin, cos) = (angle.sin() as f32, angle.cos() as f32);
+    let mut skew = [0.0f32; 2];
+    for p in points.iter_mut() {
+        let (x, y) = (p[0], p[1]);
+        p[0] = x * cos + y * sin;
+        p[1] = -x * sin + y * cos;
+        skew[0] += p[0] * p[0] * p[0];
+        skew[1] += p[1] * p[1] * p[1];
+    }
+    // Heavier tail to the right and to the top.
+    for (d, s) in skew.iter().enumerate() {
+        if *s < 0.0 {
+            points.iter_mut().for_each(|p| p[d] = -p[d]);
+        }
+    }
 }
 
 /// The `k` nearest rows of every row as (row, distance), nearest first.
@@ -219,6 +303,25 @@ fn optimise(points: &mut [[f32; 2]], edges: &[(u32, u32, f32)], seed: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn landscape_turn_puts_the_long_axis_across() {
+        // A thin diagonal cloud running from bottom left to top right.
+        let mut points: Vec<[f32; 2]> = (0..50)
+            .map(|i| {
+                let t = i as f32 - 24.5;
+                [t + (i % 3) as f32 * 0.3, t - (i % 2) as f32 * 0.3]
+            })
+            .collect();
+        turn_landscape(&mut points);
+        let spread = |d: usize| points.iter().map(|p| p[d] * p[d]).sum::<f32>();
+        assert!(
+            spread(0) > 20.0 * spread(1),
+            "{} vs {}",
+            spread(0),
+            spread(1)
+        );
+    }
 
     #[test]
     fn edges_are_symmetric_with_weights_in_unit_range() {

@@ -253,7 +253,7 @@ fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f3
         };
         let (cx, cy) = (median(0), median(1));
         let chars = shorten(&topic.label, MAP_LABEL_CHARS).chars().count() as f32;
-        let w = chars * 13.0 * 0.56 + 8.0;
+        let w = chars * 13.0 * 0.64 + 8.0;
         let boxed = |x: f32, y: f32| [x - w / 2.0, y - line / 2.0, x + w / 2.0, y + line / 2.0];
         let overlap = |b: &[f32; 4]| -> f32 {
             placed

@@ -10,6 +10,7 @@
 
 mod ari;
 mod choose_k;
+mod grouping;
 mod kmeans;
 mod labels;
 mod layout;
@@ -19,6 +20,7 @@ mod outliers;
 mod pca;
 mod stopwords;
 mod vectors;
+mod ward;
 
 use serde::Serialize;
 
@@ -27,7 +29,7 @@ use crate::{Error, Result};
 
 pub use ari::adjusted_rand_index;
 pub use choose_k::{bounds as auto_topic_bounds, KChoice, CLEAR_STRUCTURE, MAX_AUTO_TOPICS};
-pub use layout::layout_2d;
+pub use layout::{layout_2d, layout_topic_map};
 pub use map_html::render_html;
 pub use map_svg::render_svg;
 
@@ -91,7 +93,10 @@ pub struct Topic {
     pub size: usize,
     /// The most representative members: closest to the centre first.
     pub papers: Vec<PaperRef>,
-    /// Every member's input slot, closest to the centre first.
+    /// Every member's id, closest to the centre first.
+    #[serde(rename = "members")]
+    pub member_ids: Vec<String>,
+    /// Every member's input slot, in the same order.
     #[serde(skip)]
     pub members: Vec<usize>,
     /// Unit centre of the members' vectors.
@@ -196,7 +201,7 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
         });
     }
     let data = vectors::unit_rows(input.vectors, dim)?;
-    let choice = match opts.clusters {
+    match opts.clusters {
         Some(0) => {
             return Err(Error::InvalidArgument {
                 name: "number of topics".into(),
@@ -211,22 +216,16 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
                 papers: n,
             })
         }
-        Some(k) => KChoice {
-            k,
-            automatic: false,
-            silhouettes: Vec::new(),
-            weak_structure: false,
-        },
-        None => choose_k::choose_k(&data, dim, opts.seed),
-    };
-    let restarts = if n <= 2000 { 10 } else { 3 };
-    let clustering = kmeans::spherical_kmeans(&data, dim, choice.k, opts.seed, restarts);
-    let split = outliers::find_outliers(&data, dim, &clustering.labels, choice.k);
+        _ => {}
+    }
+    let grouping::Grouping { labels, choice } =
+        grouping::group(&data, dim, opts.clusters, opts.seed);
+    let split = outliers::find_outliers(&data, dim, &labels, choice.k);
 
     // Members per group without outliers; groups left empty disappear, the
     // rest are numbered by decreasing size.
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); choice.k];
-    for (i, &l) in clustering.labels.iter().enumerate() {
+    for (i, &l) in labels.iter().enumerate() {
         if !split.outlier[i] {
             groups[l].push(i);
         }
@@ -286,7 +285,8 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
     for m in members.iter_mut() {
         m.sort_by(by_score);
     }
-    let terms = labels::topic_terms(&text_refs, &members, opts.terms);
+    let title_refs: Vec<&str> = input.titles.iter().map(String::as_str).collect();
+    let terms = labels::topic_terms(&title_refs, &text_refs, &members, opts.terms);
     let topics: Vec<Topic> = members
         .into_iter()
         .zip(terms)
@@ -302,6 +302,7 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
                 .take(opts.representatives)
                 .map(|&i| paper(i))
                 .collect(),
+            member_ids: members.iter().map(|&i| input.ids[i].clone()).collect(),
             members,
             centroid,
         })

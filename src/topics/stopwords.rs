@@ -36,7 +36,16 @@ argue analysis analyze analyse term terms way ways thereby still toward respect 
 area areas contribution contributions available vast goal goals comprehensive perspective
 interest interesting discovered central
 cases case number numbers set sets high low known large-scale potential possible take takes
-need needs needed allows allow allowed directly due terms overall yet whose instead";
+need needs needed allows allow allowed directly due terms overall yet whose instead
+derive derives derived identify identifies identified related relate relates consistent
+consistently specific specifically real simple simpler limited limitation limitations current
+currently trained update updates baseline baselines time times light classic classical
+element elements question questions setting settings unknown face faces contrast exact
+certain suitable relevant corresponding respectively additionally finally thus hence
+already whole easy easier hard harder fast faster slow lead led yield yields yielding
+ensure ensures ensuring require requires required requiring explore explores explored
+exploring focus focuses focused aspect aspects regarding compared compare comparing
+beyond despite lack lacks";
 
 const FORMULA: &str = "varepsilon epsilon delta alpha beta gamma lambda sigma theta omega tilde
 sqrt frac mathcal mathfrak mathbb mathrm leq geq le ge log big bigg left right cdot dots
