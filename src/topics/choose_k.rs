@@ -9,11 +9,12 @@
 //! topics hold about √papers papers each.*
 //!
 //! 0.25 is Kaufman and Rousseeuw's reading of a silhouette below which "no
-//! substantial structure has been found". On the sample corpus (61 papers)
-//! every k from 2 to 20 scores between 0.06 and 0.14 and the plain maximum is
-//! k = 4, four topics for papers that a reader splits into about fourteen;
-//! the √n floor (8) makes the choice k = 14 there. On planted clusters the
-//! silhouette peaks far above 0.25 and the plain maximum finds the planted k.
+//! substantial structure has been found". Every candidate is a cut of one
+//! Ward tree, so trying them all costs one silhouette each. On the sample
+//! corpus (61 abstracts) every k from 2 to 20 scores between 0.08 and 0.14,
+//! so the √n floor (8) applies and the best from 8 up is k = 14, the number
+//! of groups a reader finds there. On planted clusters the silhouette peaks
+//! far above 0.25 and the plain maximum finds the planted k.
 
 use super::vectors::{dot, par_rows};
 use super::ward::Dendrogram;

@@ -1,16 +1,9 @@
 //! Spherical k-means: k-means on the unit sphere with cosine similarity,
 //! seeded by greedy k-means++, restarted a few times, best objective kept.
 //!
-//! Why this and not a density-based method (HDBSCAN): on the sample corpus
-//! (61 abstracts, all-MiniLM-L6-v2) HDBSCAN over cosine distance either puts
-//! a third of the papers into noise (min cluster size 2: 20 of 61 noise,
-//! adjusted Rand index 0.34 against a hand grouping) or collapses into two
-//! clusters (min cluster size 3 to 5: ARI 0.02 to 0.30), because 384-d
-//! sentence vectors of one field have no density gaps for it to find.
-//! Spherical k-means gives every paper a topic, with ARI 0.27 at k = 14 here
-//! (0.30 to 0.38 over k = 10 to 18 in a reference implementation with more
-//! restarts), and papers far from every topic are then found separately
-//! (see `outliers`), which keeps HDBSCAN's one advantage.
+//! Topics come from Ward's clustering (see `grouping`, which says why);
+//! k-means refines a tree built over a sample of a large library, and
+//! serves alone when more topics are asked for than a sampled tree can cut.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -2,10 +2,11 @@
 //! draws the groups on a 2-D map. Works on plain slices (ids, titles,
 //! abstracts, unit vectors), so it knows nothing of storage or the CLI.
 //!
-//! [`find_topics`] runs spherical k-means with the number of topics given or
+//! [`find_topics`] runs Ward's clustering with the number of topics given or
 //! chosen by silhouette (see [`KChoice`]), sets aside
 //! papers far from every topic as outliers, and labels each topic with
-//! class-based TF-IDF terms. [`layout_2d`] places papers on a plane;
+//! class-based TF-IDF terms. [`layout_2d`] and [`layout_topic_map`] place
+//! papers on a plane;
 //! [`render_svg`] and [`render_html`] draw the map.
 
 mod ari;
