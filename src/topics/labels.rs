@@ -7,8 +7,12 @@
 //! bigram. A term's weight in a topic is coverage × precision:
 //! `(members containing it + ½ · members whose title has it) / members`
 //! rewards terms shared by the topic's papers, titles counting extra since
-//! they name what a paper is about; `members containing it / papers
-//! containing it` punishes terms found across topics. (The usual
+//! they name what a paper is about; precision, the share of the papers
+//! containing it that are members, punishes terms found across topics. It
+//! is measured above chance: a term spread evenly over the library lands
+//! in a topic holding a fraction f of the papers with share f, so the
+//! precision used is `(share − f) / (1 − f)`, zero for such a term however
+//! common it is. (The usual
 //! `ln(1 + A / frequency)` factor was tried first: it let words that occur
 //! in two papers of the whole library outrank the topic's own subject.)
 //! Bigrams weigh [`BIGRAM_BONUS`] times more, being more specific than
@@ -142,18 +146,25 @@ pub(crate) fn topic_terms(
             *total.entry(t).or_default() += c;
         }
     }
+    let papers = members.iter().map(Vec::len).sum::<usize>().max(1) as f64;
     members
         .iter()
         .zip(&per_topic)
         .map(|(m, df)| {
             let size = m.len().max(1) as f64;
+            let chance = m.len() as f64 / papers;
             let min_df = m.len().min(2) as u32;
             let in_titles = |t: &str| m.iter().filter(|&&i| title_sets[i].contains(t)).count();
             let mut scored: Vec<(f64, &str, u32)> = df
                 .iter()
                 .map(|(t, &c)| {
                     let coverage = (c as f64 + TITLE_BONUS * in_titles(t) as f64) / size;
-                    let precision = c as f64 / total[t] as f64;
+                    let share = c as f64 / total[t] as f64;
+                    let precision = if chance < 1.0 {
+                        ((share - chance) / (1.0 - chance)).max(0.0)
+                    } else {
+                        share
+                    };
                     let bonus = if t.contains(' ') { BIGRAM_BONUS } else { 1.0 };
                     (coverage * precision * bonus, *t, c)
                 })
@@ -163,8 +174,9 @@ pub(crate) fn topic_terms(
                     .then_with(|| b.1.contains(' ').cmp(&a.1.contains(' ')))
                     .then_with(|| a.1.cmp(b.1))
             });
-            let common = scored.iter().filter(|s| s.2 >= min_df);
-            let rare = scored.iter().filter(|s| s.2 < min_df);
+            // A term no more frequent here than anywhere else says nothing.
+            let common = scored.iter().filter(|s| s.2 >= min_df && s.0 > 0.0);
+            let rare = scored.iter().filter(|s| s.2 < min_df && s.0 > 0.0);
             let mut chosen: Vec<String> = Vec::new();
             for (_, t, _) in common.chain(rare) {
                 if chosen.len() >= n_terms {
@@ -236,6 +248,27 @@ mod tests {
                 ("privacy", false),
                 ("budgets", true)
             ]
+        );
+    }
+
+    #[test]
+    fn a_word_in_every_paper_names_no_topic() {
+        let texts = [
+            "synthetic: telescope optics",
+            "synthetic: telescope mirrors",
+            "synthetic: telescope survey",
+            "synthetic: telescope",
+            "synthetic: protein folding",
+            "synthetic: protein structure",
+        ];
+        let titles = ["synthetic"; 6];
+        let terms = topic_terms(&titles, &texts, &[vec![0, 1, 2, 3], vec![4, 5]], 3);
+        assert_eq!(terms[0][0], "telescope", "{:?}", terms[0]);
+        assert_eq!(terms[1][0], "protein", "{:?}", terms[1]);
+        assert!(
+            !terms[0].contains(&"synthetic".to_string()),
+            "{:?}",
+            terms[0]
         );
     }
 
