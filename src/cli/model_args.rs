@@ -40,6 +40,7 @@ impl ModelArgs {
             precision: self.dtype,
             max_batch_tokens: self.batch_tokens.map(|n| n as usize),
             max_batch_size: self.batch_size.map(|n| n as usize),
+            ..EmbedderOptions::default()
         }
     }
 }

@@ -9,6 +9,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::kernels;
 use super::model_folder::BertConfig;
+use super::packed::{HostActivation, HostLayer, HostWeights};
 use crate::{Error, Result};
 
 /// Added to attention scores at padding positions. Large enough that
@@ -252,8 +253,61 @@ impl BertEncoder {
         })
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
+    /// Copies every weight to host memory in f32, for the packed CPU
+    /// encoder.
+    pub(crate) fn host_weights(&self) -> candle_core::Result<HostWeights> {
+        let host = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
+            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+        };
+        let bias = |l: &Linear, n: usize| -> candle_core::Result<Vec<f32>> {
+            match l.bias() {
+                Some(b) => host(b),
+                None => Ok(vec![0.0; n]),
+            }
+        };
+        let word = self.word_embeddings.embeddings();
+        let (vocab, hidden) = word.dims2()?;
+        let first = self.layers.first();
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let inter = l.intermediate_bias.len();
+                Ok(HostLayer {
+                    qkv_w: host(l.qkv.weight())?,
+                    qkv_b: bias(&l.qkv, 3 * hidden)?,
+                    attn_out_w: host(l.attention_out.weight())?,
+                    attn_out_b: bias(&l.attention_out, hidden)?,
+                    attn_norm_w: host(&l.attention_norm.weight)?,
+                    attn_norm_b: host(&l.attention_norm.bias)?,
+                    inter_w: host(l.intermediate.weight())?,
+                    inter_b: l.intermediate_bias.clone(),
+                    out_w: host(l.output.weight())?,
+                    out_b: bias(&l.output, hidden)?,
+                    out_norm_w: host(&l.output_norm.weight)?,
+                    out_norm_b: host(&l.output_norm.bias)?,
+                    intermediate: inter,
+                })
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(HostWeights {
+            hidden,
+            intermediate: layers.first().map_or(0, |l| l.intermediate),
+            heads: first.map_or(1, |l| l.heads),
+            eps: self.embedding_norm.eps,
+            activation: match first.map(|l| l.activation) {
+                Some(Activation::GeluTanh) => HostActivation::GeluTanh,
+                Some(Activation::Relu) => HostActivation::Relu,
+                _ => HostActivation::GeluErf,
+            },
+            vocab,
+            word: host(word)?,
+            position: host(&self.position_embeddings)?,
+            token_type: host(&self.token_type_row)?,
+            embed_norm_w: host(&self.embedding_norm.weight)?,
+            embed_norm_b: host(&self.embedding_norm.bias)?,
+            layers,
+        })
     }
 
     /// Runs the encoder. `ids` and `mask` are (batch, seq) row-major with

@@ -130,6 +130,16 @@ impl CustomOp1 for BiasGelu<'_> {
     }
 }
 
+/// `gelu_erf(v + bias)` in place for every row of `values` (rows of
+/// `bias.len()`), spread over threads.
+pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
+    let width = bias.len().max(1);
+    let rows_per_chunk = (CHUNK / width).max(1);
+    values
+        .par_chunks_mut(rows_per_chunk * width)
+        .for_each(|chunk| bias_gelu_dispatch(chunk, bias));
+}
+
 /// `gelu_erf(xs + bias)` for a contiguous f32 CPU tensor whose last
 /// dimension is `bias.len()`.
 pub fn bias_gelu(xs: &Tensor, bias: &[f32]) -> candle_core::Result<Tensor> {
@@ -257,6 +267,61 @@ impl CustomOp1 for MaskedSoftmax<'_> {
     }
 }
 
+/// Softmax in place of every row (of `width` values) of `rows`, on this
+/// thread.
+pub fn softmax_rows(rows: &mut [f32], width: usize) {
+    if width > 0 {
+        masked_softmax_dispatch(rows, width, 0, usize::MAX, &[width]);
+    }
+}
+
+// ---------- layer norm ----------
+
+#[inline(always)]
+fn layer_norm_slice(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let width = weight.len();
+    let inv_n = 1.0 / width as f32;
+    for row in rows.chunks_exact_mut(width) {
+        let mut lanes = [0.0f32; 16];
+        let mut chunks = row.chunks_exact(16);
+        for chunk in &mut chunks {
+            for (s, v) in lanes.iter_mut().zip(chunk) {
+                *s += v;
+            }
+        }
+        let mean = (lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()) * inv_n;
+        let mut lanes = [0.0f32; 16];
+        let mut chunks = row.chunks_exact(16);
+        for chunk in &mut chunks {
+            for (s, v) in lanes.iter_mut().zip(chunk) {
+                let c = v - mean;
+                *s += c * c;
+            }
+        }
+        let tail: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|v| (v - mean) * (v - mean))
+            .sum();
+        let var = (lanes.iter().sum::<f32>() + tail) * inv_n;
+        let scale = 1.0 / (var + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
+            *v = (*v - mean) * scale * w + b;
+        }
+    }
+}
+
+simd_dispatch!(fn layer_norm_dispatch(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) => layer_norm_slice);
+
+/// Layer norm in place of every row (of `weight.len()` values) of `rows`:
+/// `(x − mean) / √(var + eps) · weight + bias`, spread over threads.
+pub fn layer_norm_rows(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let width = weight.len().max(1);
+    let rows_per_chunk = (CHUNK / width).max(1);
+    rows.par_chunks_mut(rows_per_chunk * width)
+        .for_each(|chunk| layer_norm_dispatch(chunk, weight, bias, eps));
+}
+
 /// Softmax of attention scores (batch, heads, queries, keys) with the keys
 /// at or past `valid[b]` masked out, for a contiguous f32 CPU tensor.
 pub fn masked_softmax(scores: &Tensor, valid: &[usize]) -> candle_core::Result<Tensor> {
@@ -321,6 +386,40 @@ mod tests {
             .unwrap();
         for (r, t) in ours.iter().flatten().zip(theirs.iter().flatten()) {
             assert!((r - t).abs() < 1e-6, "{r} vs {t}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_rows_match_candle() {
+        let width = 37;
+        let values: Vec<f32> = (0..5 * width)
+            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
+            .collect();
+        let weight: Vec<f32> = (0..width).map(|i| 0.5 + i as f32 / 50.0).collect();
+        let bias: Vec<f32> = (0..width).map(|i| i as f32 / 10.0 - 1.0).collect();
+        let mut ours = values.clone();
+        layer_norm_rows(&mut ours, &weight, &bias, 1e-12);
+        let xs = Tensor::from_vec(values, (5, width), &Device::Cpu).unwrap();
+        let w = Tensor::new(weight.as_slice(), &Device::Cpu).unwrap();
+        let b = Tensor::new(bias.as_slice(), &Device::Cpu).unwrap();
+        let theirs = candle_nn::ops::layer_norm(&xs, &w, &b, 1e-12)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_order() {
+        let mut rows = vec![1.0f32, 2.0, 3.0, -50.0, 0.0, 50.0];
+        softmax_rows(&mut rows, 3);
+        for row in rows.chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+            assert!(row[0] < row[1] && row[1] < row[2]);
         }
     }
 

@@ -13,6 +13,7 @@ mod bert;
 mod device;
 mod kernels;
 mod model_folder;
+mod packed;
 mod pooling;
 mod tokenize;
 
@@ -27,6 +28,7 @@ pub use pooling::Pooling;
 
 use crate::Result;
 use bert::BertEncoder;
+use packed::PackedEncoder;
 use tokenize::TextTokenizer;
 
 /// Name of the model folder that `models/fetch.sh` creates.
@@ -56,6 +58,18 @@ pub struct EmbedderOptions {
     pub max_batch_tokens: Option<usize>,
     /// Upper bound on texts in one batch; `None` picks the device's default.
     pub max_batch_size: Option<usize>,
+    /// How the forward pass runs on the CPU.
+    pub cpu_engine: CpuEngine,
+}
+
+/// How the encoder runs on the CPU in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuEngine {
+    /// Packed token rows with fused steps and reused buffers (the fast path).
+    #[default]
+    Packed,
+    /// candle's tensor operations, the code a GPU runs; for cross-checks.
+    Tensors,
 }
 
 /// How large one batch may be.
@@ -94,6 +108,7 @@ impl Default for EmbedderOptions {
             precision: Precision::F32,
             max_batch_tokens: None,
             max_batch_size: None,
+            cpu_engine: CpuEngine::Packed,
         }
     }
 }
@@ -110,8 +125,15 @@ pub struct Embedded {
 pub struct Embedder {
     folder: ModelFolder,
     tokenizer: TextTokenizer,
-    encoder: BertEncoder,
+    encoder: Encoder,
+    device: Device,
     limits: BatchLimits,
+}
+
+/// The forward pass in use.
+enum Encoder {
+    Tensors(BertEncoder),
+    Packed(PackedEncoder),
 }
 
 impl Embedder {
@@ -132,10 +154,26 @@ impl Embedder {
             tokens: options.max_batch_tokens.unwrap_or(defaults.tokens).max(1),
             texts: options.max_batch_size.unwrap_or(defaults.texts).max(1),
         };
+        let packed = device.is_cpu()
+            && options.precision == Precision::F32
+            && options.cpu_engine == CpuEngine::Packed;
+        let encoder = if packed {
+            let weights = encoder
+                .host_weights()
+                .map_err(|e| crate::Error::ModelFile {
+                    path: folder.weights_path.clone(),
+                    problem: format!("cannot be prepared for the CPU: {e}"),
+                    fix: "Re-run models/fetch.sh (or re-download the model)".into(),
+                })?;
+            Encoder::Packed(PackedEncoder::new(weights))
+        } else {
+            Encoder::Tensors(encoder)
+        };
         Ok(Embedder {
             folder,
             tokenizer,
             encoder,
+            device,
             limits,
         })
     }
@@ -162,12 +200,12 @@ impl Embedder {
 
     /// The device the model runs on.
     pub fn device(&self) -> &Device {
-        self.encoder.device()
+        &self.device
     }
 
     /// A short name of the device: `cpu` or `cuda`.
     pub fn device_name(&self) -> String {
-        device::describe(self.encoder.device())
+        device::describe(&self.device)
     }
 
     /// Token count of each text after truncation, special tokens included.
@@ -192,6 +230,18 @@ impl Embedder {
         let lengths: Vec<usize> = token_ids.iter().map(|t| t.len()).collect();
         let mut vectors = vec![Vec::new(); texts.len()];
         for batch in plan_batches(&lengths, self.limits.tokens, self.limits.texts) {
+            let encoder = match &self.encoder {
+                Encoder::Packed(packed) => {
+                    let texts: Vec<&[u32]> =
+                        batch.iter().map(|&i| token_ids[i].as_slice()).collect();
+                    let dim = self.dim();
+                    packed.forward(&texts, |row, hidden| {
+                        vectors[batch[row]] = pooling::pool_rows(hidden, dim, self.folder.pooling);
+                    });
+                    continue;
+                }
+                Encoder::Tensors(encoder) => encoder,
+            };
             let seq = batch.iter().map(|&i| lengths[i]).max().unwrap_or(1).max(1);
             let mut ids = vec![0u32; batch.len() * seq];
             let mut mask = vec![0u32; batch.len() * seq];
@@ -200,9 +250,8 @@ impl Embedder {
                 ids[start..start + lengths[i]].copy_from_slice(&token_ids[i]);
                 mask[start..start + lengths[i]].fill(1);
             }
-            let hidden = self.encoder.forward(&ids, &mask, batch.len(), seq)?;
-            let mask_t =
-                candle_core::Tensor::from_vec(mask, (batch.len(), seq), self.encoder.device())?;
+            let hidden = encoder.forward(&ids, &mask, batch.len(), seq)?;
+            let mask_t = candle_core::Tensor::from_vec(mask, (batch.len(), seq), &self.device)?;
             let pooled = pooling::pool(&hidden, &mask_t, self.folder.pooling)?.to_vec2::<f32>()?;
             for (row, vector) in batch.iter().zip(pooled) {
                 vectors[*row] = vector;

@@ -57,6 +57,36 @@ pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Result<Tensor> 
     Ok(pooled)
 }
 
+/// Pools one text's token vectors (`rows`: tokens × `dim`, no padding) into
+/// one vector, as [`pool`] does for a padded batch.
+pub fn pool_rows(rows: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
+    let count = rows.len() / dim.max(1);
+    if count == 0 {
+        return vec![0.0; dim];
+    }
+    let tokens = rows.chunks_exact(dim);
+    let sum = || {
+        let mut s = vec![0.0f32; dim];
+        for t in rows.chunks_exact(dim) {
+            s.iter_mut().zip(t).for_each(|(a, b)| *a += b);
+        }
+        s
+    };
+    match pooling {
+        Pooling::Cls => rows[..dim].to_vec(),
+        Pooling::LastToken => rows[(count - 1) * dim..count * dim].to_vec(),
+        Pooling::Mean => sum().into_iter().map(|x| x / count as f32).collect(),
+        Pooling::MeanSqrtLen => {
+            let root = (count as f32).sqrt();
+            sum().into_iter().map(|x| x / root).collect()
+        }
+        Pooling::Max => tokens.fold(vec![f32::NEG_INFINITY; dim], |mut m, t| {
+            m.iter_mut().zip(t).for_each(|(a, b)| *a = a.max(*b));
+            m
+        }),
+    }
+}
+
 /// Scales each row to unit Euclidean length; an all-zero row stays zero.
 pub fn normalize_rows(rows: &mut [Vec<f32>]) {
     for row in rows {
@@ -114,6 +144,29 @@ mod tests {
             .to_vec2::<f32>()
             .unwrap();
         assert_eq!(last, vec![vec![5., 6.], vec![3., 5.]]);
+    }
+
+    #[test]
+    fn unpadded_rows_pool_like_the_padded_batch() {
+        let (h, m) = batch();
+        // The second text without its padding row.
+        let rows = [[1f32, 2., 3., 4., 5., 6.].as_slice(), &[1., -1., 3., 5.]];
+        for pooling in [
+            Pooling::Cls,
+            Pooling::Mean,
+            Pooling::Max,
+            Pooling::MeanSqrtLen,
+            Pooling::LastToken,
+        ] {
+            let padded = pool(&h, &m, pooling).unwrap().to_vec2::<f32>().unwrap();
+            for (text, expected) in rows.iter().zip(&padded) {
+                let got = pool_rows(text, 2, pooling);
+                for (a, b) in got.iter().zip(expected) {
+                    assert!((a - b).abs() < 1e-6, "{pooling:?}: {got:?} vs {expected:?}");
+                }
+            }
+        }
+        assert_eq!(pool_rows(&[], 2, Pooling::Mean), vec![0.0, 0.0]);
     }
 
     #[test]
