@@ -140,6 +140,39 @@ fn writes_output_file_from_input_file() {
     let rows = lines(&fs::read(&output).unwrap());
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["embedding"].as_array().unwrap().len(), 384);
+
+    // An output that is not a regular file (a pipe here; /dev/null alike) is
+    // written in place, never replaced by a renamed file.
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(&fifo).unwrap())
+    };
+    let out = relate(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            fifo.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&reader.join().unwrap()).len(), 2);
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
 #[test]

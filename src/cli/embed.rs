@@ -230,6 +230,18 @@ struct OutputSink {
 impl OutputSink {
     fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         match path {
+            // A device or pipe (`-o /dev/null`) is written in place: only a
+            // regular file can be replaced by renaming.
+            Some(p) if p.as_os_str() != "-" && p.metadata().is_ok_and(|m| !m.is_file()) => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open output {}", p.display()))?;
+                Ok(OutputSink {
+                    writer: BufWriter::new(Box::new(file)),
+                    rename: None,
+                })
+            }
             Some(p) if p.as_os_str() != "-" => {
                 let file_name = p
                     .file_name()
