@@ -213,53 +213,93 @@ impl PackedEncoder {
                 // output view (rows start..start+len, this head's columns) is
                 // written by this task alone.
                 unsafe {
-                    gemm(
-                        len,
-                        len,
-                        d,
+                    let (q, kt) = (View::rows(q, row_stride), View::transposed(k, row_stride));
+                    product(
+                        (len, len, d),
                         scores.as_mut_ptr(),
-                        1,
-                        len as isize,
+                        len,
                         false,
                         q,
-                        1,
-                        row_stride,
-                        k,
-                        row_stride,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
+                        kt,
                         Parallelism::None,
                     );
                     kernels::softmax_rows(scores, len);
                     let dst = out.get().add(start * h + head * d);
-                    gemm(
-                        len,
-                        d,
-                        len,
-                        dst,
-                        1,
-                        h as isize,
-                        false,
-                        scores.as_ptr(),
-                        1,
-                        len as isize,
-                        v,
-                        1,
-                        row_stride,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
+                    let (p, v) = (
+                        View::rows(scores.as_ptr(), len as isize),
+                        View::rows(v, row_stride),
                     );
+                    product((len, d, len), dst, h, false, p, v, Parallelism::None);
                 }
             });
     }
+}
+
+/// A matrix in memory: its first element and the steps between rows and
+/// between columns.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    row_step: isize,
+    col_step: isize,
+}
+
+impl View {
+    /// Row-major with rows `row_step` apart.
+    fn rows(ptr: *const f32, row_step: isize) -> Self {
+        View {
+            ptr,
+            row_step,
+            col_step: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix whose rows are `row_step` apart.
+    fn transposed(ptr: *const f32, row_step: isize) -> Self {
+        View {
+            ptr,
+            row_step: 1,
+            col_step: row_step,
+        }
+    }
+}
+
+/// `dst (m × n, rows dst_row_step apart) = lhs (m × k) · rhs (k × n)`, or
+/// `+=` when `accumulate`.
+///
+/// # Safety
+/// Every element the shapes and steps address must lie in live memory, and
+/// `dst` must not overlap the inputs or be written by anyone else meanwhile.
+unsafe fn product(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_row_step: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    parallelism: Parallelism,
+) {
+    gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_row_step as isize,
+        accumulate,
+        lhs.ptr,
+        lhs.col_step,
+        lhs.row_step,
+        rhs.ptr,
+        rhs.col_step,
+        rhs.row_step,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    );
 }
 
 /// `dst (m × n) = a (m × k) · wᵀ`, or `+=` when `accumulate`, with `w`
@@ -281,25 +321,17 @@ fn matmul_wt(
     // a rows stride k, and w read as its transpose (element (kk, j) at
     // j·k + kk).
     unsafe {
-        gemm(
-            m,
-            n,
-            k,
+        let (a, wt) = (
+            View::rows(a.as_ptr(), k as isize),
+            View::transposed(w.as_ptr(), k as isize),
+        );
+        product(
+            (m, n, k),
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            n,
             accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            k as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
+            a,
+            wt,
             parallelism,
         );
     }
