@@ -198,6 +198,7 @@ impl PackedEncoder {
         let out = SharedMut(context.as_mut_ptr());
         let tasks: Vec<(usize, usize, usize)> = spans
             .iter()
+            .filter(|&&(_, len)| len > 0)
             .flat_map(|&(start, len)| (0..heads).map(move |head| (start, len, head)))
             .collect();
         tasks
