@@ -235,10 +235,14 @@ fn to_screen(points: &[[f32; 2]]) -> Vec<[f32; 2]> {
         .collect()
 }
 
-/// Label positions: each topic's label at the median of its members'
-/// positions, moved up or down (then sideways) in steps of one line until it
-/// overlaps no label placed before it. Larger topics are placed first.
+/// Label positions: each topic's label just above the upper part of its
+/// papers (its members' median x, their 15th-percentile y), then moved in
+/// steps of one line (and half a label sideways) to the nearby spot that
+/// overlaps the fewest earlier labels and covers the fewest points. Larger
+/// topics are placed first.
 fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f32))> {
+    /// Cost of covering one point, in square pixels of label overlap.
+    const POINT_COST: f32 = 40.0;
     let line = 13.0 * 1.35;
     let mut placed: Vec<[f32; 4]> = Vec::new();
     let mut out = Vec::new();
@@ -246,35 +250,40 @@ fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f3
         if topic.members.is_empty() {
             continue;
         }
-        let median = |d: usize| {
+        let quantile = |d: usize, q: f32| {
             let mut v: Vec<f32> = topic.members.iter().map(|&i| screen[i][d]).collect();
             v.sort_by(f32::total_cmp);
-            v[v.len() / 2]
+            v[((v.len() - 1) as f32 * q).round() as usize]
         };
-        let (cx, cy) = (median(0), median(1));
+        let (cx, cy) = (quantile(0, 0.5), quantile(1, 0.15) - line);
         let chars = shorten(&topic.label, MAP_LABEL_CHARS).chars().count() as f32;
         let w = chars * 13.0 * 0.64 + 8.0;
         let boxed = |x: f32, y: f32| [x - w / 2.0, y - line / 2.0, x + w / 2.0, y + line / 2.0];
-        let overlap = |b: &[f32; 4]| -> f32 {
-            placed
+        let cost = |b: &[f32; 4]| -> f32 {
+            let labels: f32 = placed
                 .iter()
                 .map(|p| {
                     let ox = (b[2].min(p[2]) - b[0].max(p[0])).max(0.0);
                     let oy = (b[3].min(p[3]) - b[1].max(p[1])).max(0.0);
                     ox * oy
                 })
-                .sum()
+                .sum();
+            let covered = screen
+                .iter()
+                .filter(|p| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3])
+                .count();
+            labels + POINT_COST * covered as f32
         };
         let mut best = (f32::INFINITY, cx, cy);
-        'search: for dx in [0.0, -0.5, 0.5] {
-            for dy in [0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, -4.0, 4.0] {
+        'search: for dy in [0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, -4.0, 4.0] {
+            for dx in [0.0, -0.5, 0.5] {
                 let x = (cx + dx * w).clamp(w / 2.0 + 2.0, MAP_W - w / 2.0 - 2.0);
                 let y = (cy + dy * line).clamp(line, MAP_H - line);
-                let o = overlap(&boxed(x, y));
-                if o < best.0 {
-                    best = (o, x, y);
+                let c = cost(&boxed(x, y));
+                if c < best.0 {
+                    best = (c, x, y);
                 }
-                if o == 0.0 {
+                if c == 0.0 {
                     break 'search;
                 }
             }
