@@ -1,7 +1,7 @@
 //! The topic map as a standalone SVG: one `<circle>` per paper coloured by
 //! topic (outliers grey) with the paper's title as a hover tooltip, each
-//! topic's label at the middle of its papers (white halo, moved to avoid
-//! overlapping other labels), and a legend. Point size and opacity shrink
+//! topic's label just above its papers (white halo, moved to avoid
+//! overlapping other labels and covering points), and a legend. Point size and opacity shrink
 //! with the number of papers so that 60 and 10,000 papers both read well.
 
 use std::fmt::Write;
