@@ -14,41 +14,10 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::simd::simd_dispatch;
+
 /// Elements per parallel work item.
 const CHUNK: usize = 16 * 1024;
-
-/// Defines `$name`, which runs `$portable` compiled for the best vector
-/// instructions the CPU offers: AVX-512, else AVX2 with FMA, else the
-/// baseline. `$portable` must be `#[inline(always)]` so that each copy is
-/// vectorised for its target.
-macro_rules! simd_dispatch {
-    (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $portable:ident) => {
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,fma")]
-                fn avx512($($arg: $ty),*) {
-                    $portable($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
-                    $portable($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features `avx512` is compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has the features `avx2` is compiled for.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $portable($($arg),*)
-        }
-    };
-}
 
 /// The f32 values of a contiguous CPU tensor, or an error naming the op.
 fn contiguous_f32<'a>(

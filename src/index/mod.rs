@@ -187,86 +187,12 @@ pub(crate) fn sort_hits(hits: &mut [Hit]) {
     hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.slot.cmp(&b.slot)));
 }
 
-/// Dot product of two equally long slices, used by both exact and HNSW search
-/// so that their scores agree.
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { dot_avx2_fma(a, b) };
-        }
-    }
-    dot_portable(a, b)
-}
-
-/// Lanes summed independently so the compiler can vectorise the loop.
-const LANES: usize = 32;
-
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *a += x * y;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *a = x.mul_add(*y, *a);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
+/// Dot product, shared by exact and HNSW search so that their scores agree.
+pub(crate) use crate::simd::dot;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
-    }
-
-    #[test]
-    fn dot_matches_naive_sum_for_awkward_lengths() {
-        for len in [0, 1, 7, 31, 32, 33, 100, 384, 385] {
-            let a: Vec<f32> = (0..len)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let b: Vec<f32> = (0..len)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
-                .collect();
-            let want = naive_dot(&a, &b);
-            assert!((dot(&a, &b) as f64 - want).abs() < 1e-4, "len {len}");
-            assert!(
-                (dot_portable(&a, &b) as f64 - want).abs() < 1e-4,
-                "len {len}"
-            );
-        }
-    }
 
     #[test]
     fn query_checks_name_the_problem() {

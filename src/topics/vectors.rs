@@ -4,26 +4,7 @@
 
 use crate::{Error, Result};
 
-/// Dot product of two equally long slices, with several accumulators so the
-/// compiler can vectorise it.
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
-    for i in chunks * 8..n {
-        s += a[i] * b[i];
-    }
-    s
-}
+pub(crate) use crate::simd::dot;
 
 /// Scales `v` to unit length and returns its former norm (0 leaves it as is).
 pub(crate) fn normalize(v: &mut [f32]) -> f32 {
@@ -121,14 +102,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_matches_naive_sum() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - naive).abs() < 1e-4);
-    }
 
     #[test]
     fn rejects_bad_shapes_and_values() {
