@@ -22,6 +22,8 @@ use super::Outcome;
 /// a few batches' worth when batches are wide (on a GPU), so that texts can
 /// still be sorted by length across batches.
 const MIN_CHUNK: usize = 256;
+/// Most texts held in memory between two writes, whatever the batch size.
+const MAX_CHUNK: usize = 8192;
 
 #[derive(Debug, Args)]
 #[command(
@@ -76,7 +78,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let mut sink = OutputSink::open(args.output.as_deref())?;
     let progress = progress_bar(total_lines);
     let mut stats = Stats::default();
-    let chunk = MIN_CHUNK.max(4 * embedder.batch_limits().texts);
+    let chunk = (4 * embedder.batch_limits().texts).clamp(MIN_CHUNK, MAX_CHUNK);
     let mut pending: Vec<Pending> = Vec::with_capacity(chunk);
 
     for (index, line) in reader.split(b'\n').enumerate() {
