@@ -1,13 +1,14 @@
-//! A BERT encoder forward pass on candle tensors, tuned for inference:
-//! query/key/value projections fused into one matrix product with the
-//! attention scale folded into the query weights, fused layer norm and
-//! softmax kernels, and an additive attention mask that stays finite in
-//! half precision. Weight names mirror the Hugging Face checkpoint layout.
+//! A BERT encoder forward pass on candle tensors, the one that runs on a GPU
+//! and in half precision (the CPU in f32 runs `packed`, which takes its
+//! weights from here): query/key/value projections fused into one matrix
+//! product with the attention scale folded into the query weights, candle's
+//! fused layer norm and softmax, and an additive attention mask that stays
+//! finite in half precision. Weight names mirror the Hugging Face checkpoint
+//! layout.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
-use super::kernels;
 use super::model_folder::BertConfig;
 use super::packed::{HostActivation, HostLayer, HostWeights};
 use crate::{Error, Result};
@@ -67,8 +68,6 @@ struct EncoderLayer {
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
-    /// The intermediate bias on the host, for the fused CPU bias + GELU kernel.
-    intermediate_bias: Vec<f32>,
     output: Linear,
     output_norm: LayerNorm,
     activation: Activation,
@@ -102,10 +101,6 @@ impl EncoderLayer {
             ))
         };
         let intermediate = linear(vb.pp("intermediate").pp("dense"), cfg.intermediate_size, h)?;
-        let intermediate_bias = match intermediate.bias() {
-            Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
-            None => vec![0.0; cfg.intermediate_size],
-        };
         Ok(EncoderLayer {
             qkv,
             attention_out: linear(attn.pp("output").pp("dense"), h, h)?,
@@ -115,7 +110,6 @@ impl EncoderLayer {
                 cfg.layer_norm_eps,
             )?,
             intermediate,
-            intermediate_bias,
             output: linear(vb.pp("output").pp("dense"), h, cfg.intermediate_size)?,
             output_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             activation: Activation::from_config(&cfg.hidden_act),
@@ -124,14 +118,14 @@ impl EncoderLayer {
         })
     }
 
-    /// `xs`: (batch·seq, hidden). Text `b` has `mask.valid[b]` real tokens
-    /// followed by padding.
+    /// `xs`: (batch·seq, hidden). `mask_bias` (batch, 1, 1, seq) is added
+    /// to the attention scores: 0 on real tokens, [`MASKED_SCORE`] on padding.
     fn forward(
         &self,
         xs: &Tensor,
         batch: usize,
         seq: usize,
-        mask: &AttentionMask,
+        mask_bias: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let hidden = self.heads * self.head_dim;
         let qkv = self
@@ -146,10 +140,7 @@ impl EncoderLayer {
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?); // (batch, heads, seq, head_dim)
         let scores = q.matmul(&k.t()?)?;
-        let probs = match &mask.bias {
-            None => kernels::masked_softmax(&scores, &mask.valid)?,
-            Some(bias) => candle_nn::ops::softmax_last_dim(&scores.broadcast_add(bias)?)?,
-        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask_bias)?)?;
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -157,24 +148,10 @@ impl EncoderLayer {
             .reshape((batch * seq, hidden))?;
         let attended = self.attention_out.forward(&context)?;
         let xs = self.attention_norm.forward(&(attended + xs)?)?;
-        let inner = match (mask.bias.is_none(), self.activation) {
-            (true, Activation::GeluErf) => kernels::bias_gelu(
-                &xs.matmul(&self.intermediate.weight().t()?)?,
-                &self.intermediate_bias,
-            )?,
-            _ => self.activation.apply(&self.intermediate.forward(&xs)?)?,
-        };
+        let inner = self.activation.apply(&self.intermediate.forward(&xs)?)?;
         let out = self.output.forward(&inner)?;
         self.output_norm.forward(&(out + xs)?)
     }
-}
-
-/// How padding is hidden from attention: on the CPU in f32 the fused
-/// kernels take each text's length (`bias` is `None`); elsewhere an additive
-/// bias of shape (batch, 1, 1, seq) is used.
-struct AttentionMask {
-    valid: Vec<usize>,
-    bias: Option<Tensor>,
 }
 
 /// A BERT encoder ready to run on one device in one precision.
@@ -272,7 +249,7 @@ impl BertEncoder {
             .layers
             .iter()
             .map(|l| {
-                let inter = l.intermediate_bias.len();
+                let inter = l.intermediate.weight().dim(0)?;
                 Ok(HostLayer {
                     qkv_w: host(l.qkv.weight())?,
                     qkv_b: bias(&l.qkv, 3 * hidden)?,
@@ -281,7 +258,7 @@ impl BertEncoder {
                     attn_norm_w: host(&l.attention_norm.weight)?,
                     attn_norm_b: host(&l.attention_norm.bias)?,
                     inter_w: host(l.intermediate.weight())?,
-                    inter_b: l.intermediate_bias.clone(),
+                    inter_b: bias(&l.intermediate, inter)?,
                     out_w: host(l.output.weight())?,
                     out_b: bias(&l.output, hidden)?,
                     out_norm_w: host(&l.output_norm.weight)?,
@@ -328,23 +305,14 @@ impl BertEncoder {
             .forward(&embedded)?
             .reshape((batch * seq, self.hidden))?;
 
-        let valid: Vec<usize> = mask
-            .chunks(seq)
-            .map(|row| row.iter().take_while(|&&m| m != 0).count())
+        let bias: Vec<f32> = mask
+            .iter()
+            .map(|&m| if m == 0 { MASKED_SCORE } else { 0.0 })
             .collect();
-        let fused = self.device.is_cpu() && self.dtype == DType::F32;
-        let bias = if fused {
-            None
-        } else {
-            let bias: Vec<f32> = mask
-                .iter()
-                .map(|&m| if m == 0 { MASKED_SCORE } else { 0.0 })
-                .collect();
-            Some(Tensor::from_vec(bias, (batch, 1, 1, seq), &self.device)?.to_dtype(self.dtype)?)
-        };
-        let mask = AttentionMask { valid, bias };
+        let mask_bias =
+            Tensor::from_vec(bias, (batch, 1, 1, seq), &self.device)?.to_dtype(self.dtype)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, batch, seq, &mask)?;
+            xs = layer.forward(&xs, batch, seq, &mask_bias)?;
         }
         Ok(xs.reshape((batch, seq, self.hidden))?)
     }

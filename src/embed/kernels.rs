@@ -1,9 +1,9 @@
-//! Fast CPU kernels for the two element-wise steps that dominate a BERT
-//! forward pass after the matrix products: the exact (erf) GELU, with the
-//! layer's bias added in the same pass, and the softmax over attention
-//! scores with padding keys masked out. Both are written as branch-free
-//! loops that the compiler vectorises (AVX-512 or AVX2 when the CPU has them,
-//! chosen at run time), and split across threads with rayon.
+//! Fast CPU kernels for the element-wise steps of the packed BERT forward
+//! pass (`packed`): the exact (erf) GELU with the layer's bias added in the
+//! same pass, the row softmax of attention scores, and layer norm. Each is
+//! written as a branch-free loop that the compiler vectorises (AVX-512 or
+//! AVX2 when the CPU has them, chosen at run time); the row-wise ones are
+//! split across threads with rayon.
 //!
 //! Accuracy: the erf approximation is a rational minimax fit on [-4, 4]
 //! (outside it erf is ±1 in f32) with an absolute error below 1e-6, and the
@@ -11,28 +11,12 @@
 //! both agree with libm to well within what embedding parity needs (checked
 //! by the unit tests here and the parity tests against the reference).
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::simd::simd_dispatch;
 
 /// Elements per parallel work item.
 const CHUNK: usize = 16 * 1024;
-
-/// The f32 values of a contiguous CPU tensor, or an error naming the op.
-fn contiguous_f32<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{op} needs f32 input");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("{op} needs contiguous input");
-    };
-    Ok(&data[start..end])
-}
 
 // ---------- erf and GELU ----------
 
@@ -68,37 +52,6 @@ fn bias_gelu_slice(values: &mut [f32], bias: &[f32]) {
 
 simd_dispatch!(fn bias_gelu_dispatch(values: &mut [f32], bias: &[f32]) => bias_gelu_slice);
 
-/// `gelu(x + bias)` with the exact (erf) GELU, `bias` broadcast over rows.
-struct BiasGelu<'a> {
-    bias: &'a [f32],
-}
-
-impl CustomOp1 for BiasGelu<'_> {
-    fn name(&self) -> &'static str {
-        "bias-gelu-erf"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let input = contiguous_f32(storage, layout, self.name())?;
-        let width = self.bias.len();
-        if width == 0 || layout.dims().last() != Some(&width) {
-            candle_core::bail!(
-                "bias-gelu-erf: bias of {width} does not match input {:?}",
-                layout.dims()
-            );
-        }
-        let mut out = input.to_vec();
-        let rows_per_chunk = (CHUNK / width).max(1);
-        out.par_chunks_mut(rows_per_chunk * width)
-            .for_each(|chunk| bias_gelu_dispatch(chunk, self.bias));
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
 /// `gelu_erf(v + bias)` in place for every row of `values` (rows of
 /// `bias.len()`), spread over threads.
 pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
@@ -109,13 +62,7 @@ pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
         .for_each(|chunk| bias_gelu_dispatch(chunk, bias));
 }
 
-/// `gelu_erf(xs + bias)` for a contiguous f32 CPU tensor whose last
-/// dimension is `bias.len()`.
-pub fn bias_gelu(xs: &Tensor, bias: &[f32]) -> candle_core::Result<Tensor> {
-    xs.contiguous()?.apply_op1_no_bwd(&BiasGelu { bias })
-}
-
-// ---------- exp and masked softmax ----------
+// ---------- exp and softmax ----------
 
 /// e^x for x <= 0 (softmax inputs after the row maximum is subtracted);
 /// inputs below -87 give about 1e-38 instead of 0, which is immaterial here.
@@ -141,16 +88,14 @@ fn exp_nonpositive(x: f32) -> f32 {
     p * f32::from_bits(((exponent + 127) as u32) << 23)
 }
 
-/// Softmax of `row[..valid]` in place; `row[valid..]` becomes 0.
+/// Softmax of one row in place.
 #[inline(always)]
-fn masked_softmax_row(row: &mut [f32], valid: usize) {
-    let (live, padding) = row.split_at_mut(valid.min(row.len()));
-    padding.fill(0.0);
-    if live.is_empty() {
+fn softmax_row(row: &mut [f32]) {
+    if row.is_empty() {
         return;
     }
     let mut lanes = [f32::NEG_INFINITY; 16];
-    let mut chunks = live.chunks_exact(16);
+    let mut chunks = row.chunks_exact(16);
     for chunk in &mut chunks {
         for (m, v) in lanes.iter_mut().zip(chunk) {
             *m = m.max(*v);
@@ -161,7 +106,7 @@ fn masked_softmax_row(row: &mut [f32], valid: usize) {
         |a, &b| a.max(b),
     );
     let mut sums = [0.0f32; 16];
-    let mut chunks = live.chunks_exact_mut(16);
+    let mut chunks = row.chunks_exact_mut(16);
     for chunk in &mut chunks {
         for (s, v) in sums.iter_mut().zip(chunk.iter_mut()) {
             *v = exp_nonpositive(*v - max);
@@ -174,75 +119,19 @@ fn masked_softmax_row(row: &mut [f32], valid: usize) {
         sum += *v;
     }
     let inv = 1.0 / sum;
-    live.iter_mut().for_each(|v| *v *= inv);
+    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 #[inline(always)]
-fn masked_softmax_rows(
-    data: &mut [f32],
-    width: usize,
-    first_row: usize,
-    rows_per_item: usize,
-    valid: &[usize],
-) {
-    for (i, row) in data.chunks_exact_mut(width).enumerate() {
-        let item = (first_row + i) / rows_per_item;
-        masked_softmax_row(row, valid[item]);
-    }
+fn softmax_slice(rows: &mut [f32], width: usize) {
+    rows.chunks_exact_mut(width).for_each(softmax_row);
 }
 
-simd_dispatch!(fn masked_softmax_dispatch(
-    data: &mut [f32],
-    width: usize,
-    first_row: usize,
-    rows_per_item: usize,
-    valid: &[usize]
-) => masked_softmax_rows);
-
-/// Softmax over the last dimension of (batch, heads, queries, keys) scores,
-/// where text `b` has `valid[b]` real tokens followed by padding: padding
-/// keys get probability 0.
-struct MaskedSoftmax<'a> {
-    valid: &'a [usize],
-}
-
-impl CustomOp1 for MaskedSoftmax<'_> {
-    fn name(&self) -> &'static str {
-        "masked-softmax"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let input = contiguous_f32(storage, layout, self.name())?;
-        let (batch, heads, queries, keys) = layout.shape().dims4()?;
-        if batch != self.valid.len() {
-            candle_core::bail!(
-                "masked-softmax: {} lengths for a batch of {batch}",
-                self.valid.len()
-            );
-        }
-        let rows_per_item = heads * queries;
-        let mut out = input.to_vec();
-        let rows_per_chunk = (CHUNK / keys.max(1)).max(1);
-        out.par_chunks_mut(rows_per_chunk * keys)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                masked_softmax_dispatch(chunk, keys, c * rows_per_chunk, rows_per_item, self.valid)
-            });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
-/// Softmax in place of every row (of `width` values) of `rows`, on this
-/// thread.
-pub fn softmax_rows(rows: &mut [f32], width: usize) {
-    if width > 0 {
-        masked_softmax_dispatch(rows, width, 0, usize::MAX, &[width]);
-    }
-}
+simd_dispatch!(
+    /// Softmax in place of every row (of `width` values) of `rows`, on this
+    /// thread.
+    pub fn softmax_rows(rows: &mut [f32], width: usize) => softmax_slice
+);
 
 // ---------- layer norm ----------
 
@@ -291,18 +180,10 @@ pub fn layer_norm_rows(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32)
         .for_each(|chunk| layer_norm_dispatch(chunk, weight, bias, eps));
 }
 
-/// Softmax of attention scores (batch, heads, queries, keys) with the keys
-/// at or past `valid[b]` masked out, for a contiguous f32 CPU tensor.
-pub fn masked_softmax(scores: &Tensor, valid: &[usize]) -> candle_core::Result<Tensor> {
-    scores
-        .contiguous()?
-        .apply_op1_no_bwd(&MaskedSoftmax { valid })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
 
     fn reference_erf(x: f64) -> f64 {
         // erf via its relation to the regularised incomplete gamma is not in
@@ -344,7 +225,8 @@ mod tests {
     fn bias_gelu_matches_candle() {
         let xs = Tensor::new(&[[-3.0f32, -0.5, 0.0], [0.7, 2.0, 5.0]], &Device::Cpu).unwrap();
         let bias = [0.1f32, -0.2, 0.3];
-        let ours = bias_gelu(&xs, &bias).unwrap().to_vec2::<f32>().unwrap();
+        let mut ours = xs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        bias_gelu_rows(&mut ours, &bias);
         let b = Tensor::new(&bias, &Device::Cpu).unwrap();
         let theirs = xs
             .broadcast_add(&b)
@@ -353,7 +235,7 @@ mod tests {
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();
-        for (r, t) in ours.iter().flatten().zip(theirs.iter().flatten()) {
+        for (r, t) in ours.iter().zip(theirs.iter().flatten()) {
             assert!((r - t).abs() < 1e-6, "{r} vs {t}");
         }
     }
@@ -393,19 +275,16 @@ mod tests {
     }
 
     #[test]
-    fn masked_softmax_matches_candle_on_valid_keys() {
-        let (batch, heads, seq) = (2, 3, 40);
-        let values: Vec<f32> = (0..batch * heads * seq * seq)
+    fn softmax_rows_match_candle() {
+        let (rows, width) = (6, 40);
+        let values: Vec<f32> = (0..rows * width)
             .map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0)
             .collect();
-        let scores = Tensor::from_vec(values, (batch, heads, seq, seq), &Device::Cpu).unwrap();
-        let valid = [seq, 17];
-        let ours = masked_softmax(&scores, &valid).unwrap();
-        let mut bias = vec![0.0f32; batch * seq];
-        bias[seq + 17..].fill(-10_000.0);
-        let bias = Tensor::from_vec(bias, (batch, 1, 1, seq), &Device::Cpu).unwrap();
-        let theirs =
-            candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&bias).unwrap()).unwrap();
+        let scores = Tensor::from_vec(values.clone(), (rows, width), &Device::Cpu).unwrap();
+        let mut ours = values;
+        softmax_rows(&mut ours, width);
+        let ours = Tensor::from_vec(ours, (rows, width), &Device::Cpu).unwrap();
+        let theirs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
         let diff = (ours - theirs)
             .unwrap()
             .abs()
