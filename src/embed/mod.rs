@@ -224,37 +224,43 @@ impl Embedder {
         Ok(out.vectors.pop().unwrap_or_default())
     }
 
+    /// Pooled (not yet normalised) vectors of one batch of token id lists.
+    fn encode_batch(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let pooling = self.folder.pooling;
+        let encoder = match &self.encoder {
+            Encoder::Packed(packed) => {
+                let dim = self.dim();
+                let mut pooled = Vec::with_capacity(texts.len());
+                packed.forward(texts, |hidden| {
+                    pooled.push(pooling::pool_rows(hidden, dim, pooling))
+                });
+                return Ok(pooled);
+            }
+            Encoder::Tensors(encoder) => encoder,
+        };
+        // Padded to the longest text, with a mask over the padding.
+        let seq = texts.iter().map(|t| t.len()).max().unwrap_or(1).max(1);
+        let mut ids = vec![0u32; texts.len() * seq];
+        let mut mask = vec![0u32; texts.len() * seq];
+        for (row, t) in texts.iter().enumerate() {
+            let start = row * seq;
+            ids[start..start + t.len()].copy_from_slice(t);
+            mask[start..start + t.len()].fill(1);
+        }
+        let hidden = encoder.forward(&ids, &mask, texts.len(), seq)?;
+        let mask = candle_core::Tensor::from_vec(mask, (texts.len(), seq), &self.device)?;
+        Ok(pooling::pool(&hidden, &mask, pooling)?.to_vec2::<f32>()?)
+    }
+
     /// Embeds texts; the i-th vector belongs to the i-th text.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embedded> {
         let token_ids = self.tokenizer.encode(texts)?;
         let lengths: Vec<usize> = token_ids.iter().map(|t| t.len()).collect();
         let mut vectors = vec![Vec::new(); texts.len()];
         for batch in plan_batches(&lengths, self.limits.tokens, self.limits.texts) {
-            let encoder = match &self.encoder {
-                Encoder::Packed(packed) => {
-                    let texts: Vec<&[u32]> =
-                        batch.iter().map(|&i| token_ids[i].as_slice()).collect();
-                    let dim = self.dim();
-                    packed.forward(&texts, |row, hidden| {
-                        vectors[batch[row]] = pooling::pool_rows(hidden, dim, self.folder.pooling);
-                    });
-                    continue;
-                }
-                Encoder::Tensors(encoder) => encoder,
-            };
-            let seq = batch.iter().map(|&i| lengths[i]).max().unwrap_or(1).max(1);
-            let mut ids = vec![0u32; batch.len() * seq];
-            let mut mask = vec![0u32; batch.len() * seq];
-            for (row, &i) in batch.iter().enumerate() {
-                let start = row * seq;
-                ids[start..start + lengths[i]].copy_from_slice(&token_ids[i]);
-                mask[start..start + lengths[i]].fill(1);
-            }
-            let hidden = encoder.forward(&ids, &mask, batch.len(), seq)?;
-            let mask_t = candle_core::Tensor::from_vec(mask, (batch.len(), seq), &self.device)?;
-            let pooled = pooling::pool(&hidden, &mask_t, self.folder.pooling)?.to_vec2::<f32>()?;
-            for (row, vector) in batch.iter().zip(pooled) {
-                vectors[*row] = vector;
+            let batch_ids: Vec<&[u32]> = batch.iter().map(|&i| token_ids[i].as_slice()).collect();
+            for (&i, vector) in batch.iter().zip(self.encode_batch(&batch_ids)?) {
+                vectors[i] = vector;
             }
         }
         if self.folder.normalize {

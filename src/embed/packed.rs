@@ -104,7 +104,7 @@ impl PackedEncoder {
     /// Runs the encoder over `texts` (token ids, special tokens included,
     /// each no longer than the position table) and hands each text's final
     /// hidden rows (len × hidden, row-major) to `each`, in order.
-    pub(crate) fn forward<F: FnMut(usize, &[f32])>(&self, texts: &[&[u32]], mut each: F) {
+    pub(crate) fn forward<F: FnMut(&[f32])>(&self, texts: &[&[u32]], mut each: F) {
         let h = self.w.hidden;
         let total: usize = texts.iter().map(|t| t.len()).sum();
         if total == 0 {
@@ -132,8 +132,8 @@ impl PackedEncoder {
         for layer in &self.w.layers {
             self.layer(layer, &spans, ws, total);
         }
-        for (i, &(start, len)) in spans.iter().enumerate() {
-            each(i, &ws.x[start * h..(start + len) * h]);
+        for &(start, len) in &spans {
+            each(&ws.x[start * h..(start + len) * h]);
         }
     }
 
