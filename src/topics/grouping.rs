@@ -20,7 +20,7 @@ use rand::SeedableRng;
 
 use super::choose_k::{choose_k, KChoice};
 use super::kmeans::{refine, spherical_kmeans};
-use super::vectors::normalize;
+use super::vectors::unit_centres;
 use super::ward::Dendrogram;
 
 /// Ward's tree is built over at most this many papers (O(n²) memory: 32 MB
@@ -70,15 +70,7 @@ pub(crate) fn group(data: &[f32], dim: usize, clusters: Option<usize>, seed: u64
         Some(_) => {
             // Centres of the sample's groups, then Lloyd steps over everyone.
             let k = tree_labels.iter().max().map_or(1, |m| m + 1);
-            let mut centres = vec![0.0f32; k * dim];
-            for (row, &l) in rows.chunks_exact(dim).zip(&tree_labels) {
-                for (c, x) in centres[l * dim..(l + 1) * dim].iter_mut().zip(row) {
-                    *c += x;
-                }
-            }
-            for c in centres.chunks_exact_mut(dim) {
-                normalize(c);
-            }
+            let centres = unit_centres(&rows, dim, k, |i| Some(tree_labels[i]));
             refine(data, dim, centres).labels
         }
     };
@@ -89,6 +81,7 @@ pub(crate) fn group(data: &[f32], dim: usize, clusters: Option<usize>, seed: u64
 mod tests {
     use super::*;
     use crate::topics::adjusted_rand_index;
+    use crate::topics::vectors::normalize;
     use rand::Rng;
 
     /// `n` unit rows around `k` random centres (row i in group i % k), with

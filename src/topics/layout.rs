@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::pca;
-use super::vectors::{check_rows, dot, normalize, par_rows, unit_rows};
+use super::vectors::{check_rows, dot, normalize, par_rows, unit_centres, unit_rows};
 use crate::Result;
 
 /// Above this many papers, neighbours are searched in the PCA space.
@@ -88,17 +88,7 @@ pub fn layout_topic_map(
         });
     }
     let groups = topics.iter().flatten().max().map_or(0, |m| m + 1);
-    let mut centres = vec![0.0f32; groups * dim];
-    for (row, t) in data.chunks_exact(dim).zip(topics) {
-        if let Some(t) = t {
-            for (c, x) in centres[t * dim..(t + 1) * dim].iter_mut().zip(row) {
-                *c += x;
-            }
-        }
-    }
-    for c in centres.chunks_exact_mut(dim) {
-        normalize(c);
-    }
+    let centres = unit_centres(&data, dim, groups, |i| topics[i]);
     for (row, t) in data.chunks_exact_mut(dim).zip(topics) {
         if let Some(t) = t {
             for (x, c) in row.iter_mut().zip(&centres[t * dim..(t + 1) * dim]) {

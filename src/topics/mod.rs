@@ -234,23 +234,20 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
     groups.retain(|g| !g.is_empty());
     groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
 
-    let centroids: Vec<Vec<f32>> = groups
-        .iter()
-        .map(|g| {
-            let mut c = vec![0.0f32; dim];
-            for &i in g {
-                for (s, x) in c.iter_mut().zip(&data[i * dim..(i + 1) * dim]) {
-                    *s += x;
-                }
-            }
-            vectors::normalize(&mut c);
-            c
-        })
+    let mut group_of: Vec<Option<usize>> = vec![None; n];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = Some(g);
+        }
+    }
+    let centroids: Vec<Vec<f32>> = vectors::unit_centres(&data, dim, groups.len(), |i| group_of[i])
+        .chunks_exact(dim)
+        .map(<[f32]>::to_vec)
         .collect();
     let row = |i: usize| &data[i * dim..(i + 1) * dim];
     let assignments: Vec<Assignment> = (0..n)
         .map(|i| {
-            let own = groups.iter().position(|g| g.binary_search(&i).is_ok());
+            let own = group_of[i];
             let topic = own.or_else(|| {
                 (0..centroids.len()).max_by(|&a, &b| {
                     vectors::dot(row(i), &centroids[a])

@@ -6,6 +6,29 @@ use crate::{Error, Result};
 
 pub(crate) use crate::simd::dot;
 
+/// Unit centres of groups of unit rows (width `dim`): `group_of(i)` names
+/// row i's group in `0..groups`, or `None` for a row in no group. Returns
+/// `groups × dim` values; an empty group's centre stays zero.
+pub(crate) fn unit_centres<F: Fn(usize) -> Option<usize>>(
+    data: &[f32],
+    dim: usize,
+    groups: usize,
+    group_of: F,
+) -> Vec<f32> {
+    let mut centres = vec![0.0f32; groups * dim];
+    for (i, row) in data.chunks_exact(dim).enumerate() {
+        if let Some(g) = group_of(i) {
+            for (c, x) in centres[g * dim..(g + 1) * dim].iter_mut().zip(row) {
+                *c += x;
+            }
+        }
+    }
+    for c in centres.chunks_exact_mut(dim) {
+        normalize(c);
+    }
+    centres
+}
+
 /// Scales `v` to unit length and returns its former norm (0 leaves it as is).
 pub(crate) fn normalize(v: &mut [f32]) -> f32 {
     let norm = dot(v, v).sqrt();
