@@ -117,6 +117,9 @@ fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
         .collect()
 }
 
+/// How many members hold each term.
+type Counts<'a> = HashMap<&'a str, u32>;
+
 /// The top `n_terms` terms of each topic. `titles` and `texts` (title and
 /// abstract together) hold one entry per paper; `members` lists each
 /// topic's papers (indices into them).
@@ -128,20 +131,24 @@ pub(crate) fn topic_terms(
 ) -> Vec<Vec<String>> {
     let sets = term_sets(texts);
     let title_sets = term_sets(titles);
-    let per_topic: Vec<HashMap<&str, u32>> = members
+    // Per topic: members containing each term, and members whose title does.
+    let per_topic: Vec<(Counts, Counts)> = members
         .iter()
         .map(|m| {
-            let mut df: HashMap<&str, u32> = HashMap::new();
+            let (mut df, mut in_titles) = (HashMap::new(), HashMap::new());
             for &i in m {
                 for t in &sets[i] {
                     *df.entry(t.as_str()).or_default() += 1;
                 }
+                for t in &title_sets[i] {
+                    *in_titles.entry(t.as_str()).or_default() += 1;
+                }
             }
-            df
+            (df, in_titles)
         })
         .collect();
     let mut total: HashMap<&str, u32> = HashMap::new();
-    for df in &per_topic {
+    for (df, _) in &per_topic {
         for (t, c) in df {
             *total.entry(t).or_default() += c;
         }
@@ -150,15 +157,15 @@ pub(crate) fn topic_terms(
     members
         .iter()
         .zip(&per_topic)
-        .map(|(m, df)| {
+        .map(|(m, (df, in_titles))| {
             let size = m.len().max(1) as f64;
             let chance = m.len() as f64 / papers;
             let min_df = m.len().min(2) as u32;
-            let in_titles = |t: &str| m.iter().filter(|&&i| title_sets[i].contains(t)).count();
             let mut scored: Vec<(f64, &str, u32)> = df
                 .iter()
                 .map(|(t, &c)| {
-                    let coverage = (c as f64 + TITLE_BONUS * in_titles(t) as f64) / size;
+                    let titled = in_titles.get(t).copied().unwrap_or(0);
+                    let coverage = (c as f64 + TITLE_BONUS * titled as f64) / size;
                     let share = c as f64 / total[t] as f64;
                     let precision = if chance < 1.0 {
                         ((share - chance) / (1.0 - chance)).max(0.0)
