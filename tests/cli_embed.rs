@@ -19,7 +19,10 @@ fn relate(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("relate starts");
     let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    // A run that fails before reading its input closes the pipe early.
+    if let Err(e) = pipe.write_all(stdin.unwrap_or("").as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     drop(pipe);
     child.wait_with_output().unwrap()
 }
