@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Side-by-side CPU throughput: `relate embed` against sentence-transformers on
-# the same texts (the 61 sample abstracts, repeated), alternating runs.
+# Side-by-side CPU throughput: `relate embed` at every SIMD level this CPU
+# has (baseline, AVX2, AVX-512; see RELATE_SIMD) against sentence-transformers
+# on the same texts (the 61 sample abstracts, repeated), alternating runs,
+# with the same number of threads. Prints the CPU model and flags first.
 #
-# Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT]
-#   PYTHON  a Python with sentence-transformers installed
+# Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]
+#   PYTHON   a Python with sentence-transformers installed
+#   THREADS  threads for both (default: all cores)
 # Both report their internal encode time only (model load excluded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${1:?usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT]}
+PYTHON=${1:?usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]}
 RUNS=${2:-5}
 REPEAT=${3:-2}
+THREADS=${4:-$(nproc)}
 MODEL=models/all-MiniLM-L6-v2
 TEXTS=tests/fixtures/all-MiniLM-L6-v2.abstracts.jsonl
 
@@ -22,8 +26,22 @@ for _ in $(seq "$REPEAT"); do
 for l in open(sys.argv[1]): print(json.dumps({"text": json.loads(l)["text"]}))' "$TEXTS"
 done >"$input"
 
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores, $THREADS threads)"
+echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|avx512f|avx512_vnni|avx512vl|avx512bw)$' | tr '\n' ' ')"
+
+levels=()
+for level in baseline avx2 avx512; do
+  got=$(RELATE_SIMD=$level target/release/relate embed --device cpu --model "$MODEL" \
+    -i <(head -n 1 "$input") 2>&1 >/dev/null | tail -n 1 | grep -o 'cpu ([a-z0-9]*)' || true)
+  if [ "$got" = "cpu ($level)" ]; then levels+=("$level"); fi
+done
+echo "relate levels on this CPU: ${levels[*]}"
+
 for run in $(seq "$RUNS"); do
   echo "run $run"
-  target/release/relate embed --device cpu --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
-  HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 2>/dev/null
+  for level in "${levels[@]}"; do
+    RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
+      --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
+  done
+  HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
 done

@@ -1,6 +1,8 @@
 //! Embedding throughput on the 61 sample abstracts (truncated at 256 tokens),
 //! reported as texts/s (group `embed_texts`) and tokens/s (group
-//! `embed_tokens`). On a GPU, or with `RELATE_BENCH_SWEEP=1`, group
+//! `embed_tokens`), on the CPU once per SIMD level the CPU has (baseline,
+//! AVX2, AVX-512; `RELATE_SIMD` caps the highest), so any machine shows the
+//! figure of a CPU without its best instructions. On a GPU, or with `RELATE_BENCH_SWEEP=1`, group
 //! `embed_batch_size` also measures 1,024 abstracts at batch sizes 32 to 512.
 //! `RELATE_BENCH_DEVICE` (default auto) and `RELATE_BENCH_DTYPE` (default
 //! f32) choose where and how the model runs. Needs the model: run
@@ -10,6 +12,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use relate::embed::{DeviceChoice, Embedder, EmbedderOptions, Precision};
+use relate::simd::{self, SimdLevel};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -44,32 +47,55 @@ fn options() -> EmbedderOptions {
 }
 
 fn bench_embed(c: &mut Criterion) {
-    let embedder = Embedder::load(options()).expect("model loads (run models/fetch.sh first)");
     let texts = sample_abstracts();
-    let tokens: usize = embedder
-        .token_counts(&texts)
-        .expect("tokenizes")
-        .iter()
-        .sum();
+    let mut sweep_device_is_gpu = false;
+    // Every SIMD level this CPU has (capped further by RELATE_SIMD), lowest
+    // first, so that one machine reports the figure of each kind of CPU.
+    let cap = std::env::var("RELATE_SIMD")
+        .ok()
+        .and_then(|v| v.parse::<SimdLevel>().ok());
+    let levels: Vec<SimdLevel> = SimdLevel::available()
+        .into_iter()
+        .filter(|l| cap.is_none_or(|cap| *l <= simd::capped(cap)))
+        .collect();
+    for level in levels {
+        simd::set_level(level);
+        let embedder = Embedder::load(options()).expect("model loads (run models/fetch.sh first)");
+        sweep_device_is_gpu = !embedder.device().is_cpu();
+        let tokens: usize = embedder
+            .token_counts(&texts)
+            .expect("tokenizes")
+            .iter()
+            .sum();
+        let name = if embedder.device().is_cpu() {
+            format!("{}_{level}", embedder.device_name())
+        } else {
+            embedder.device_name()
+        };
 
-    let mut group = c.benchmark_group("embed_texts");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(texts.len() as u64));
-    group.bench_function(
-        format!("{}_abstracts_{}", texts.len(), embedder.device_name()),
-        |b| b.iter(|| embedder.embed(&texts).expect("embeds")),
-    );
-    group.finish();
+        let mut group = c.benchmark_group("embed_texts");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(texts.len() as u64));
+        group.bench_function(format!("{}_abstracts_{name}", texts.len()), |b| {
+            b.iter(|| embedder.embed(&texts).expect("embeds"))
+        });
+        group.finish();
 
-    let mut group = c.benchmark_group("embed_tokens");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(tokens as u64));
-    group.bench_function(format!("{tokens}_tokens_{}", embedder.device_name()), |b| {
-        b.iter(|| embedder.embed(&texts).expect("embeds"))
-    });
-    group.finish();
+        let mut group = c.benchmark_group("embed_tokens");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(tokens as u64));
+        group.bench_function(format!("{tokens}_tokens_{name}"), |b| {
+            b.iter(|| embedder.embed(&texts).expect("embeds"))
+        });
+        group.finish();
+        if sweep_device_is_gpu {
+            // The SIMD level does not matter on a GPU.
+            break;
+        }
+    }
+    simd::set_level(cap.unwrap_or(SimdLevel::Avx512));
 
-    let sweep = !embedder.device().is_cpu() || std::env::var_os("RELATE_BENCH_SWEEP").is_some();
+    let sweep = sweep_device_is_gpu || std::env::var_os("RELATE_BENCH_SWEEP").is_some();
     if sweep {
         bench_batch_sizes(c, &texts);
     }

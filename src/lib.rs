@@ -12,7 +12,7 @@ pub mod index;
 pub mod library_index;
 pub mod library_topics;
 pub mod query;
-mod simd;
+pub mod simd;
 pub mod store;
 pub mod topics;
 

@@ -1,38 +1,256 @@
-//! Running a loop with the best vector instructions the CPU offers, chosen
-//! at run time: the [`simd_dispatch`] macro that every numeric kernel of the
-//! crate uses, and the one dot product that search, topics and their tests
-//! share (so that scores agree wherever they are computed).
+//! Which vector instructions the crate's numeric kernels use, and the means
+//! to run each kernel with them: the level in force ([`level`], the best the
+//! CPU has, capped by the `RELATE_SIMD` environment variable so that every
+//! level can be tested and measured on any machine), the [`simd_dispatch`]
+//! macro that every kernel uses, and the one dot product that search, topics
+//! and their tests share (so that scores agree wherever they are computed).
+//!
+//! A kernel is written once as a portable `#[inline(always)]` function that
+//! is generic over [`MulAdd`]; the macro compiles it once per level (AVX-512,
+//! AVX2 + FMA, baseline on x86-64; NEON on aarch64) and picks one at run
+//! time. Kernels use plain indexed loops over fixed-size lane arrays, never
+//! closures handed to iterator adaptors: a closure is compiled without the
+//! level's target features, and a fused multiply-add there becomes a library
+//! call per element.
 
-/// Defines `$name`, which runs `$portable` compiled for the best vector
-/// instructions the CPU offers: AVX-512, else AVX2 with FMA, else the
-/// baseline. `$portable` must be `#[inline(always)]` so that each copy is
-/// vectorised for its target.
+// Kernels index fixed-size lane arrays on purpose (see above): iterator
+// adaptors with closures can lose the level's target features.
+#![allow(clippy::needless_range_loop)]
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A set of vector instructions a kernel can be compiled for.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdLevel {
+    /// What every CPU of the architecture has (SSE2 on x86-64).
+    Baseline,
+    /// NEON with fused multiply-add (every aarch64 CPU).
+    Neon,
+    /// AVX2 with FMA (x86-64-v3).
+    Avx2,
+    /// AVX-512F with FMA (x86-64-v4).
+    Avx512,
+}
+
+impl SimdLevel {
+    /// The name used by `RELATE_SIMD` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Baseline => "baseline",
+            SimdLevel::Neon => "neon",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512 => "avx512",
+        }
+    }
+
+    /// Every level this architecture's builds know, lowest first.
+    pub fn all_for_arch() -> &'static [SimdLevel] {
+        if cfg!(target_arch = "x86_64") {
+            &[SimdLevel::Baseline, SimdLevel::Avx2, SimdLevel::Avx512]
+        } else if cfg!(target_arch = "aarch64") {
+            &[SimdLevel::Baseline, SimdLevel::Neon]
+        } else {
+            &[SimdLevel::Baseline]
+        }
+    }
+
+    /// The levels this CPU can run, lowest first.
+    pub fn available() -> Vec<SimdLevel> {
+        let best = detected();
+        SimdLevel::all_for_arch()
+            .iter()
+            .copied()
+            .filter(|l| *l <= best)
+            .collect()
+    }
+}
+
+impl fmt::Display for SimdLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SimdLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "baseline" | "scalar" | "none" => Ok(SimdLevel::Baseline),
+            "neon" => Ok(SimdLevel::Neon),
+            "avx2" => Ok(SimdLevel::Avx2),
+            "avx512" | "avx-512" => Ok(SimdLevel::Avx512),
+            other => Err(format!(
+                "unknown SIMD level {other:?}: expected baseline, avx2, avx512 or neon"
+            )),
+        }
+    }
+}
+
+/// The best level this CPU supports.
+pub fn detected() -> SimdLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            return SimdLevel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return SimdLevel::Avx2;
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return SimdLevel::Neon;
+        }
+    }
+    SimdLevel::Baseline
+}
+
+/// The highest level at most `cap` that the CPU supports. A cap from the
+/// other architecture (e.g. `avx2` on aarch64) allows that architecture's
+/// vector level.
+pub fn capped(cap: SimdLevel) -> SimdLevel {
+    let best = detected();
+    if cap == SimdLevel::Baseline {
+        return SimdLevel::Baseline;
+    }
+    let cap_here = match (cap, best) {
+        (SimdLevel::Avx2 | SimdLevel::Avx512, SimdLevel::Neon) => SimdLevel::Neon,
+        (SimdLevel::Neon, SimdLevel::Avx2 | SimdLevel::Avx512) => SimdLevel::Avx512,
+        (cap, _) => cap,
+    };
+    cap_here.min(best)
+}
+
+/// The level in force, once chosen (`UNSET` before).
+static LEVEL: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = u8::MAX;
+
+fn encode(level: SimdLevel) -> u8 {
+    level as u8
+}
+
+fn decode(code: u8) -> SimdLevel {
+    match code {
+        0 => SimdLevel::Baseline,
+        1 => SimdLevel::Neon,
+        2 => SimdLevel::Avx2,
+        _ => SimdLevel::Avx512,
+    }
+}
+
+/// The level the kernels use in this process: the best the CPU has, or
+/// lower when `RELATE_SIMD` (baseline, avx2, avx512, neon) asks for less.
+/// A level above what the CPU has is never used; an unknown value is
+/// reported once on standard error and ignored.
+pub fn level() -> SimdLevel {
+    let code = LEVEL.load(Ordering::Relaxed);
+    if code != UNSET {
+        return decode(code);
+    }
+    let chosen = match std::env::var("RELATE_SIMD") {
+        Ok(value) if !value.trim().is_empty() => match value.parse::<SimdLevel>() {
+            Ok(cap) => capped(cap),
+            Err(problem) => {
+                eprintln!("warning: RELATE_SIMD: {problem}; using {}", detected());
+                detected()
+            }
+        },
+        _ => detected(),
+    };
+    match LEVEL.compare_exchange(UNSET, encode(chosen), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => chosen,
+        Err(other) => decode(other),
+    }
+}
+
+/// Sets the level in force to the highest at most `cap` that the CPU
+/// supports, and returns it. For benchmarks and tools that compare levels
+/// in one process: a model loaded before the change keeps the level it was
+/// prepared for.
+pub fn set_level(cap: SimdLevel) -> SimdLevel {
+    let chosen = capped(cap);
+    LEVEL.store(encode(chosen), Ordering::Relaxed);
+    chosen
+}
+
+/// How a kernel computes `a * b + c`: fused on levels that have a fused
+/// multiply-add instruction, as a separate multiply and add elsewhere (where
+/// `f32::mul_add` would be a software library call per element).
+pub(crate) trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// `a * b + c` in one rounding (an FMA instruction).
+pub(crate) struct Fused;
+
+/// `a * b + c` as a multiply then an add.
+pub(crate) struct Separate;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// The [`MulAdd`] of the portable build: fused where the architecture's
+/// baseline has an FMA instruction (aarch64), separate elsewhere.
+#[cfg(target_arch = "aarch64")]
+pub(crate) type BaselineMulAdd = Fused;
+#[cfg(not(target_arch = "aarch64"))]
+pub(crate) type BaselineMulAdd = Separate;
+
+/// Defines `$name`, which runs `$portable::<M>` compiled for the level in
+/// force ([`level`]): AVX-512 or AVX2 with FMA (each an `#[inline(never)]`
+/// function named after the level, so that tests can inspect its machine
+/// code), else the portable build. `$portable` must be `#[inline(always)]`
+/// and generic over one [`MulAdd`] parameter.
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $portable:ident) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,fma")]
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[inline(never)]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $portable($($arg),*)
+                    $portable::<$crate::simd::Fused>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $portable($($arg),*)
+                    $portable::<$crate::simd::Fused>($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features `avx512` is compiled for.
-                    return unsafe { avx512($($arg),*) };
+                #[inline(never)]
+                fn baseline($($arg: $ty),*) $(-> $ret)? {
+                    $portable::<$crate::simd::Separate>($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has the features `avx2` is compiled for.
-                    return unsafe { avx2($($arg),*) };
+                match $crate::simd::level() {
+                    // SAFETY: `level` never exceeds what the CPU supports.
+                    $crate::simd::SimdLevel::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::simd::SimdLevel::Avx2 => return unsafe { avx2($($arg),*) },
+                    _ => return baseline($($arg),*),
                 }
             }
-            $portable($($arg),*)
+            #[allow(unreachable_code)]
+            {
+                $portable::<$crate::simd::BaselineMulAdd>($($arg),*)
+            }
         }
     };
 }
@@ -41,29 +259,49 @@ pub(crate) use simd_dispatch;
 /// Lanes summed independently so the compiler can vectorise the loop.
 const LANES: usize = 32;
 
+/// Multiplies and adds separately whatever the level (`_M` is ignored), so
+/// that the same inputs give the same bits on every CPU: the vector builds
+/// only widen the loop, and scores, rankings and topics do not depend on the
+/// machine.
 #[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+fn dot_lanes<_M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
+    type M = Separate;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += x * y;
+    let full = n / LANES * LANES;
+    let mut i = 0;
+    while i < full {
+        let (x, y) = (&a[i..i + LANES], &b[i..i + LANES]);
+        for l in 0..LANES {
+            acc[l] = M::mul_add(x[l], y[l], acc[l]);
         }
+        i += LANES;
     }
-    acc.iter().sum::<f32>() + tail
+    let mut tail = 0.0f32;
+    for j in full..n {
+        tail = M::mul_add(a[j], b[j], tail);
+    }
+    sum_lanes(&acc) + tail
+}
+
+/// Sum of 32 lanes by halving (a fixed order, so every build adds alike).
+#[inline(always)]
+fn sum_lanes(acc: &[f32; LANES]) -> f32 {
+    let mut s = [0f32; 16];
+    for l in 0..16 {
+        s[l] = acc[l] + acc[l + 16];
+    }
+    let mut t = [0f32; 8];
+    for l in 0..8 {
+        t[l] = s[l] + s[l + 8];
+    }
+    let u = [t[0] + t[4], t[1] + t[5], t[2] + t[6], t[3] + t[7]];
+    (u[0] + u[2]) + (u[1] + u[3])
 }
 
 simd_dispatch!(
-    /// Dot product of two slices (over the shorter length). The same inputs
-    /// give the same bits on every CPU: the vector builds only widen the loop.
+    /// Dot product of two slices (over the shorter length).
     pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 => dot_lanes
 );
 
@@ -79,10 +317,25 @@ mod tests {
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot(&a, &b) as f64 - naive).abs() < 1e-3, "n = {n}");
             assert_eq!(
-                dot(&a, &b),
-                dot_lanes(&a, &b),
-                "dispatch and portable agree"
+                dot(&a, &b).to_bits(),
+                dot_lanes::<Fused>(&a, &b).to_bits(),
+                "every build gives the same bits"
             );
         }
+    }
+
+    #[test]
+    fn caps_never_exceed_the_cpu_and_parse() {
+        let best = detected();
+        for cap in SimdLevel::all_for_arch() {
+            let got = capped(*cap);
+            assert!(got <= best, "{cap} gave {got} above {best}");
+            assert!(SimdLevel::available().contains(&got));
+        }
+        assert_eq!(capped(SimdLevel::Baseline), SimdLevel::Baseline);
+        assert_eq!("AVX2".parse::<SimdLevel>(), Ok(SimdLevel::Avx2));
+        assert_eq!("avx512".parse::<SimdLevel>(), Ok(SimdLevel::Avx512));
+        assert!("sse9".parse::<SimdLevel>().is_err());
+        assert!(SimdLevel::available().contains(&level()));
     }
 }

@@ -76,6 +76,53 @@ fn packed_and_tensor_forward_passes_agree() {
     }
 }
 
+/// The tensor path in f16 and bf16 (what a GPU runs in half precision), here
+/// on the CPU: slow, so one long abstract and a few short odd inputs in one
+/// batch, whose padding exercises the attention mask (where half precision
+/// once gave NaN) and whose long text the softmax's sums (where bf16 once
+/// lost precision).
+#[test]
+fn half_precision_tensor_path_matches_reference() {
+    use relate::embed::Precision;
+    let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");
+    let odd = read_references("odd-inputs.reference.jsonl");
+    let picked: Vec<&common::Reference> = refs.iter().take(1).chain(odd.iter().take(4)).collect();
+    let texts: Vec<&str> = picked.iter().map(|r| r.text.as_str()).collect();
+    for precision in [Precision::F16, Precision::Bf16] {
+        let half = Embedder::load(EmbedderOptions {
+            model_dir: model_dir(),
+            device: DeviceChoice::Cpu,
+            precision,
+            cpu_engine: CpuEngine::Tensors,
+            ..EmbedderOptions::default()
+        })
+        .expect("the tensor engine runs half precision on the CPU");
+        let out = half.embed(&texts).unwrap();
+        let mut worst = 1.0f64;
+        for (i, (r, v)) in picked.iter().zip(&out.vectors).enumerate() {
+            assert!(
+                v.iter().all(|x| x.is_finite()),
+                "{precision}: text {i} is not finite"
+            );
+            let c = cosine(&r.embedding, v);
+            assert!(
+                c >= 0.999,
+                "{precision}: text {i}: cosine {c} to the reference"
+            );
+            worst = worst.min(c);
+        }
+        println!("{precision}: lowest cosine to the reference {worst:.5}");
+    }
+    // The fast path still refuses half precision on the CPU.
+    let refused = Embedder::load(EmbedderOptions {
+        model_dir: model_dir(),
+        device: DeviceChoice::Cpu,
+        precision: Precision::F16,
+        ..EmbedderOptions::default()
+    });
+    assert!(refused.is_err());
+}
+
 #[test]
 fn token_counts_match_reference_truncation() {
     let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");

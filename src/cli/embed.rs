@@ -111,7 +111,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
         "relate: embedded {} texts ({} tokens) on {} in {:.2}s (model load {:.2}s): {:.1} texts/s, {:.0} tokens/s{}",
         stats.texts,
         stats.tokens,
-        embedder.device_name(),
+        embedder.engine_name(),
         stats.embed_time.as_secs_f64(),
         load_time.as_secs_f64(),
         stats.texts as f64 / secs,

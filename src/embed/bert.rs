@@ -140,7 +140,7 @@ impl EncoderLayer {
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?); // (batch, heads, seq, head_dim)
         let scores = q.matmul(&k.t()?)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask_bias)?)?;
+        let probs = softmax(&scores.broadcast_add(mask_bias)?)?;
         let context = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -151,6 +151,19 @@ impl EncoderLayer {
         let inner = self.activation.apply(&self.intermediate.forward(&xs)?)?;
         let out = self.output.forward(&inner)?;
         self.output_norm.forward(&(out + xs)?)
+    }
+}
+
+/// Softmax over the last dimension. candle's CPU softmax sums in the
+/// tensor's own type, which in bf16 (8 bits of mantissa) loses the small
+/// weights of long texts (cosine 0.9976 to the reference on a 256-token
+/// abstract), so half precision on the CPU is computed in f32; CUDA's
+/// kernel already sums in f32.
+fn softmax(scores: &Tensor) -> candle_core::Result<Tensor> {
+    if scores.device().is_cpu() && scores.dtype() != DType::F32 {
+        candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())
+    } else {
+        candle_nn::ops::softmax_last_dim(scores)
     }
 }
 

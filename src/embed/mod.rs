@@ -12,6 +12,7 @@ mod batching;
 mod bert;
 mod device;
 mod kernels;
+mod matmul;
 mod model_folder;
 mod packed;
 mod pooling;
@@ -68,7 +69,9 @@ pub enum CpuEngine {
     /// Packed token rows with fused steps and reused buffers (the fast path).
     #[default]
     Packed,
-    /// candle's tensor operations, the code a GPU runs; for cross-checks.
+    /// candle's tensor operations, the code a GPU runs; for cross-checks
+    /// (the only way half precision runs on the CPU: slowly, to catch
+    /// masking and overflow bugs of the GPU path without a GPU).
     Tensors,
 }
 
@@ -133,7 +136,7 @@ pub struct Embedder {
 /// The forward pass in use.
 enum Encoder {
     Tensors(BertEncoder),
-    Packed(PackedEncoder),
+    Packed(Box<PackedEncoder>),
 }
 
 impl Embedder {
@@ -141,7 +144,11 @@ impl Embedder {
     pub fn load(options: EmbedderOptions) -> Result<Self> {
         let folder = ModelFolder::open(&options.model_dir)?;
         let device = select_device(options.device)?;
-        options.precision.check_device(&device)?;
+        // Half precision on the CPU is refused, except through the tensor
+        // engine, which exists to cross-check the GPU's code path.
+        if options.cpu_engine != CpuEngine::Tensors {
+            options.precision.check_device(&device)?;
+        }
         let tokenizer = TextTokenizer::load(&folder)?;
         let encoder = BertEncoder::load(
             &folder.weights_path,
@@ -165,7 +172,7 @@ impl Embedder {
                     problem: format!("cannot be prepared for the CPU: {e}"),
                     fix: "Re-run models/fetch.sh (or re-download the model)".into(),
                 })?;
-            Encoder::Packed(PackedEncoder::new(weights))
+            Encoder::Packed(Box::new(PackedEncoder::new(weights)))
         } else {
             Encoder::Tensors(encoder)
         };
@@ -206,6 +213,15 @@ impl Embedder {
     /// A short name of the device: `cpu` or `cuda`.
     pub fn device_name(&self) -> String {
         device::describe(&self.device)
+    }
+
+    /// The device with, on the CPU, the SIMD level of the packed kernels:
+    /// `cpu (avx2)`, `cuda`.
+    pub fn engine_name(&self) -> String {
+        match &self.encoder {
+            Encoder::Packed(_) => format!("cpu ({})", crate::simd::level()),
+            Encoder::Tensors(_) => self.device_name(),
+        }
     }
 
     /// Token count of each text after truncation, special tokens included.

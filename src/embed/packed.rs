@@ -1,30 +1,22 @@
 //! The BERT encoder on the CPU in f32, on packed token rows: the tokens of
 //! every text in a batch are laid one after another with no padding, so the
 //! dense layers multiply exactly the real tokens, and attention runs per
-//! text and head on views into the fused query/key/value rows without any
-//! transposing copy. Matrix products go straight to the `gemm` crate (the
-//! one candle's CPU backend uses) with biases and residuals pre-loaded into
-//! the output, and the working buffers are reused from batch to batch, so a
-//! batch allocates nothing. The result equals candle's tensor forward pass
-//! (`bert`) to float rounding; the parity tests check both.
+//! text and head on views into the fused query/key/value rows. Matrix
+//! products run on the crate's own blocked kernels (`matmul`, every SIMD
+//! level, weights packed once at load) with biases and residuals pre-loaded
+//! into the output, and the working buffers are reused from batch to batch.
+//! The result equals candle's tensor forward pass (`bert`) to float
+//! rounding; the parity tests check both.
 
 use std::sync::Mutex;
 
-use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use super::kernels;
-
-/// Below this many multiply-adds a product runs on one thread.
-const PARALLEL_WORK: usize = 1 << 20;
+use super::matmul::{product, Dest, PackedB, RowsView};
 
 /// How a layer's intermediate activations are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostActivation {
-    GeluErf,
-    GeluTanh,
-    Relu,
-}
+pub(crate) use kernels::Activation as HostActivation;
 
 /// One encoder layer's weights, row-major as in the checkpoint (out × in).
 pub(crate) struct HostLayer {
@@ -64,6 +56,43 @@ pub(crate) struct HostWeights {
     pub layers: Vec<HostLayer>,
 }
 
+/// One layer ready for the packed pass: weights packed for the level in
+/// force, biases and norms as they are.
+struct PackedLayer {
+    qkv: PackedB,
+    qkv_b: Vec<f32>,
+    attn_out: PackedB,
+    attn_out_b: Vec<f32>,
+    attn_norm_w: Vec<f32>,
+    attn_norm_b: Vec<f32>,
+    inter: PackedB,
+    inter_b: Vec<f32>,
+    out: PackedB,
+    out_b: Vec<f32>,
+    out_norm_w: Vec<f32>,
+    out_norm_b: Vec<f32>,
+}
+
+impl PackedLayer {
+    fn new(l: HostLayer, hidden: usize) -> Self {
+        let i = l.intermediate;
+        PackedLayer {
+            qkv: PackedB::from_weight(&l.qkv_w, 3 * hidden, hidden),
+            qkv_b: l.qkv_b,
+            attn_out: PackedB::from_weight(&l.attn_out_w, hidden, hidden),
+            attn_out_b: l.attn_out_b,
+            attn_norm_w: l.attn_norm_w,
+            attn_norm_b: l.attn_norm_b,
+            inter: PackedB::from_weight(&l.inter_w, i, hidden),
+            inter_b: l.inter_b,
+            out: PackedB::from_weight(&l.out_w, hidden, i),
+            out_b: l.out_b,
+            out_norm_w: l.out_norm_w,
+            out_norm_b: l.out_norm_b,
+        }
+    }
+}
+
 /// Buffers reused across batches.
 #[derive(Default)]
 struct Workspace {
@@ -73,30 +102,32 @@ struct Workspace {
     inter: Vec<f32>,
 }
 
+/// Per-thread buffers of attention: one head's scores and its packed keys
+/// and values.
+#[derive(Default)]
+struct HeadScratch {
+    scores: Vec<f32>,
+    keys: PackedB,
+    values: PackedB,
+}
+
 /// The packed CPU encoder.
 pub(crate) struct PackedEncoder {
     w: HostWeights,
+    layers: Vec<PackedLayer>,
     workspace: Mutex<Workspace>,
 }
 
-/// A raw pointer that may cross threads; each task writes a disjoint part.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-// SAFETY: used only for writes to disjoint regions, see `attention`.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// The pointer (a method, so that closures capture the whole wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 impl PackedEncoder {
-    pub(crate) fn new(w: HostWeights) -> Self {
+    pub(crate) fn new(mut w: HostWeights) -> Self {
+        let hidden = w.hidden;
+        let layers = std::mem::take(&mut w.layers)
+            .into_iter()
+            .map(|l| PackedLayer::new(l, hidden))
+            .collect();
         PackedEncoder {
             w,
+            layers,
             workspace: Mutex::new(Workspace::default()),
         }
     }
@@ -129,7 +160,7 @@ impl PackedEncoder {
                 Some(span)
             })
             .collect();
-        for layer in &self.w.layers {
+        for layer in &self.layers {
             self.layer(layer, &spans, ws, total);
         }
         for &(start, len) in &spans {
@@ -161,31 +192,21 @@ impl PackedEncoder {
         kernels::layer_norm_rows(x, &self.w.embed_norm_w, &self.w.embed_norm_b, self.w.eps);
     }
 
-    fn layer(&self, l: &HostLayer, spans: &[(usize, usize)], ws: &mut Workspace, t: usize) {
-        let h = self.w.hidden;
+    fn layer(&self, l: &PackedLayer, spans: &[(usize, usize)], ws: &mut Workspace, t: usize) {
         let i = self.w.intermediate;
         // Fused query/key/value: qkv = bias + x · Wᵀ.
         fill_rows(&mut ws.qkv, &l.qkv_b);
-        matmul_wt(&mut ws.qkv, &ws.x, &l.qkv_w, (t, 3 * h, h), true);
+        linear(&mut ws.qkv, &ws.x, &l.qkv, t, true);
         self.attention(spans, &ws.qkv, &mut ws.context);
         // Attention output with its residual: x = x + bias + context · Wᵀ.
-        add_rows(&mut ws.x, &l.attn_out_b);
-        matmul_wt(&mut ws.x, &ws.context, &l.attn_out_w, (t, h, h), true);
+        kernels::add_rows(&mut ws.x, &l.attn_out_b);
+        linear(&mut ws.x, &ws.context, &l.attn_out, t, true);
         kernels::layer_norm_rows(&mut ws.x, &l.attn_norm_w, &l.attn_norm_b, self.w.eps);
         // Feed-forward: inter = act(bias + x · Wᵀ); x = x + bias + inter · Wᵀ.
-        match self.w.activation {
-            HostActivation::GeluErf => {
-                matmul_wt(&mut ws.inter, &ws.x, &l.inter_w, (t, i, h), false);
-                kernels::bias_gelu_rows(&mut ws.inter, &l.inter_b);
-            }
-            other => {
-                fill_rows(&mut ws.inter, &l.inter_b);
-                matmul_wt(&mut ws.inter, &ws.x, &l.inter_w, (t, i, h), true);
-                apply_activation(&mut ws.inter, other);
-            }
-        }
-        add_rows(&mut ws.x, &l.out_b);
-        matmul_wt(&mut ws.x, &ws.inter, &l.out_w, (t, h, i), true);
+        linear(&mut ws.inter[..t * i], &ws.x, &l.inter, t, false);
+        kernels::bias_activation_rows(&mut ws.inter, &l.inter_b, self.w.activation);
+        kernels::add_rows(&mut ws.x, &l.out_b);
+        linear(&mut ws.x, &ws.inter, &l.out, t, true);
         kernels::layer_norm_rows(&mut ws.x, &l.out_norm_w, &l.out_norm_b, self.w.eps);
     }
 
@@ -195,7 +216,7 @@ impl PackedEncoder {
         let h = self.w.hidden;
         let heads = self.w.heads;
         let d = h / heads;
-        let out = SharedMut(context.as_mut_ptr());
+        let out = Dest::new(context, h);
         let tasks: Vec<(usize, usize, usize)> = spans
             .iter()
             .filter(|&&(_, len)| len > 0)
@@ -203,165 +224,66 @@ impl PackedEncoder {
             .collect();
         tasks
             .par_iter()
-            .for_each_init(Vec::new, |scores, &(start, len, head)| {
-                scores.resize(len * len, 0.0);
-                let row_stride = (3 * h) as isize;
-                let q = qkv[start * 3 * h + head * d..].as_ptr();
-                let k = qkv[start * 3 * h + h + head * d..].as_ptr();
-                let v = qkv[start * 3 * h + 2 * h + head * d..].as_ptr();
-                // SAFETY: every view stays inside `qkv` (rows start..start+len,
-                // columns of one head), `scores` holds len × len values, and the
-                // output view (rows start..start+len, this head's columns) is
-                // written by this task alone.
-                unsafe {
-                    let (q, kt) = (View::rows(q, row_stride), View::transposed(k, row_stride));
-                    product(
-                        (len, len, d),
-                        scores.as_mut_ptr(),
-                        len,
-                        false,
-                        q,
-                        kt,
-                        Parallelism::None,
-                    );
-                    kernels::softmax_rows(scores, len);
-                    let dst = out.get().add(start * h + head * d);
-                    let (p, v) = (
-                        View::rows(scores.as_ptr(), len as isize),
-                        View::rows(v, row_stride),
-                    );
-                    product((len, d, len), dst, h, false, p, v, Parallelism::None);
-                }
+            .for_each_init(HeadScratch::default, |scratch, &(start, len, head)| {
+                let row = |token: usize| (start + token) * 3 * h;
+                let (key, value) = (h + head * d, 2 * h + head * d);
+                // Kᵀ: d × len, and V: len × d, packed for the tile kernels.
+                scratch.keys.pack(d, len, |kk, j| qkv[row(j) + key + kk]);
+                scratch
+                    .values
+                    .pack(len, d, |kk, j| qkv[row(kk) + value + j]);
+                scratch.scores.resize(len * len, 0.0);
+                let queries = RowsView {
+                    data: &qkv[row(0) + head * d..row(len - 1) + head * d + d],
+                    row_step: 3 * h,
+                };
+                product(
+                    Dest::new(&mut scratch.scores, len),
+                    queries,
+                    len,
+                    &scratch.keys,
+                    false,
+                    false,
+                );
+                kernels::softmax_rows(&mut scratch.scores, len);
+                let weights = RowsView {
+                    data: &scratch.scores,
+                    row_step: len,
+                };
+                // Rows start..start+len, this head's columns: written by this
+                // task alone.
+                product(
+                    out.offset(start * h + head * d),
+                    weights,
+                    len,
+                    &scratch.values,
+                    false,
+                    false,
+                );
             });
     }
 }
 
-/// A matrix in memory: its first element and the steps between rows and
-/// between columns.
-#[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
-    row_step: isize,
-    col_step: isize,
-}
-
-impl View {
-    /// Row-major with rows `row_step` apart.
-    fn rows(ptr: *const f32, row_step: isize) -> Self {
-        View {
-            ptr,
-            row_step,
-            col_step: 1,
-        }
-    }
-
-    /// The transpose of a row-major matrix whose rows are `row_step` apart.
-    fn transposed(ptr: *const f32, row_step: isize) -> Self {
-        View {
-            ptr,
-            row_step: 1,
-            col_step: row_step,
-        }
-    }
-}
-
-/// `dst (m × n, rows dst_row_step apart) = lhs (m × k) · rhs (k × n)`, or
-/// `+=` when `accumulate`.
-///
-/// # Safety
-/// Every element the shapes and steps address must lie in live memory, and
-/// `dst` must not overlap the inputs or be written by anyone else meanwhile.
-unsafe fn product(
-    (m, n, k): (usize, usize, usize),
-    dst: *mut f32,
-    dst_row_step: usize,
-    accumulate: bool,
-    lhs: View,
-    rhs: View,
-    parallelism: Parallelism,
-) {
-    gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_row_step as isize,
+/// `dst (rows × n) = a (rows × k) · Wᵀ`, or `+=` when `accumulate`, for a
+/// packed weight `W` (n × k).
+fn linear(dst: &mut [f32], a: &[f32], w: &PackedB, rows: usize, accumulate: bool) {
+    let (k, n) = (w.rows(), w.cols());
+    product(
+        Dest::new(dst, n),
+        RowsView {
+            data: &a[..rows * k],
+            row_step: k,
+        },
+        rows,
+        w,
         accumulate,
-        lhs.ptr,
-        lhs.col_step,
-        lhs.row_step,
-        rhs.ptr,
-        rhs.col_step,
-        rhs.row_step,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
+        true,
     );
-}
-
-/// `dst (m × n) = a (m × k) · wᵀ`, or `+=` when `accumulate`, with `w`
-/// row-major n × k.
-fn matmul_wt(
-    dst: &mut [f32],
-    a: &[f32],
-    w: &[f32],
-    (m, n, k): (usize, usize, usize),
-    accumulate: bool,
-) {
-    assert!(dst.len() >= m * n && a.len() >= m * k && w.len() >= n * k);
-    let parallelism = if m * n * k >= PARALLEL_WORK {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above bound every access: dst rows have stride n,
-    // a rows stride k, and w read as its transpose (element (kk, j) at
-    // j·k + kk).
-    unsafe {
-        let (a, wt) = (
-            View::rows(a.as_ptr(), k as isize),
-            View::transposed(w.as_ptr(), k as isize),
-        );
-        product(
-            (m, n, k),
-            dst.as_mut_ptr(),
-            n,
-            accumulate,
-            a,
-            wt,
-            parallelism,
-        );
-    }
 }
 
 /// Every row of `dst` becomes `row`.
 fn fill_rows(dst: &mut [f32], row: &[f32]) {
     for chunk in dst.chunks_exact_mut(row.len()) {
         chunk.copy_from_slice(row);
-    }
-}
-
-/// `row` is added to every row of `dst`.
-fn add_rows(dst: &mut [f32], row: &[f32]) {
-    for chunk in dst.chunks_exact_mut(row.len()) {
-        for (d, r) in chunk.iter_mut().zip(row) {
-            *d += r;
-        }
-    }
-}
-
-fn apply_activation(values: &mut [f32], activation: HostActivation) {
-    match activation {
-        HostActivation::GeluErf => unreachable!("handled by the fused kernel"),
-        HostActivation::GeluTanh => values.iter_mut().for_each(|v| {
-            let x = *v;
-            let inner = (2.0f32 / std::f32::consts::PI).sqrt() * (x + 0.044_715 * x * x * x);
-            *v = 0.5 * x * (1.0 + inner.tanh());
-        }),
-        HostActivation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
     }
 }

@@ -1,0 +1,622 @@
+//! Matrix products of the packed CPU encoder, `C (+)= A · B`, compiled for
+//! every SIMD level and chosen like every other kernel (so `RELATE_SIMD`
+//! caps them too, and each level's figure can be measured on any machine).
+//!
+//! `B` is packed into column panels as wide as the level's register tile
+//! (a linear layer's weight once, at load; attention's keys and values per
+//! text and head), and `A` is read in place (rows with any stride, columns
+//! contiguous). The work is blocked the usual way: a slice of the depth
+//! (`KC`) of a block of `A` rows (`MC`) stays in the L2 cache while every
+//! panel of `B` sweeps past it, and a register tile of `MR × NR` sums
+//! accumulates each piece of `C`. The tile is plain Rust over fixed-size
+//! arrays, which the compiler keeps in vector registers for each level
+//! (a test inspects the machine code): AVX-512 6×32, AVX2 6×16, NEON 6×16;
+//! the x86-64 baseline tile (SSE, 6×8) is written with intrinsics, since
+//! without fused multiply-adds the compiler leaves the portable one scalar.
+
+// Kernels index fixed-size lane arrays on purpose (see above): iterator
+// adaptors with closures can lose the level's target features.
+#![allow(clippy::needless_range_loop)]
+
+use rayon::prelude::*;
+
+use crate::simd::{level, Fused, MulAdd, SimdLevel};
+
+/// Depth handled per pass over a block (a panel slice of `KC × NR` stays in
+/// the L1 cache).
+const KC: usize = 256;
+/// Rows of `A` per block (with `KC` of depth, 96 KiB in the L2 cache).
+const MC: usize = 96;
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_WORK: usize = 1 << 20;
+
+/// The register tile of a level: rows × columns of `C` computed at once.
+fn tile_shape(level: SimdLevel) -> (usize, usize) {
+    match level {
+        SimdLevel::Avx512 => (6, 32),
+        SimdLevel::Avx2 | SimdLevel::Neon => (6, 16),
+        SimdLevel::Baseline if cfg!(target_arch = "x86_64") => (6, 8),
+        SimdLevel::Baseline => (4, 8),
+    }
+}
+
+/// `B` (`k × n`) in column panels of `nr`: panel `p` holds, for each depth
+/// `kk`, the `nr` values `B[kk][p·nr ..]` side by side (zero past `n`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PackedB {
+    k: usize,
+    n: usize,
+    nr: usize,
+    level: Option<SimdLevel>,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs `Wᵀ` for a linear layer's weight `w` (`n × k`, row-major:
+    /// out × in), so that `A · B = A · Wᵀ`.
+    pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
+        assert!(w.len() >= n * k, "weight is smaller than {n} × {k}");
+        let mut packed = PackedB::default();
+        packed.pack(k, n, |kk, j| w[j * k + kk]);
+        packed
+    }
+
+    /// Repacks this buffer (reusing its memory) with `B[kk][j] = get(kk, j)`
+    /// for the level in force.
+    pub(crate) fn pack(&mut self, k: usize, n: usize, get: impl Fn(usize, usize) -> f32) {
+        let level = level();
+        let (_, nr) = tile_shape(level);
+        let panels = n.div_ceil(nr);
+        self.k = k;
+        self.n = n;
+        self.nr = nr;
+        self.level = Some(level);
+        self.data.clear();
+        self.data.resize(panels * k * nr, 0.0);
+        for p in 0..panels {
+            let cols = nr.min(n - p * nr);
+            let panel = &mut self.data[p * k * nr..(p + 1) * k * nr];
+            for kk in 0..k {
+                let dst = &mut panel[kk * nr..kk * nr + cols];
+                for (jj, d) in dst.iter_mut().enumerate() {
+                    *d = get(kk, p * nr + jj);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.k
+    }
+
+    pub(crate) fn cols(&self) -> usize {
+        self.n
+    }
+}
+
+/// `A`: `m × k` with rows `row_step` apart and contiguous columns.
+#[derive(Clone, Copy)]
+pub(crate) struct RowsView<'a> {
+    pub data: &'a [f32],
+    pub row_step: usize,
+}
+
+/// Where a product goes: `m × n` values with rows `row_step` apart, written
+/// through a raw pointer so that threads (and attention's heads) can fill
+/// disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Dest {
+    ptr: *mut f32,
+    len: usize,
+    row_step: usize,
+}
+
+// SAFETY: a `Dest` is only written at disjoint tiles by its users (see
+// `product` and the attention in `packed`).
+unsafe impl Send for Dest {}
+unsafe impl Sync for Dest {}
+
+impl Dest {
+    /// All of `buf`, rows `row_step` apart.
+    pub(crate) fn new(buf: &mut [f32], row_step: usize) -> Self {
+        Dest {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            row_step,
+        }
+    }
+
+    /// The part starting `offset` values in (its rows keep their step).
+    pub(crate) fn offset(self, offset: usize) -> Self {
+        assert!(offset <= self.len);
+        Dest {
+            // SAFETY: in bounds by the assert.
+            ptr: unsafe { self.ptr.add(offset) },
+            len: self.len - offset,
+            row_step: self.row_step,
+        }
+    }
+}
+
+/// `dst (m × n) = a (m × k) · b`, or `+=` when `accumulate`, split over
+/// threads when large and `parallel`. Each thread writes its own rows (or columns) of
+/// `dst`; the caller must not touch that region of `dst` meanwhile.
+pub(crate) fn product(
+    dst: Dest,
+    a: RowsView<'_>,
+    m: usize,
+    b: &PackedB,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        m == 0 || a.data.len() >= (m - 1) * a.row_step + k,
+        "A is too small"
+    );
+    assert!(dst.len >= (m - 1) * dst.row_step + n, "C is too small");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                // SAFETY: in bounds by the assert above.
+                unsafe { std::ptr::write_bytes(dst.ptr.add(i * dst.row_step), 0, n) };
+            }
+        }
+        return;
+    }
+    let work = m * n * k;
+    let threads = rayon::current_num_threads();
+    if !parallel || work < PARALLEL_WORK || threads == 1 {
+        block_product_dispatch(
+            dst,
+            a,
+            (0, m),
+            b,
+            (0, b.data.len() / (k * b.nr)),
+            accumulate,
+        );
+        return;
+    }
+    // Row blocks, and when there are too few of them for the threads,
+    // column ranges of panels as well.
+    let row_blocks = m.div_ceil(MC);
+    let panels = n.div_ceil(b.nr);
+    let col_splits = (2 * threads).div_ceil(row_blocks).clamp(1, panels);
+    let panels_per_split = panels.div_ceil(col_splits);
+    let tasks: Vec<((usize, usize), (usize, usize))> = (0..row_blocks)
+        .flat_map(|rb| {
+            (0..col_splits).filter_map(move |cs| {
+                let rows = (rb * MC, ((rb + 1) * MC).min(m));
+                let cols = (
+                    cs * panels_per_split,
+                    ((cs + 1) * panels_per_split).min(panels),
+                );
+                (cols.0 < cols.1).then_some((rows, cols))
+            })
+        })
+        .collect();
+    tasks.par_iter().for_each(|&(rows, cols)| {
+        block_product_dispatch(dst, a, rows, b, cols, accumulate);
+    });
+}
+
+/// Rows `rows.0..rows.1` of `A` times panels `panels.0..panels.1` of `B`.
+#[inline(always)]
+fn block_product<T: Tile>(
+    dst: Dest,
+    a: RowsView<'_>,
+    rows: (usize, usize),
+    b: &PackedB,
+    panels: (usize, usize),
+    accumulate: bool,
+) {
+    let (k, n) = (b.k, b.n);
+    let (mr, nr) = (T::MR, T::NR);
+    assert_eq!(b.nr, nr, "packed for another tile width");
+    let mut depth = 0;
+    while depth < k {
+        let kc = KC.min(k - depth);
+        let add = accumulate || depth > 0;
+        let mut row_block = rows.0;
+        while row_block < rows.1 {
+            let row_end = (row_block + MC).min(rows.1);
+            for p in panels.0..panels.1 {
+                let cols = nr.min(n - p * nr);
+                let panel = &b.data[(p * k + depth) * nr..(p * k + depth + kc) * nr];
+                let mut i = row_block;
+                while i < row_end {
+                    let tile_rows = mr.min(row_end - i);
+                    // SAFETY: rows i..i+tile_rows and columns p·nr..+cols lie
+                    // inside `dst` (checked in `product`), and this task alone
+                    // writes them.
+                    unsafe {
+                        T::tile(
+                            &a.data[i * a.row_step + depth..],
+                            a.row_step,
+                            tile_rows,
+                            panel,
+                            kc,
+                            dst.ptr.add(i * dst.row_step + p * nr),
+                            dst.row_step,
+                            cols,
+                            add,
+                        );
+                    }
+                    i += mr;
+                }
+            }
+            row_block = row_end;
+        }
+        depth += kc;
+    }
+}
+
+/// A register tile kernel: `C[rows × cols] (+)= A[rows × kc] · panel`.
+trait Tile {
+    /// Rows of `C` per tile.
+    const MR: usize;
+    /// Columns of `C` per tile (the panel width `B` is packed in).
+    const NR: usize;
+
+    /// One tile over `kc` of depth: `a` starts at the tile's first row and
+    /// depth (rows `a_step` apart), `panel` holds `kc` rows of `NR`.
+    ///
+    /// # Safety
+    /// `c` must address `rows` (1..=MR) rows of `cols` (..=NR) values,
+    /// `c_step` apart, that nobody else reads or writes meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        a: &[f32],
+        a_step: usize,
+        rows: usize,
+        panel: &[f32],
+        kc: usize,
+        c: *mut f32,
+        c_step: usize,
+        cols: usize,
+        accumulate: bool,
+    );
+}
+
+/// The portable tile: plain Rust over fixed-size arrays, which the compiler
+/// keeps in vector registers where the level has fused multiply-adds.
+struct Portable<M, const MR: usize, const NR: usize>(std::marker::PhantomData<M>);
+
+impl<M: MulAdd, const MR: usize, const NR: usize> Tile for Portable<M, MR, NR> {
+    const MR: usize = MR;
+    const NR: usize = NR;
+
+    #[inline(always)]
+    unsafe fn tile(
+        a: &[f32],
+        a_step: usize,
+        rows: usize,
+        panel: &[f32],
+        kc: usize,
+        c: *mut f32,
+        c_step: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, NR);
+        let mut acc = [[0f32; NR]; MR];
+        let mut bp = panel.as_ptr();
+        for p in 0..kc {
+            // SAFETY: p < kc, and `row_starts` checked every row's kc values
+            // and the panel's kc rows of NR.
+            let b: [f32; NR] = *(bp as *const [f32; NR]);
+            for i in 0..MR {
+                let av = *starts[i].add(p);
+                for j in 0..NR {
+                    acc[i][j] = M::mul_add(av, b[j], acc[i][j]);
+                }
+            }
+            bp = bp.add(NR);
+        }
+        store_tile(&acc, rows, c, c_step, cols, accumulate);
+    }
+}
+
+/// The x86-64 baseline tile on SSE registers (6 × 8: twelve sums of four),
+/// written with intrinsics because the compiler leaves the portable tile
+/// scalar when it has no fused multiply-add.
+#[cfg(target_arch = "x86_64")]
+struct Sse;
+
+#[cfg(target_arch = "x86_64")]
+impl Tile for Sse {
+    const MR: usize = 6;
+    const NR: usize = 8;
+
+    #[inline(always)]
+    unsafe fn tile(
+        a: &[f32],
+        a_step: usize,
+        rows: usize,
+        panel: &[f32],
+        kc: usize,
+        c: *mut f32,
+        c_step: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        use std::arch::x86_64::{
+            __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_setzero_ps,
+            _mm_storeu_ps,
+        };
+        const MR: usize = 6;
+        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 8);
+        let mut acc: [[__m128; 2]; MR] = [[_mm_setzero_ps(); 2]; MR];
+        let mut bp = panel.as_ptr();
+        for p in 0..kc {
+            // SAFETY: as in the portable tile; SSE is part of x86-64.
+            let b0 = _mm_loadu_ps(bp);
+            let b1 = _mm_loadu_ps(bp.add(4));
+            for i in 0..MR {
+                let av = _mm_set1_ps(*starts[i].add(p));
+                acc[i][0] = _mm_add_ps(acc[i][0], _mm_mul_ps(av, b0));
+                acc[i][1] = _mm_add_ps(acc[i][1], _mm_mul_ps(av, b1));
+            }
+            bp = bp.add(8);
+        }
+        let mut sums = [[0f32; 8]; MR];
+        for i in 0..MR {
+            _mm_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
+            _mm_storeu_ps(sums[i].as_mut_ptr().add(4), acc[i][1]);
+        }
+        store_tile(&sums, rows, c, c_step, cols, accumulate);
+    }
+}
+
+/// Pointers to the first value of each of a tile's `MR` rows of `A`; rows
+/// past `rows` repeat the last one (computed, never stored). Checks that
+/// every row holds `kc` values and the panel `kc` rows of `nr`.
+#[inline(always)]
+fn row_starts<const MR: usize>(
+    a: &[f32],
+    a_step: usize,
+    rows: usize,
+    panel: &[f32],
+    kc: usize,
+    nr: usize,
+) -> [*const f32; MR] {
+    assert!(rows >= 1 && rows <= MR);
+    assert!((rows - 1) * a_step + kc <= a.len() && kc * nr <= panel.len());
+    let mut starts = [a.as_ptr(); MR];
+    for (i, s) in starts.iter_mut().enumerate() {
+        // SAFETY: within `a` by the assert above.
+        *s = unsafe { s.add(i.min(rows - 1) * a_step) };
+    }
+    starts
+}
+
+/// Writes (or adds) the first `rows × cols` of a tile's sums to `c`.
+///
+/// # Safety
+/// As [`Tile::tile`].
+#[inline(always)]
+unsafe fn store_tile<const MR: usize, const NR: usize>(
+    acc: &[[f32; NR]; MR],
+    rows: usize,
+    c: *mut f32,
+    c_step: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    assert!(cols <= NR);
+    // Constant row indices only, so that the sums stay in registers.
+    for (i, sums) in acc.iter().enumerate() {
+        if i >= rows {
+            break;
+        }
+        let out = c.add(i * c_step);
+        if cols == NR {
+            if accumulate {
+                for j in 0..NR {
+                    *out.add(j) += sums[j];
+                }
+            } else {
+                for j in 0..NR {
+                    *out.add(j) = sums[j];
+                }
+            }
+        } else {
+            let row: [f32; NR] = *sums;
+            for (j, v) in row.iter().enumerate().take(cols) {
+                if accumulate {
+                    *out.add(j) += v;
+                } else {
+                    *out.add(j) = *v;
+                }
+            }
+        }
+    }
+}
+
+/// [`block_product`] for the level `b` was packed for, each level an
+/// `#[inline(never)]` function named after it (inspected by a test).
+fn block_product_dispatch(
+    dst: Dest,
+    a: RowsView<'_>,
+    rows: (usize, usize),
+    b: &PackedB,
+    panels: (usize, usize),
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[inline(never)]
+        fn avx512(
+            dst: Dest,
+            a: RowsView<'_>,
+            rows: (usize, usize),
+            b: &PackedB,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block_product::<Portable<Fused, 6, 32>>(dst, a, rows, b, panels, accumulate)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline(never)]
+        fn avx2(
+            dst: Dest,
+            a: RowsView<'_>,
+            rows: (usize, usize),
+            b: &PackedB,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block_product::<Portable<Fused, 6, 16>>(dst, a, rows, b, panels, accumulate)
+        }
+        #[inline(never)]
+        fn baseline(
+            dst: Dest,
+            a: RowsView<'_>,
+            rows: (usize, usize),
+            b: &PackedB,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block_product::<Sse>(dst, a, rows, b, panels, accumulate)
+        }
+        match b.level {
+            // SAFETY: `b` was packed for a level in force at the time, which
+            // never exceeds what the CPU supports.
+            Some(SimdLevel::Avx512) => unsafe { avx512(dst, a, rows, b, panels, accumulate) },
+            // SAFETY: as above.
+            Some(SimdLevel::Avx2) => unsafe { avx2(dst, a, rows, b, panels, accumulate) },
+            _ => baseline(dst, a, rows, b, panels, accumulate),
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        match b.level {
+            Some(SimdLevel::Neon) => {
+                block_product::<Portable<Fused, 6, 16>>(dst, a, rows, b, panels, accumulate)
+            }
+            _ => block_product::<Portable<Fused, 4, 8>>(dst, a, rows, b, panels, accumulate),
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        block_product::<Portable<crate::simd::Separate, 4, 8>>(dst, a, rows, b, panels, accumulate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for kk in 0..k {
+                    s += a[i * k + kk] as f64 * w[j * k + kk] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn products_match_naive_for_awkward_shapes() {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 7, 3),
+            (6, 16, 256),
+            (13, 33, 257),
+            (97, 70, 300),
+            (200, 384, 384),
+            (300, 96, 1536),
+        ] {
+            let a = values(m * k, 1);
+            let w = values(n * k, 2);
+            let b = PackedB::from_weight(&w, n, k);
+            let expected = naive(&a, m, k, &w, n);
+            let mut c = vec![f32::NAN; m * n];
+            product(
+                Dest::new(&mut c, n),
+                RowsView {
+                    data: &a,
+                    row_step: k,
+                },
+                m,
+                &b,
+                false,
+                true,
+            );
+            let worst = c
+                .iter()
+                .zip(&expected)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-3, "{m}×{n}×{k}: off by {worst}");
+            // Accumulating adds the product once more.
+            product(
+                Dest::new(&mut c, n),
+                RowsView {
+                    data: &a,
+                    row_step: k,
+                },
+                m,
+                &b,
+                true,
+                true,
+            );
+            let worst = c
+                .iter()
+                .zip(&expected)
+                .map(|(x, y)| (x - 2.0 * y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 2e-3, "{m}×{n}×{k} accumulated: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn strided_rows_and_destination_columns() {
+        // A's rows 10 apart (8 used); C written into columns 3..8 of rows
+        // 12 apart, leaving the other columns alone.
+        let (m, n, k) = (9, 5, 8);
+        let a_store = values(m * 10, 3);
+        let w = values(n * k, 4);
+        let b = PackedB::from_weight(&w, n, k);
+        let mut c = vec![-7.0f32; m * 12];
+        product(
+            Dest::new(&mut c, 12).offset(3),
+            RowsView {
+                data: &a_store,
+                row_step: 10,
+            },
+            m,
+            &b,
+            false,
+            false,
+        );
+        for i in 0..m {
+            for j in 0..12 {
+                let got = c[i * 12 + j];
+                if (3..8).contains(&j) {
+                    let want: f32 = (0..k)
+                        .map(|kk| a_store[i * 10 + kk] * w[(j - 3) * k + kk])
+                        .sum();
+                    assert!((got - want).abs() < 1e-4, "({i}, {j}): {got} vs {want}");
+                } else {
+                    assert_eq!(got, -7.0, "({i}, {j}) was overwritten");
+                }
+            }
+        }
+    }
+}
