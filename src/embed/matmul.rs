@@ -24,7 +24,7 @@ use crate::simd::{level, Fused, MulAdd, SimdLevel};
 
 /// Depth handled per pass over a block (a panel slice of `KC × NR` stays in
 /// the L1 cache).
-const KC: usize = 256;
+const KC: usize = 384;
 /// Rows of `A` per block (with `KC` of depth, 96 KiB in the L2 cache).
 const MC: usize = 96;
 /// Below this many multiply-adds a product runs on one thread.
