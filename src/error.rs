@@ -124,11 +124,15 @@ pub enum Error {
     #[error("paper {id} is {change} but came without a vector; embed its title and abstract before storing it")]
     MissingVector { id: String, change: &'static str },
 
+    /// An input's content is not what its name says, or cannot be decoded.
+    #[error("{path}: {problem}")]
+    BadInput { path: String, problem: String },
+
     /// The format of an input file could not be told from its name or
     /// content.
     #[error(
-        "cannot tell the format of {path}: {problem}. Name it with a known extension or \
-         pass --format (one of digest, jsonl, csv, arxiv, bibtex)"
+        "cannot tell the format of {path}: {problem}. Pass --format (one of digest, jsonl, csv, \
+         arxiv, bibtex), or name the file with a known extension"
     )]
     UnknownFormat { path: PathBuf, problem: String },
 

@@ -1,17 +1,18 @@
 //! `relate embed`: JSONL in, the same objects with an `"embedding"` field out,
-//! in input order. Bad lines are reported with their line number and skipped
-//! (or stop the run with `--strict`); the output file appears only when the
-//! run completes.
+//! in input order. Input is a file, standard input or a pipe, compressed or
+//! not. Bad lines (a line over 16 MiB among them, skipped unread) are
+//! reported with their line number and skipped (or stop the run with
+//! `--strict`); the output file appears only when the run completes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::compose_text;
+use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
 use serde_json::{Map, Value};
 
@@ -29,8 +30,11 @@ const MAX_CHUNK: usize = 8192;
 #[command(
     after_help = "Each input line is a JSON object with a \"text\" field, or with \"title\" and/or \
 \"abstract\" fields. A paper's text is composed as \"{title}. {abstract}\" (no period is added when the \
-title already ends in '.', '?' or '!'), exactly as the paper library composes it. Blank lines are ignored.\n\n\
-Exit status: 0 when every line was embedded, 3 when some lines were reported and skipped, 1 on error."
+title already ends in '.', '?' or '!'), exactly as the paper library composes it. Blank lines are ignored; \
+a line longer than 16 MiB is reported and skipped without being read. Input compressed with gzip, zstd \
+or xz is decompressed as it is read.\n\n\
+Exit status: 0 when every line was embedded, 3 when some lines were reported and skipped, 1 on error, \
+2 on bad usage."
 )]
 pub struct EmbedArgs {
     /// JSONL file to read ('-' or absent: standard input)
@@ -56,20 +60,20 @@ struct Pending {
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
-    let input_name = match &args.input {
-        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
-        _ => "<stdin>".to_string(),
+    let input_path = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let input = open_input(&input_path)?;
+    let input_name = input.shown().to_string();
+    // Lines are counted ahead (for the progress bar) only in a plain regular
+    // file: a pipe read twice would lose its data.
+    let countable = input.compression().is_none()
+        && input.name().is_some()
+        && input_path.metadata().is_ok_and(|m| m.is_file());
+    let total_lines = if countable && io::stderr().is_terminal() {
+        count_lines(&input_path).ok()
+    } else {
+        None
     };
-    let reader: Box<dyn BufRead> = match &args.input {
-        Some(p) if p.as_os_str() != "-" => Box::new(BufReader::new(
-            File::open(p).with_context(|| format!("cannot open input {}", p.display()))?,
-        )),
-        _ => Box::new(BufReader::new(io::stdin().lock())),
-    };
-    let total_lines = match &args.input {
-        Some(p) if p.as_os_str() != "-" && io::stderr().is_terminal() => count_lines(p).ok(),
-        _ => None,
-    };
+    let mut reader = input.into_reader();
 
     let load_start = Instant::now();
     let embedder = Embedder::load(args.model.options())?;
@@ -81,11 +85,22 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let chunk = (4 * embedder.batch_limits().texts).clamp(MIN_CHUNK, MAX_CHUNK);
     let mut pending: Vec<Pending> = Vec::with_capacity(chunk);
 
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let line_no = index + 1;
-        let bytes = line.with_context(|| format!("cannot read {input_name}"))?;
+    let mut bytes = Vec::new();
+    let mut line_no = 0;
+    loop {
+        let read = read_line_limited(&mut reader, &mut bytes, MAX_LINE_BYTES)
+            .with_context(|| format!("cannot read {input_name}"))?;
+        let parsed = match read {
+            LineRead::End => break,
+            LineRead::Line => parse_line(&bytes),
+            LineRead::TooLong { bytes } => Err(format!(
+                "line is {bytes} bytes long, more than the limit of {MAX_LINE_BYTES} bytes \
+                 (16 MiB); it was not read"
+            )),
+        };
+        line_no += 1;
         progress.inc(1);
-        match parse_line(&bytes) {
+        match parsed {
             Ok(None) => continue,
             Ok(Some(item)) => pending.push(item),
             Err(problem) => {
@@ -139,6 +154,7 @@ struct Stats {
 
 /// Parses one input line. `Ok(None)` for a blank line.
 fn parse_line(bytes: &[u8]) -> Result<Option<Pending>, String> {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1))?;
     let text = text.trim_end_matches('\r');
