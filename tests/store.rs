@@ -418,6 +418,35 @@ fn a_lost_manifest_is_restored_from_the_database() {
 }
 
 #[test]
+fn temporary_files_of_killed_writers_are_removed_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    {
+        let mut library = Library::open_or_create(&store, &model()).unwrap();
+        library.upsert(with_vectors(&sample())).unwrap();
+        library.vectors().unwrap();
+    }
+    // What a writer killed halfway through a replacement leaves: no one
+    // holds a lock on these any more.
+    let stale = [
+        store.join(".vectors.f32.tmp-4000000-0"),
+        store.join(".manifest.json.tmp-4000000-1"),
+        store.join("index").join(".topics.json.tmp-4000000-2"),
+    ];
+    for path in &stale {
+        std::fs::write(path, "half written").unwrap();
+    }
+    let reader = Library::open(&store).unwrap();
+    assert!(stale.iter().all(|p| p.exists()), "readers leave them alone");
+    drop(reader);
+    let library = Library::open_or_create(&store, &model()).unwrap();
+    for path in &stale {
+        assert!(!path.exists(), "{} was not removed", path.display());
+    }
+    assert_consistent(&library);
+}
+
+#[test]
 fn only_one_writer_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let first = Library::open_or_create(dir.path(), &model()).unwrap();

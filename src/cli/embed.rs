@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use relate::atomic_file::AtomicFile;
 use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
 use serde_json::{Map, Value};
@@ -203,8 +204,8 @@ fn embed_chunk(
     for (item, vector) in pending.drain(..).zip(embedded.vectors) {
         let mut object = item.object;
         object.insert("embedding".into(), Value::from(vector));
-        serde_json::to_writer(&mut sink.writer, &object)?;
-        sink.writer.write_all(b"\n")?;
+        serde_json::to_writer(sink.writer(), &object)?;
+        sink.writer().write_all(b"\n")?;
     }
     Ok(())
 }
@@ -238,11 +239,13 @@ fn count_lines(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// Standard output, or a file written under a temporary name and renamed
-/// into place when the run completes, so a failed run leaves no partial file.
-struct OutputSink {
-    writer: BufWriter<Box<dyn Write>>,
-    rename: Option<(PathBuf, PathBuf)>,
+/// Where the output goes: standard output, a device or pipe written in
+/// place, or a regular file replaced through an [`AtomicFile`] when the run
+/// completes (fsynced, then renamed over the target), so a failed run
+/// leaves no partial file.
+enum OutputSink {
+    Stream(BufWriter<Box<dyn Write>>),
+    File(BufWriter<AtomicFile>),
 }
 
 impl OutputSink {
@@ -255,46 +258,36 @@ impl OutputSink {
                     .write(true)
                     .open(p)
                     .with_context(|| format!("cannot open output {}", p.display()))?;
-                Ok(OutputSink {
-                    writer: BufWriter::new(Box::new(file)),
-                    rename: None,
-                })
+                Ok(OutputSink::Stream(BufWriter::new(Box::new(file))))
             }
             Some(p) if p.as_os_str() != "-" => {
-                let file_name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let temp = p.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
-                let file = File::create(&temp)
+                let file = AtomicFile::create(p)
                     .with_context(|| format!("cannot create output {}", p.display()))?;
-                Ok(OutputSink {
-                    writer: BufWriter::new(Box::new(file)),
-                    rename: Some((temp, p.to_path_buf())),
-                })
+                Ok(OutputSink::File(BufWriter::new(file)))
             }
-            _ => Ok(OutputSink {
-                writer: BufWriter::new(Box::new(io::stdout().lock())),
-                rename: None,
-            }),
+            _ => Ok(OutputSink::Stream(BufWriter::new(Box::new(
+                io::stdout().lock(),
+            )))),
         }
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.writer.flush()?;
-        if let Some((temp, target)) = self.rename.take() {
-            std::fs::rename(&temp, &target)
-                .with_context(|| format!("cannot write output {}", target.display()))?;
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            OutputSink::Stream(w) => w,
+            OutputSink::File(w) => w,
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            OutputSink::Stream(mut w) => w.flush()?,
+            OutputSink::File(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .context("cannot write output")?
+                .commit()?,
         }
         Ok(())
-    }
-}
-
-impl Drop for OutputSink {
-    fn drop(&mut self) {
-        if let Some((temp, _)) = &self.rename {
-            let _ = std::fs::remove_file(temp);
-        }
     }
 }
 

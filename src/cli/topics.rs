@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use relate::atomic_file::replace_file;
 use relate::library_topics::{self, LibraryTopics};
 use relate::store::Library;
 use relate::topics::{layout_topic_map, render_html, render_svg, TopicModel, TopicOptions};
@@ -170,7 +171,7 @@ fn how_chosen(model: &TopicModel) -> String {
 }
 
 /// Lays the papers out and writes the map through a temporary file, so that
-/// a failed run leaves no partial map.
+/// a failed run leaves no partial map (a device or pipe is written in place).
 fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> anyhow::Result<()> {
     let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
         .map(|slot| found.model.topic_of(slot).map(|t| t.id))
@@ -180,17 +181,14 @@ fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> an
         MapKind::Svg => render_svg(&found.model, &points, &found.titles)?,
         MapKind::Html => render_html(&found.model, &points, &found.titles)?,
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
-    std::fs::write(&temp, text)
-        .with_context(|| format!("cannot write the map {}", path.display()))?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        anyhow::Error::new(e).context(format!("cannot write the map {}", path.display()))
-    })
+    if path.metadata().is_ok_and(|m| !m.is_file()) {
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the map {}", path.display()))?;
+    } else {
+        replace_file(path, text.as_bytes())
+            .with_context(|| format!("cannot write the map {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The terminal view: each topic with its size, label, terms and most

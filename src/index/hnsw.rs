@@ -1,5 +1,7 @@
 //! The approximate index: an hnsw_rs graph wrapped so that it owns all its
-//! data, never panics or exits on bad input, and is saved atomically.
+//! data, never panics or exits on bad input, and is saved atomically (graph
+//! files flushed to disk, then the manifest naming them replaced through
+//! [`crate::atomic_file`]).
 //!
 //! hnsw_rs has no delete: when papers are removed, callers keep them out of
 //! results with the `skip` filter (tombstones) and rebuild the index when
@@ -8,7 +10,7 @@
 //! how often a stored vector finds itself.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::atomic_file::{create_dir_all_durably, replace_file};
 
 use super::{
     cosine_score, dot, normalised_query, sort_hits, validate_unit_vectors, vector_count, Hit,
@@ -210,7 +214,7 @@ impl HnswIndex {
     /// at any moment leaves either the previous index or the new one, never a
     /// mixture. Files of earlier saves are removed afterwards.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create index folder", dir, e))?;
+        create_dir_all_durably(dir)?;
         let mut manifest = Manifest {
             format: FORMAT.into(),
             version: FORMAT_VERSION,
@@ -241,14 +245,7 @@ impl HnswIndex {
         }
         let text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| index_error(dir, format!("encoding the manifest failed: {e}")))?;
-        let tmp = dir.join(format!("{MANIFEST}.tmp-{}", std::process::id()));
-        write_synced(&tmp, &text)?;
-        let target = dir.join(MANIFEST);
-        fs::rename(&tmp, &target).map_err(|e| Error::io("replace", &target, e))?;
-        if let Ok(d) = File::open(dir) {
-            // Makes the rename durable; not every platform can sync a folder.
-            let _ = d.sync_all();
-        }
+        replace_file(&dir.join(MANIFEST), &text)?;
         remove_stale_dumps(dir, manifest.dump.as_ref().map(|d| d.basename.as_str()));
         Ok(())
     }
@@ -467,13 +464,6 @@ fn digest(mut file: File, path: &Path) -> Result<FileDigest> {
     Ok(FileDigest { bytes, sha256 })
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io("write", path, e))
-}
-
 /// A dump name no earlier save in the folder used.
 fn unique_basename() -> String {
     let nanos = SystemTime::now()
@@ -483,8 +473,8 @@ fn unique_basename() -> String {
     format!("{DUMP_PREFIX}-{nanos:x}-{:x}", std::process::id())
 }
 
-/// Removes graph files and manifest temporaries left by earlier or
-/// interrupted saves. Failures are ignored: stale files waste space but
+/// Removes graph files left by earlier or interrupted saves, and manifest
+/// temporaries of the naming scheme before [`crate::atomic_file`]. Failures are ignored: stale files waste space but
 /// never change what [`HnswIndex::load`] reads.
 fn remove_stale_dumps(dir: &Path, keep: Option<&str>) {
     let Ok(entries) = fs::read_dir(dir) else {

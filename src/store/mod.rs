@@ -8,8 +8,10 @@
 //! order for fast, memory-mapped queries; it carries the generation it was
 //! built from and is rebuilt (replaced whole, atomically) whenever it is
 //! missing, damaged or behind the database. `index/` is left to the index
-//! module. A crash at any moment therefore leaves the previous library or
-//! the new one.
+//! module. Every file other than the database is replaced through
+//! [`crate::atomic_file`]. A crash at any moment therefore leaves the
+//! library as of its last committed transaction; temporary files a killed
+//! writer leaves are removed when the library is next opened for writing.
 
 mod database;
 mod location;
@@ -29,10 +31,10 @@ pub use manifest::{Manifest, ModelInfo, FORMAT_VERSION};
 pub use title::TitleMatch;
 pub use vector_file::VectorView;
 
+use crate::atomic_file::{create_dir_all_durably, remove_stale_temps};
 use database::Database;
 use location::{
-    DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, VECTOR_TEMP_FILE,
-    WRITE_LOCK_FILE,
+    DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, WRITE_LOCK_FILE,
 };
 use vector_file::{Header, VectorFileWriter};
 
@@ -77,15 +79,18 @@ impl Library {
                 ),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+        create_dir_all_durably(dir)?;
         let lock = take_write_lock(dir)?;
+        // Whatever a killed writer left half-written is of no use now.
+        remove_stale_temps(dir);
         let library = match Self::load(dir)? {
             Some(library) => library,
             None => Self::create(dir, model)?,
         };
         library.check_model(model)?;
         let index = library.index_dir();
-        std::fs::create_dir_all(&index).map_err(|e| Error::io("create folder", &index, e))?;
+        create_dir_all_durably(&index)?;
+        remove_stale_temps(&index);
         Ok(Library {
             _write_lock: Some(lock),
             ..library
@@ -324,7 +329,6 @@ impl Library {
     /// file's vectors where they are still current. Call with the vector
     /// lock held.
     fn rebuild_vector_file(&self, path: &Path) -> Result<()> {
-        let temp = self.dir.join(VECTOR_TEMP_FILE);
         self.db.snapshot(|snap| {
             let header = Header {
                 dim: snap.meta.dim,
@@ -342,18 +346,18 @@ impl Library {
                 // Vectors stored after the old file's generation are the
                 // only ones that differ from it.
                 let patched = (|| -> Result<()> {
-                    let mut out = VectorFileWriter::create(&temp, header)?;
+                    let mut out = VectorFileWriter::create(path, header)?;
                     out.copy_prefix(&mut base_file, path, old.count)?;
                     snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
-                    out.commit(path)
+                    out.commit()
                 })();
                 if patched.is_ok() {
                     return Ok(());
                 }
             }
-            let mut out = VectorFileWriter::create(&temp, header)?;
+            let mut out = VectorFileWriter::create(path, header)?;
             snap.for_each_vector(None, |slot, v| out.put(slot, v))?;
-            out.commit(path)
+            out.commit()
         })
     }
 
