@@ -12,7 +12,9 @@ use clap::Args;
 use relate::atomic_file::replace_file;
 use relate::library_topics::{self, LibraryTopics};
 use relate::store::Library;
-use relate::topics::{layout_topic_map, render_html, render_svg, TopicModel, TopicOptions};
+use relate::topics::{
+    layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, MAX_TOPICS,
+};
 
 use super::store_args::StoreArgs;
 use super::table;
@@ -27,10 +29,13 @@ silhouette); when none separates them clearly (best silhouette under 0.25, usual
 field), it keeps the best from sqrt(papers) upward, so topics hold about sqrt(papers) papers each.\n\n\
 Papers far from every topic are listed apart as outliers, so a topic may end up empty and be \
 dropped: --clusters N gives at most N topics. The assignment is saved in the library; `similar` \
-and `search` then show each result's topic until the library changes."
+and `search` then show each result's topic until the library changes.\n\n\
+Exit status: 0 when the topics were found, 1 on error (more topics asked for than there are \
+papers included), 2 on bad usage."
 )]
 pub struct TopicsArgs {
-    /// Number of topics [default: chosen automatically, see below]
+    /// Number of topics, 1 to 1,000 and at most the number of papers [default: chosen
+    /// automatically, see below]
     #[arg(long, value_name = "N", value_parser = parse_clusters)]
     pub clusters: Option<usize>,
 
@@ -58,6 +63,10 @@ fn parse_clusters(text: &str) -> Result<usize, String> {
                        choose the number automatically"
                 .into(),
         ),
+        Ok(n) if n > MAX_TOPICS => Err(format!(
+            "{n} topics asked for: ask for at most {MAX_TOPICS} (and at most the number of \
+             papers), or leave --clusters out to choose the number automatically"
+        )),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{text}' is not a whole number of topics")),
     }
@@ -261,5 +270,7 @@ mod tests {
         assert_eq!(parse_clusters("5"), Ok(5));
         assert!(parse_clusters("0").unwrap_err().contains("at least 1"));
         assert!(parse_clusters("five").is_err());
+        assert_eq!(parse_clusters("1000"), Ok(1000));
+        assert!(parse_clusters("1001").unwrap_err().contains("at most 1000"));
     }
 }

@@ -41,6 +41,15 @@ const FORMAT_VERSION: u32 = 1;
 /// and `.hnsw.data`).
 const DUMP_PREFIX: &str = "graph";
 
+/// Largest `max_connections` (M): hnsw_rs ends the process above 256, and
+/// its file format stores the value in one byte.
+pub const MAX_CONNECTIONS: usize = 255;
+
+/// Largest `ef_construction` and `ef_search`: each sizes a candidate list
+/// allocated per insertion or query, so a huge value exhausts memory, and
+/// far below this recall no longer improves.
+pub const MAX_EF: usize = 10_000;
+
 /// Construction and search settings of an [`HnswIndex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HnswParams {
@@ -69,9 +78,11 @@ impl Default for HnswParams {
 }
 
 impl HnswParams {
-    /// Rejects settings hnsw_rs cannot work with. hnsw_rs ends the process
-    /// when `max_connections` exceeds 256, and its file format stores the
-    /// value in one byte, so 255 is the largest that survives a save.
+    /// Rejects settings hnsw_rs cannot work with: `max_connections` outside
+    /// 2..=[`MAX_CONNECTIONS`] (hnsw_rs ends the process above 256, and its
+    /// file format stores the value in one byte, so 255 is the largest that
+    /// survives a save), and `ef_construction` or `ef_search` outside
+    /// 1..=[`MAX_EF`]. A saved index with such settings is refused on load.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, problem: String| {
             Err(Error::InvalidArgument {
@@ -79,7 +90,7 @@ impl HnswParams {
                 problem,
             })
         };
-        if !(2..=255).contains(&self.max_connections) {
+        if !(2..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return bad(
                 "max_connections",
                 format!(
@@ -88,16 +99,22 @@ impl HnswParams {
                 ),
             );
         }
-        if self.ef_construction == 0 {
+        if !(1..=MAX_EF).contains(&self.ef_construction) {
             return bad(
                 "ef_construction",
-                "must be at least 1 (100 to 400 is usual)".into(),
+                format!(
+                    "{} is out of range; use 1 to {MAX_EF} (100 to 400 is usual)",
+                    self.ef_construction
+                ),
             );
         }
-        if self.ef_search == 0 {
+        if !(1..=MAX_EF).contains(&self.ef_search) {
             return bad(
                 "ef_search",
-                "must be at least 1 (50 to 200 is usual)".into(),
+                format!(
+                    "{} is out of range; use 1 to {MAX_EF} (50 to 200 is usual)",
+                    self.ef_search
+                ),
             );
         }
         Ok(())
@@ -580,6 +597,14 @@ mod tests {
                 ..ok
             },
             HnswParams { ef_search: 0, ..ok },
+            HnswParams {
+                ef_search: MAX_EF + 1,
+                ..ok
+            },
+            HnswParams {
+                ef_construction: 1 << 40,
+                ..ok
+            },
         ] {
             let err = bad.validate().unwrap_err();
             assert!(matches!(err, Error::InvalidArgument { .. }), "{bad:?}");
@@ -591,6 +616,7 @@ mod tests {
         let mut index =
             HnswIndex::build(&clustered_unit_vectors(10, 4, 2, 0.5, 1), 4, &ok).unwrap();
         assert!(index.set_ef_search(0).is_err());
+        assert!(index.set_ef_search(usize::MAX).is_err());
         index.set_ef_search(7).unwrap();
         assert_eq!(index.params().ef_search, 7);
     }
