@@ -95,8 +95,14 @@ pub enum Error {
     },
 
     /// Another process is writing to the same library.
-    #[error("the library at {dir} is being written by another relate process: wait for it to finish, or use another library with --store")]
-    StoreBusy { dir: PathBuf },
+    #[error("the library at {dir} is being written by another relate process ({holder}); waited {waited_secs} s: wait for it to finish (or pass a longer --wait), or use another library with --store")]
+    StoreBusy {
+        dir: PathBuf,
+        /// Who holds the library, as its lock file says (process id and
+        /// command), or `unknown`.
+        holder: String,
+        waited_secs: u64,
+    },
 
     /// No default library folder can be derived from the environment.
     #[error(

@@ -6,7 +6,7 @@ use relate::index::{HnswParams, MAX_CONNECTIONS, MAX_EF};
 use relate::library_index;
 use relate::store::Library;
 
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
 #[derive(Debug, Args)]
@@ -39,10 +39,13 @@ pub struct IndexArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
-    let library = Library::open(&args.store.dir()?)?;
+    let library = Library::open_for_update(&args.store.dir()?, args.wait.duration())?;
     let params = HnswParams {
         max_connections: args.max_connections as usize,
         ef_construction: args.ef_construction as usize,

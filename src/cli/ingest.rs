@@ -18,7 +18,7 @@ use relate::store::{Library, ModelInfo, UpsertSummary};
 use serde::Serialize;
 
 use super::model_args::ModelArgs;
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
 /// Papers classified, embedded and stored together (one transaction).
@@ -60,6 +60,9 @@ pub struct IngestArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 
     #[command(flatten)]
     pub model: ModelArgs,
@@ -117,7 +120,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         dim: folder.config.hidden_size,
     };
     let store_dir = args.store.dir()?;
-    let mut library = Library::open_or_create(&store_dir, &model)
+    let mut library = Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
         .with_context(|| format!("cannot open the library at {}", store_dir.display()))?;
     let mut embedder = LazyEmbedder {
         args: args.model.clone(),

@@ -16,7 +16,7 @@ use relate::topics::{
     layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, MAX_TOPICS,
 };
 
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::table;
 use super::Outcome;
 
@@ -54,6 +54,9 @@ pub struct TopicsArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 fn parse_clusters(text: &str) -> Result<usize, String> {
@@ -105,7 +108,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let dir = args.store.dir()?;
-    let library = Library::open(&dir)?;
+    let library = Library::open_for_update(&dir, args.wait.duration())?;
     let opts = TopicOptions {
         clusters: args.clusters,
         seed: args.seed,

@@ -92,7 +92,8 @@ pub struct VectorView {
 
 enum ViewData {
     Mapped(Mmap),
-    /// Big-endian targets convert the little-endian file once.
+    /// Big-endian targets convert the little-endian file once; readers that
+    /// find the file behind read the database.
     Owned(Vec<f32>),
 }
 
@@ -126,6 +127,17 @@ impl VectorView {
             len: header.count,
             generation: header.generation,
         })
+    }
+
+    /// A view of vectors held in memory (`dim` floats per slot), for a
+    /// reader that finds the vector file behind and may not rewrite it.
+    pub(crate) fn in_memory(values: Vec<f32>, dim: usize, generation: u64) -> VectorView {
+        VectorView {
+            len: values.len().checked_div(dim).unwrap_or(0),
+            data: ViewData::Owned(values),
+            dim,
+            generation,
+        }
     }
 
     /// Length of each vector.
