@@ -157,6 +157,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         );
     }
     let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
+    if unreadable == summary.files.len() {
+        anyhow::bail!("no input could be read (see above)");
+    }
     if unreadable > 0 {
         anyhow::bail!(
             "{unreadable} of {} inputs could not be read (see above); the others were ingested",
