@@ -95,8 +95,14 @@ pub enum Error {
     },
 
     /// Another process is writing to the same library.
-    #[error("the library at {dir} is being written by another relate process: wait for it to finish, or use another library with --store")]
-    StoreBusy { dir: PathBuf },
+    #[error("the library at {dir} is being written by another relate process ({holder}); waited {waited_secs} s: wait for it to finish (or pass a longer --wait), or use another library with --store")]
+    StoreBusy {
+        dir: PathBuf,
+        /// Who holds the library, as its lock file says (process id and
+        /// command), or `unknown`.
+        holder: String,
+        waited_secs: u64,
+    },
 
     /// No default library folder can be derived from the environment.
     #[error(
@@ -124,11 +130,15 @@ pub enum Error {
     #[error("paper {id} is {change} but came without a vector; embed its title and abstract before storing it")]
     MissingVector { id: String, change: &'static str },
 
+    /// An input's content is not what its name says, or cannot be decoded.
+    #[error("{path}: {problem}")]
+    BadInput { path: String, problem: String },
+
     /// The format of an input file could not be told from its name or
     /// content.
     #[error(
-        "cannot tell the format of {path}: {problem}. Name it with a known extension or \
-         pass --format (one of digest, jsonl, csv, arxiv, bibtex)"
+        "cannot tell the format of {path}: {problem}. Pass --format (one of digest, jsonl, csv, \
+         arxiv, bibtex), or name the file with a known extension"
     )]
     UnknownFormat { path: PathBuf, problem: String },
 

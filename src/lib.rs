@@ -5,6 +5,7 @@
 //! index answers nearest-neighbour queries. Each module owns one step of that
 //! flow and hands plain Rust values to the next.
 
+pub mod atomic_file;
 pub mod corpus;
 pub mod embed;
 pub mod error;

@@ -1,10 +1,12 @@
 //! Keeps a library's saved HNSW index in step with its vectors: the graph is
 //! saved under the library's index folder together with the library
-//! generation it was built from, so a stale index is never used.
+//! generation it was built from, so a stale index is never used. Both are
+//! replaced atomically (see [`crate::atomic_file`]).
 
 use std::fs;
 use std::path::PathBuf;
 
+use crate::atomic_file::{create_dir_all_durably, replace_file};
 use crate::index::{measure_recall, HnswIndex, HnswParams, RecallReport};
 use crate::store::Library;
 use crate::{Error, Result};
@@ -58,7 +60,7 @@ pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Resu
     let view = library.vectors()?;
     let index = HnswIndex::build(view.as_slice(), view.dim(), params)?;
     let dir = library.index_dir();
-    fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+    create_dir_all_durably(&dir)?;
     // Invalidate first: a crash between saving the graph and writing the
     // stamp leaves an index that is not used, never a mismatched one.
     let stamp = stamp_path(library);
@@ -68,9 +70,7 @@ pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Resu
         Err(e) => return Err(Error::io("remove", &stamp, e)),
     }
     index.save(&graph_dir(library))?;
-    let temp = dir.join(format!(".{STAMP_FILE}.tmp"));
-    fs::write(&temp, view.generation().to_string()).map_err(|e| Error::io("write", &temp, e))?;
-    fs::rename(&temp, &stamp).map_err(|e| Error::io("rename", &stamp, e))?;
+    replace_file(&stamp, view.generation().to_string().as_bytes())?;
     let recall = match check {
         Some(seed) => Some(measure_recall(
             &index,

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::{create_dir_all_durably, replace_file};
 use crate::store::{Library, VectorView};
 use crate::topics::{find_topics, TopicInput, TopicModel, TopicOptions};
 use crate::{Error, Result};
@@ -133,22 +134,15 @@ impl SavedTopics {
 }
 
 /// Saves the assignment of `found` in the library's index folder, replacing
-/// any earlier one atomically.
+/// any earlier one atomically (see [`crate::atomic_file`]).
 pub fn save(library: &Library, found: &LibraryTopics) -> Result<()> {
-    let dir = library.index_dir();
-    fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+    create_dir_all_durably(&library.index_dir())?;
     let saved = SavedTopics::from_topics(found);
     let text = serde_json::to_string(&saved).map_err(|e| Error::InvalidArgument {
         name: "topic assignment".into(),
         problem: format!("cannot be written as JSON: {e}"),
     })?;
-    let path = topics_path(library);
-    let temp = dir.join(format!(".{TOPICS_FILE}.tmp-{}", std::process::id()));
-    fs::write(&temp, text).map_err(|e| Error::io("write", &temp, e))?;
-    fs::rename(&temp, &path).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io("rename", &path, e)
-    })
+    replace_file(&topics_path(library), text.as_bytes())
 }
 
 /// The saved assignment, whatever its generation. A missing, unreadable or

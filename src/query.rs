@@ -13,11 +13,16 @@ use crate::library_topics::{self, TopicTag};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
+/// Most results one query may ask for.
+pub const MAX_RESULTS: usize = 10_000;
+
 /// How nearest neighbours are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchMethod {
-    /// Exact search for libraries below the measured crossover, else the
-    /// saved HNSW index when it is up to date.
+    /// Exact search below [`EXACT_SEARCH_CROSSOVER`](crate::index::EXACT_SEARCH_CROSSOVER)
+    /// papers, else the saved HNSW index when it is up to date. The
+    /// crossover measured for a process that answers one query is above
+    /// every library size, so this is exact search today.
     #[default]
     Auto,
     /// Compare the query with every stored vector.

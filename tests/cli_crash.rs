@@ -91,4 +91,21 @@ fn killed_ingest_leaves_a_consistent_library() {
         PAPERS as u64,
         "the re-run adds exactly what the killed runs had not stored"
     );
+    let litter = temp_files(&store);
+    assert!(litter.is_empty(), "temporary files left behind: {litter:?}");
+}
+
+/// Temporary files anywhere under `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(temp_files(&entry.path()));
+        } else if name.contains(".tmp") {
+            found.push(entry.path().display().to_string());
+        }
+    }
+    found
 }

@@ -187,7 +187,7 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
     let leftovers: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
+        .filter(|n| n.contains(".tmp-") || n.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 

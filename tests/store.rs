@@ -331,7 +331,7 @@ fn titles_are_found_exactly_closely_or_reported_as_ambiguous() {
 }
 
 #[test]
-fn a_missing_stale_or_damaged_vector_file_is_rebuilt_on_open() {
+fn a_missing_stale_or_damaged_vector_file_is_read_around_by_readers_and_rebuilt_by_writers() {
     let dir = tempfile::tempdir().unwrap();
     let vectors = dir.path().join("vectors.f32");
     let papers = sample();
@@ -346,15 +346,26 @@ fn a_missing_stale_or_damaged_vector_file_is_rebuilt_on_open() {
         reworded.abstract_text = "Reworded.".into();
         lib.upsert(with_vectors(&[reworded])).unwrap();
     }
-    // The upserts left the file behind the database; opening catches up.
+    // The upserts left the file behind the database: a reader reads the
+    // database instead and leaves the file alone; a writer catches up.
     assert_eq!(std::fs::read(&vectors).unwrap(), old_copy);
     let lib = Library::open(dir.path()).unwrap();
     assert_eq!(lib.vectors().unwrap().generation(), 3);
     assert_consistent(&lib);
+    assert_eq!(std::fs::read(&vectors).unwrap(), old_copy, "a reader wrote");
+    drop(lib);
+    let lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    assert_eq!(lib.vectors().unwrap().generation(), 3);
+    assert_ne!(std::fs::read(&vectors).unwrap(), old_copy);
     drop(lib);
 
     std::fs::remove_file(&vectors).unwrap();
     let lib = Library::open(dir.path()).unwrap();
+    assert_consistent(&lib);
+    assert!(!vectors.exists(), "a reader wrote");
+    drop(lib);
+    let lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
+    lib.vectors().unwrap();
     assert!(vectors.exists());
     assert_consistent(&lib);
     drop(lib);
@@ -365,10 +376,11 @@ fn a_missing_stale_or_damaged_vector_file_is_rebuilt_on_open() {
         old_copy[..old_copy.len() - 4].to_vec(),
         b"garbage".to_vec(),
     ] {
-        std::fs::write(&vectors, damaged).unwrap();
+        std::fs::write(&vectors, &damaged).unwrap();
         let lib = Library::open(dir.path()).unwrap();
         assert_eq!(lib.vectors().unwrap().len(), 3);
         assert_consistent(&lib);
+        assert_eq!(std::fs::read(&vectors).unwrap(), damaged);
     }
 }
 
@@ -413,8 +425,41 @@ fn a_lost_manifest_is_restored_from_the_database() {
     std::fs::remove_file(&manifest).unwrap();
     let lib = Library::open(dir.path()).unwrap();
     assert_eq!(lib.manifest().model, model());
+    assert_eq!(lib.len(), 3);
+    assert!(!manifest.exists(), "a reader restores it in memory only");
+    drop(lib);
+    let lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
     assert_eq!(std::fs::read(&manifest).unwrap(), text);
     assert_eq!(lib.len(), 3);
+}
+
+#[test]
+fn temporary_files_of_killed_writers_are_removed_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    {
+        let mut library = Library::open_or_create(&store, &model()).unwrap();
+        library.upsert(with_vectors(&sample())).unwrap();
+        library.vectors().unwrap();
+    }
+    // What a writer killed halfway through a replacement leaves: no one
+    // holds a lock on these any more.
+    let stale = [
+        store.join(".vectors.f32.tmp-4000000-0"),
+        store.join(".manifest.json.tmp-4000000-1"),
+        store.join("index").join(".topics.json.tmp-4000000-2"),
+    ];
+    for path in &stale {
+        std::fs::write(path, "half written").unwrap();
+    }
+    let reader = Library::open(&store).unwrap();
+    assert!(stale.iter().all(|p| p.exists()), "readers leave them alone");
+    drop(reader);
+    let library = Library::open_or_create(&store, &model()).unwrap();
+    for path in &stale {
+        assert!(!path.exists(), "{} was not removed", path.display());
+    }
+    assert_consistent(&library);
 }
 
 #[test]
@@ -423,10 +468,31 @@ fn only_one_writer_at_a_time() {
     let first = Library::open_or_create(dir.path(), &model()).unwrap();
     let err = Library::open_or_create(dir.path(), &model()).unwrap_err();
     assert!(matches!(err, Error::StoreBusy { .. }), "{err}");
+    let err = Library::open_for_update(dir.path(), Duration::from_millis(200)).unwrap_err();
+    match &err {
+        Error::StoreBusy { holder, .. } => assert!(
+            holder.contains(&format!("process {}", std::process::id())),
+            "{err}"
+        ),
+        other => panic!("expected StoreBusy, got {other}"),
+    }
     // Readers are not blocked.
     Library::open(dir.path()).unwrap();
     drop(first);
     Library::open_or_create(dir.path(), &model()).unwrap();
+}
+
+#[test]
+fn a_waiting_writer_gets_the_library_when_the_first_one_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Library::open_or_create(dir.path(), &model()).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(first);
+    });
+    let second = Library::open_for_update(dir.path(), Duration::from_secs(60));
+    release.join().unwrap();
+    assert!(second.is_ok(), "{:?}", second.err());
 }
 
 // ---------------------------------------------------------------------------

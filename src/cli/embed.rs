@@ -1,17 +1,19 @@
 //! `relate embed`: JSONL in, the same objects with an `"embedding"` field out,
-//! in input order. Bad lines are reported with their line number and skipped
-//! (or stop the run with `--strict`); the output file appears only when the
-//! run completes.
+//! in input order. Input is a file, standard input or a pipe, compressed or
+//! not. Bad lines (a line over 16 MiB among them, skipped unread) are
+//! reported with their line number and skipped (or stop the run with
+//! `--strict`); the output file appears only when the run completes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::compose_text;
+use relate::atomic_file::AtomicFile;
+use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
 use serde_json::{Map, Value};
 
@@ -29,8 +31,11 @@ const MAX_CHUNK: usize = 8192;
 #[command(
     after_help = "Each input line is a JSON object with a \"text\" field, or with \"title\" and/or \
 \"abstract\" fields. A paper's text is composed as \"{title}. {abstract}\" (no period is added when the \
-title already ends in '.', '?' or '!'), exactly as the paper library composes it. Blank lines are ignored.\n\n\
-Exit status: 0 when every line was embedded, 3 when some lines were reported and skipped, 1 on error."
+title already ends in '.', '?' or '!'), exactly as the paper library composes it. Blank lines are ignored; \
+a line longer than 16 MiB is reported and skipped without being read. Input compressed with gzip, zstd \
+or xz is decompressed as it is read.\n\n\
+Exit status: 0 when every line was embedded, 3 when some lines were reported and skipped, 1 on error, \
+2 on bad usage."
 )]
 pub struct EmbedArgs {
     /// JSONL file to read ('-' or absent: standard input)
@@ -56,20 +61,20 @@ struct Pending {
 }
 
 pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
-    let input_name = match &args.input {
-        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
-        _ => "<stdin>".to_string(),
+    let input_path = args.input.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let input = open_input(&input_path)?;
+    let input_name = input.shown().to_string();
+    // Lines are counted ahead (for the progress bar) only in a plain regular
+    // file: a pipe read twice would lose its data.
+    let countable = input.compression().is_none()
+        && input.name().is_some()
+        && input_path.metadata().is_ok_and(|m| m.is_file());
+    let total_lines = if countable && io::stderr().is_terminal() {
+        count_lines(&input_path).ok()
+    } else {
+        None
     };
-    let reader: Box<dyn BufRead> = match &args.input {
-        Some(p) if p.as_os_str() != "-" => Box::new(BufReader::new(
-            File::open(p).with_context(|| format!("cannot open input {}", p.display()))?,
-        )),
-        _ => Box::new(BufReader::new(io::stdin().lock())),
-    };
-    let total_lines = match &args.input {
-        Some(p) if p.as_os_str() != "-" && io::stderr().is_terminal() => count_lines(p).ok(),
-        _ => None,
-    };
+    let mut reader = input.into_reader();
 
     let load_start = Instant::now();
     let embedder = Embedder::load(args.model.options())?;
@@ -81,11 +86,22 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let chunk = (4 * embedder.batch_limits().texts).clamp(MIN_CHUNK, MAX_CHUNK);
     let mut pending: Vec<Pending> = Vec::with_capacity(chunk);
 
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let line_no = index + 1;
-        let bytes = line.with_context(|| format!("cannot read {input_name}"))?;
+    let mut bytes = Vec::new();
+    let mut line_no = 0;
+    loop {
+        let read = read_line_limited(&mut reader, &mut bytes, MAX_LINE_BYTES)
+            .with_context(|| format!("cannot read {input_name}"))?;
+        let parsed = match read {
+            LineRead::End => break,
+            LineRead::Line => parse_line(&bytes),
+            LineRead::TooLong { bytes } => Err(format!(
+                "line is {bytes} bytes long, more than the limit of {MAX_LINE_BYTES} bytes \
+                 (16 MiB); it was not read"
+            )),
+        };
+        line_no += 1;
         progress.inc(1);
-        match parse_line(&bytes) {
+        match parsed {
             Ok(None) => continue,
             Ok(Some(item)) => pending.push(item),
             Err(problem) => {
@@ -139,6 +155,7 @@ struct Stats {
 
 /// Parses one input line. `Ok(None)` for a blank line.
 fn parse_line(bytes: &[u8]) -> Result<Option<Pending>, String> {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1))?;
     let text = text.trim_end_matches('\r');
@@ -187,8 +204,8 @@ fn embed_chunk(
     for (item, vector) in pending.drain(..).zip(embedded.vectors) {
         let mut object = item.object;
         object.insert("embedding".into(), Value::from(vector));
-        serde_json::to_writer(&mut sink.writer, &object)?;
-        sink.writer.write_all(b"\n")?;
+        serde_json::to_writer(sink.writer(), &object)?;
+        sink.writer().write_all(b"\n")?;
     }
     Ok(())
 }
@@ -222,11 +239,13 @@ fn count_lines(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// Standard output, or a file written under a temporary name and renamed
-/// into place when the run completes, so a failed run leaves no partial file.
-struct OutputSink {
-    writer: BufWriter<Box<dyn Write>>,
-    rename: Option<(PathBuf, PathBuf)>,
+/// Where the output goes: standard output, a device or pipe written in
+/// place, or a regular file replaced through an [`AtomicFile`] when the run
+/// completes (fsynced, then renamed over the target), so a failed run
+/// leaves no partial file.
+enum OutputSink {
+    Stream(BufWriter<Box<dyn Write>>),
+    File(BufWriter<AtomicFile>),
 }
 
 impl OutputSink {
@@ -239,46 +258,36 @@ impl OutputSink {
                     .write(true)
                     .open(p)
                     .with_context(|| format!("cannot open output {}", p.display()))?;
-                Ok(OutputSink {
-                    writer: BufWriter::new(Box::new(file)),
-                    rename: None,
-                })
+                Ok(OutputSink::Stream(BufWriter::new(Box::new(file))))
             }
             Some(p) if p.as_os_str() != "-" => {
-                let file_name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let temp = p.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
-                let file = File::create(&temp)
+                let file = AtomicFile::create(p)
                     .with_context(|| format!("cannot create output {}", p.display()))?;
-                Ok(OutputSink {
-                    writer: BufWriter::new(Box::new(file)),
-                    rename: Some((temp, p.to_path_buf())),
-                })
+                Ok(OutputSink::File(BufWriter::new(file)))
             }
-            _ => Ok(OutputSink {
-                writer: BufWriter::new(Box::new(io::stdout().lock())),
-                rename: None,
-            }),
+            _ => Ok(OutputSink::Stream(BufWriter::new(Box::new(
+                io::stdout().lock(),
+            )))),
         }
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.writer.flush()?;
-        if let Some((temp, target)) = self.rename.take() {
-            std::fs::rename(&temp, &target)
-                .with_context(|| format!("cannot write output {}", target.display()))?;
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            OutputSink::Stream(w) => w,
+            OutputSink::File(w) => w,
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            OutputSink::Stream(mut w) => w.flush()?,
+            OutputSink::File(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .context("cannot write output")?
+                .commit()?,
         }
         Ok(())
-    }
-}
-
-impl Drop for OutputSink {
-    fn drop(&mut self) {
-        if let Some((temp, _)) = &self.rename {
-            let _ = std::fs::remove_file(temp);
-        }
     }
 }
 

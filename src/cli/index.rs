@@ -2,31 +2,36 @@
 //! its recall against exact search.
 
 use clap::Args;
-use relate::index::HnswParams;
+use relate::index::{HnswParams, MAX_CONNECTIONS, MAX_EF};
 use relate::library_index;
 use relate::store::Library;
 
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The index is used by `similar` and `search` with --hnsw, and by default \
-for libraries above the measured size where it beats exact search. It is rebuilt from the stored \
-vectors; an index older than the library is never used."
+    after_help = "The index is used by `similar` and `search` only when they are given --hnsw: \
+loading it takes longer than an exact search over every stored vector at any library size \
+measured, so exact search is their default. It is rebuilt from the stored vectors; an index \
+older than the library is never used.\n\n\
+Exit status: 0 when the index was built, 1 on error, 2 on bad usage."
 )]
 pub struct IndexArgs {
     /// Links per node (M); 2 to 255
-    #[arg(long, default_value_t = HnswParams::default().max_connections)]
-    pub max_connections: usize,
+    #[arg(long, default_value_t = HnswParams::default().max_connections as u64,
+          value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIONS as u64))]
+    pub max_connections: u64,
 
-    /// Candidate list size while building
-    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
-    pub ef_construction: usize,
+    /// Candidate list size while building; 1 to 10,000
+    #[arg(long, default_value_t = HnswParams::default().ef_construction as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_EF as u64))]
+    pub ef_construction: u64,
 
-    /// Candidate list size while searching
-    #[arg(long, default_value_t = HnswParams::default().ef_search)]
-    pub ef_search: usize,
+    /// Candidate list size while searching; 1 to 10,000
+    #[arg(long, default_value_t = HnswParams::default().ef_search as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_EF as u64))]
+    pub ef_search: u64,
 
     /// Seed of the sample used for the recall self-check
     #[arg(long, default_value_t = 42)]
@@ -34,14 +39,17 @@ pub struct IndexArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
-    let library = Library::open(&args.store.dir()?)?;
+    let library = Library::open_for_update(&args.store.dir()?, args.wait.duration())?;
     let params = HnswParams {
-        max_connections: args.max_connections,
-        ef_construction: args.ef_construction,
-        ef_search: args.ef_search,
+        max_connections: args.max_connections as usize,
+        ef_construction: args.ef_construction as usize,
+        ef_search: args.ef_search as usize,
     };
     params.validate()?;
     let start = std::time::Instant::now();

@@ -1,7 +1,6 @@
 //! `relate info`: what the library holds and how it is searched.
 
 use clap::Args;
-use relate::index::prefer_exact;
 use relate::library_index;
 use relate::library_topics;
 use relate::store::Library;
@@ -11,6 +10,12 @@ use super::store_args::StoreArgs;
 use super::Outcome;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With --json, \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
+(older than the library) or \"none\"; \"default_search\" is always \"exact\" (similar and \
+search use the HNSW index only with --hnsw).\n\n\
+Exit status: 0 on success, 1 on error (no library at the folder), 2 on bad usage."
+)]
 pub struct InfoArgs {
     /// Print as JSON
     #[arg(long)]
@@ -28,7 +33,7 @@ struct Info {
     dimension: usize,
     format_version: u32,
     generation: u64,
-    /// Search used by default: `exact` or `hnsw`.
+    /// Search `similar` and `search` use without `--hnsw`: always `exact`.
     default_search: &'static str,
     /// `fresh`, `stale` or `none`.
     hnsw_index: &'static str,
@@ -54,11 +59,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         dimension: manifest.model.dim,
         format_version: manifest.format_version,
         generation,
-        default_search: if !prefer_exact(library.len()) && hnsw_index == "fresh" {
-            "hnsw"
-        } else {
-            "exact"
-        },
+        default_search: "exact",
         hnsw_index,
         topics: library_topics::status(&library)?,
         bytes_on_disk: library.size_on_disk()?,
@@ -74,8 +75,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             info.format_version, info.generation
         );
         println!(
-            "search      {} (HNSW index: {})",
-            info.default_search, info.hnsw_index
+            "search      {} (HNSW index: {}{})",
+            info.default_search,
+            info.hnsw_index,
+            if info.hnsw_index == "fresh" {
+                ", used with --hnsw"
+            } else {
+                ""
+            }
         );
         println!(
             "topics      {}",

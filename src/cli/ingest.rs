@@ -10,13 +10,15 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::{read_papers, Format, Paper, ReadEvent};
+use relate::corpus::{
+    is_stdin, read_input, read_papers, Format, Paper, ReadEvent, ReplayableInput, STDIN_NAME,
+};
 use relate::embed::{Embedder, ModelFolder};
 use relate::store::{Library, ModelInfo, UpsertSummary};
 use serde::Serialize;
 
 use super::model_args::ModelArgs;
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
 /// Papers classified, embedded and stored together (one transaction).
@@ -30,14 +32,17 @@ const MAX_WARNINGS_SHOWN: usize = 10;
     after_help = "Formats: digest (a daily-papers page: title paragraph, abstract paragraph), \
 jsonl (id, title, abstract, authors, date/year, categories, url; only title is required), csv (same \
 columns), arxiv (the arXiv metadata snapshot, JSON lines), bibtex. The format is detected from the \
-extension and content unless --format is given.\n\n\
+extension and content unless --format is given. PATH may be - for standard input, or a pipe or \
+FIFO (/dev/stdin, <(zcat papers.jsonl.gz)); input compressed with gzip, zstd or xz (.gz, .zst, .xz) \
+is decompressed as it is read. A line longer than 16 MiB is a bad record, skipped unread.\n\n\
 Re-ingesting a file adds nothing; a paper whose title or abstract changed is re-embedded; other \
 changes update the record only.\n\n\
 Exit status: 0 when every record was stored, 3 when some records were rejected (reported with file \
-and line), 1 on error."
+and line; with --strict, nothing of such a file is stored), 1 on error (a file that cannot be opened \
+or read, or whose format cannot be told; the other files are still ingested), 2 on bad usage."
 )]
 pub struct IngestArgs {
-    /// Paper files to ingest
+    /// Paper files to ingest ('-' for standard input)
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -57,6 +62,9 @@ pub struct IngestArgs {
     pub store: StoreArgs,
 
     #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
     pub model: ModelArgs,
 }
 
@@ -73,6 +81,10 @@ struct FileSummary {
     /// Set when the file could not be read at all, or --strict refused it.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// True when the file could not be opened or read, or its format told
+    /// (an error, exit status 1), rather than holding bad records.
+    #[serde(skip)]
+    unreadable: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,7 +120,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         dim: folder.config.hidden_size,
     };
     let store_dir = args.store.dir()?;
-    let mut library = Library::open_or_create(&store_dir, &model)
+    let mut library = Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
         .with_context(|| format!("cannot open the library at {}", store_dir.display()))?;
     let mut embedder = LazyEmbedder {
         args: args.model.clone(),
@@ -142,6 +154,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         eprintln!(
             "relate: library {} now holds {} papers ({} embedded in {:.1}s)",
             summary.store, summary.papers_in_library, summary.embedded, summary.seconds
+        );
+    }
+    let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
+    if unreadable == summary.files.len() {
+        anyhow::bail!("no input could be read (see above)");
+    }
+    if unreadable > 0 {
+        anyhow::bail!(
+            "{unreadable} of {} inputs could not be read (see above); the others were ingested",
+            summary.files.len()
         );
     }
     let failed = summary
@@ -184,20 +206,49 @@ fn ingest_file(
     embedded: &mut usize,
 ) -> anyhow::Result<FileSummary> {
     let mut summary = FileSummary {
-        path: path.display().to_string(),
+        path: if is_stdin(path) {
+            STDIN_NAME.to_string()
+        } else {
+            path.display().to_string()
+        },
         ..FileSummary::default()
     };
-    let reader = match read_papers(path, args.format) {
+    let open_failed = |summary: &mut FileSummary, e: relate::Error| {
+        // A file with a bad header or bad bytes is a bad record (exit 3);
+        // one that cannot be read or recognised at all is an error (exit 1).
+        summary.unreadable = !matches!(e, relate::Error::BadRecord { .. });
+        summary.error = Some(e.to_string());
+    };
+    // --strict reads the file twice: first to check every record, then to
+    // store them. A stream is kept in a temporary file for the second read.
+    let replay = if args.strict {
+        match ReplayableInput::new(path) {
+            Ok(replay) => Some(replay),
+            Err(e) => {
+                open_failed(&mut summary, e);
+                return Ok(summary);
+            }
+        }
+    } else {
+        None
+    };
+    let open = || match &replay {
+        Some(replay) => replay
+            .open()
+            .and_then(|input| read_input(input, args.format)),
+        None => read_papers(path, args.format),
+    };
+    let reader = match open() {
         Ok(reader) => reader,
         Err(e) => {
-            summary.error = Some(e.to_string());
+            open_failed(&mut summary, e);
             return Ok(summary);
         }
     };
     summary.format = reader.format().name().to_string();
 
-    if args.strict {
-        let problems: Vec<String> = read_papers(path, args.format)?
+    let reader = if args.strict {
+        let problems: Vec<String> = reader
             .filter_map(|event| match event {
                 ReadEvent::Rejected(p) => Some(p.to_string()),
                 _ => None,
@@ -214,7 +265,16 @@ fn ingest_file(
             ));
             return Ok(summary);
         }
-    }
+        match open() {
+            Ok(reader) => reader,
+            Err(e) => {
+                open_failed(&mut summary, e);
+                return Ok(summary);
+            }
+        }
+    } else {
+        reader
+    };
 
     let progress = if io::stderr().is_terminal() {
         ProgressBar::new_spinner().with_style(

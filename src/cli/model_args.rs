@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 use relate::embed::{default_model_dir, DeviceChoice, EmbedderOptions, Precision};
 
+/// Most padded tokens one batch may be given.
+const MAX_BATCH_TOKENS: i64 = 1 << 20;
+/// Most texts one batch may be given.
+const MAX_BATCH_SIZE: i64 = 8192;
+
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Sentence-transformers model folder [default: models/all-MiniLM-L6-v2,
@@ -22,13 +27,13 @@ pub struct ModelArgs {
     #[arg(long, default_value = "f32", value_name = "DTYPE")]
     pub dtype: Precision,
 
-    /// Most padded tokens (texts x longest text) in one batch [default: 4096
-    /// on the CPU, 65536 on a GPU]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most padded tokens (texts x longest text) in one batch, 1 to 1,048,576
+    /// [default: 4096 on the CPU, 65536 on a GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH_TOKENS))]
     pub batch_tokens: Option<u32>,
 
-    /// Most texts in one batch [default: 64 on the CPU, 256 on a GPU]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most texts in one batch, 1 to 8,192 [default: 64 on the CPU, 256 on a GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH_SIZE))]
     pub batch_size: Option<u32>,
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Args;
 use relate::embed::Embedder;
-use relate::query::{self, Answer, SearchMethod, Searcher};
+use relate::query::{self, Answer, SearchMethod, Searcher, MAX_RESULTS};
 use relate::store::Library;
 
 use super::model_args::ModelArgs;
@@ -16,19 +16,21 @@ use super::Outcome;
 
 #[derive(Debug, Clone, Args)]
 pub struct SearchFlags {
-    /// Number of results
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of results, 1 to 10,000
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64))]
     pub k: u32,
 
     /// Print {"query": {...}, "results": [...]} as JSON instead of a table
     #[arg(long)]
     pub json: bool,
 
-    /// Compare with every stored vector (the default below the measured crossover)
+    /// Compare with every stored vector; this is the default, as it answers a
+    /// single query faster than loading the saved index
     #[arg(long, conflicts_with = "hnsw")]
     pub exact: bool,
 
-    /// Use the saved HNSW index (build it with `relate index`)
+    /// Use the saved HNSW index instead (build it with `relate index`); an
+    /// error when it is missing or older than the library
     #[arg(long)]
     pub hnsw: bool,
 
@@ -38,12 +40,10 @@ pub struct SearchFlags {
 
 impl SearchFlags {
     fn method(&self) -> SearchMethod {
-        if self.exact {
-            SearchMethod::Exact
-        } else if self.hnsw {
+        if self.hnsw {
             SearchMethod::Hnsw
         } else {
-            SearchMethod::Auto
+            SearchMethod::Exact
         }
     }
 
@@ -60,7 +60,10 @@ impl SearchFlags {
 #[command(
     after_help = "QUERY is a paper id, or a title: an exact (case-insensitive) title, \
 else the closest unique match; an ambiguous title lists the candidates. The paper itself is \
-left out of the results. Scores are cosine similarities (higher is closer)."
+left out of the results. Scores are cosine similarities (higher is closer). Search compares \
+every stored vector unless --hnsw is given.\n\n\
+Exit status: 0 on success, 1 on error (no library, no such paper, no current index with --hnsw), \
+2 on bad usage."
 )]
 pub struct SimilarArgs {
     /// Paper id or title
@@ -74,7 +77,10 @@ pub struct SimilarArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Embeds the text with the library's model and lists the closest papers. \
-Scores are cosine similarities (higher is closer)."
+Scores are cosine similarities (higher is closer). Search compares every stored vector unless \
+--hnsw is given.\n\n\
+Exit status: 0 on success, 1 on error (no library, no model, no current index with --hnsw), \
+2 on bad usage."
 )]
 pub struct SearchArgs {
     /// What the papers should be about

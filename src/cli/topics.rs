@@ -9,11 +9,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use relate::atomic_file::replace_file;
 use relate::library_topics::{self, LibraryTopics};
 use relate::store::Library;
-use relate::topics::{layout_topic_map, render_html, render_svg, TopicModel, TopicOptions};
+use relate::topics::{
+    layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, MAX_TOPICS,
+};
 
-use super::store_args::StoreArgs;
+use super::store_args::{StoreArgs, WaitArgs};
 use super::table;
 use super::Outcome;
 
@@ -26,10 +29,13 @@ silhouette); when none separates them clearly (best silhouette under 0.25, usual
 field), it keeps the best from sqrt(papers) upward, so topics hold about sqrt(papers) papers each.\n\n\
 Papers far from every topic are listed apart as outliers, so a topic may end up empty and be \
 dropped: --clusters N gives at most N topics. The assignment is saved in the library; `similar` \
-and `search` then show each result's topic until the library changes."
+and `search` then show each result's topic until the library changes.\n\n\
+Exit status: 0 when the topics were found, 1 on error (more topics asked for than there are \
+papers included), 2 on bad usage."
 )]
 pub struct TopicsArgs {
-    /// Number of topics [default: chosen automatically, see below]
+    /// Number of topics, 1 to 1,000 and at most the number of papers [default: chosen
+    /// automatically, see below]
     #[arg(long, value_name = "N", value_parser = parse_clusters)]
     pub clusters: Option<usize>,
 
@@ -48,6 +54,9 @@ pub struct TopicsArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 fn parse_clusters(text: &str) -> Result<usize, String> {
@@ -57,6 +66,10 @@ fn parse_clusters(text: &str) -> Result<usize, String> {
                        choose the number automatically"
                 .into(),
         ),
+        Ok(n) if n > MAX_TOPICS => Err(format!(
+            "{n} topics asked for: ask for at most {MAX_TOPICS} (and at most the number of \
+             papers), or leave --clusters out to choose the number automatically"
+        )),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{text}' is not a whole number of topics")),
     }
@@ -95,7 +108,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let dir = args.store.dir()?;
-    let library = Library::open(&dir)?;
+    let library = Library::open_for_update(&dir, args.wait.duration())?;
     let opts = TopicOptions {
         clusters: args.clusters,
         seed: args.seed,
@@ -170,7 +183,7 @@ fn how_chosen(model: &TopicModel) -> String {
 }
 
 /// Lays the papers out and writes the map through a temporary file, so that
-/// a failed run leaves no partial map.
+/// a failed run leaves no partial map (a device or pipe is written in place).
 fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> anyhow::Result<()> {
     let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
         .map(|slot| found.model.topic_of(slot).map(|t| t.id))
@@ -180,17 +193,14 @@ fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> an
         MapKind::Svg => render_svg(&found.model, &points, &found.titles)?,
         MapKind::Html => render_html(&found.model, &points, &found.titles)?,
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
-    std::fs::write(&temp, text)
-        .with_context(|| format!("cannot write the map {}", path.display()))?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        anyhow::Error::new(e).context(format!("cannot write the map {}", path.display()))
-    })
+    if path.metadata().is_ok_and(|m| !m.is_file()) {
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the map {}", path.display()))?;
+    } else {
+        replace_file(path, text.as_bytes())
+            .with_context(|| format!("cannot write the map {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The terminal view: each topic with its size, label, terms and most
@@ -263,5 +273,7 @@ mod tests {
         assert_eq!(parse_clusters("5"), Ok(5));
         assert!(parse_clusters("0").unwrap_err().contains("at least 1"));
         assert!(parse_clusters("five").is_err());
+        assert_eq!(parse_clusters("1000"), Ok(1000));
+        assert!(parse_clusters("1001").unwrap_err().contains("at most 1000"));
     }
 }

@@ -3,15 +3,14 @@
 //! from the start of its content.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::input::open_input;
 use crate::{Error, Result};
 
 /// How many bytes of a file are looked at to tell its format.
-const SNIFF_BYTES: u64 = 64 * 1024;
+pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
 
 /// A paper source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,20 +81,34 @@ impl FromStr for Format {
     }
 }
 
-/// Tells the format of the file at `path`.
+/// Tells the format of the file at `path` (`-` for standard input, which
+/// is then consumed; a compressed file is looked at decompressed).
 ///
 /// The extension decides first: `.txt` is a digest page, `.csv`/`.tsv` a
 /// table, `.bib`/`.bibtex` BibTeX, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
 /// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
-/// arXiv). Any other extension is decided by the start of the content.
+/// arXiv). Any other extension is decided by the start of the content. A
+/// compression ending (`.gz`, `.zst`, `.xz`) is looked through:
+/// `papers.csv.gz` is a table.
 ///
 /// Fails with [`Error::Io`] when the file cannot be read and with
 /// [`Error::UnknownFormat`] when the content fits no format (an empty file
 /// with an unknown extension included).
 pub fn detect_format(path: &Path) -> Result<Format> {
-    let extension = path
-        .extension()
+    let mut input = open_input(path)?;
+    let head = input.peek(SNIFF_BYTES)?;
+    detect_from(input.name(), &head).map_err(|problem| Error::UnknownFormat {
+        path: PathBuf::from(input.shown()),
+        problem,
+    })
+}
+
+/// Tells a format from a name's extension (`None` for standard input) and
+/// the first bytes of the content; the error says why none fits.
+pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Result<Format, String> {
+    let extension = name
+        .and_then(|n| n.extension())
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match extension.as_deref() {
@@ -104,27 +117,14 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
         _ => {}
     }
-    let head = read_head(path)?;
-    let unknown = |problem: &str| Error::UnknownFormat {
-        path: path.to_path_buf(),
-        problem: problem.to_string(),
-    };
+    // Bytes that are not UTF-8 are reported later, by the reader, with
+    // their line.
+    let text = String::from_utf8_lossy(head);
+    let head = super::normalize::strip_bom(&text);
     if matches!(extension.as_deref(), Some("jsonl" | "ndjson" | "json")) {
-        return sniff_json(&head).map_err(|p| unknown(&p));
+        return sniff_json(head);
     }
-    sniff(&head).map_err(|p| unknown(&p))
-}
-
-/// Reads the first [`SNIFF_BYTES`] of a file as text, replacing bytes that
-/// are not UTF-8 (they are reported later, by the reader, with their line).
-fn read_head(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let mut bytes = Vec::new();
-    file.take(SNIFF_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(super::normalize::strip_bom(&text).to_string())
+    sniff(head)
 }
 
 /// Decides a format from the start of a file's content; the error says why

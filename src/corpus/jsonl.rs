@@ -9,6 +9,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::event::{Problem, ReadEvent};
+use super::lines::{read_line_limited, too_long_message, LineRead, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, BOM};
 use super::Paper;
 
@@ -22,6 +23,7 @@ pub(crate) struct JsonLines<R> {
     to_paper: ObjectToPaper,
     line: usize,
     buffer: Vec<u8>,
+    line_limit: usize,
     done: bool,
 }
 
@@ -33,8 +35,16 @@ impl<R: BufRead> JsonLines<R> {
             to_paper,
             line: 0,
             buffer: Vec::new(),
+            line_limit: MAX_LINE_BYTES,
             done: false,
         }
+    }
+
+    /// The same reader with another limit on line length (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_line_limit(mut self, limit: usize) -> Self {
+        self.line_limit = limit;
+        self
     }
 
     fn reject(&self, message: impl Into<String>) -> ReadEvent {
@@ -42,11 +52,10 @@ impl<R: BufRead> JsonLines<R> {
     }
 
     /// Reads the next line into the buffer, without its line ending.
-    /// `Ok(false)` at the end of the input.
-    fn read_line(&mut self) -> std::io::Result<bool> {
-        self.buffer.clear();
-        if self.reader.read_until(b'\n', &mut self.buffer)? == 0 {
-            return Ok(false);
+    fn read_line(&mut self) -> std::io::Result<LineRead> {
+        let read = read_line_limited(&mut self.reader, &mut self.buffer, self.line_limit)?;
+        if read == LineRead::End {
+            return Ok(read);
         }
         self.line += 1;
         while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
@@ -55,7 +64,7 @@ impl<R: BufRead> JsonLines<R> {
         if self.line == 1 && self.buffer.starts_with(BOM.as_bytes()) {
             self.buffer.drain(..BOM.len());
         }
-        Ok(true)
+        Ok(read)
     }
 }
 
@@ -68,10 +77,13 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                 return None;
             }
             match self.read_line() {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(LineRead::Line) => {}
+                Ok(LineRead::End) => {
                     self.done = true;
                     return None;
+                }
+                Ok(LineRead::TooLong { bytes }) => {
+                    return Some(self.reject(too_long_message(bytes, self.line_limit)));
                 }
                 Err(e) => {
                     self.done = true;
@@ -166,5 +178,25 @@ mod tests {
             other => panic!("expected a rejection, got {other:?}"),
         }
         assert!(matches!(&events[3], ReadEvent::Paper { paper, line: 5 } if paper.title == "Two"));
+    }
+
+    #[test]
+    fn over_long_lines_are_rejected_and_reading_goes_on() {
+        let long = format!("{{\"title\": \"{}\"}}", "x".repeat(100));
+        let input = format!("{{\"title\": \"One\"}}\n{long}\n{{\"title\": \"Two\"}}\n");
+        let events: Vec<ReadEvent> =
+            JsonLines::new(input.as_bytes(), "in.jsonl", paper_from_fields)
+                .with_line_limit(64)
+                .collect();
+        assert_eq!(events.len(), 3, "{events:?}");
+        match &events[1] {
+            ReadEvent::Rejected(p) => {
+                assert_eq!(p.line, 2);
+                assert!(p.message.contains("113 bytes long"), "{}", p.message);
+                assert!(p.message.contains("limit of 64 bytes"), "{}", p.message);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert!(matches!(&events[2], ReadEvent::Paper { paper, line: 3 } if paper.title == "Two"));
     }
 }

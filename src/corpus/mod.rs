@@ -1,7 +1,8 @@
 //! Paper records and the readers that turn paper sources (digest pages,
 //! JSONL, CSV, arXiv metadata, BibTeX) into them.
 //!
-//! [`read_papers`] opens a source and returns a [`PaperReader`], an iterator
+//! [`read_papers`] opens a source (a file, standard input or a pipe,
+//! possibly compressed; see [`open_input`]) and returns a [`PaperReader`], an iterator
 //! of [`ReadEvent`]s: papers, warnings about accepted papers, and rejected
 //! records, each with its file and line. Every reader normalises whitespace
 //! (see [`normalize_text`]) and gives each paper a stable id: the source's
@@ -16,8 +17,10 @@ mod csv_table;
 mod digest;
 mod event;
 mod format;
+mod input;
 mod jsonl;
 mod latex;
+mod lines;
 mod normalize;
 mod paper;
 mod paper_id;
@@ -27,9 +30,11 @@ mod record;
 pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
 pub use event::{Problem, ReadEvent};
 pub use format::{detect_format, Format};
+pub use input::{is_stdin, open_input, Compression, Input, ReplayableInput, STDIN_NAME};
 pub use latex::latex_to_text;
+pub use lines::{read_line_limited, LineRead, MAX_LINE_BYTES};
 pub use normalize::normalize_text;
 pub use paper::{compose_text, Paper};
 pub use paper_id::{normalize_doi, title_id, TITLE_ID_PREFIX};
-pub use reader::{read_papers, PaperReader};
+pub use reader::{read_input, read_papers, PaperReader};
 pub use record::{split_authors, split_categories};

@@ -1,20 +1,23 @@
 //! Opening a paper source: picks the format (given, or detected), hands the
-//! file to that format's reader, and checks what every format shares: ids
+//! stream to that format's reader, and checks what every format shares: ids
 //! are unique within the file (a later duplicate is rejected, naming the
 //! line of the first) and a paper without an abstract gets a warning.
 //!
-//! JSON lines, the arXiv snapshot and CSV are streamed record by record, so
-//! a file of any size is never held whole in memory (only the ids read so
-//! far are kept, to find duplicates); digest pages and BibTeX files are read
-//! whole.
+//! Sources are streams (see [`super::input`]): files, standard input, pipes
+//! and compressed files alike. JSON lines, the arXiv snapshot and CSV are
+//! read record by record, so a file of any size is never held whole in
+//! memory (only the ids read so far are kept, to find duplicates); digest
+//! pages and BibTeX files are read whole. In every format a line longer than
+//! [`MAX_LINE_BYTES`] is rejected with its number and skipped unread.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::event::{Problem, ReadEvent};
-use super::format::{detect_format, Format};
+use super::format::{detect_from, Format, SNIFF_BYTES};
+use super::input::{open_input, Input};
+use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
 use super::{arxiv, bibtex, csv_table, digest, jsonl, record};
 use crate::{Error, Result};
@@ -28,57 +31,78 @@ pub struct PaperReader {
     held_back: Option<ReadEvent>,
 }
 
-/// Opens `path` and reads it as `format`, or as the format
-/// [`detect_format`] finds when `format` is `None`.
+/// Opens `path` (`-` for standard input) and reads it as `format`, or as
+/// the format [`detect_format`](super::detect_format) finds when `format`
+/// is `None`. See [`read_input`].
+pub fn read_papers(path: &Path, format: Option<Format>) -> Result<PaperReader> {
+    read_input(open_input(path)?, format)
+}
+
+/// Reads an opened input as `format`, or as the format its name and first
+/// bytes show when `format` is `None`.
 ///
-/// Fails with [`Error::Io`] when the file cannot be opened or read, with
+/// Fails with [`Error::Io`] when the input cannot be read, with
 /// [`Error::UnknownFormat`] when the format cannot be told, and with
 /// [`Error::BadRecord`] when a digest page or BibTeX file is not UTF-8 (the
 /// error names the line) or a CSV header has no `title` column. An empty
-/// file gives a reader with no papers. Problems with single records do not
+/// input gives a reader with no papers. Problems with single records do not
 /// fail: they come out of the reader as [`ReadEvent::Rejected`].
-pub fn read_papers(path: &Path, format: Option<Format>) -> Result<PaperReader> {
-    let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io("cannot read", path, e))?
-        .len();
+pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReader> {
+    let head = input.peek(SNIFF_BYTES)?;
+    let shown = input.shown().to_string();
     let format = match format {
         Some(format) => format,
-        // An empty file has no papers whatever its format; report the one
+        // An empty input has no papers whatever its format; report the one
         // its name suggests, if any.
-        None if size == 0 => detect_format(path).unwrap_or(Format::Jsonl),
-        None => detect_format(path)?,
+        None if head.is_empty() => detect_from(input.name(), &head).unwrap_or(Format::Jsonl),
+        None => detect_from(input.name(), &head).map_err(|problem| Error::UnknownFormat {
+            path: shown.clone().into(),
+            problem,
+        })?,
     };
-    let events: Box<dyn Iterator<Item = ReadEvent> + Send> = if size == 0 {
+    let extension = input
+        .name()
+        .and_then(|n| n.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_string);
+    let stream = input.into_reader();
+    let events: Box<dyn Iterator<Item = ReadEvent> + Send> = if head.is_empty() {
         Box::new(std::iter::empty())
     } else {
         match format {
             Format::Jsonl => Box::new(jsonl::JsonLines::new(
-                BufReader::new(file),
+                stream,
                 &shown,
                 record::paper_from_fields,
             )),
             Format::Arxiv => Box::new(jsonl::JsonLines::new(
-                BufReader::new(file),
+                stream,
                 &shown,
                 arxiv::paper_from_arxiv,
             )),
             Format::Csv => {
-                let mut input = BufReader::new(file);
-                let first_line = peek_first_line(&mut input, path)?;
-                let extension = path.extension().and_then(|e| e.to_str());
-                let delimiter = csv_table::delimiter_for(extension, &first_line);
-                Box::new(csv_table::CsvRows::new(input, &shown, delimiter)?)
+                let first_line = first_line(&head);
+                let delimiter = csv_table::delimiter_for(extension.as_deref(), &first_line);
+                let limited = LineLimited::new(stream, MAX_LINE_BYTES);
+                let skipped = limited.skipped();
+                let rows = csv_table::CsvRows::new(limited, &shown, delimiter)?;
+                Box::new(WithSkippedLines::new(rows, skipped, &shown))
             }
             Format::Digest => {
-                let text = read_text(file, path, &shown)?;
-                Box::new(digest::read_digest(&text, &shown).into_iter())
+                let (text, skipped) = read_text(stream, &shown)?;
+                Box::new(
+                    skipped
+                        .into_iter()
+                        .chain(digest::read_digest(&text, &shown)),
+                )
             }
             Format::Bibtex => {
-                let text = read_text(file, path, &shown)?;
-                Box::new(bibtex::read_bibtex(&text, &shown).into_iter())
+                let (text, skipped) = read_text(stream, &shown)?;
+                Box::new(
+                    skipped
+                        .into_iter()
+                        .chain(bibtex::read_bibtex(&text, &shown)),
+                )
             }
         }
     };
@@ -142,14 +166,19 @@ impl Iterator for PaperReader {
     }
 }
 
-/// Reads a whole file as UTF-8 text without a BOM; bytes that are not UTF-8
-/// are an error naming their line.
-fn read_text(mut file: File, path: &Path, shown: &str) -> Result<String> {
+/// Reads a whole input as UTF-8 text without a BOM, leaving out (as
+/// empty lines) lines over the limit, which come back as rejections; bytes
+/// that are not UTF-8 are an error naming their line.
+fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Vec<ReadEvent>)> {
+    let mut limited = LineLimited::new(stream, MAX_LINE_BYTES);
+    let skipped = limited.skipped();
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Error::io("cannot read", path, e))?;
+    limited
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", shown, e))?;
+    let rejections = drain_skipped(&skipped, shown);
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(strip_bom(&text).to_string()),
+        Ok(text) => Ok((strip_bom(&text).to_string(), rejections)),
         Err(e) => {
             let (line, problem) = describe_utf8_error(e.as_bytes(), &e.utf8_error());
             Err(Error::BadRecord {
@@ -161,15 +190,60 @@ fn read_text(mut file: File, path: &Path, shown: &str) -> Result<String> {
     }
 }
 
-/// The first line of a buffered file, without consuming it (only as much
-/// as the buffer holds; enough to choose a CSV separator).
-fn peek_first_line(input: &mut BufReader<File>, path: &Path) -> Result<String> {
-    let buffer = input
-        .fill_buf()
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    let end = buffer
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(buffer.len());
-    Ok(String::from_utf8_lossy(&buffer[..end]).into_owned())
+/// Rejections for the lines a [`LineLimited`] has left out so far.
+fn drain_skipped(skipped: &SkippedLines, shown: &str) -> Vec<ReadEvent> {
+    let Ok(mut skipped) = skipped.lock() else {
+        return Vec::new();
+    };
+    skipped
+        .drain(..)
+        .map(|(line, bytes)| {
+            ReadEvent::Rejected(Problem::new(
+                shown,
+                line,
+                too_long_message(bytes, MAX_LINE_BYTES),
+            ))
+        })
+        .collect()
+}
+
+/// A stream reader's events with a rejection for each over-long line its
+/// [`LineLimited`] input left out, reported as soon as it is seen.
+struct WithSkippedLines<I> {
+    events: I,
+    skipped: SkippedLines,
+    shown: String,
+    pending: std::collections::VecDeque<ReadEvent>,
+}
+
+impl<I> WithSkippedLines<I> {
+    fn new(events: I, skipped: SkippedLines, shown: &str) -> Self {
+        WithSkippedLines {
+            events,
+            skipped,
+            shown: shown.to_string(),
+            pending: Default::default(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = ReadEvent>> Iterator for WithSkippedLines<I> {
+    type Item = ReadEvent;
+
+    fn next(&mut self) -> Option<ReadEvent> {
+        if self.pending.is_empty() {
+            let next = self.events.next();
+            self.pending
+                .extend(drain_skipped(&self.skipped, &self.shown));
+            self.pending.extend(next);
+        }
+        self.pending.pop_front()
+    }
+}
+
+/// The first line of the start of a file (enough to choose a CSV
+/// separator).
+fn first_line(head: &[u8]) -> String {
+    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    String::from_utf8_lossy(&head[..end]).into_owned()
 }

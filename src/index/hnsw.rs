@@ -1,5 +1,7 @@
 //! The approximate index: an hnsw_rs graph wrapped so that it owns all its
-//! data, never panics or exits on bad input, and is saved atomically.
+//! data, never panics or exits on bad input, and is saved atomically (graph
+//! files flushed to disk, then the manifest naming them replaced through
+//! [`crate::atomic_file`]).
 //!
 //! hnsw_rs has no delete: when papers are removed, callers keep them out of
 //! results with the `skip` filter (tombstones) and rebuild the index when
@@ -8,7 +10,7 @@
 //! how often a stored vector finds itself.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::atomic_file::{create_dir_all_durably, replace_file};
 
 use super::{
     cosine_score, dot, normalised_query, sort_hits, validate_unit_vectors, vector_count, Hit,
@@ -36,6 +40,15 @@ const FORMAT_VERSION: u32 = 1;
 /// Prefix of the graph files hnsw_rs writes (`<prefix>-<unique>.hnsw.graph`
 /// and `.hnsw.data`).
 const DUMP_PREFIX: &str = "graph";
+
+/// Largest `max_connections` (M): hnsw_rs ends the process above 256, and
+/// its file format stores the value in one byte.
+pub const MAX_CONNECTIONS: usize = 255;
+
+/// Largest `ef_construction` and `ef_search`: each sizes a candidate list
+/// allocated per insertion or query, so a huge value exhausts memory, and
+/// far below this recall no longer improves.
+pub const MAX_EF: usize = 10_000;
 
 /// Construction and search settings of an [`HnswIndex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,9 +78,11 @@ impl Default for HnswParams {
 }
 
 impl HnswParams {
-    /// Rejects settings hnsw_rs cannot work with. hnsw_rs ends the process
-    /// when `max_connections` exceeds 256, and its file format stores the
-    /// value in one byte, so 255 is the largest that survives a save.
+    /// Rejects settings hnsw_rs cannot work with: `max_connections` outside
+    /// 2..=[`MAX_CONNECTIONS`] (hnsw_rs ends the process above 256, and its
+    /// file format stores the value in one byte, so 255 is the largest that
+    /// survives a save), and `ef_construction` or `ef_search` outside
+    /// 1..=[`MAX_EF`]. A saved index with such settings is refused on load.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, problem: String| {
             Err(Error::InvalidArgument {
@@ -75,7 +90,7 @@ impl HnswParams {
                 problem,
             })
         };
-        if !(2..=255).contains(&self.max_connections) {
+        if !(2..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return bad(
                 "max_connections",
                 format!(
@@ -84,16 +99,22 @@ impl HnswParams {
                 ),
             );
         }
-        if self.ef_construction == 0 {
+        if !(1..=MAX_EF).contains(&self.ef_construction) {
             return bad(
                 "ef_construction",
-                "must be at least 1 (100 to 400 is usual)".into(),
+                format!(
+                    "{} is out of range; use 1 to {MAX_EF} (100 to 400 is usual)",
+                    self.ef_construction
+                ),
             );
         }
-        if self.ef_search == 0 {
+        if !(1..=MAX_EF).contains(&self.ef_search) {
             return bad(
                 "ef_search",
-                "must be at least 1 (50 to 200 is usual)".into(),
+                format!(
+                    "{} is out of range; use 1 to {MAX_EF} (50 to 200 is usual)",
+                    self.ef_search
+                ),
             );
         }
         Ok(())
@@ -210,7 +231,7 @@ impl HnswIndex {
     /// at any moment leaves either the previous index or the new one, never a
     /// mixture. Files of earlier saves are removed afterwards.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create index folder", dir, e))?;
+        create_dir_all_durably(dir)?;
         let mut manifest = Manifest {
             format: FORMAT.into(),
             version: FORMAT_VERSION,
@@ -241,14 +262,7 @@ impl HnswIndex {
         }
         let text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| index_error(dir, format!("encoding the manifest failed: {e}")))?;
-        let tmp = dir.join(format!("{MANIFEST}.tmp-{}", std::process::id()));
-        write_synced(&tmp, &text)?;
-        let target = dir.join(MANIFEST);
-        fs::rename(&tmp, &target).map_err(|e| Error::io("replace", &target, e))?;
-        if let Ok(d) = File::open(dir) {
-            // Makes the rename durable; not every platform can sync a folder.
-            let _ = d.sync_all();
-        }
+        replace_file(&dir.join(MANIFEST), &text)?;
         remove_stale_dumps(dir, manifest.dump.as_ref().map(|d| d.basename.as_str()));
         Ok(())
     }
@@ -467,13 +481,6 @@ fn digest(mut file: File, path: &Path) -> Result<FileDigest> {
     Ok(FileDigest { bytes, sha256 })
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io("write", path, e))
-}
-
 /// A dump name no earlier save in the folder used.
 fn unique_basename() -> String {
     let nanos = SystemTime::now()
@@ -483,8 +490,8 @@ fn unique_basename() -> String {
     format!("{DUMP_PREFIX}-{nanos:x}-{:x}", std::process::id())
 }
 
-/// Removes graph files and manifest temporaries left by earlier or
-/// interrupted saves. Failures are ignored: stale files waste space but
+/// Removes graph files left by earlier or interrupted saves, and manifest
+/// temporaries of the naming scheme before [`crate::atomic_file`]. Failures are ignored: stale files waste space but
 /// never change what [`HnswIndex::load`] reads.
 fn remove_stale_dumps(dir: &Path, keep: Option<&str>) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -590,6 +597,14 @@ mod tests {
                 ..ok
             },
             HnswParams { ef_search: 0, ..ok },
+            HnswParams {
+                ef_search: MAX_EF + 1,
+                ..ok
+            },
+            HnswParams {
+                ef_construction: 1 << 40,
+                ..ok
+            },
         ] {
             let err = bad.validate().unwrap_err();
             assert!(matches!(err, Error::InvalidArgument { .. }), "{bad:?}");
@@ -601,6 +616,7 @@ mod tests {
         let mut index =
             HnswIndex::build(&clustered_unit_vectors(10, 4, 2, 0.5, 1), 4, &ok).unwrap();
         assert!(index.set_ef_search(0).is_err());
+        assert!(index.set_ef_search(usize::MAX).is_err());
         index.set_ef_search(7).unwrap();
         assert_eq!(index.params().ef_search, 7);
     }

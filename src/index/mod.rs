@@ -20,7 +20,7 @@ mod recall;
 mod synthetic;
 
 pub use exact::ExactSearch;
-pub use hnsw::{HnswIndex, HnswParams};
+pub use hnsw::{HnswIndex, HnswParams, MAX_CONNECTIONS, MAX_EF};
 pub use recall::{measure_recall, RecallReport};
 pub use synthetic::clustered_unit_vectors;
 

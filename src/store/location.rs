@@ -2,7 +2,7 @@
 //! files inside a library folder.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::{Error, Result};
 
@@ -12,8 +12,6 @@ pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 pub(crate) const DATABASE_FILE: &str = "library.sqlite";
 /// The flat file of all vectors in slot order, derived from the database.
 pub(crate) const VECTOR_FILE: &str = "vectors.f32";
-/// Scratch name the vector file is written under before it is renamed.
-pub(crate) const VECTOR_TEMP_FILE: &str = "vectors.f32.tmp";
 /// Held while the vector file is rebuilt, so only one process writes it.
 pub(crate) const VECTOR_LOCK_FILE: &str = "vectors.lock";
 /// Held for as long as a library is open for writing.
@@ -49,22 +47,6 @@ pub(crate) fn default_store_dir_from(env: impl Fn(&str) -> Option<OsString>) -> 
             problem: "neither XDG_DATA_HOME nor HOME is set".into(),
         }),
     }
-}
-
-/// Fsyncs a directory so that a rename inside it survives a power loss.
-/// Directories cannot be opened for syncing on every platform; there the
-/// rename is as durable as the platform makes it.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let handle = std::fs::File::open(dir).map_err(|e| Error::io("open folder", dir, e))?;
-        handle
-            .sync_all()
-            .map_err(|e| Error::io("sync folder", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! The library manifest: a small JSON file naming the on-disk format version,
 //! the embedding model and the vector dimension, read before anything else
-//! and written atomically (temp file, fsync, rename).
+//! and written atomically (see [`crate::atomic_file`]).
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::location::sync_dir;
+use crate::atomic_file::replace_file;
 use crate::{Error, Result};
 
 /// The on-disk format this build reads and writes.
@@ -89,23 +88,13 @@ impl Manifest {
     /// Writes the manifest to `path` so that a crash leaves either the old
     /// file or the new one: temp file, fsync, rename, fsync of the folder.
     pub(crate) fn write_atomically(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(".tmp");
-        let temp = std::path::PathBuf::from(temp);
         let mut text = serde_json::to_vec_pretty(self).map_err(|e| Error::StoreCorrupt {
             path: path.to_path_buf(),
             problem: format!("the manifest cannot be encoded ({e})"),
             fix: "Report this as a bug".into(),
         })?;
         text.push(b'\n');
-        let mut file = std::fs::File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
-        file.write_all(&text)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("write", &temp, e))?;
-        drop(file);
-        std::fs::rename(&temp, path).map_err(|e| Error::io("rename into place", path, e))?;
-        sync_dir(dir)
+        replace_file(path, &text)
     }
 }
 
@@ -127,7 +116,8 @@ mod tests {
         let manifest = Manifest::new(&model());
         manifest.write_atomically(&path).unwrap();
         assert_eq!(Manifest::read(&path).unwrap(), manifest);
-        assert!(!dir.path().join("manifest.json.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the manifest is left");
     }
 
     #[test]

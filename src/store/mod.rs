@@ -8,8 +8,17 @@
 //! order for fast, memory-mapped queries; it carries the generation it was
 //! built from and is rebuilt (replaced whole, atomically) whenever it is
 //! missing, damaged or behind the database. `index/` is left to the index
-//! module. A crash at any moment therefore leaves the previous library or
-//! the new one.
+//! module. Every file other than the database is replaced through
+//! [`crate::atomic_file`]. A crash at any moment therefore leaves the
+//! library as of its last committed transaction; temporary files a killed
+//! writer leaves are removed when the library is next opened for writing.
+//!
+//! One process writes at a time: [`Library::open_or_create`] and
+//! [`Library::open_for_update`] take `write.lock`, waiting for a while if
+//! another process holds it, and record who holds it. A library opened with
+//! [`Library::open`] for queries never writes a file: a vector file that is
+//! behind the database is read from the database into memory instead, and a
+//! lost manifest is restored in memory; the next writer repairs both.
 
 mod database;
 mod location;
@@ -18,7 +27,9 @@ mod title;
 mod vector_file;
 
 use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::corpus::Paper;
 use crate::{Error, Result};
@@ -29,10 +40,10 @@ pub use manifest::{Manifest, ModelInfo, FORMAT_VERSION};
 pub use title::TitleMatch;
 pub use vector_file::VectorView;
 
+use crate::atomic_file::{create_dir_all_durably, remove_stale_temps};
 use database::Database;
 use location::{
-    DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, VECTOR_TEMP_FILE,
-    WRITE_LOCK_FILE,
+    DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, WRITE_LOCK_FILE,
 };
 use vector_file::{Header, VectorFileWriter};
 
@@ -68,6 +79,17 @@ impl Library {
     /// another model or dimension is refused, as is one being written by
     /// another process.
     pub fn open_or_create(dir: &Path, model: &ModelInfo) -> Result<Library> {
+        Self::open_or_create_waiting(dir, model, Duration::ZERO)
+    }
+
+    /// [`Library::open_or_create`], waiting up to `wait` for another
+    /// process that is writing to the library to finish; after that the
+    /// error names the process that holds it.
+    pub fn open_or_create_waiting(
+        dir: &Path,
+        model: &ModelInfo,
+        wait: Duration,
+    ) -> Result<Library> {
         if model.id.is_empty() || model.dim == 0 {
             return Err(Error::InvalidArgument {
                 name: "model".into(),
@@ -77,34 +99,63 @@ impl Library {
                 ),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-        let lock = take_write_lock(dir)?;
-        let library = match Self::load(dir)? {
+        create_dir_all_durably(dir)?;
+        let lock = take_write_lock(dir, wait)?;
+        let library = match Self::load(dir, true)? {
             Some(library) => library,
             None => Self::create(dir, model)?,
         };
         library.check_model(model)?;
+        Self::writer(library, lock)
+    }
+
+    /// Opens an existing library in `dir` to update what is derived from
+    /// it (its index, its topics), as the one writer: waits up to `wait`
+    /// for another writer to finish, then fails naming it. Fails if there
+    /// is no library.
+    pub fn open_for_update(dir: &Path, wait: Duration) -> Result<Library> {
+        let missing = || Error::StoreMissing {
+            dir: dir.to_path_buf(),
+        };
+        if !dir.is_dir() {
+            return Err(missing());
+        }
+        let lock = take_write_lock(dir, wait)?;
+        let library = Self::load(dir, true)?.ok_or_else(missing)?;
+        Self::writer(library, lock)
+    }
+
+    /// Makes `library` the writing handle holding `lock`, after clearing
+    /// what killed writers left behind.
+    fn writer(library: Library, lock: File) -> Result<Library> {
+        // Whatever a killed writer left half-written is of no use now.
+        remove_stale_temps(&library.dir);
         let index = library.index_dir();
-        std::fs::create_dir_all(&index).map_err(|e| Error::io("create folder", &index, e))?;
+        create_dir_all_durably(&index)?;
+        remove_stale_temps(&index);
         Ok(Library {
             _write_lock: Some(lock),
             ..library
         })
     }
 
-    /// Opens the library in `dir` for queries. Fails if there is none; a
-    /// missing or out-of-date vector file is rebuilt from the database.
+    /// Opens the library in `dir` for queries. Fails if there is none.
+    /// Nothing in the folder is written through this handle (see
+    /// [`Library::vectors`]); queries leave every file as it was.
     pub fn open(dir: &Path) -> Result<Library> {
-        let library = Self::load(dir)?.ok_or_else(|| Error::StoreMissing {
+        Self::load(dir, false)?.ok_or_else(|| Error::StoreMissing {
             dir: dir.to_path_buf(),
-        })?;
-        library.vectors()?;
-        Ok(library)
+        })
+    }
+
+    /// Whether this handle is the library's writer.
+    fn is_writer(&self) -> bool {
+        self._write_lock.is_some()
     }
 
     /// Opens what is in `dir`: `None` when no library was ever completed
-    /// there.
-    fn load(dir: &Path) -> Result<Option<Library>> {
+    /// there. Only a `writer` restores a lost manifest on disk.
+    fn load(dir: &Path, writer: bool) -> Result<Option<Library>> {
         let manifest_path = dir.join(MANIFEST_FILE);
         let db_path = dir.join(DATABASE_FILE);
         let has_manifest = manifest_path.exists();
@@ -143,7 +194,9 @@ impl Library {
                 id: meta.model_id,
                 dim: meta.dim,
             });
-            restored.write_atomically(&manifest_path)?;
+            if writer {
+                restored.write_atomically(&manifest_path)?;
+            }
             restored
         };
         db.check_against(&manifest)?;
@@ -271,11 +324,16 @@ impl Library {
 
     /// All vectors, memory-mapped, as of the latest committed change. Slot
     /// `i` of the view is the paper [`Library::papers_by_slots`] returns for
-    /// `i`. Rebuilds the vector file first when it is missing or behind.
+    /// `i`. When the vector file is missing or behind the database, the
+    /// writer rebuilds it; a reader reads the vectors from the database
+    /// into memory and leaves the file alone.
     pub fn vectors(&self) -> Result<VectorView> {
         let path = self.dir.join(VECTOR_FILE);
         if let Some(view) = self.current_vector_file(&path)? {
             return Ok(view);
+        }
+        if !self.is_writer() {
+            return self.vectors_from_database();
         }
         // Only one process rebuilds at a time; whoever waited checks again,
         // since the file may be current by then.
@@ -304,6 +362,22 @@ impl Library {
             })
     }
 
+    /// Every vector read from one database snapshot into memory.
+    fn vectors_from_database(&self) -> Result<VectorView> {
+        self.db.snapshot(|snap| {
+            let dim = snap.meta.dim;
+            let mut values = vec![0f32; snap.count * dim];
+            snap.for_each_vector(None, |slot, bytes| {
+                let row = &mut values[slot * dim..(slot + 1) * dim];
+                for (value, le) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *value = f32::from_le_bytes([le[0], le[1], le[2], le[3]]);
+                }
+                Ok(())
+            })?;
+            Ok(VectorView::in_memory(values, dim, snap.meta.generation))
+        })
+    }
+
     /// Maps the vector file if it is complete and matches the database's
     /// latest generation.
     fn current_vector_file(&self, path: &Path) -> Result<Option<VectorView>> {
@@ -324,7 +398,6 @@ impl Library {
     /// file's vectors where they are still current. Call with the vector
     /// lock held.
     fn rebuild_vector_file(&self, path: &Path) -> Result<()> {
-        let temp = self.dir.join(VECTOR_TEMP_FILE);
         self.db.snapshot(|snap| {
             let header = Header {
                 dim: snap.meta.dim,
@@ -342,18 +415,18 @@ impl Library {
                 // Vectors stored after the old file's generation are the
                 // only ones that differ from it.
                 let patched = (|| -> Result<()> {
-                    let mut out = VectorFileWriter::create(&temp, header)?;
+                    let mut out = VectorFileWriter::create(path, header)?;
                     out.copy_prefix(&mut base_file, path, old.count)?;
                     snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
-                    out.commit(path)
+                    out.commit()
                 })();
                 if patched.is_ok() {
                     return Ok(());
                 }
             }
-            let mut out = VectorFileWriter::create(&temp, header)?;
+            let mut out = VectorFileWriter::create(path, header)?;
             snap.for_each_vector(None, |slot, v| out.put(slot, v))?;
-            out.commit(path)
+            out.commit()
         })
     }
 
@@ -446,21 +519,55 @@ impl Library {
     }
 }
 
-fn take_write_lock(dir: &Path) -> Result<File> {
+/// How often a waiting writer tries the lock again.
+const LOCK_RETRY: Duration = Duration::from_millis(100);
+
+/// Takes the library's write lock, trying again for up to `wait` while
+/// another process holds it, and records this process as its holder.
+fn take_write_lock(dir: &Path, wait: Duration) -> Result<File> {
     let path = dir.join(WRITE_LOCK_FILE);
-    let file = File::options()
+    let mut file = File::options()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::StoreBusy {
-            dir: dir.to_path_buf(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
+                std::thread::sleep(LOCK_RETRY.min(wait.saturating_sub(start.elapsed())));
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(Error::StoreBusy {
+                    dir: dir.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
+                    waited_secs: wait.as_secs(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+        }
     }
+    // Says who holds the lock, for a writer that has to wait.
+    let holder = format!(
+        "process {}: {}",
+        std::process::id(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(holder.as_bytes()));
+    Ok(file)
 }
 
 fn folder_size(dir: &Path) -> Result<u64> {

@@ -1,7 +1,8 @@
 //! The flat vector file: every stored vector as contiguous little-endian f32
 //! in slot order behind a 64-byte header, memory-mapped for queries. The
 //! file is derived from the database and stamped with the database's
-//! generation; it is only ever replaced whole (temp file, fsync, rename), so
+//! generation; it is only ever replaced whole (temp file, fsync, rename; see
+//! [`crate::atomic_file`]), so
 //! a mapped view never changes underneath its reader.
 //!
 //! Header layout (all integers little-endian):
@@ -10,11 +11,11 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use memmap2::Mmap;
 
-use super::location::sync_dir;
+use crate::atomic_file::AtomicFile;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"RLTVECS\0";
@@ -91,7 +92,8 @@ pub struct VectorView {
 
 enum ViewData {
     Mapped(Mmap),
-    /// Big-endian targets convert the little-endian file once.
+    /// Big-endian targets convert the little-endian file once; readers that
+    /// find the file behind read the database.
     Owned(Vec<f32>),
 }
 
@@ -125,6 +127,17 @@ impl VectorView {
             len: header.count,
             generation: header.generation,
         })
+    }
+
+    /// A view of vectors held in memory (`dim` floats per slot), for a
+    /// reader that finds the vector file behind and may not rewrite it.
+    pub(crate) fn in_memory(values: Vec<f32>, dim: usize, generation: u64) -> VectorView {
+        VectorView {
+            len: values.len().checked_div(dim).unwrap_or(0),
+            data: ViewData::Owned(values),
+            dim,
+            generation,
+        }
     }
 
     /// Length of each vector.
@@ -184,22 +197,23 @@ impl std::fmt::Debug for VectorView {
 /// A new vector file being written under a scratch name; it takes the real
 /// name only in [`VectorFileWriter::commit`], after everything is on disk.
 pub(crate) struct VectorFileWriter {
-    out: BufWriter<File>,
-    temp: PathBuf,
+    out: BufWriter<AtomicFile>,
+    temp: std::path::PathBuf,
     header: Header,
     written: usize,
 }
 
 impl VectorFileWriter {
-    /// Starts writing `header` to `temp`, replacing anything there.
-    pub fn create(temp: &Path, header: Header) -> Result<VectorFileWriter> {
-        let file = File::create(temp).map_err(|e| Error::io("create", temp, e))?;
+    /// Starts a new version of the vector file at `path`, with `header`.
+    pub fn create(path: &Path, header: Header) -> Result<VectorFileWriter> {
+        let file = AtomicFile::create(path)?;
+        let temp = file.temp_path().to_path_buf();
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header.encode())
-            .map_err(|e| Error::io("write", temp, e))?;
+            .map_err(|e| Error::io("write", &temp, e))?;
         Ok(VectorFileWriter {
             out,
-            temp: temp.to_path_buf(),
+            temp,
             header,
             written: 0,
         })
@@ -253,11 +267,11 @@ impl VectorFileWriter {
     }
 
     /// Checks that every slot was written, makes the file durable and renames
-    /// it to `path`.
-    pub fn commit(self, path: &Path) -> Result<()> {
+    /// it over the vector file.
+    pub fn commit(self) -> Result<()> {
         if self.written != self.header.count {
             return Err(Error::StoreCorrupt {
-                path: path.to_path_buf(),
+                path: self.temp.clone(),
                 problem: format!(
                     "the database lists {} papers but yielded {} vectors",
                     self.header.count, self.written
@@ -269,11 +283,7 @@ impl VectorFileWriter {
             .out
             .into_inner()
             .map_err(|e| Error::io("write", &self.temp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::io("sync", &self.temp, e))?;
-        drop(file);
-        std::fs::rename(&self.temp, path).map_err(|e| Error::io("rename into place", path, e))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        file.commit()
     }
 }
 
@@ -288,20 +298,24 @@ mod tests {
     #[test]
     fn written_file_maps_back_with_patches_applied() {
         let dir = tempfile::tempdir().unwrap();
-        let (temp, path) = (dir.path().join("v.tmp"), dir.path().join("v"));
+        let path = dir.path().join("v");
         let header = Header {
             dim: 2,
             count: 3,
             generation: 5,
             library_id: 9,
         };
-        let mut w = VectorFileWriter::create(&temp, header).unwrap();
+        let mut w = VectorFileWriter::create(&path, header).unwrap();
         w.put(0, &le(&[1.0, 2.0])).unwrap();
         w.put(1, &le(&[3.0, 4.0])).unwrap();
         w.put(0, &le(&[5.0, 6.0])).unwrap();
         w.put(2, &le(&[7.0, 8.0])).unwrap();
-        w.commit(&path).unwrap();
-        assert!(!temp.exists());
+        w.commit().unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp left"
+        );
 
         let (file, read) = read_header(&path).unwrap();
         assert_eq!(read, header);
@@ -317,10 +331,10 @@ mod tests {
             generation: 6,
             ..header
         };
-        let mut w = VectorFileWriter::create(&temp, header2).unwrap();
+        let mut w = VectorFileWriter::create(&path, header2).unwrap();
         w.copy_prefix(&mut base, &path, 2).unwrap();
         w.put(2, &le(&[0.5, 0.25])).unwrap();
-        w.commit(&path).unwrap();
+        w.commit().unwrap();
         let (file, read) = read_header(&path).unwrap();
         let view2 = VectorView::map(&file, &path, read).unwrap();
         assert_eq!(view2.as_slice(), &[5.0, 6.0, 3.0, 4.0, 0.5, 0.25]);
@@ -331,18 +345,23 @@ mod tests {
     #[test]
     fn incomplete_writer_is_refused_and_truncated_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let (temp, path) = (dir.path().join("v.tmp"), dir.path().join("v"));
+        let path = dir.path().join("v");
         let header = Header {
             dim: 2,
             count: 2,
             generation: 1,
             library_id: 1,
         };
-        let mut w = VectorFileWriter::create(&temp, header).unwrap();
+        let mut w = VectorFileWriter::create(&path, header).unwrap();
         w.put(0, &le(&[1.0, 2.0])).unwrap();
         assert!(w.put(5, &le(&[1.0, 2.0])).is_err());
-        assert!(w.commit(&path).is_err());
+        assert!(w.commit().is_err());
         assert!(!path.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no temp left"
+        );
 
         std::fs::write(&path, header.encode()).unwrap();
         assert!(read_header(&path).is_none(), "header promises more data");

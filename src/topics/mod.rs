@@ -45,6 +45,10 @@ pub struct TopicInput<'a> {
     pub dim: usize,
 }
 
+/// Most topics one may ask for: beyond this, k-means refinement over a
+/// large library runs for hours, and topics of a few papers each say little.
+pub const MAX_TOPICS: usize = 1000;
+
 /// How to group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicOptions {
@@ -172,7 +176,8 @@ impl TopicModel {
 /// Groups the papers into labelled topics.
 ///
 /// Errors: no papers; slices of different lengths; unusable vectors;
-/// `clusters` of 0 or more than the number of papers.
+/// `clusters` of 0, more than [`MAX_TOPICS`] or more than the number of
+/// papers.
 pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel> {
     let n = input.ids.len();
     if n == 0 {
@@ -209,6 +214,12 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
                 problem: "0 topics asked for: ask for at least 1, or leave it out to choose \
                           automatically"
                     .into(),
+            })
+        }
+        Some(k) if k > MAX_TOPICS => {
+            return Err(Error::InvalidArgument {
+                name: "number of topics".into(),
+                problem: format!("{k} topics asked for; ask for at most {MAX_TOPICS}"),
             })
         }
         Some(k) if k > n => {

@@ -1,0 +1,226 @@
+//! Paper sources that are not plain files, through the real binary:
+//! standard input, a FIFO, compressed files, and lines too long to read.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{model_dir, relate_in, stdout_json};
+use serde_json::Value;
+
+const PAPERS: &str = "\
+{\"id\":\"a1\",\"title\":\"Graph neural networks for molecules\",\"abstract\":\"Message passing on atoms.\"}
+{\"id\":\"a2\",\"title\":\"Federated learning with many clients\",\"abstract\":\"Averaging updates.\"}
+{\"id\":\"a3\",\"title\":\"Bandits with delayed feedback\",\"abstract\":\"Regret bounds.\"}
+";
+
+/// Runs relate on the library in `store` with `input` on its standard input.
+fn relate_with_stdin(store: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(args)
+        .env("RELATE_MODEL", model_dir())
+        .env("RELATE_STORE", store)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relate starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread so that a full pipe cannot block the test.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn files(summary: &Value) -> &Vec<Value> {
+    summary["files"].as_array().unwrap()
+}
+
+#[test]
+fn standard_input_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+
+    // Named by `-`, format given.
+    let out = relate_with_stdin(
+        &store,
+        &["ingest", "-", "--format", "jsonl", "--json"],
+        PAPERS.as_bytes(),
+    );
+    let summary = stdout_json(&out);
+    assert_eq!(files(&summary)[0]["path"], "<stdin>");
+    assert_eq!(files(&summary)[0]["read"], 3);
+    assert_eq!(files(&summary)[0]["added"], 3);
+
+    // Through /dev/stdin, the format sniffed from the content.
+    let more = PAPERS.replace("\"a", "\"b");
+    let out = relate_with_stdin(&store, &["ingest", "/dev/stdin", "--json"], more.as_bytes());
+    let summary = stdout_json(&out);
+    assert_eq!(files(&summary)[0]["format"], "jsonl");
+    assert_eq!(files(&summary)[0]["added"], 3);
+    assert_eq!(summary["papers_in_library"], 6);
+}
+
+#[test]
+fn unrecognisable_standard_input_asks_for_a_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let out = relate_with_stdin(&store, &["ingest", "-"], b"one line only\n");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>") && stderr.contains("--format"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn strict_reads_a_stream_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let bad = format!("{PAPERS}{{oops\n");
+    let out = relate_with_stdin(&store, &["ingest", "-", "--strict"], bad.as_bytes());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>:4"));
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["papers"], 0, "--strict stored nothing");
+
+    let out = relate_with_stdin(&store, &["ingest", "-", "--strict"], PAPERS.as_bytes());
+    common::succeed(&out);
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["papers"], 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let fifo = dir.path().join("feed");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, PAPERS).unwrap())
+    };
+    let out = relate_in(&store, &["ingest", "--json", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    let summary = stdout_json(&out);
+    assert_eq!(files(&summary)[0]["read"], 3);
+    assert_eq!(summary["papers_in_library"], 3);
+}
+
+#[test]
+fn compressed_files_are_read_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let gz = dir.path().join("papers.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(PAPERS.as_bytes()).unwrap();
+    fs::write(&gz, enc.finish().unwrap()).unwrap();
+
+    let csv = "id,title,abstract\nc1,Sparse attention for long documents,Fewer pairs.\n";
+    let zst = dir.path().join("papers.csv.zst");
+    fs::write(&zst, zstd::encode_all(csv.as_bytes(), 3).unwrap()).unwrap();
+
+    let bib = "@article{x1, title={Kernel methods revisited}, abstract={Old ideas.}}\n";
+    let xz = dir.path().join("library.bib.xz");
+    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    enc.write_all(bib.as_bytes()).unwrap();
+    fs::write(&xz, enc.finish().unwrap()).unwrap();
+
+    let out = relate_in(
+        &store,
+        &[
+            "ingest",
+            "--json",
+            gz.to_str().unwrap(),
+            zst.to_str().unwrap(),
+            xz.to_str().unwrap(),
+        ],
+    );
+    let summary = stdout_json(&out);
+    let formats: Vec<&str> = files(&summary)
+        .iter()
+        .map(|f| f["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["jsonl", "csv", "bibtex"]);
+    let added: Vec<u64> = files(&summary)
+        .iter()
+        .map(|f| f["added"].as_u64().unwrap())
+        .collect();
+    assert_eq!(added, [3, 1, 1]);
+
+    // A compressed stream on standard input is recognised by its bytes.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(PAPERS.replace("\"a", "\"z").as_bytes())
+        .unwrap();
+    let out = relate_with_stdin(&store, &["ingest", "-", "--json"], &enc.finish().unwrap());
+    assert_eq!(files(&stdout_json(&out))[0]["added"], 3);
+}
+
+/// A JSON line a little over 16 MiB.
+fn huge_line() -> String {
+    format!(
+        "{{\"id\":\"huge\",\"title\":\"Huge\",\"abstract\":\"{}\"}}\n",
+        "word ".repeat(17 * 1024 * 1024 / 5)
+    )
+}
+
+#[test]
+fn an_over_long_line_is_a_bad_record_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let path = dir.path().join("papers.jsonl");
+    let mut lines = PAPERS.lines();
+    let text = format!(
+        "{}\n{}{}\n{}\n",
+        lines.next().unwrap(),
+        huge_line(),
+        lines.next().unwrap(),
+        lines.next().unwrap()
+    );
+    fs::write(&path, text).unwrap();
+    let out = relate_in(&store, &["ingest", "--json", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("papers.jsonl:2") && stderr.contains("limit"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(files(&summary)[0]["rejected"], 1);
+    assert_eq!(files(&summary)[0]["added"], 3);
+}
+
+#[test]
+fn embed_skips_an_over_long_line() {
+    let input = format!(
+        "{{\"text\":\"first\"}}\n{}{{\"text\":\"third\"}}\n",
+        huge_line()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = relate_with_stdin(dir.path(), &["embed"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>:2") && stderr.contains("limit"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let texts: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["text"].to_string())
+        .collect();
+    assert_eq!(texts, ["\"first\"", "\"third\""]);
+}
