@@ -12,6 +12,7 @@ pub mod index;
 pub mod library_index;
 pub mod library_topics;
 pub mod query;
+pub mod recommend;
 mod simd;
 pub mod store;
 pub mod topics;
