@@ -9,6 +9,11 @@
 //! memory-mapped vector file, or the vectors of the given papers); records
 //! are fetched only for the best ones, in score order, until `k` pass the
 //! filters, so filtering first and ranking after gives the same list.
+//! Measured on a 100,000-paper synthetic library (`examples/synthetic_library`)
+//! with 5 positives and 2 negatives, a whole `relate recommend` process took
+//! 20–50 ms (centroid) and 50–70 ms (multi-interest, whose scan is split
+//! across threads) on a busy 2-core machine. A date or category filter that
+//! few papers pass reads many records: 1.2 s when none of 100,000 pass.
 //!
 //! Scorers (weights act as repetition: an example of weight 2 counts as if
 //! given twice):
@@ -55,6 +60,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use rayon::prelude::*;
 use serde::{Serialize, Serializer};
 
 use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
@@ -79,6 +85,11 @@ pub const REASON_POSITIVES: usize = 3;
 pub const REASON_TERMS: usize = 5;
 /// Extra weight of a two-word term in the reasons.
 const BIGRAM_BONUS: f64 = 1.3;
+/// Below this many stored values (n * dim) one thread runs the
+/// multi-interest scan; above it the scan is split across threads.
+const PARALLEL_MIN_VALUES: usize = 1 << 20;
+/// Vectors per piece of a split scan.
+const PARALLEL_CHUNK: usize = 4096;
 /// Records fetched at a time while walking candidates in score order.
 const FETCH_CHUNK: usize = 256;
 
@@ -208,34 +219,52 @@ impl ProfileVectors {
                 dim: self.dim,
             });
         }
-        let rows = vectors.chunks_exact(self.dim);
         Ok(match scorer {
             Scorer::Centroid => {
                 let direction = self.centroid();
-                rows.map(|v| dot(v, &direction)).collect()
+                rows_of(vectors, self.dim)
+                    .map(|v| dot(v, &direction))
+                    .collect()
             }
             Scorer::Multi => {
-                let mut sims = vec![0f32; self.positive_weights.len()];
-                let mut neg_sims = vec![0f32; self.negative_weights.len()];
-                rows.map(|v| {
-                    for (s, p) in sims.iter_mut().zip(self.positives.chunks_exact(self.dim)) {
-                        *s = dot(p, v);
+                // Several dot products per candidate make this scan bound by
+                // arithmetic, not memory, so large ones are split across
+                // threads.
+                let mut scores = vec![0f32; vectors.len() / self.dim];
+                let fill = |vectors: &[f32], out: &mut [f32]| {
+                    let mut sims = vec![0f32; self.positive_weights.len()];
+                    let mut neg_sims = vec![0f32; self.negative_weights.len()];
+                    for (v, score) in rows_of(vectors, self.dim).zip(out) {
+                        *score = self.multi_score(v, &mut sims, &mut neg_sims);
                     }
-                    let mut score = soft_max(&sims, &self.positive_weights);
-                    if !neg_sims.is_empty() {
-                        for (s, n) in neg_sims
-                            .iter_mut()
-                            .zip(self.negatives.chunks_exact(self.dim))
-                        {
-                            *s = dot(n, v);
-                        }
-                        score -= MULTI_GAMMA * soft_max(&neg_sims, &self.negative_weights);
-                    }
-                    score
-                })
-                .collect()
+                };
+                if vectors.len() < PARALLEL_MIN_VALUES {
+                    fill(vectors, &mut scores);
+                } else {
+                    scores
+                        .par_chunks_mut(PARALLEL_CHUNK)
+                        .zip(vectors.par_chunks(PARALLEL_CHUNK * self.dim))
+                        .for_each(|(out, vectors)| fill(vectors, out));
+                }
+                scores
             }
         })
+    }
+
+    /// The multi-interest score of `v`, with scratch space for the
+    /// similarities.
+    fn multi_score(&self, v: &[f32], sims: &mut [f32], neg_sims: &mut [f32]) -> f32 {
+        for (s, p) in sims.iter_mut().zip(rows_of(&self.positives, self.dim)) {
+            *s = dot(p, v);
+        }
+        let mut score = soft_max(sims, &self.positive_weights);
+        if !neg_sims.is_empty() {
+            for (s, n) in neg_sims.iter_mut().zip(rows_of(&self.negatives, self.dim)) {
+                *s = dot(n, v);
+            }
+            score -= MULTI_GAMMA * soft_max(neg_sims, &self.negative_weights);
+        }
+        score
     }
 
     /// The centroid scorer's unit direction: normalised weighted mean of
@@ -257,6 +286,10 @@ impl ProfileVectors {
             positive
         }
     }
+}
+
+fn rows_of(vectors: &[f32], dim: usize) -> std::slice::ChunksExact<'_, f32> {
+    vectors.chunks_exact(dim)
 }
 
 fn weighted_mean(vectors: &[f32], weights: &[f32], dim: usize) -> Vec<f32> {
@@ -1152,6 +1185,30 @@ mod tests {
             assert_eq!(p.positive_count(), 1);
             let after = p.score_all(scorer, &vectors).unwrap();
             assert!(after[1] > after[0], "{scorer}: {after:?}");
+        }
+    }
+
+    #[test]
+    fn a_large_multi_interest_scan_split_across_threads_scores_every_vector() {
+        let dim = 64;
+        let n = PARALLEL_MIN_VALUES / dim + 777;
+        let vectors = crate::index::clustered_unit_vectors(n, dim, 30, 0.5, 3);
+        let mut p = ProfileVectors::new(dim);
+        for (slot, weight) in [(5, 1.0), (900, 2.0), (15_000, 0.5)] {
+            p.add_positive(&vectors[slot * dim..(slot + 1) * dim], weight)
+                .unwrap();
+        }
+        p.add_negative(&vectors[77 * dim..78 * dim], 1.0).unwrap();
+        let scores = p.score_all(Scorer::Multi, &vectors).unwrap();
+        assert_eq!(scores.len(), n);
+        let (mut sims, mut neg) = (vec![0.0; 3], vec![0.0; 1]);
+        for slot in [0, 5, PARALLEL_CHUNK - 1, PARALLEL_CHUNK, 15_000, n - 1] {
+            let v = &vectors[slot * dim..(slot + 1) * dim];
+            assert_eq!(
+                scores[slot],
+                p.multi_score(v, &mut sims, &mut neg),
+                "slot {slot}"
+            );
         }
     }
 
