@@ -605,7 +605,8 @@ pub struct Because {
     /// The closest positives, closest first.
     pub positives: Vec<Reason>,
     /// Terms (words and two-word phrases) the paper shares with those
-    /// positives, most telling first.
+    /// positives, most telling first: rarer among the results and
+    /// positives, shared with closer positives, two-word terms first.
     pub terms: Vec<String>,
 }
 
@@ -1060,16 +1061,17 @@ fn reasons(
             let mut shared: Vec<(f64, &str)> = terms
                 .iter()
                 .filter_map(|t| {
-                    let holders = closest
+                    // A term shared with a close positive says more than
+                    // one shared with a distant one.
+                    let mut holders = closest
                         .iter()
                         .filter(|&&i| positive_sets[i].contains(t))
-                        .count();
-                    if holders == 0 {
-                        return None;
-                    }
+                        .peekable();
+                    holders.peek()?;
+                    let closeness: f64 = holders.map(|&i| sims[i].max(0.0) as f64).sum();
                     let bonus = if t.contains(' ') { BIGRAM_BONUS } else { 1.0 };
                     let rarity = (1.0 + n / df[t.as_str()] as f64).ln();
-                    Some((holders as f64 * bonus * rarity, t.as_str()))
+                    Some((closeness * bonus * rarity, t.as_str()))
                 })
                 .collect();
             shared.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
