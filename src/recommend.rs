@@ -53,7 +53,9 @@
 //!
 //! Reasons: each result lists the positives it is closest to (top
 //! [`REASON_POSITIVES`]) and the terms it shares with them, taken with the
-//! stop words and plural folding of the topic labels.
+//! stop words and plural folding of the topic labels; on request
+//! ([`Request::explain`]) also the sentence of its abstract that scores best
+//! for the profile.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -550,6 +552,10 @@ pub struct Request {
     /// Number of results.
     pub k: usize,
     pub scorer: Scorer,
+    /// Also find, for each result, the sentence of its abstract that
+    /// scores best for the profile (embeds every sentence of the results'
+    /// abstracts, so it needs the model).
+    pub explain: bool,
 }
 
 /// One example as resolved, for the `query` part of the answer.
@@ -608,6 +614,10 @@ pub struct Because {
     /// positives, most telling first: rarer among the results and
     /// positives, shared with closer positives, two-word terms first.
     pub terms: Vec<String>,
+    /// The sentence of the paper's abstract that scores best for the
+    /// profile (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentence: Option<String>,
 }
 
 /// One recommended paper: the result row of `similar`, and its reasons.
@@ -739,7 +749,13 @@ pub fn recommend(
     };
 
     let topics = library_topics::load_fresh(library)?;
-    let reasons = reasons(&positives, &profile, &chosen);
+    let mut reasons = reasons(&positives, &profile, &chosen);
+    if request.explain {
+        let best = best_sentences(embedder, &profile, request.scorer, &chosen, dim)?;
+        for (because, sentence) in reasons.iter_mut().zip(best) {
+            because.sentence = sentence;
+        }
+    }
     let results = chosen
         .into_iter()
         .zip(reasons)
@@ -1014,6 +1030,74 @@ pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
     Ok(out)
 }
 
+/// Sentences shorter than this many words are not offered as the best one.
+const MIN_SENTENCE_WORDS: usize = 4;
+
+/// The sentences of an abstract: split after `.`, `?` or `!` followed by a
+/// space and a capital letter or digit (so "e.g. this" and "1.5" stay
+/// whole); very short ones are dropped.
+pub fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !matches!(c, '.' | '?' | '!') {
+            continue;
+        }
+        let rest = &text[i + c.len_utf8()..];
+        let after_space = rest.trim_start();
+        let ends = rest.starts_with(char::is_whitespace)
+            && after_space
+                .chars()
+                .next()
+                .is_some_and(|n| n.is_uppercase() || n.is_ascii_digit());
+        if ends {
+            out.push(text[start..i + c.len_utf8()].trim());
+            start = text.len() - after_space.len();
+            while chars.peek().is_some_and(|&(j, _)| j < start) {
+                chars.next();
+            }
+        }
+    }
+    out.push(text[start..].trim());
+    out.retain(|s| s.split_whitespace().count() >= MIN_SENTENCE_WORDS);
+    out
+}
+
+/// For each chosen paper, the sentence of its abstract that the scorer
+/// likes best (all sentences embedded in one batch); `None` for a paper
+/// without an abstract sentence.
+fn best_sentences(
+    embedder: &dyn TextEmbedder,
+    profile: &ProfileVectors,
+    scorer: Scorer,
+    chosen: &[Chosen],
+    dim: usize,
+) -> Result<Vec<Option<String>>> {
+    let per_paper: Vec<Vec<&str>> = chosen
+        .iter()
+        .map(|c| sentences(&c.paper.abstract_text))
+        .collect();
+    let texts: Vec<String> = per_paper.iter().flatten().map(|s| s.to_string()).collect();
+    if texts.is_empty() {
+        return Ok(vec![None; chosen.len()]);
+    }
+    let vectors: Vec<f32> = embed_checked(embedder, &texts, dim)?.concat();
+    let scores = profile.score_all(scorer, &vectors)?;
+    let mut at = 0;
+    Ok(per_paper
+        .iter()
+        .map(|list| {
+            let own = &scores[at..at + list.len()];
+            at += list.len();
+            own.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(i, _)| list[i].to_string())
+        })
+        .collect())
+}
+
 /// The reasons for each chosen paper: its closest positives and the terms
 /// it shares with them.
 fn reasons(
@@ -1091,6 +1175,7 @@ fn reasons(
             Because {
                 positives: reasons,
                 terms: kept,
+                sentence: None,
             }
         })
         .collect()
@@ -1212,6 +1297,25 @@ mod tests {
                 "slot {slot}"
             );
         }
+    }
+
+    #[test]
+    fn abstracts_split_into_sentences_but_not_at_abbreviations_or_decimals() {
+        let text = "We study bandits, e.g. the dueling kind. Regret falls by 1.5 times here! \
+                    Is it tight? Yes. 2 experiments confirm the bound on real data.";
+        assert_eq!(
+            sentences(text),
+            vec![
+                "We study bandits, e.g. the dueling kind.",
+                "Regret falls by 1.5 times here!",
+                "2 experiments confirm the bound on real data."
+            ]
+        );
+        assert!(sentences("").is_empty());
+        assert_eq!(
+            sentences("One sentence without an end"),
+            vec!["One sentence without an end"]
+        );
     }
 
     #[test]

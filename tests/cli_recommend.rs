@@ -522,3 +522,34 @@ fn bad_input_gets_clear_errors() {
     assert!(stderr.contains("nothing.jsonl:1:"), "{stderr}");
     assert!(stderr.contains("no readable paper"), "{stderr}");
 }
+
+#[test]
+fn explain_quotes_a_sentence_of_each_result() {
+    let store = shared_library();
+    let answer = recommend(store, &["--like", LEAN_AGENT, "--explain", "-k", "4"]);
+    for r in results(&answer) {
+        let sentence = r["because"]["sentence"].as_str().expect("a sentence");
+        assert!(sentence.split_whitespace().count() >= 4, "{sentence}");
+        let title = r["title"].as_str().unwrap();
+        if let Some(paper) = sample_papers().iter().find(|p| p.title == title) {
+            // The page's text, whitespace folded, holds the sentence.
+            let text = paper.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let sentence = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&sentence.to_lowercase()), "{sentence}");
+        }
+    }
+    // Without --explain there is no sentence.
+    let plain = recommend(store, &["--like", LEAN_AGENT, "-k", "1"]);
+    assert!(plain["results"][0]["because"].get("sentence").is_none());
+
+    let out = relate_in(
+        store,
+        &["recommend", "--like", LEAN_AGENT, "--explain", "-k", "2"],
+    );
+    let text = String::from_utf8(succeed(&out).stdout.clone()).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        2 + 2 * 2,
+        "a sentence line under each row: {text}"
+    );
+}

@@ -106,6 +106,10 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also show the sentence of each result's abstract that fits the profile best (runs the model)
+    #[arg(long)]
+    pub explain: bool,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -276,6 +280,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         },
         k: args.k as usize,
         scorer: args.scorer,
+        explain: args.explain,
     };
     let model = LazyModel {
         args: &args.model,
@@ -327,7 +332,23 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
                 .collect(),
             max_width: MAX_BECAUSE_WIDTH,
         };
-        out.write_all(table::render_rows(&rows, Some(because), table::width()).as_bytes())?;
+        let width = table::width();
+        let rendered = table::render_rows(&rows, Some(because), width);
+        let mut lines = rendered.lines();
+        if let Some(header) = lines.next() {
+            writeln!(out, "{header}")?;
+        }
+        for (line, result) in lines.zip(&answer.results) {
+            writeln!(out, "{line}")?;
+            if let Some(sentence) = &result.because.sentence {
+                writeln!(
+                    out,
+                    "{:12}{}",
+                    "",
+                    table::fit(sentence, width.saturating_sub(12))
+                )?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
