@@ -3,6 +3,8 @@
 # has (baseline, AVX2, AVX-512; see RELATE_SIMD) against sentence-transformers
 # on the same texts (the 61 sample abstracts, repeated), alternating runs,
 # with the same number of threads. Prints the CPU model and flags first.
+# sentence-transformers runs twice per round: with its best kernels, and held
+# to SSE4 (no AVX), the counterpart of relate's baseline level.
 #
 # Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]
 #   PYTHON   a Python with sentence-transformers installed
@@ -43,5 +45,11 @@ for run in $(seq "$RUNS"); do
     RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
       --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
   done
+  echo -n "(best instructions) "
   HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
+  # torch's kernels held to SSE4 (no AVX): the counterpart of relate's
+  # baseline level on a CPU without AVX2.
+  echo -n "(no AVX) "
+  ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+    HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
 done

@@ -13,6 +13,7 @@ pub mod index;
 pub mod library_index;
 pub mod library_topics;
 pub mod query;
+pub mod recommend;
 pub mod simd;
 pub mod store;
 pub mod topics;

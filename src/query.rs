@@ -51,6 +51,22 @@ pub struct ResultRow {
     pub topic: Option<TopicTag>,
 }
 
+impl ResultRow {
+    /// The row for `paper` at `rank`, with its score and (saved) topic.
+    pub fn from_paper(rank: usize, paper: Paper, score: f32, topic: Option<TopicTag>) -> ResultRow {
+        ResultRow {
+            rank,
+            id: paper.id,
+            title: paper.title,
+            score,
+            authors: paper.authors,
+            date: paper.date,
+            url: paper.url,
+            topic,
+        }
+    }
+}
+
 /// What the query was, as resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryInfo {
@@ -253,15 +269,13 @@ fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
         .into_iter()
         .zip(hits)
         .enumerate()
-        .map(|(i, (paper, &(slot, score)))| ResultRow {
-            rank: i + 1,
-            id: paper.id,
-            title: paper.title,
-            score,
-            authors: paper.authors,
-            date: paper.date,
-            url: paper.url,
-            topic: topics.as_ref().and_then(|t| t.tag(slot)),
+        .map(|(i, (paper, &(slot, score)))| {
+            ResultRow::from_paper(
+                i + 1,
+                paper,
+                score,
+                topics.as_ref().and_then(|t| t.tag(slot)),
+            )
         })
         .collect())
 }

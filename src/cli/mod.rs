@@ -7,6 +7,7 @@ mod info;
 mod ingest;
 mod model_args;
 mod query;
+mod recommend;
 mod store_args;
 mod table;
 mod topics;
@@ -31,6 +32,8 @@ pub enum Command {
     Similar(query::SimilarArgs),
     /// Papers about a free text
     Search(query::SearchArgs),
+    /// Rank the library, or new papers, for papers you like (and unlike), with reasons
+    Recommend(Box<recommend::RecommendArgs>),
     /// What the library holds: papers, model, index, size
     Info(info::InfoArgs),
     /// Build the HNSW index of the library and check its recall
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => ingest::run(args),
         Command::Similar(args) => query::run_similar(args),
         Command::Search(args) => query::run_search(args),
+        Command::Recommend(args) => recommend::run(*args),
         Command::Info(args) => info::run(args),
         Command::Index(args) => index::run(args),
         Command::Topics(args) => topics::run(args),

@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal};
 
-use relate::query::Answer;
+use relate::query::{Answer, ResultRow};
 
 /// Width to lay tables out for: the terminal's, else `COLUMNS`, else 100.
 pub fn width() -> usize {
@@ -32,36 +32,65 @@ pub fn fit(text: &str, max: usize) -> String {
 /// Widest topic column in a result table.
 const MAX_TOPIC_WIDTH: usize = 24;
 
+/// A column shown right of the title: a header and one cell per row.
+pub struct SideColumn<'a> {
+    pub header: &'a str,
+    pub cells: Vec<String>,
+    /// Widest the column may get.
+    pub max_width: usize,
+}
+
 /// Renders an answer's results as a table, with a topic column when the
 /// results carry topics.
 pub fn render(answer: &Answer, width: usize) -> String {
-    let id_width = answer
+    let rows: Vec<&ResultRow> = answer.results.iter().collect();
+    let side = answer
         .results
+        .iter()
+        .any(|r| r.topic.is_some())
+        .then(|| SideColumn {
+            header: "topic",
+            cells: answer
+                .results
+                .iter()
+                .map(|r| r.topic.as_ref().map_or(String::new(), |t| t.label.clone()))
+                .collect(),
+            max_width: MAX_TOPIC_WIDTH,
+        });
+    render_rows(&rows, side, width)
+}
+
+/// Renders result rows as a table of rank, score, id and title, with an
+/// optional column after the title that takes at most two fifths of the
+/// room the title and it share.
+pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) -> String {
+    let id_width = rows
         .iter()
         .map(|r| r.id.chars().count())
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
-    // Room left after rank, score and id; with topics, the topic column
-    // takes at most two fifths of it.
+    // Room left after rank, score and id.
     let rest = width.saturating_sub(4 + 1 + 6 + 1 + id_width + 1);
-    let topic_width = answer
-        .results
-        .iter()
-        .filter_map(|r| r.topic.as_ref())
-        .map(|t| t.label.chars().count())
-        .max()
-        .map(|w| w.clamp(5, MAX_TOPIC_WIDTH).min((rest * 2 / 5).max(5)));
-    let title_width = match topic_width {
-        Some(tw) => rest.saturating_sub(tw + 2).max(10),
+    let side_width = side.as_ref().map(|side| {
+        side.cells
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(5, side.max_width.max(5))
+            .min((rest * 2 / 5).max(5))
+    });
+    let title_width = match side_width {
+        Some(sw) => rest.saturating_sub(sw + 2).max(10),
         None => rest.max(20),
     };
     let mut out = format!("{:>4} {:>6} {:<id_width$} ", "rank", "score", "id");
-    match topic_width {
-        Some(_) => out.push_str(&format!("{:<title_width$}  topic\n", "title")),
+    match &side {
+        Some(side) => out.push_str(&format!("{:<title_width$}  {}\n", "title", side.header)),
         None => out.push_str("title\n"),
     }
-    for row in &answer.results {
+    for (i, row) in rows.iter().enumerate() {
         let line = format!(
             "{:>4} {:>6.3} {:<id_width$} ",
             row.rank,
@@ -69,19 +98,19 @@ pub fn render(answer: &Answer, width: usize) -> String {
             fit(&row.id, id_width)
         );
         out.push_str(&line);
-        match topic_width {
-            Some(tw) => {
-                let label = row.topic.as_ref().map_or("", |t| t.label.as_str());
+        match (&side, side_width) {
+            (Some(side), Some(sw)) => {
+                let cell = side.cells.get(i).map_or("", String::as_str);
                 out.push_str(
                     format!(
                         "{:<title_width$}  {}",
                         fit(&row.title, title_width),
-                        fit(label, tw)
+                        fit(cell, sw)
                     )
                     .trim_end(),
                 );
             }
-            None => out.push_str(&fit(&row.title, title_width)),
+            _ => out.push_str(&fit(&row.title, title_width)),
         }
         out.push('\n');
     }
@@ -121,7 +150,7 @@ mod tests {
 
     fn answer(topic: Option<&str>) -> Answer {
         use relate::library_topics::TopicTag;
-        use relate::query::{QueryInfo, ResultRow};
+        use relate::query::QueryInfo;
         Answer {
             query: QueryInfo {
                 kind: "search",

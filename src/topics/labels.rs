@@ -95,8 +95,9 @@ fn singular<'a>(word: &'a str, vocab: &HashSet<String>) -> std::borrow::Cow<'a, 
     word.into()
 }
 
-/// The set of unigram and bigram terms of each text.
-fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
+/// The set of unigram and bigram terms of each text (also the shared
+/// terms of a recommendation's reasons).
+pub(crate) fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
     let tokenised: Vec<Vec<Word>> = texts.iter().map(|t| words(t)).collect();
     let vocab: HashSet<String> = tokenised.iter().flatten().map(|w| w.text.clone()).collect();
     tokenised
@@ -206,7 +207,7 @@ pub(crate) fn topic_terms(
 /// Whether two words are one word in different forms: equal, or sharing
 /// their first six letters ("differential" and "differentially",
 /// "federated" and "federation").
-fn same_word(a: &str, b: &str) -> bool {
+pub(crate) fn same_word(a: &str, b: &str) -> bool {
     const STEM: usize = 6;
     if a == b {
         return true;

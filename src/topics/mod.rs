@@ -30,6 +30,7 @@ use crate::{Error, Result};
 
 pub use ari::adjusted_rand_index;
 pub use choose_k::{bounds as auto_topic_bounds, KChoice, CLEAR_STRUCTURE, MAX_AUTO_TOPICS};
+pub(crate) use labels::{same_word, term_sets};
 pub use layout::{layout_2d, layout_topic_map};
 pub use map_html::render_html;
 pub use map_svg::render_svg;
