@@ -7,7 +7,8 @@
 # Usage: benches/gpu_check.sh [RELATE_BINARY] [PYTHON]
 #   RELATE_BINARY  default target/release/relate
 #   PYTHON         default python3 (needs numpy; sentence-transformers optional)
-# Needs the model folder (models/fetch.sh) and a GPU.
+# Needs the model folder (models/fetch.sh) and a GPU. Exits 1 when parity
+# falls below f32 cosine 0.9999 or f16/bf16 cosine 0.999 on any text.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RELATE=${1:-target/release/relate}
@@ -18,28 +19,37 @@ ODD=tests/fixtures/odd-inputs.reference.jsonl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-parity() { # LABEL REFERENCE OUTPUT
+failures=0
+
+parity() { # LABEL REFERENCE OUTPUT THRESHOLD: fails when a cosine is below THRESHOLD
   "$PYTHON" - "$@" <<'PY'
 import json, sys
 import numpy as np
-label, ref_path, out_path = sys.argv[1:4]
+label, ref_path, out_path, threshold = sys.argv[1:5]
 ref = [json.loads(l) for l in open(ref_path) if l.strip()]
 out = [json.loads(l) for l in open(out_path) if l.strip()]
-assert len(ref) == len(out), (len(ref), len(out))
+if len(ref) != len(out):
+    print(f"parity {label}: FAILED, {len(out)} vectors for {len(ref)} texts")
+    sys.exit(1)
 cos = np.array([
     float(np.dot(a["embedding"], b["embedding"])
           / np.linalg.norm(a["embedding"]) / np.linalg.norm(b["embedding"]))
     for a, b in zip(ref, out)])
+ok = cos.min() >= float(threshold)
 print(f"parity {label}: {len(cos)} texts, lowest cosine {cos.min():.7f}, "
-      f"mean {cos.mean():.7f}, at or below 0.9999: {(cos <= 0.9999).sum()}")
+      f"mean {cos.mean():.7f}, below {threshold}: {(cos < float(threshold)).sum()}"
+      + ("" if ok else "  FAILED"))
+sys.exit(0 if ok else 1)
 PY
 }
 
 for dtype in f32 f16 bf16; do
+  threshold=0.999
+  [ "$dtype" = f32 ] && threshold=0.9999
   for set in "$REF" "$ODD"; do
     name=$(basename "$set" .jsonl)
     "$RELATE" embed --model "$MODEL" --device cuda --dtype "$dtype" -i "$set" 2>&1 > "$work/out.jsonl" | tail -n 1
-    parity "$name cuda $dtype" "$set" "$work/out.jsonl"
+    parity "$name cuda $dtype" "$set" "$work/out.jsonl" "$threshold" || failures=$((failures + 1))
   done
 done
 
@@ -78,3 +88,9 @@ PY
 else
   echo "sentence-transformers with CUDA not found in $PYTHON; skipping its sweep"
 fi
+
+if [ "$failures" -gt 0 ]; then
+  echo "gpu_check: $failures parity check(s) FAILED"
+  exit 1
+fi
+echo "gpu_check: parity passed in f32, f16 and bf16"
