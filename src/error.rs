@@ -11,12 +11,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
+    /// (The cause is part of the message and not a separate `source`, so
+    /// that an error chain printed in full names it once.)
+    #[error("{action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// The model folder is missing a file, or a file in it is unusable.
@@ -86,12 +87,11 @@ pub enum Error {
     },
 
     /// The library database refused an operation.
-    #[error("library database {path}: {action} failed: {source}")]
+    #[error("library database {path}: {action} failed: {cause}")]
     Database {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
 
     /// Another process is writing to the same library.
@@ -236,11 +236,11 @@ fn format_candidates(candidates: &[(String, String)]) -> String {
 
 impl Error {
     /// Builds an [`Error::Io`] for `path`, describing what was attempted.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

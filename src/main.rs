@@ -35,5 +35,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<serde_json::Error>()
                 .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+            || matches!(
+                cause.downcast_ref::<relate::Error>(),
+                Some(relate::Error::Io { cause, .. }) if cause.kind() == BrokenPipe
+            )
     })
 }

@@ -182,7 +182,13 @@ fn writes_output_file_from_input_file() {
 fn missing_input_and_model_are_clear_errors() {
     let out = relate(&["embed", "--input", "/nonexistent/in.jsonl"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/in.jsonl"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open /nonexistent/in.jsonl"));
+    assert_eq!(
+        stderr.matches("No such file").count(),
+        1,
+        "the cause is named once: {stderr}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_relate"))
         .args(["embed", "--model", "/nonexistent/model"])

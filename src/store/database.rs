@@ -596,7 +596,7 @@ pub(crate) fn db_error(path: &Path, action: &'static str, e: rusqlite::Error) ->
         _ => Error::Database {
             path: path.to_path_buf(),
             action,
-            source: e,
+            cause: e,
         },
     }
 }
