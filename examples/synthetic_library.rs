@@ -61,6 +61,7 @@ fn main() -> relate::Result<()> {
         &ModelInfo {
             id: "all-MiniLM-L6-v2".into(),
             dim: DIM,
+            fingerprint: None,
         },
     )?;
     let start = std::time::Instant::now();

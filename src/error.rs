@@ -70,6 +70,17 @@ pub enum Error {
         requested_dim: usize,
     },
 
+    /// The library was embedded with a model whose files differ from the
+    /// given one (fingerprints are shown in their short form).
+    #[error("the library at {dir} holds vectors from model {stored_model} (fingerprint {stored_fingerprint}), but the model given is {requested_model} (fingerprint {requested_fingerprint}): its weights, tokenizer or settings differ, so its vectors would not match. Use the model the library was built with (--model DIR, a folder with fingerprint {stored_fingerprint}), or ingest into a new library with --store NEW_DIR")]
+    StoreModelFingerprintMismatch {
+        dir: PathBuf,
+        stored_model: String,
+        stored_fingerprint: String,
+        requested_model: String,
+        requested_fingerprint: String,
+    },
+
     /// The library was written in an on-disk format this build does not read.
     #[error("{path} has library format version {found}, but this relate reads version {supported}: use the relate release that wrote it, or ingest the papers into a new library with --store NEW_DIR")]
     StoreFormatVersion {

@@ -2,6 +2,8 @@
 //! with helpful messages, title lookup, self-repair of the derived vector
 //! file, and crash safety under SIGKILL of a writing process.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,6 +20,7 @@ fn model() -> ModelInfo {
     ModelInfo {
         id: "test/model".into(),
         dim: DIM,
+        fingerprint: None,
     }
 }
 
@@ -199,6 +202,7 @@ fn another_model_dimension_or_format_version_is_refused_with_advice() {
     let other = ModelInfo {
         id: "other/model".into(),
         dim: DIM,
+        fingerprint: None,
     };
     let err = Library::open_or_create(dir.path(), &other).unwrap_err();
     assert!(matches!(err, Error::StoreModelMismatch { .. }), "{err}");
@@ -226,12 +230,12 @@ fn another_model_dimension_or_format_version_is_refused_with_advice() {
 
     let manifest = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+    let newer = text.replace("\"format_version\": 2", "\"format_version\": 99");
     assert_ne!(text, newer);
     std::fs::write(&manifest, newer).unwrap();
     let err = Library::open(dir.path()).unwrap_err();
     assert!(
-        matches!(err, Error::StoreFormatVersion { found: 2, .. }),
+        matches!(err, Error::StoreFormatVersion { found: 99, .. }),
         "{err}"
     );
     let msg = err.to_string();
@@ -239,6 +243,100 @@ fn another_model_dimension_or_format_version_is_refused_with_advice() {
         msg.contains("manifest.json") && msg.contains("--store"),
         "{msg}"
     );
+}
+
+fn fingerprinted(id: &str, fingerprint: char) -> ModelInfo {
+    ModelInfo {
+        id: id.into(),
+        dim: DIM,
+        fingerprint: Some(fingerprint.to_string().repeat(64)),
+    }
+}
+
+#[test]
+fn the_model_is_known_by_its_fingerprint_not_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let made_with = fingerprinted("test/model", 'a');
+    {
+        let mut lib = Library::open_or_create(dir.path(), &made_with).unwrap();
+        lib.upsert(with_vectors(&sample())).unwrap();
+    }
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().format_version, 2);
+    assert_eq!(lib.manifest().model, made_with);
+
+    // The same model in a folder of another name is the library's model.
+    let renamed = fingerprinted("renamed-model", 'a');
+    lib.check_model(&renamed).unwrap();
+    drop(lib);
+    Library::open_or_create(dir.path(), &renamed).unwrap();
+    assert_eq!(
+        Library::open(dir.path()).unwrap().manifest().model.id,
+        "test/model",
+        "the recorded name stays"
+    );
+
+    // Another model in a folder of the same name is refused, naming both.
+    let impostor = fingerprinted("test/model", 'b');
+    let err = Library::open_or_create(dir.path(), &impostor).unwrap_err();
+    assert!(
+        matches!(err, Error::StoreModelFingerprintMismatch { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    for part in [
+        "test/model",
+        "aaaaaaaaaaaa",
+        "bbbbbbbbbbbb",
+        "--model",
+        "--store",
+    ] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+    assert!(!msg.contains(&"a".repeat(13)), "short forms only: {msg}");
+    let lib = Library::open(dir.path()).unwrap();
+    assert!(lib.check_model(&impostor).is_err());
+    // A caller that does not know the fingerprint is matched by name.
+    lib.check_model(&model()).unwrap();
+}
+
+#[test]
+fn a_version_1_library_is_read_and_upgraded_on_its_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&sample())).unwrap();
+    }
+    common::downgrade_to_version_1(dir.path());
+    let manifest_before = std::fs::read(dir.path().join("manifest.json")).unwrap();
+
+    // Read as it is, matched by name, and not written by a reader.
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().format_version, 1);
+    assert_eq!(lib.manifest().model.fingerprint, None);
+    let known = fingerprinted("test/model", 'c');
+    lib.check_model(&known).unwrap();
+    assert!(lib.check_model(&fingerprinted("renamed", 'c')).is_err());
+    assert_eq!(lib.len(), sample().len());
+    drop(lib);
+    assert_eq!(
+        std::fs::read(dir.path().join("manifest.json")).unwrap(),
+        manifest_before
+    );
+
+    // The next writer records the fingerprint and the new version.
+    drop(Library::open_or_create(dir.path(), &known).unwrap());
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().format_version, 2);
+    assert_eq!(lib.manifest().model, known);
+    assert_eq!(lib.len(), sample().len());
+    drop(lib);
+
+    // Even with the manifest lost, the database keeps the fingerprint.
+    std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().model, known);
+    assert!(lib.check_model(&fingerprinted("test/model", 'd')).is_err());
 }
 
 #[test]

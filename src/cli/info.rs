@@ -3,7 +3,7 @@
 use clap::Args;
 use relate::library_index;
 use relate::library_topics;
-use relate::store::Library;
+use relate::store::{short_fingerprint, Library};
 use serde::Serialize;
 
 use super::store_args::StoreArgs;
@@ -11,7 +11,9 @@ use super::Outcome;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "With --json, \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
+    after_help = "With --json, \"model_fingerprint\" is the short form of the fingerprint \
+of the model the library was built with (null in a library from before fingerprints, until \
+its next ingest); \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
 (older than the library) or \"none\"; \"default_search\" is always \"exact\" (similar and \
 search use the HNSW index only with --hnsw).\n\n\
 Exit status: 0 on success, 1 on error (no library at the folder), 2 on bad usage."
@@ -30,6 +32,9 @@ struct Info {
     store: String,
     papers: usize,
     model: String,
+    /// Short form of the model's fingerprint; null for a library of format
+    /// version 1 not yet written to since.
+    model_fingerprint: Option<String>,
     dimension: usize,
     format_version: u32,
     generation: u64,
@@ -56,6 +61,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         store: dir.display().to_string(),
         papers: library.len(),
         model: manifest.model.id.clone(),
+        model_fingerprint: manifest
+            .model
+            .fingerprint
+            .as_deref()
+            .map(|f| short_fingerprint(f).to_string()),
         dimension: manifest.model.dim,
         format_version: manifest.format_version,
         generation,
@@ -69,7 +79,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     } else {
         println!("library     {}", info.store);
         println!("papers      {}", info.papers);
-        println!("model       {} ({} dimensions)", info.model, info.dimension);
+        println!(
+            "model       {} ({} dimensions, fingerprint {})",
+            info.model,
+            info.dimension,
+            info.model_fingerprint
+                .as_deref()
+                .unwrap_or("not recorded yet: the next ingest records it")
+        );
         println!(
             "format      version {}, generation {}",
             info.format_version, info.generation

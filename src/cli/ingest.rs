@@ -118,6 +118,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let model = ModelInfo {
         id: folder.model_id(),
         dim: folder.config.hidden_size,
+        fingerprint: Some(folder.fingerprint()?),
     };
     let store_dir = args.store.dir()?;
     let mut library = Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())

@@ -106,6 +106,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
     library.check_model(&relate::store::ModelInfo {
         id: embedder.model_id(),
         dim: embedder.dim(),
+        fingerprint: Some(embedder.fingerprint()?),
     })?;
     let answer = query::search(
         &library,

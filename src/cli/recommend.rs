@@ -177,6 +177,7 @@ impl TextEmbedder for LazyModel<'_> {
             self.library.check_model(&ModelInfo {
                 id: embedder.model_id(),
                 dim: embedder.dim(),
+                fingerprint: Some(embedder.fingerprint()?),
             })?;
             let _ = self.embedder.set(embedder);
         }

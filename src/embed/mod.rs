@@ -11,6 +11,7 @@
 mod batching;
 mod bert;
 mod device;
+mod fingerprint;
 mod kernels;
 mod matmul;
 mod model_folder;
@@ -193,6 +194,11 @@ impl Embedder {
     /// A short identifier of the model (its folder's name).
     pub fn model_id(&self) -> String {
         self.folder.model_id()
+    }
+
+    /// The model's fingerprint (see [`ModelFolder::fingerprint`]).
+    pub fn fingerprint(&self) -> Result<String> {
+        self.folder.fingerprint()
     }
 
     /// The model folder's settings.

@@ -137,6 +137,14 @@ impl ModelFolder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into())
     }
+
+    /// What identifies the model whatever its folder is called: a sha256
+    /// over the weights, tokenizer and config files, pooling, maximum
+    /// sequence length and normalisation (64 hex digits). The files' digest
+    /// is cached, so only the first call for a folder reads the weights.
+    pub fn fingerprint(&self) -> Result<String> {
+        super::fingerprint::fingerprint(self)
+    }
 }
 
 fn model_file_error(path: &Path, problem: impl Into<String>) -> Error {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::manifest::{Manifest, FORMAT_VERSION};
+use super::manifest::{Manifest, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use super::title;
 use crate::corpus::Paper;
 use crate::{Error, Result};
@@ -57,6 +57,8 @@ pub struct UpsertSummary {
 pub(crate) struct Meta {
     pub format_version: u32,
     pub model_id: String,
+    /// Recorded from format version 2 on.
+    pub model_fingerprint: Option<String>,
     pub dim: usize,
     pub library_id: u64,
     pub generation: u64,
@@ -147,6 +149,10 @@ impl Database {
                 .map_err(err)?;
             put.execute(params!["dim", manifest.model.dim as i64])
                 .map_err(err)?;
+            if let Some(fingerprint) = &manifest.model.fingerprint {
+                put.execute(params!["model_fingerprint", fingerprint])
+                    .map_err(err)?;
+            }
             put.execute(params!["library_id", library_id as i64])
                 .map_err(err)?;
             put.execute(params!["generation", 0i64]).map_err(err)?;
@@ -178,10 +184,32 @@ impl Database {
         corrupt(&self.path, problem)
     }
 
-    /// Checks that the database belongs with `manifest`.
+    /// Records the model's fingerprint and raises the format version to
+    /// this build's, in one transaction (the upgrade of a version 1
+    /// library).
+    pub fn record_fingerprint(&mut self, fingerprint: &str) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "record the model fingerprint", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('model_fingerprint', ?1)",
+            params![fingerprint],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?1)",
+            params![FORMAT_VERSION],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Checks that the database belongs with `manifest`. The two may differ
+    /// in format version only as an interrupted upgrade leaves them: the
+    /// database upgraded, the manifest not yet.
     pub fn check_against(&self, manifest: &Manifest) -> Result<Meta> {
         let meta = self.meta()?;
-        if meta.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
             return Err(Error::StoreFormatVersion {
                 path: self.path.clone(),
                 found: meta.format_version,
@@ -193,6 +221,14 @@ impl Database {
                 "it holds vectors of model {} ({} dimensions) but manifest.json names {} ({} dimensions)",
                 meta.model_id, meta.dim, manifest.model.id, manifest.model.dim
             )));
+        }
+        if let (Some(stored), Some(named)) = (&meta.model_fingerprint, &manifest.model.fingerprint)
+        {
+            if stored != named {
+                return Err(self.corrupt(&format!(
+                    "it holds vectors of the model with fingerprint {stored} but manifest.json names {named}"
+                )));
+            }
         }
         Ok(meta)
     }
@@ -556,9 +592,14 @@ fn read_meta(conn: &Connection) -> rusqlite::Result<Option<Meta>> {
     else {
         return Ok(None);
     };
+    let model_fingerprint = match get("model_fingerprint")? {
+        Some(Text(fingerprint)) => Some(fingerprint),
+        _ => None,
+    };
     Ok(Some(Meta {
         format_version: u32::try_from(version).unwrap_or(u32::MAX),
         model_id,
+        model_fingerprint,
         dim: usize::try_from(dim).unwrap_or(0),
         library_id: library_id as u64,
         generation: generation as u64,
@@ -612,6 +653,7 @@ mod tests {
         let model = ModelInfo {
             id: "m".into(),
             dim: 2,
+            fingerprint: None,
         };
         db.initialise(&Manifest::new(&model), 42).unwrap();
         (dir, db)

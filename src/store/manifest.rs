@@ -1,6 +1,13 @@
 //! The library manifest: a small JSON file naming the on-disk format version,
-//! the embedding model and the vector dimension, read before anything else
-//! and written atomically (see [`crate::atomic_file`]).
+//! the embedding model (its name, its fingerprint) and the vector dimension,
+//! read before anything else and written atomically (see
+//! [`crate::atomic_file`]).
+//!
+//! Format version 2 records the model's fingerprint (see
+//! [`crate::embed::ModelFolder::fingerprint`]); version 1 named the model
+//! only by its folder's name. Version 1 libraries are still read: they are
+//! matched by name and dimension, and the next write records the
+//! fingerprint and the new version.
 
 use std::path::Path;
 
@@ -10,10 +17,25 @@ use crate::atomic_file::replace_file;
 use crate::{Error, Result};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest on-disk format this build still reads (and upgrades when it
+/// writes).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// Marks a manifest as belonging to a `relate` library.
 const FORMAT_NAME: &str = "relate-library";
+
+/// How many hex digits the short form of a fingerprint shows.
+const SHORT_FINGERPRINT_LEN: usize = 12;
+
+/// The first hex digits of a model fingerprint, as messages and `relate
+/// info` show it.
+pub fn short_fingerprint(fingerprint: &str) -> &str {
+    fingerprint
+        .get(..SHORT_FINGERPRINT_LEN)
+        .unwrap_or(fingerprint)
+}
 
 /// The embedding model a library's vectors come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +44,11 @@ pub struct ModelInfo {
     pub id: String,
     /// Length of each vector the model produces.
     pub dim: usize,
+    /// The model's fingerprint (64 hex digits), when known: always in a
+    /// library of format version 2 written with a model folder, never in
+    /// one of version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// What `manifest.json` records about a library.
@@ -46,7 +73,7 @@ impl Manifest {
     }
 
     /// Reads and checks the manifest at `path`: it must be a `relate`
-    /// library manifest of this build's format version.
+    /// library manifest of a format version this build reads.
     pub(crate) fn read(path: &Path) -> Result<Manifest> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         let corrupt = |problem: String| Error::StoreCorrupt {
@@ -68,7 +95,7 @@ impl Manifest {
             .get("format_version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| corrupt("it has no numeric \"format_version\"".into()))?;
-        if found != u64::from(FORMAT_VERSION) {
+        if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) {
             return Err(Error::StoreFormatVersion {
                 path: path.to_path_buf(),
                 found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -77,6 +104,14 @@ impl Manifest {
         }
         let manifest: Manifest = serde_json::from_value(value)
             .map_err(|e| corrupt(format!("a field is missing or malformed ({e})")))?;
+        let bad_fingerprint = manifest
+            .model
+            .fingerprint
+            .as_ref()
+            .is_some_and(|f| f.len() != 64 || !f.bytes().all(|b| b.is_ascii_hexdigit()));
+        if bad_fingerprint {
+            return Err(corrupt("the model fingerprint is not 64 hex digits".into()));
+        }
         if manifest.model.dim == 0 || manifest.model.id.is_empty() {
             return Err(corrupt(
                 "the model id is empty or the dimension is 0".into(),
@@ -106,6 +141,7 @@ mod tests {
         ModelInfo {
             id: "m".into(),
             dim: 3,
+            fingerprint: Some("ab".repeat(32)),
         }
     }
 
@@ -118,6 +154,26 @@ mod tests {
         assert_eq!(Manifest::read(&path).unwrap(), manifest);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "only the manifest is left");
+    }
+
+    #[test]
+    fn short_form_is_a_prefix() {
+        assert_eq!(short_fingerprint("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_fingerprint("abc"), "abc");
+    }
+
+    #[test]
+    fn version_1_without_fingerprint_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(
+            &path,
+            r#"{"format":"relate-library","format_version":1,"model":{"id":"m","dim":3}}"#,
+        )
+        .unwrap();
+        let manifest = Manifest::read(&path).unwrap();
+        assert_eq!(manifest.format_version, 1);
+        assert_eq!(manifest.model.fingerprint, None);
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! `library.sqlite` (SQLite, WAL) is the source of truth: paper records,
 //! vectors, a hash of each paper's embedded text and a generation counter
 //! raised by every change, each change one transaction. `manifest.json`
-//! names the format version, model and vector dimension and is checked
-//! before anything else. `vectors.f32` is a flat copy of all vectors in slot
+//! names the format version, model (name and fingerprint) and vector
+//! dimension and is checked before anything else. A model is the library's
+//! model when its fingerprint matches, whatever its folder is called; a
+//! version 1 library, which recorded only the name, is matched by name and
+//! gets the fingerprint when it is next opened for writing. `vectors.f32` is a flat copy of all vectors in slot
 //! order for fast, memory-mapped queries; it carries the generation it was
 //! built from and is rebuilt (replaced whole, atomically) whenever it is
 //! missing, damaged or behind the database. `index/` is left to the index
@@ -36,7 +39,7 @@ use crate::{Error, Result};
 
 pub use database::{Change, UpsertSummary};
 pub use location::default_store_dir;
-pub use manifest::{Manifest, ModelInfo, FORMAT_VERSION};
+pub use manifest::{short_fingerprint, Manifest, ModelInfo, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use title::TitleMatch;
 pub use vector_file::VectorView;
 
@@ -101,11 +104,12 @@ impl Library {
         }
         create_dir_all_durably(dir)?;
         let lock = take_write_lock(dir, wait)?;
-        let library = match Self::load(dir, true)? {
+        let mut library = match Self::load(dir, true)? {
             Some(library) => library,
             None => Self::create(dir, model)?,
         };
         library.check_model(model)?;
+        library.record_fingerprint(model)?;
         Self::writer(library, lock)
     }
 
@@ -123,6 +127,24 @@ impl Library {
         let lock = take_write_lock(dir, wait)?;
         let library = Self::load(dir, true)?.ok_or_else(missing)?;
         Self::writer(library, lock)
+    }
+
+    /// Upgrades a library that does not record its model's fingerprint
+    /// (format version 1) once `model` has been accepted for it: the
+    /// database first, then the manifest, so that a crash in between
+    /// leaves a library that is upgraded again on the next write.
+    fn record_fingerprint(&mut self, model: &ModelInfo) -> Result<()> {
+        let (None, Some(fingerprint)) = (&self.manifest.model.fingerprint, &model.fingerprint)
+        else {
+            return Ok(());
+        };
+        self.db.record_fingerprint(fingerprint)?;
+        let mut manifest = self.manifest.clone();
+        manifest.format_version = FORMAT_VERSION;
+        manifest.model.fingerprint = Some(fingerprint.clone());
+        manifest.write_atomically(&self.dir.join(MANIFEST_FILE))?;
+        self.manifest = manifest;
+        Ok(())
     }
 
     /// Makes `library` the writing handle holding `lock`, after clearing
@@ -183,17 +205,21 @@ impl Library {
                 return Ok(None);
             }
             let meta = db.meta()?;
-            if meta.format_version != FORMAT_VERSION {
+            if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
                 return Err(Error::StoreFormatVersion {
                     path: db_path,
                     found: meta.format_version,
                     supported: FORMAT_VERSION,
                 });
             }
-            let restored = Manifest::new(&ModelInfo {
-                id: meta.model_id,
-                dim: meta.dim,
-            });
+            let restored = Manifest {
+                format_version: meta.format_version,
+                ..Manifest::new(&ModelInfo {
+                    id: meta.model_id,
+                    dim: meta.dim,
+                    fingerprint: meta.model_fingerprint,
+                })
+            };
             if writer {
                 restored.write_atomically(&manifest_path)?;
             }
@@ -245,11 +271,27 @@ impl Library {
         self.dir.join(INDEX_DIR)
     }
 
-    /// Refuses `model` unless it is the one the library was embedded with.
+    /// Refuses `model` unless it is the one the library was embedded with:
+    /// the same dimension and, when both fingerprints are known, the same
+    /// fingerprint (the folder's name does not matter then); otherwise the
+    /// same name.
     pub fn check_model(&self, model: &ModelInfo) -> Result<()> {
         let stored = &self.manifest.model;
-        if stored == model {
-            return Ok(());
+        if stored.dim == model.dim {
+            match (&stored.fingerprint, &model.fingerprint) {
+                (Some(recorded), Some(given)) if recorded == given => return Ok(()),
+                (Some(recorded), Some(given)) => {
+                    return Err(Error::StoreModelFingerprintMismatch {
+                        dir: self.dir.clone(),
+                        stored_model: stored.id.clone(),
+                        stored_fingerprint: short_fingerprint(recorded).to_string(),
+                        requested_model: model.id.clone(),
+                        requested_fingerprint: short_fingerprint(given).to_string(),
+                    })
+                }
+                _ if stored.id == model.id => return Ok(()),
+                _ => {}
+            }
         }
         Err(Error::StoreModelMismatch {
             dir: self.dir.clone(),

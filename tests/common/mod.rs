@@ -94,3 +94,41 @@ pub fn succeed(out: &Output) -> &Output {
 pub fn stdout_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&succeed(out).stdout).expect("stdout is JSON")
 }
+
+/// Turns the library in `store` into one as format version 1 wrote it: a
+/// manifest without a model fingerprint, and the same in the database.
+pub fn downgrade_to_version_1(store: &Path) {
+    let manifest_path = store.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["format_version"] = 1.into();
+    manifest["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("fingerprint");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(store.join("library.sqlite")).unwrap();
+    db.execute_batch(
+        "UPDATE meta SET value = 1 WHERE key = 'format_version';
+         DELETE FROM meta WHERE key = 'model_fingerprint';",
+    )
+    .unwrap();
+}
+
+/// Copies the model folder `from` (and its subfolders) to `to`.
+pub fn copy_model(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_model(&entry.path(), &target);
+        } else if entry.file_name() != ".relate-fingerprint.json" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
