@@ -21,6 +21,7 @@ use std::time::Instant;
 use criterion::{BenchmarkId, Criterion};
 use relate::index::{
     clustered_unit_vectors, measure_recall, ExactSearch, HnswIndex, HnswParams, NeighbourSearch,
+    VectorSlice,
 };
 
 const DIM: usize = 384;
@@ -71,7 +72,7 @@ fn main() {
         );
 
         if n == big {
-            for ef in [50, 100, 200] {
+            for ef in [32, 64, 100, 128, 200] {
                 index.set_ef_search(ef).unwrap();
                 let report = measure_recall(&index, &vectors, DIM, 500, 10, SEED).unwrap();
                 eprintln!("n={n} ef_search={ef}: {report}");
@@ -112,17 +113,15 @@ fn main() {
         let mut group = c.benchmark_group("cli_crossover");
         group.bench_with_input(BenchmarkId::new("exact_mmap", n), &n, |b, _| {
             b.iter(|| {
-                let file = std::fs::File::open(&vector_file).unwrap();
-                // SAFETY: the file is not modified while mapped.
-                let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
-                let floats: &[f32] = bytemuck_floats(&map);
-                let exact = ExactSearch::new(floats, DIM).unwrap();
+                let floats = MappedFloats::open(&vector_file);
+                let exact = ExactSearch::new(floats.as_slice(), DIM).unwrap();
                 exact.search(query, 10, &|_| false).unwrap()
             })
         });
         group.bench_with_input(BenchmarkId::new("hnsw_load_and_query", n), &n, |b, _| {
             b.iter(|| {
-                let index = HnswIndex::load(&dir.join("hnsw")).unwrap();
+                let floats = std::sync::Arc::new(MappedFloats::open(&vector_file));
+                let index = HnswIndex::load(&dir.join("hnsw"), floats).unwrap();
                 index.search(query, 10, &|_| false).unwrap()
             })
         });
@@ -131,11 +130,20 @@ fn main() {
     c.final_summary();
 }
 
-/// Views a mapped little-endian f32 file as floats (x86-64 and aarch64 are
-/// little-endian; mmap is page-aligned).
-fn bytemuck_floats(bytes: &[u8]) -> &[f32] {
-    assert_eq!(bytes.as_ptr() as usize % std::mem::align_of::<f32>(), 0);
-    // SAFETY: aligned, length rounded down to whole floats, every bit
-    // pattern is a valid f32, and the lifetime is the input's.
-    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+/// A little-endian f32 file mapped into memory, as the library maps its
+/// vector file.
+struct MappedFloats(memmap2::Mmap);
+
+impl MappedFloats {
+    fn open(path: &Path) -> MappedFloats {
+        let file = std::fs::File::open(path).unwrap();
+        // SAFETY: the file is not modified while mapped.
+        MappedFloats(unsafe { memmap2::Mmap::map(&file).unwrap() })
+    }
+}
+
+impl VectorSlice for MappedFloats {
+    fn as_slice(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.0)
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::atomic_file::{create_dir_all_durably, replace_file};
 use crate::index::{measure_recall, HnswIndex, HnswParams, RecallReport};
@@ -36,14 +37,16 @@ pub fn is_fresh(library: &Library) -> Result<bool> {
     Ok(saved_generation(library) == Some(library.generation()?) && graph_dir(library).is_dir())
 }
 
-/// Loads the saved index, refusing a missing or stale one.
+/// Loads the saved index over the library's current vectors, refusing a
+/// missing or stale one.
 pub fn load(library: &Library) -> Result<HnswIndex> {
-    if !is_fresh(library)? {
+    let view = library.vectors()?;
+    if saved_generation(library) != Some(view.generation()) || !graph_dir(library).is_dir() {
         return Err(Error::IndexStale {
             path: graph_dir(library),
         });
     }
-    HnswIndex::load(&graph_dir(library))
+    HnswIndex::load(&graph_dir(library), Arc::new(view))
 }
 
 /// What building the index did.
@@ -57,8 +60,8 @@ pub struct BuildReport {
 /// Builds the HNSW index over the library's vectors and saves it. With
 /// `check`, compares it with exact search on a sample and reports recall@10.
 pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Result<BuildReport> {
-    let view = library.vectors()?;
-    let index = HnswIndex::build(view.as_slice(), view.dim(), params)?;
+    let view = Arc::new(library.vectors()?);
+    let index = HnswIndex::build_over(view.clone(), view.dim(), params)?;
     let dir = library.index_dir();
     create_dir_all_durably(&dir)?;
     // Invalidate first: a crash between saving the graph and writing the

@@ -20,9 +20,8 @@ pub const MAX_RESULTS: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchMethod {
     /// Exact search below [`EXACT_SEARCH_CROSSOVER`](crate::index::EXACT_SEARCH_CROSSOVER)
-    /// papers, else the saved HNSW index when it is up to date. The
-    /// crossover measured for a process that answers one query is above
-    /// every library size, so this is exact search today.
+    /// papers; above it the saved HNSW index when it is up to date, else
+    /// exact search (a stale, missing or unreadable index costs only speed).
     #[default]
     Auto,
     /// Compare the query with every stored vector.
@@ -104,17 +103,17 @@ impl Searcher {
     /// Prepares search over `library`'s current vectors.
     pub fn open(library: &Library, method: SearchMethod) -> Result<Searcher> {
         let view = library.vectors()?;
-        let use_hnsw = match method {
-            SearchMethod::Exact => false,
-            SearchMethod::Hnsw => true,
-            SearchMethod::Auto => {
-                !prefer_exact(view.len()) && crate::library_index::is_fresh(library)?
-            }
-        };
-        let hnsw = if use_hnsw {
-            Some(crate::library_index::load(library)?)
-        } else {
-            None
+        let hnsw = match method {
+            SearchMethod::Exact => None,
+            SearchMethod::Hnsw => Some(crate::library_index::load(library)?),
+            SearchMethod::Auto if prefer_exact(view.len()) => None,
+            // An index that is stale, missing, damaged or of another
+            // version only costs speed here: search exactly instead.
+            SearchMethod::Auto => match crate::library_index::load(library) {
+                Ok(index) => Some(index),
+                Err(Error::IndexStale { .. } | Error::IndexFile { .. }) => None,
+                Err(e) => return Err(e),
+            },
         };
         Ok(Searcher { view, hnsw })
     }

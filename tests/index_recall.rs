@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use relate::index::{
     clustered_unit_vectors, measure_recall, ExactSearch, Hit, HnswIndex, HnswParams,
@@ -70,7 +71,7 @@ fn saved_index_loads_and_answers_exactly_as_before() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index");
     index.save(&target).unwrap();
-    let loaded = HnswIndex::load(&target).unwrap();
+    let loaded = HnswIndex::load(&target, Arc::new(vectors.clone())).unwrap();
     assert_eq!((loaded.len(), loaded.dim()), (index.len(), index.dim()));
     assert_eq!(loaded.params(), index.params());
     assert_eq!(results(&loaded, &vectors, dim), before);
@@ -79,13 +80,13 @@ fn saved_index_loads_and_answers_exactly_as_before() {
     let files_before = list(&target);
     loaded.save(&target).unwrap();
     let files_after = list(&target);
-    assert_eq!(files_after.len(), 3, "{files_after:?}");
+    assert_eq!(files_after.len(), 2, "{files_after:?}");
     assert!(files_after.iter().any(|f| f == "index.json"));
     assert!(files_before
         .iter()
         .filter(|f| f.as_str() != "index.json")
         .all(|f| !files_after.contains(f)));
-    let reloaded = HnswIndex::load(&target).unwrap();
+    let reloaded = HnswIndex::load(&target, Arc::new(vectors.clone())).unwrap();
     assert_eq!(results(&reloaded, &vectors, dim), before);
 }
 
@@ -101,52 +102,79 @@ fn list(dir: &Path) -> Vec<String> {
 #[test]
 fn damaged_or_missing_index_is_an_error_not_a_crash() {
     let seed = seed();
-    let (_, _, index) = small_index(seed);
+    let (vectors, dim, index) = small_index(seed);
+    let shared = Arc::new(vectors.clone());
+    let load = |dir: &Path| HnswIndex::load(dir, shared.clone());
     let dir = tempfile::tempdir().unwrap();
 
     // Nothing saved yet.
-    assert!(matches!(
-        HnswIndex::load(dir.path()),
-        Err(Error::IndexFile { .. })
-    ));
+    assert!(matches!(load(dir.path()), Err(Error::IndexFile { .. })));
 
     index.save(dir.path()).unwrap();
-    let data = list(dir.path())
+    let graph = list(dir.path())
         .into_iter()
-        .find(|f| f.ends_with(".hnsw.data"))
+        .find(|f| f.ends_with(".links"))
         .unwrap();
-    let data = dir.path().join(data);
-    let graph = data.with_extension("graph");
+    let graph = dir.path().join(graph);
     let original = fs::read(&graph).unwrap();
 
     // Truncated graph file (as after a crash without the atomic save).
     fs::write(&graph, &original[..original.len() / 2]).unwrap();
-    let err = HnswIndex::load(dir.path()).unwrap_err();
+    let err = load(dir.path()).unwrap_err();
     assert!(matches!(err, Error::IndexFile { .. }), "{err}");
     assert!(err.to_string().contains("bytes"), "{err}");
 
-    // Same length, one byte flipped.
-    let mut flipped = original.clone();
-    flipped[original.len() / 3] ^= 0x5a;
-    fs::write(&graph, &flipped).unwrap();
-    let err = HnswIndex::load(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("changed"), "{err}");
+    // Not a graph file at all, at the recorded length.
+    let mut foreign = original.clone();
+    foreign[..4].copy_from_slice(b"PK\x03\x04");
+    fs::write(&graph, &foreign).unwrap();
+    let err = load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
 
-    // Restored file loads again; a missing data file is reported.
+    // Damage anywhere in the file: loading and searching report an error or
+    // answer, but never panic or read out of bounds.
+    let mut state = seed | 1;
+    for round in 0..200 {
+        let mut damaged = original.clone();
+        for _ in 0..1 + round % 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state % damaged.len() as u64) as usize;
+            damaged[at] = (state >> 32) as u8;
+        }
+        fs::write(&graph, &damaged).unwrap();
+        if let Ok(index) = load(dir.path()) {
+            for q in vectors.chunks_exact(dim).step_by(500) {
+                if let Ok(hits) = index.search(q, 10, &|_| false) {
+                    assert!(hits.iter().all(|h| (h.slot as usize) < index.len()));
+                }
+            }
+        }
+    }
+
+    // Restored file loads again; vectors of another library are refused.
     fs::write(&graph, &original).unwrap();
-    HnswIndex::load(dir.path()).unwrap();
-    fs::remove_file(&data).unwrap();
+    load(dir.path()).unwrap();
+    let fewer = Arc::new(vectors[..vectors.len() - dim].to_vec());
     assert!(matches!(
-        HnswIndex::load(dir.path()),
-        Err(Error::IndexFile { .. })
+        HnswIndex::load(dir.path(), fewer),
+        Err(Error::IndexStale { .. })
     ));
+    // A missing graph file is reported.
+    fs::remove_file(&graph).unwrap();
+    assert!(matches!(load(dir.path()), Err(Error::IndexFile { .. })));
 
-    // A manifest that is not ours.
+    // A manifest that is not ours, or of the earlier hnsw_rs dump format.
     fs::write(dir.path().join("index.json"), b"{\"format\": 3}").unwrap();
-    assert!(matches!(
-        HnswIndex::load(dir.path()),
-        Err(Error::IndexFile { .. })
-    ));
+    assert!(matches!(load(dir.path()), Err(Error::IndexFile { .. })));
+    fs::write(
+        dir.path().join("index.json"),
+        b"{\"format\": \"relate-hnsw\", \"version\": 1}",
+    )
+    .unwrap();
+    let err = load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("version 1"), "{err}");
 }
 
 #[test]

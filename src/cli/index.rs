@@ -11,10 +11,10 @@ use super::Outcome;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The index is used by `similar` and `search` only when they are given --hnsw: \
-loading it takes longer than an exact search over every stored vector at any library size \
-measured, so exact search is their default. It is rebuilt from the stored vectors; an index \
-older than the library is never used.\n\n\
+    after_help = "`similar` and `search` use the index for libraries of 20,000 papers or more \
+(below that an exact search over every stored vector is as fast), and `--hnsw` makes them use it \
+at any size. It is rebuilt from the stored vectors; an index older than the library is never \
+used, so run `relate index` again after ingesting.\n\n\
 Exit status: 0 when the index was built, 1 on error, 2 on bad usage."
 )]
 pub struct IndexArgs {

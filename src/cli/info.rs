@@ -1,6 +1,7 @@
 //! `relate info`: what the library holds and how it is searched.
 
 use clap::Args;
+use relate::index::prefer_exact;
 use relate::library_index;
 use relate::library_topics;
 use relate::store::{short_fingerprint, Library};
@@ -14,8 +15,9 @@ use super::Outcome;
     after_help = "With --json, \"model_fingerprint\" is the short form of the fingerprint \
 of the model the library was built with (null in a library from before fingerprints, until \
 its next ingest); \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
-(older than the library) or \"none\"; \"default_search\" is always \"exact\" (similar and \
-search use the HNSW index only with --hnsw).\n\n\
+(older than the library) or \"none\"; \"default_search\" is what similar and search use \
+without --exact or --hnsw: \"hnsw\" when the library has 20,000 papers or more and a fresh \
+index, else \"exact\".\n\n\
 Exit status: 0 on success, 1 on error (no library at the folder), 2 on bad usage."
 )]
 pub struct InfoArgs {
@@ -38,7 +40,8 @@ struct Info {
     dimension: usize,
     format_version: u32,
     generation: u64,
-    /// Search `similar` and `search` use without `--hnsw`: always `exact`.
+    /// Search `similar` and `search` use without `--exact` or `--hnsw`:
+    /// `hnsw` or `exact`.
     default_search: &'static str,
     /// `fresh`, `stale` or `none`.
     hnsw_index: &'static str,
@@ -69,7 +72,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         dimension: manifest.model.dim,
         format_version: manifest.format_version,
         generation,
-        default_search: "exact",
+        default_search: if hnsw_index == "fresh" && !prefer_exact(library.len()) {
+            "hnsw"
+        } else {
+            "exact"
+        },
         hnsw_index,
         topics: library_topics::status(&library)?,
         bytes_on_disk: library.size_on_disk()?,
@@ -95,8 +102,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             "search      {} (HNSW index: {}{})",
             info.default_search,
             info.hnsw_index,
-            if info.hnsw_index == "fresh" {
-                ", used with --hnsw"
+            if info.hnsw_index == "stale" {
+                ", run `relate index` to rebuild it"
             } else {
                 ""
             }

@@ -24,13 +24,13 @@ pub struct SearchFlags {
     #[arg(long)]
     pub json: bool,
 
-    /// Compare with every stored vector; this is the default, as it answers a
-    /// single query faster than loading the saved index
+    /// Compare with every stored vector, even where the saved HNSW index
+    /// would be used
     #[arg(long, conflicts_with = "hnsw")]
     pub exact: bool,
 
-    /// Use the saved HNSW index instead (build it with `relate index`); an
-    /// error when it is missing or older than the library
+    /// Use the saved HNSW index (build it with `relate index`), even for a
+    /// small library; an error when it is missing or older than the library
     #[arg(long)]
     pub hnsw: bool,
 
@@ -42,8 +42,10 @@ impl SearchFlags {
     fn method(&self) -> SearchMethod {
         if self.hnsw {
             SearchMethod::Hnsw
-        } else {
+        } else if self.exact {
             SearchMethod::Exact
+        } else {
+            SearchMethod::Auto
         }
     }
 
@@ -60,8 +62,9 @@ impl SearchFlags {
 #[command(
     after_help = "QUERY is a paper id, or a title: an exact (case-insensitive) title, \
 else the closest unique match; an ambiguous title lists the candidates. The paper itself is \
-left out of the results. Scores are cosine similarities (higher is closer). Search compares \
-every stored vector unless --hnsw is given.\n\n\
+left out of the results. Scores are cosine similarities (higher is closer). A library of \
+20,000 papers or more is searched with its HNSW index when `relate index` has built one for its \
+current contents; otherwise every stored vector is compared (--exact and --hnsw force either).\n\n\
 Exit status: 0 on success, 1 on error (no library, no such paper, no current index with --hnsw), \
 2 on bad usage."
 )]
@@ -77,8 +80,9 @@ pub struct SimilarArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Embeds the text with the library's model and lists the closest papers. \
-Scores are cosine similarities (higher is closer). Search compares every stored vector unless \
---hnsw is given.\n\n\
+Scores are cosine similarities (higher is closer). A library of 20,000 papers or more is \
+searched with its HNSW index when `relate index` has built one for its current contents; \
+otherwise every stored vector is compared (--exact and --hnsw force either).\n\n\
 Exit status: 0 on success, 1 on error (no library, no model, no current index with --hnsw), \
 2 on bad usage."
 )]

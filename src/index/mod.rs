@@ -15,12 +15,14 @@
 //! clamped to `[-1, 1]`; higher is closer.
 
 mod exact;
+mod graph;
 mod hnsw;
 mod recall;
+mod repair;
 mod synthetic;
 
 pub use exact::ExactSearch;
-pub use hnsw::{HnswIndex, HnswParams, MAX_CONNECTIONS, MAX_EF};
+pub use hnsw::{HnswIndex, HnswParams, VectorSlice, MAX_CONNECTIONS, MAX_EF};
 pub use recall::{measure_recall, RecallReport};
 pub use synthetic::clustered_unit_vectors;
 
@@ -59,38 +61,28 @@ pub trait NeighbourSearch {
     fn dim(&self) -> usize;
 }
 
-/// Library size from which a short-lived process should stop using exact
-/// search and load the saved HNSW index instead: never, as measured.
+/// Library size from which a query should use the saved HNSW index (when
+/// it is up to date) rather than exact search.
 ///
-/// Measured with `benches/index.rs` on 384-d clustered unit vectors, default
-/// [`HnswParams`], on a shared 2-core x86-64 machine with the files in the
-/// page cache; time to the first top-10 answer:
+/// Measured as the wall time of a whole `relate similar ID -k 10` process
+/// (median of 15 runs, files in the page cache) on synthetic libraries made
+/// by `examples/synthetic_library DIR N 100 42`, AMD EPYC (Zen 3) with 2
+/// cores, AVX2, while other builds shared the machine:
 ///
-/// | n       | map vector file + exact search | load saved HNSW + 1 query |
-/// |---------|--------------------------------|---------------------------|
-/// | 10,000  | 2.5 ms                         | 182 ms                    |
-/// | 50,000  | 27 ms                          | 1.35 s                    |
-/// | 100,000 | 34 ms                          | 1.86 s                    |
+/// | papers  | exact search | saved HNSW index |
+/// |---------|--------------|------------------|
+/// | 2,000   | 12.8 ms      | 12.4 ms          |
+/// | 10,000  | 7.2 ms       | 6.8 ms           |
+/// | 30,000  | 9.8 ms       | 7.0 ms           |
+/// | 100,000 | 70.4 ms      | 29.9 ms          |
 ///
-/// Loading an hnsw_rs dump rebuilds every node and edge in memory (and the
-/// files are checksummed first), which costs 50 to 70 times a full exact
-/// scan, and both grow linearly with n; so exact search wins at every size a
-/// one-shot process meets. In a long-lived process with the index in memory
-/// (100,000 vectors) one query costs 15 ms exact (one thread) against 0.8 ms
-/// HNSW (recall@10 0.96; building took 104 s), so HNSW pays back its load
-/// after about [`HNSW_BREAK_EVEN_QUERIES`] queries.
-pub const EXACT_SEARCH_CROSSOVER: usize = usize::MAX;
+/// The index file is memory-mapped, so opening it costs a header check;
+/// below about 20,000 papers the two are within noise of each other and
+/// exact search, which never misses a neighbour, is kept.
+pub const EXACT_SEARCH_CROSSOVER: usize = 20_000;
 
-/// Number of queries one process must answer before loading the saved HNSW
-/// index beats exact search (1.86 s load / (15 ms - 0.8 ms) per query at
-/// 100,000 vectors; about 80 at 10,000). See [`EXACT_SEARCH_CROSSOVER`].
-pub const HNSW_BREAK_EVEN_QUERIES: usize = 130;
-
-/// Whether a process that answers one (or a few) queries should use exact
-/// search rather than loading the saved HNSW index, for a library of `n`
-/// vectors. See [`EXACT_SEARCH_CROSSOVER`] for the measurements behind it; a
-/// long-lived process expecting more than [`HNSW_BREAK_EVEN_QUERIES`]
-/// queries should load the index instead.
+/// Whether a query over `n` vectors should use exact search rather than
+/// the saved HNSW index. See [`EXACT_SEARCH_CROSSOVER`].
 pub fn prefer_exact(n: usize) -> bool {
     n < EXACT_SEARCH_CROSSOVER
 }

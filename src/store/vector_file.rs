@@ -97,6 +97,12 @@ enum ViewData {
     Owned(Vec<f32>),
 }
 
+impl crate::index::VectorSlice for VectorView {
+    fn as_slice(&self) -> &[f32] {
+        VectorView::as_slice(self)
+    }
+}
+
 impl VectorView {
     /// Maps the file behind `file`, whose header was read as `header`.
     pub(crate) fn map(file: &File, path: &Path, header: Header) -> Result<VectorView> {
