@@ -1,0 +1,114 @@
+//! `relate index` and the automatic choice of search method, through the
+//! real binary, on a synthetic library large enough for the HNSW index to
+//! be used without asking.
+
+mod common;
+
+use std::path::Path;
+
+use common::{relate_in, stdout_json, succeed};
+use relate::corpus::Paper;
+use relate::index::{clustered_unit_vectors, EXACT_SEARCH_CROSSOVER};
+use relate::store::{Library, ModelInfo};
+
+const DIM: usize = 384;
+
+/// A library of `n` papers with clustered made-up vectors, recorded as
+/// made by all-MiniLM-L6-v2 so every command accepts it.
+fn synthetic_library(dir: &Path, n: usize) {
+    let vectors = clustered_unit_vectors(n, DIM, 40, 1.0, 17);
+    let mut library = Library::open_or_create(
+        dir,
+        &ModelInfo {
+            id: "all-MiniLM-L6-v2".into(),
+            dim: DIM,
+            fingerprint: None,
+        },
+    )
+    .unwrap();
+    let batch = (0..n)
+        .map(|i| {
+            let paper = Paper {
+                id: format!("p{i}"),
+                title: format!("Paper number {i}"),
+                abstract_text: format!("Abstract {i}."),
+                ..Paper::default()
+            };
+            (paper, Some(vectors[i * DIM..(i + 1) * DIM].to_vec()))
+        })
+        .collect();
+    library.upsert(batch).unwrap();
+}
+
+fn similar(store: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["similar", "p7", "-k", "5", "--json"];
+    args.extend(extra);
+    stdout_json(&relate_in(store, &args))
+}
+
+#[test]
+fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    synthetic_library(&store, EXACT_SEARCH_CROSSOVER);
+
+    // No index yet: exact search, and --hnsw is an error.
+    let exact = similar(&store, &[]);
+    assert_eq!(exact["query"]["method"], "exact", "{exact}");
+    let out = relate_in(&store, &["similar", "p7", "--hnsw"]);
+    assert_eq!(out.status.code(), Some(1));
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["default_search"], "exact");
+    assert_eq!(info["hnsw_index"], "none");
+
+    // A small, quick index; its self-check is printed.
+    let out = relate_in(
+        &store,
+        &["index", "--max-connections", "8", "--ef-construction", "40"],
+    );
+    let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
+    assert!(stderr.contains("recall@10"), "{stderr}");
+
+    let auto = similar(&store, &[]);
+    assert_eq!(auto["query"]["method"], "hnsw", "{auto}");
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["default_search"], "hnsw");
+    assert_eq!(info["hnsw_index"], "fresh");
+    // The index finds what exact search finds here (well-separated topics).
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&auto).len(), 5);
+    let forced = similar(&store, &["--exact"]);
+    assert_eq!(forced["query"]["method"], "exact");
+    let shared = ids(&auto)
+        .iter()
+        .filter(|id| ids(&forced).contains(id))
+        .count();
+    assert!(
+        shared >= 4,
+        "hnsw {:?} vs exact {:?}",
+        ids(&auto),
+        ids(&forced)
+    );
+
+    // A damaged index file costs speed, not answers: back to exact search.
+    let hnsw_dir = store.join("index").join("hnsw");
+    for entry in std::fs::read_dir(&hnsw_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "links") {
+            std::fs::write(&path, b"not a graph").unwrap();
+        }
+    }
+    let fallback = similar(&store, &[]);
+    assert_eq!(fallback["query"]["method"], "exact", "{fallback}");
+    assert_eq!(ids(&fallback), ids(&forced));
+    let out = relate_in(&store, &["similar", "p7", "--hnsw"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index"));
+}
