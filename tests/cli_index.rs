@@ -61,11 +61,8 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     assert_eq!(info["default_search"], "exact");
     assert_eq!(info["hnsw_index"], "none");
 
-    // A small, quick index; its self-check is printed.
-    let out = relate_in(
-        &store,
-        &["index", "--max-connections", "8", "--ef-construction", "40"],
-    );
+    // The index at its defaults; its self-check is printed.
+    let out = relate_in(&store, &["index"]);
     let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
     assert!(stderr.contains("recall@10"), "{stderr}");
 
@@ -74,7 +71,10 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     let info = stdout_json(&relate_in(&store, &["info", "--json"]));
     assert_eq!(info["default_search"], "hnsw");
     assert_eq!(info["hnsw_index"], "fresh");
-    // The index finds what exact search finds here (well-separated topics).
+    // The index finds most of what exact search finds (its recall is
+    // measured in tests/index_recall.rs; here the neighbours of a paper
+    // lie at nearly equal distances, so an exact match of all five is not
+    // expected).
     let ids = |v: &serde_json::Value| -> Vec<String> {
         v["results"]
             .as_array()

@@ -119,7 +119,7 @@ pub(crate) fn connect_unreachable(
         let links = &layer.links;
         let Ok(mut found) = beam_search(
             n,
-            entry,
+            &[entry],
             ef,
             |s| dot(own, vector(s)),
             |s| Ok(&links[s as usize][..]),
