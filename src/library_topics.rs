@@ -110,6 +110,43 @@ pub struct SavedTopics {
     /// files of format version 1.
     #[serde(default)]
     pub subtopics: Vec<Option<u32>>,
+    /// Unit centre of each topic, for placing papers added later (format
+    /// version 2).
+    #[serde(default)]
+    pub centroids: Vec<Vec<f32>>,
+    /// Unit centre of each subtopic, by topic then subtopic.
+    #[serde(default)]
+    pub subcentroids: Vec<Vec<Vec<f32>>>,
+    /// A paper added later whose cosine to the nearest topic (or subtopic)
+    /// centre is below this is an outlier.
+    #[serde(default)]
+    pub outlier_below: f32,
+    /// Papers in the library when the topics were last clustered.
+    #[serde(default)]
+    pub clustered: usize,
+    /// Papers placed by [`update`] since then.
+    #[serde(default)]
+    pub added: usize,
+}
+
+/// Share of the papers present at the last clustering that may be added
+/// (and placed by [`update`]) before `update` clusters again from scratch.
+pub const DRIFT_SHARE: f64 = 0.25;
+
+/// What [`update`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpdateReport {
+    /// Papers placed in existing topics by this update.
+    pub assigned: usize,
+    /// Of those, papers far from every topic (outliers).
+    pub outliers: usize,
+    /// Papers added since the last clustering, this update's included.
+    pub added_since_clustering: usize,
+    /// Papers in the library at the last clustering.
+    pub clustered: usize,
+    /// True when the drift threshold was passed and nothing was placed:
+    /// the caller clusters again.
+    pub recluster: bool,
 }
 
 /// A paper's topic as other commands show it.
@@ -188,7 +225,44 @@ impl SavedTopics {
             subtopics: slots
                 .map(|slot| model.subtopic_of(slot).map(|s| s.id as u32))
                 .collect(),
+            centroids: model.topics.iter().map(|t| t.centroid.clone()).collect(),
+            subcentroids: model
+                .topics
+                .iter()
+                .map(|t| t.subtopics.iter().map(|s| s.centroid.clone()).collect())
+                .collect(),
+            outlier_below: model.outlier_fence,
+            clustered: model.assignments.len(),
+            added: 0,
         }
+    }
+
+    /// Papers stored after the last run of `relate topics` or `--update`
+    /// for `papers` papers in the library now.
+    pub fn unassigned(&self, papers: usize) -> usize {
+        papers.saturating_sub(self.topics.len())
+    }
+
+    /// The topic (and subtopic) whose centre is nearest to a unit vector,
+    /// or `None` (an outlier) when even the nearest fine centre is below
+    /// [`outlier_below`](Self::outlier_below).
+    fn place(&self, v: &[f32]) -> (Option<u32>, Option<u32>) {
+        let dot = |c: &[f32]| c.iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
+        let nearest = |cs: &[Vec<f32>]| {
+            cs.iter()
+                .enumerate()
+                .map(|(i, c)| (i, dot(c)))
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        };
+        let Some((t, broad)) = nearest(&self.centroids) else {
+            return (None, None);
+        };
+        let sub = self.subcentroids.get(t).and_then(|cs| nearest(cs));
+        let fit = sub.map_or(broad, |(_, s)| s);
+        if fit < self.outlier_below {
+            return (None, None);
+        }
+        (Some(t as u32), sub.map(|(s, _)| s as u32))
     }
 
     /// The topic of the paper in `slot`; `None` past the end.
@@ -306,9 +380,67 @@ impl SavedTopics {
 /// Saves the assignment of `found` in the library's index folder, replacing
 /// any earlier one atomically (see [`crate::atomic_file`]).
 pub fn save(library: &Library, found: &LibraryTopics) -> Result<()> {
+    write(library, &SavedTopics::from_topics(found))
+}
+
+/// Places the papers stored since the saved topics were computed in the
+/// nearest existing topic and subtopic (or among the outliers when far
+/// from all), keeping every id, and saves the result. When more papers
+/// than [`DRIFT_SHARE`] of those present at the last clustering have been
+/// added, or papers were removed, nothing is placed and the report asks
+/// for a new clustering. Papers whose text changed keep their topic until
+/// then.
+pub fn update(library: &Library) -> Result<UpdateReport> {
+    let bad = |problem: &str| Error::InvalidArgument {
+        name: "--update".into(),
+        problem: problem.into(),
+    };
+    let Some(mut saved) = load_any(library) else {
+        return Err(bad(
+            "the library has no saved topics to update: run `relate topics` first",
+        ));
+    };
+    if saved.centroids.len() != saved.labels.len() {
+        return Err(bad(
+            "the saved topics were made by an older version without topic centres: run \
+             `relate topics` once, then --update works",
+        ));
+    }
+    let vectors = library.vectors()?;
+    let (old, now) = (saved.topics.len(), vectors.len());
+    let added = saved.added + now.saturating_sub(old);
+    let mut report = UpdateReport {
+        assigned: 0,
+        outliers: 0,
+        added_since_clustering: added,
+        clustered: saved.clustered,
+        recluster: now < old || added as f64 > DRIFT_SHARE * saved.clustered.max(1) as f64,
+    };
+    if report.recluster {
+        return Ok(report);
+    }
+    let had_subtopics = saved.subtopics.len() == old;
+    for slot in old..now {
+        let v = vectors.vector(slot as u32).unwrap_or(&[]);
+        let (topic, sub) = saved.place(v);
+        saved.topics.push(topic);
+        if had_subtopics {
+            saved.subtopics.push(sub);
+        }
+        report.assigned += 1;
+        report.outliers += usize::from(topic.is_none());
+    }
+    saved.added = added;
+    saved.generation = vectors.generation();
+    saved.format_version = FORMAT_VERSION;
+    write(library, &saved)?;
+    Ok(report)
+}
+
+/// Writes `saved` in the library's index folder atomically.
+fn write(library: &Library, saved: &SavedTopics) -> Result<()> {
     create_dir_all_durably(&library.index_dir())?;
-    let saved = SavedTopics::from_topics(found);
-    let text = serde_json::to_string(&saved).map_err(|e| Error::InvalidArgument {
+    let text = serde_json::to_string(saved).map_err(|e| Error::InvalidArgument {
         name: "topic assignment".into(),
         problem: format!("cannot be written as JSON: {e}"),
     })?;
@@ -356,7 +488,17 @@ mod tests {
             topics: vec![Some(1), None, Some(0)],
             sublabels: vec![Vec::new(), vec!["regret".into(), "dueling".into()]],
             subtopics: vec![Some(1), None, None],
+            centroids: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+            subcentroids: vec![Vec::new(), vec![vec![0.6, 0.8], vec![-0.6, 0.8]]],
+            outlier_below: 0.5,
+            clustered: 3,
+            added: 0,
         };
+        // New papers go to the nearest topic and subtopic, or nowhere.
+        assert_eq!(saved.place(&[0.9, 0.1]), (Some(0), None));
+        assert_eq!(saved.place(&[-0.5, 0.85]), (Some(1), Some(1)));
+        assert_eq!(saved.place(&[0.0, -1.0]), (None, None));
+        assert_eq!(saved.unassigned(5), 2);
         let tag = saved.tag(0).unwrap();
         assert_eq!((tag.id, tag.label.as_str()), (Some(1), "bandits"));
         assert_eq!(

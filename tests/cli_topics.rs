@@ -25,6 +25,11 @@ fn sample() -> PathBuf {
 /// Checks the shape of a `topics --json` answer and returns the number of
 /// topics.
 fn check_topics(model: &Value) -> usize {
+    check_topics_of(model, SAMPLE_PAPERS)
+}
+
+/// [`check_topics`] for a library of `papers` papers.
+fn check_topics_of(model: &Value, papers: u64) -> usize {
     let topics = model["topics"].as_array().expect("topics array");
     let outliers = model["outliers"].as_array().expect("outliers array");
     let mut total = outliers.len() as u64;
@@ -47,7 +52,7 @@ fn check_topics(model: &Value) -> usize {
             assert_eq!(inner, outer, "subtopics of topic {i}");
         }
     }
-    assert_eq!(total, SAMPLE_PAPERS, "topic sizes and outliers add up");
+    assert_eq!(total, papers, "topic sizes and outliers add up");
     topics.len()
 }
 
@@ -383,6 +388,81 @@ fn topics_of_the_sample_library_maps_and_labels_in_results() {
         assert_ne!(out.status.code(), Some(0), "{args:?}");
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
     }
+
+    // --update places a new paper and keeps every saved id.
+    let mut saved_tag: std::collections::HashMap<String, (u64, Option<u64>)> = Default::default();
+    for t in topics {
+        let tid = t["id"].as_u64().unwrap();
+        for m in t["members"].as_array().unwrap() {
+            saved_tag.insert(m.as_str().unwrap().into(), (tid, None));
+        }
+        for sub in t
+            .get("subtopics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for m in sub["members"].as_array().unwrap() {
+                saved_tag.insert(m.as_str().unwrap().into(), (tid, sub["id"].as_u64()));
+            }
+        }
+    }
+    fs::write(
+        &jsonl,
+        "{\"id\":\"new-2\",\"title\":\"Regret bounds for dueling bandits\",\"abstract\":\"We study online learning with dueling bandit feedback and prove regret bounds.\"}\n",
+    )
+    .unwrap();
+    succeed(&relate_in(&store, &["ingest", jsonl.to_str().unwrap()]));
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["topics_unassigned"], 1, "{info}");
+    let report = stdout_json(&relate_in(&store, &["topics", "--update", "--json"]));
+    assert_eq!(report["assigned"], 1, "{report}");
+    assert_eq!(report["recluster"], false, "{report}");
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["topics"], "fresh", "{info}");
+    assert_eq!(info["topics_unassigned"], 0, "{info}");
+    assert_eq!(info["topics_added_since_clustering"], 1, "{info}");
+    let all = stdout_json(&relate_in(
+        &store,
+        &["similar", title, "-k", "100", "--json"],
+    ));
+    let mut checked = 0;
+    for r in all["results"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        let tag = (r["topic"]["id"].as_u64(), r["topic"]["subtopic"].as_u64());
+        match saved_tag.get(id) {
+            Some(&(t, sub)) => {
+                assert_eq!(tag, (Some(t), sub), "{id} kept its topic");
+                checked += 1;
+            }
+            None if id == "new-2" => {
+                // The bandit paper joins a topic (the bandits one), not the outliers.
+                assert!(tag.0.is_some(), "{r}");
+            }
+            None => {}
+        }
+    }
+    assert!(checked >= 50, "{checked}");
+    // Past the drift threshold (a quarter of the clustered papers), --update
+    // clusters again and says so.
+    let many: String = (0..16)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"bulk-{i}\",\"title\":\"Protein folding study {i}\",\"abstract\":\"Protein structure prediction with deep networks, case {i}.\"}}\n"
+            )
+        })
+        .collect();
+    fs::write(&jsonl, many).unwrap();
+    succeed(&relate_in(&store, &["ingest", jsonl.to_str().unwrap()]));
+    let out = succeed(&relate_in(&store, &["topics", "--update", "--json"])).clone();
+    assert!(
+        stderr(&out).contains("clustering again"),
+        "{}",
+        stderr(&out)
+    );
+    check_topics_of(&stdout_json(&out), SAMPLE_PAPERS + 18);
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["topics_added_since_clustering"], 0, "{info}");
 }
 
 #[test]

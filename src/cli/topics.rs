@@ -53,6 +53,12 @@ pub struct TopicsArgs {
     #[arg(long, value_name = "ID", conflicts_with_all = ["clusters", "levels", "map"])]
     pub show: Option<TopicPath>,
 
+    /// Keep the saved topics and their ids: place papers added since in the nearest topic
+    /// (or among the outliers when far from all); clusters again only when the papers added
+    /// since the last clustering exceed 25% of the library at that time
+    #[arg(long, conflicts_with_all = ["clusters", "levels", "show"])]
+    pub update: bool,
+
     /// Seed for every random choice; the same library and seed give the same topics
     #[arg(long, default_value_t = TopicOptions::default().seed)]
     pub seed: u64,
@@ -127,6 +133,40 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         return show(&library, path, args.json);
     }
     let library = Library::open_for_update(&dir, args.wait.duration())?;
+    if args.update {
+        let report = library_topics::update(&library)
+            .with_context(|| format!("cannot update the topics of {}", dir.display()))?;
+        if !report.recluster {
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "placed {} new papers in the saved topics ({} outliers); {} added since the \
+                     last clustering of {} papers (clusters again past {:.0}%)",
+                    report.assigned,
+                    report.outliers,
+                    report.added_since_clustering,
+                    report.clustered,
+                    library_topics::DRIFT_SHARE * 100.0
+                )?;
+            }
+            out.flush()?;
+            if map.is_some() {
+                eprintln!("relate: --map is drawn only when the topics are clustered");
+            }
+            return Ok(Outcome::Complete);
+        }
+        eprintln!(
+            "relate: {} papers added since the last clustering of {} (over {:.0}%, or papers \
+             removed): clustering again, topic ids may change",
+            report.added_since_clustering,
+            report.clustered,
+            library_topics::DRIFT_SHARE * 100.0
+        );
+    }
     let opts = TopicOptions {
         clusters: args.clusters,
         levels: args.levels as usize,
