@@ -468,8 +468,20 @@ fn svg_has_one_circle_per_paper_and_escapes_titles() {
     assert!(tags_balance(&svg));
     assert!(svg.contains("Privacy &lt;and&gt; &quot;rates&quot; &amp; more"));
     assert!(!svg.contains("<and>"));
-    // One label per topic on the map and one legend row per topic.
+    // One label per topic on the map and one legend row per topic; small
+    // subtopic labels where they fit, never more than there are subtopics.
     assert_eq!(svg.matches("class=\"lbl\"").count(), model.topics.len());
+    let subtopics: usize = model.topics.iter().map(|t| t.subtopics.len()).sum();
+    let sub_labels = svg.matches("<text class=\"sub\"").count();
+    assert!(subtopics > 0 && sub_labels >= 1 && sub_labels <= subtopics);
+    // Hover text names the subtopic after the topic.
+    let (t, s) = model
+        .topics
+        .iter()
+        .find_map(|t| Some((t, t.subtopics.first()?)))
+        .unwrap();
+    let expect = format!("{} / {}", t.label, s.label);
+    assert!(svg.contains(&expect), "{expect}");
     for t in &model.topics {
         assert!(svg.contains(&format!("<rect class=\"t{}\"", t.id)));
     }
@@ -790,4 +802,35 @@ fn subtopics_nest_in_topics_on_the_sample_and_a_sampled_tree() {
     assert_nested(&model);
     let ari = adjusted_rand_index(&model.partition(true), &broad);
     assert!(ari > 0.95, "broad ARI {ari}");
+}
+
+#[test]
+fn a_map_of_many_papers_is_a_density_view_of_bounded_size() {
+    // 60,000 papers in a planted hierarchy; points from the first two
+    // coordinates (the map's drawing, not its layout, is under test).
+    let dim = 32;
+    let (vectors, broad, _) = planted_hierarchy(3, 4, 5000, dim, (0.9, 0.35), 4);
+    let corpus = synthetic_corpus(vectors, dim);
+    let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+    let ari = adjusted_rand_index(&model.partition(true), &broad);
+    assert!(ari > 0.9, "broad ARI {ari}, {:?}", model.choice);
+    let points: Vec<[f32; 2]> = corpus
+        .vectors
+        .chunks_exact(dim)
+        .map(|v| [v[0], v[1]])
+        .collect();
+    let svg = render_svg(&model, &points, &corpus.titles).unwrap();
+    println!("density map of 60,000 papers: {} bytes", svg.len());
+    assert!(svg.len() < 10_000_000, "{} bytes", svg.len());
+    assert_eq!(svg.matches("<circle").count(), 0);
+    assert!(svg.contains("class=\"density\""));
+    assert!(svg.matches("<rect class=\"t").count() > 100);
+    assert!(tags_balance(&svg));
+    // Every topic is labelled, large.
+    assert_eq!(
+        svg.matches("<text class=\"lbl\"").count(),
+        model.topics.len()
+    );
+    let html = render_html(&model, &points, &corpus.titles).unwrap();
+    assert!(html.len() < 10_000_000);
 }
