@@ -834,3 +834,24 @@ fn a_map_of_many_papers_is_a_density_view_of_bounded_size() {
     let html = render_html(&model, &points, &corpus.titles).unwrap();
     assert!(html.len() < 10_000_000);
 }
+
+#[test]
+fn twenty_flat_planted_clusters_are_twenty_topics() {
+    // One level of structure: the topics are the planted clusters, and any
+    // subtopics (by the size rule) still nest in them.
+    let dim = 64;
+    for seed in [3u64, 42] {
+        let (vectors, truth) = planted(20, 30, dim, 0.8, seed);
+        let corpus = synthetic_corpus(vectors, dim);
+        let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+        let ari = adjusted_rand_index(&model.partition(true), &truth);
+        println!(
+            "20 flat clusters (seed {seed}): {} topics, {} fine, ARI {ari:.3}",
+            model.choice.broad, model.choice.fine
+        );
+        assert_eq!(model.choice.broad, 20, "{:?}", model.choice.gaps);
+        assert!(!model.choice.clear_fine);
+        assert!(ari > 0.98, "ARI {ari}");
+        assert_nested(&model);
+    }
+}

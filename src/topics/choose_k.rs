@@ -16,15 +16,19 @@
 //! A gap of at least [`CLEAR_GAP`] is a clear boundary. Candidates run up
 //! to [`MAX_BROAD_TOPICS`] broad and [`MAX_FINE_TOPICS`] fine topics, and
 //! at most papers / [`MIN_TOPIC_SIZE`].
-//! *Broad topics*: of the two highest clear gaps, the smaller k within the
-//! broad bound; when no gap is clear, the k with the largest gap.
-//! *Fine topics* (subtopics): the highest clear gap above the broad count.
-//! When there is none (usual
+//! *Broad topics*: of the two highest clear gaps, the smaller k when it is
+//! at most half the larger (two nested levels) and within the broad bound;
+//! else the highest clear gap within the bound; when no gap is clear, the k
+//! with the largest gap.
+//! *Fine topics* (subtopics): the highest clear gap at or above twice the
+//! broad count (subtopics average at least two per topic). When there is
+//! none (usual
 //! for papers of one field, whose vectors have no sharp boundaries at that
 //! scale), the fine level falls back to a size rule: the largest gap among
 //! the cuts whose topics average between √papers / 2 and √papers papers
-//! (k from √papers to 2√papers, within the bounds above), so subtopics stay
-//! readable. Every candidate is a cut of the same tree, so each fine topic
+//! (k from √papers, and at least twice the broad count, to 2√papers, within
+//! the bounds above), so subtopics stay readable; when that range is empty
+//! the topics are not split. Every candidate is a cut of the same tree, so each fine topic
 //! lies inside one broad topic.
 //!
 //! On the sample corpus (61 abstracts of one field, hand-grouped into 14
@@ -149,27 +153,36 @@ pub(crate) fn choose(
         .filter(|&(k, g)| g >= CLEAR_GAP && k <= hi)
         .collect();
     peaks.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let top: Vec<usize> = peaks.iter().take(2).map(|&(k, _)| k).collect();
     let (broad, automatic) = match broad {
         Some(k) => (k, false),
         None => {
-            let clear = top.iter().copied().filter(|&k| k <= hi_broad).min();
-            (
-                clear.unwrap_or_else(|| best(2, hi_broad).map_or(2, |(k, _)| k)),
-                true,
-            )
+            let in_range = |k: usize| k <= hi_broad;
+            let pair = match peaks.as_slice() {
+                [a, b, ..] => {
+                    let (lo, hi) = (a.0.min(b.0), a.0.max(b.0));
+                    (2 * lo <= hi && in_range(lo)).then_some(lo)
+                }
+                _ => None,
+            };
+            let single = peaks.first().map(|p| p.0).filter(|&k| in_range(k));
+            let k = pair
+                .or(single)
+                .unwrap_or_else(|| best(2, hi_broad).map_or(2, |(k, _)| k));
+            (k, true)
         }
     };
+    // Subtopics average at least two per topic.
+    let least = 2 * broad;
     let root = (papers as f64).sqrt().ceil() as usize;
     let clear_above = peaks
         .iter()
-        .find(|&&(k, _)| k > broad && k <= hi_fine)
+        .find(|&&(k, _)| k >= least && k <= hi_fine)
         .map(|&(k, _)| k);
     let (fine, clear_fine) = match clear_above {
         _ if levels < 2 => (broad, false),
         Some(k) => (k, true),
         None => (
-            best(root.max(broad + 1), (2 * root).min(hi_fine)).map_or(broad, |(k, _)| k),
+            best(root.max(least), (2 * root).min(hi_fine)).map_or(broad, |(k, _)| k),
             false,
         ),
     };
