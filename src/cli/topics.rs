@@ -192,7 +192,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         found.model.topics.len(),
         found.model.assignments.len(),
         elapsed.as_secs_f64(),
-        how_chosen(&found.model)
+        how_chosen(&found.model, args.levels)
     );
 
     if let Some((path, kind)) = map {
@@ -209,7 +209,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
 }
 
 /// How the numbers of topics were chosen, in a few words.
-fn how_chosen(model: &TopicModel) -> String {
+fn how_chosen(model: &TopicModel, levels: u8) -> String {
     let choice = &model.choice;
     let subtopics: usize = model.topics.iter().map(|t| t.subtopics.len()).sum();
     let emptied = choice.broad.saturating_sub(model.topics.len());
@@ -234,10 +234,10 @@ fn how_chosen(model: &TopicModel) -> String {
         format!("; {subtopics} subtopics{}", gap(choice.fine))
     } else if subtopics > 0 {
         format!("; {subtopics} subtopics by size, no finer merge-cost gap of {CLEAR_GAP} or more")
-    } else if choice.gaps.is_empty() {
+    } else if choice.gaps.is_empty() || levels < 2 {
         String::new()
     } else {
-        format!("; no clear subtopics (no merge-cost gap of {CLEAR_GAP} or more)")
+        "; topics too small to split".to_string()
     };
     format!("{broad}{fine}{emptied}")
 }
