@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::corpus::Paper;
 use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
-use crate::library_topics::{self, TopicTag};
+use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -149,7 +149,18 @@ impl Searcher {
         k: usize,
         exclude: Option<u32>,
     ) -> Result<Vec<(u32, f32)>> {
-        let skip = |slot: u32| Some(slot) == exclude;
+        self.nearest_where(query, k, exclude, &|_| true)
+    }
+
+    /// [`nearest`](Self::nearest) among the slots for which `keep` holds.
+    pub fn nearest_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        exclude: Option<u32>,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, f32)>> {
+        let skip = |slot: u32| Some(slot) == exclude || !keep(slot);
         let hits = match &self.hnsw {
             Some(index) => index.search(query, k, &skip)?,
             None => {
@@ -207,15 +218,54 @@ fn found(library: &Library, paper: Paper, matched_by: &'static str) -> Result<Re
     })
 }
 
+/// The saved topics that `--topic path` filters by: they must exist, be
+/// current and hold `path`.
+pub fn topic_filter(library: &Library, path: TopicPath) -> Result<SavedTopics> {
+    let bad = |problem: String| Error::InvalidArgument {
+        name: format!("--topic {path}"),
+        problem,
+    };
+    let Some(saved) = library_topics::load_any(library) else {
+        return Err(bad(
+            "the library has no saved topics: run `relate topics` first".into(),
+        ));
+    };
+    if saved.generation != library.generation()? {
+        return Err(bad(
+            "the saved topics are older than the library (papers were added or changed since): \
+             run `relate topics` again"
+                .into(),
+        ));
+    }
+    saved.check(path)?;
+    Ok(saved)
+}
+
 /// Papers related to the paper named by `input`, the paper itself excluded.
 pub fn similar(library: &Library, searcher: &Searcher, input: &str, k: usize) -> Result<Answer> {
+    similar_in(library, searcher, input, k, None)
+}
+
+/// [`similar`] restricted to the members of a saved topic or subtopic.
+pub fn similar_in(
+    library: &Library,
+    searcher: &Searcher,
+    input: &str,
+    k: usize,
+    topic: Option<TopicPath>,
+) -> Result<Answer> {
+    let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
     let resolved = resolve_paper(library, input)?;
     let vector = searcher
         .vector(resolved.slot)
         .ok_or_else(|| Error::PaperNotFound {
             query: resolved.paper.id.clone(),
         })?;
-    let hits = searcher.nearest(vector, k, Some(resolved.slot))?;
+    let keep = |slot: u32| match (&filter, topic) {
+        (Some(saved), Some(path)) => saved.contains(path, slot),
+        _ => true,
+    };
+    let hits = searcher.nearest_where(vector, k, Some(resolved.slot), &keep)?;
     Ok(Answer {
         query: QueryInfo {
             kind: "similar",
@@ -238,14 +288,31 @@ pub fn search(
     text: &str,
     k: usize,
 ) -> Result<Answer> {
+    search_in(library, searcher, embedder, text, k, None)
+}
+
+/// [`search`] restricted to the members of a saved topic or subtopic.
+pub fn search_in(
+    library: &Library,
+    searcher: &Searcher,
+    embedder: &Embedder,
+    text: &str,
+    k: usize,
+    topic: Option<TopicPath>,
+) -> Result<Answer> {
     if text.trim().is_empty() {
         return Err(Error::InvalidArgument {
             name: "query".into(),
             problem: "is empty; describe what the papers should be about".into(),
         });
     }
+    let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
+    let keep = |slot: u32| match (&filter, topic) {
+        (Some(saved), Some(path)) => saved.contains(path, slot),
+        _ => true,
+    };
     let vector = embedder.embed_one(text)?;
-    let hits = searcher.nearest(&vector, k, None)?;
+    let hits = searcher.nearest_where(&vector, k, None, &keep)?;
     Ok(Answer {
         query: QueryInfo {
             kind: "search",
@@ -259,7 +326,6 @@ pub fn search(
         results: rows(library, &hits)?,
     })
 }
-
 fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
     let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
     let papers = library.papers_by_slots(&slots)?;

@@ -9,12 +9,13 @@ use relate::topics::{
 };
 use relate::Error;
 
-/// ARI of the automatic topics against data/sample-topics.tsv must reach
-/// this. Measured with seed 42 on the abstracts' reference vectors: 0.411
-/// with Ward's clustering (k = 14 chosen automatically, one outlier), where
-/// spherical k-means scored 0.272; 0.411 with k = 14 given, the number of
-/// hand-made groups.
-const SAMPLE_ARI_BAR: f64 = 0.38;
+/// ARI of the automatic subtopics against data/sample-topics.tsv (14 hand
+/// groups) must reach this. Measured with seed 42 on the abstracts' reference
+/// vectors: 0.350 with the fine level chosen automatically (15 subtopics by
+/// the size rule, as no merge-cost gap is clear; 3 broad topics, ARI 0.157
+/// against the 14 groups), where one level cut at 14 topics given scores
+/// 0.411 and spherical k-means scored 0.272.
+const SAMPLE_ARI_BAR: f64 = 0.33;
 /// The same with the number of topics given as 14.
 const SAMPLE_ARI_BAR_K14: f64 = 0.38;
 
@@ -165,18 +166,23 @@ fn sample_topics_agree_with_the_hand_grouping() {
     .unwrap();
     let fixed_ari = adjusted_rand_index(&fixed.partition(true), &hand);
     println!(
-        "sample: automatic k = {} (weak structure: {}), {} topics, {} outliers, \
+        "sample: automatic k = {} (fine {}), {} topics, {} outliers, \
          ARI {auto_ari:.3} (outliers apart: {strict_ari:.3}); k = 14: ARI {fixed_ari:.3}",
-        model.choice.k,
-        model.choice.weak_structure,
+        model.choice.broad,
+        model.choice.fine,
         model.topics.len(),
         model.outliers.len()
     );
-    println!("  silhouettes {:?}", model.choice.silhouettes);
+    println!("  gaps {:?}", model.choice.gaps);
+    let fine_ari = adjusted_rand_index(&model.fine_partition(true), &hand);
+    println!("  fine ARI {fine_ari:.3}");
     for t in &model.topics {
         println!("  {:2} [{}] {}", t.size, t.label, t.papers[0].title);
     }
-    assert!(auto_ari >= SAMPLE_ARI_BAR, "automatic ARI {auto_ari:.3}");
+    assert!(
+        fine_ari >= SAMPLE_ARI_BAR,
+        "automatic fine ARI {fine_ari:.3}"
+    );
     assert!(fixed_ari >= SAMPLE_ARI_BAR_K14, "k = 14 ARI {fixed_ari:.3}");
     // Every paper is accounted for exactly once.
     let members: usize = model.topics.iter().map(|t| t.size).sum();
@@ -227,10 +233,9 @@ fn planted_clusters_are_recovered_and_stay_together_on_the_map() {
     let ari = adjusted_rand_index(&model.partition(true), &truth);
     println!(
         "planted: k = {}, ARI {ari:.3}, silhouettes {:?}",
-        model.choice.k, model.choice.silhouettes
+        model.choice.broad, model.choice.gaps
     );
-    assert_eq!(model.choice.k, 6);
-    assert!(!model.choice.weak_structure);
+    assert_eq!(model.choice.broad, 6);
     assert!(ari > 0.98, "ARI {ari}");
 
     let points = layout_2d(&corpus.vectors, dim, 3).unwrap();
@@ -463,8 +468,20 @@ fn svg_has_one_circle_per_paper_and_escapes_titles() {
     assert!(tags_balance(&svg));
     assert!(svg.contains("Privacy &lt;and&gt; &quot;rates&quot; &amp; more"));
     assert!(!svg.contains("<and>"));
-    // One label per topic on the map and one legend row per topic.
+    // One label per topic on the map and one legend row per topic; small
+    // subtopic labels where they fit, never more than there are subtopics.
     assert_eq!(svg.matches("class=\"lbl\"").count(), model.topics.len());
+    let subtopics: usize = model.topics.iter().map(|t| t.subtopics.len()).sum();
+    let sub_labels = svg.matches("<text class=\"sub\"").count();
+    assert!(subtopics > 0 && sub_labels >= 1 && sub_labels <= subtopics);
+    // Hover text names the subtopic after the topic.
+    let (t, s) = model
+        .topics
+        .iter()
+        .find_map(|t| Some((t, t.subtopics.first()?)))
+        .unwrap();
+    let expect = format!("{} / {}", t.label, s.label);
+    assert!(svg.contains(&expect), "{expect}");
     for t in &model.topics {
         assert!(svg.contains(&format!("<rect class=\"t{}\"", t.id)));
     }
@@ -650,5 +667,191 @@ fn every_number_of_topics_up_to_the_papers_is_accepted() {
         let members: usize = model.topics.iter().map(|t| t.size).sum();
         assert_eq!(members + model.outliers.len(), 61, "k = {k}");
         assert!(model.topics.len() <= k);
+    }
+}
+
+/// `groups` broad groups of `subgroups` subgroups of `per` papers each:
+/// subgroup centres scattered around their group's centre by `spread`,
+/// papers around their subgroup's centre by `noise` (norms before
+/// normalising). Returns the vectors and each paper's (group, subgroup).
+fn planted_hierarchy(
+    groups: usize,
+    subgroups: usize,
+    per: usize,
+    dim: usize,
+    (spread, noise): (f32, f32),
+    seed: u64,
+) -> (Vec<f32>, Vec<usize>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let unit = |v: &mut Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+    };
+    let scale = 1.0 / (dim as f32).sqrt();
+    let mut vectors = Vec::new();
+    let (mut broad, mut fine) = (Vec::new(), Vec::new());
+    let mut centres = Vec::new();
+    for g in 0..groups {
+        let mut c: Vec<f32> = (0..dim).map(|_| gaussian(&mut rng)).collect();
+        unit(&mut c);
+        for s in 0..subgroups {
+            let mut sc: Vec<f32> = c
+                .iter()
+                .map(|x| x + gaussian(&mut rng) * spread * scale)
+                .collect();
+            unit(&mut sc);
+            centres.push((g, g * subgroups + s, sc));
+        }
+    }
+    for i in 0..groups * subgroups * per {
+        let (g, s, c) = &centres[i % centres.len()];
+        let mut v: Vec<f32> = c
+            .iter()
+            .map(|x| x + gaussian(&mut rng) * noise * scale)
+            .collect();
+        unit(&mut v);
+        vectors.extend(v);
+        broad.push(*g);
+        fine.push(*s);
+    }
+    (vectors, broad, fine)
+}
+
+/// Every subtopic lies inside its topic: its members are the topic's
+/// members, the subtopics of a topic share out its members exactly, and
+/// every paper's subtopic belongs to its topic.
+fn assert_nested(model: &TopicModel) {
+    for t in &model.topics {
+        if t.subtopics.is_empty() {
+            continue;
+        }
+        assert!(t.subtopics.len() >= 2, "topic {} has one subtopic", t.id);
+        let mut inner: Vec<usize> = t
+            .subtopics
+            .iter()
+            .flat_map(|s| s.members.iter().copied())
+            .collect();
+        inner.sort_unstable();
+        let mut outer = t.members.clone();
+        outer.sort_unstable();
+        assert_eq!(inner, outer, "topic {}", t.id);
+        for s in &t.subtopics {
+            for &m in &s.members {
+                assert_eq!(model.topic_of(m).map(|x| x.id), Some(t.id));
+                assert_eq!(model.subtopic_of(m).map(|x| x.id), Some(s.id));
+            }
+        }
+    }
+}
+
+#[test]
+fn planted_hierarchy_recovers_both_levels() {
+    let dim = 64;
+    for (seed, groups, subgroups) in [(5u64, 4usize, 5usize), (6, 3, 4)] {
+        let (vectors, broad, fine) =
+            planted_hierarchy(groups, subgroups, 20, dim, (0.9, 0.35), seed);
+        let corpus = synthetic_corpus(vectors, dim);
+        let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+        let broad_ari = adjusted_rand_index(&model.partition(true), &broad);
+        let fine_ari = adjusted_rand_index(&model.fine_partition(true), &fine);
+        println!(
+            "planted {groups}x{subgroups} (seed {seed}): broad {} ARI {broad_ari:.3}, fine {} \
+             ARI {fine_ari:.3}, clear fine gap: {}, {} outliers",
+            model.choice.broad,
+            model.choice.fine,
+            model.choice.clear_fine,
+            model.outliers.len()
+        );
+        assert_eq!(model.choice.broad, groups, "{:?}", model.choice.gaps);
+        assert_eq!(
+            model.choice.fine,
+            groups * subgroups,
+            "{:?}",
+            model.choice.gaps
+        );
+        assert!(model.choice.clear_fine);
+        assert!(broad_ari > 0.95, "broad ARI {broad_ari}");
+        assert!(fine_ari > 0.9, "fine ARI {fine_ari}");
+        assert_nested(&model);
+        // One level only: the broad topics, none split.
+        let flat = find_topics(
+            &corpus.input(),
+            &TopicOptions {
+                levels: 1,
+                ..TopicOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flat.topics.len(), groups);
+        assert!(flat.topics.iter().all(|t| t.subtopics.is_empty()));
+    }
+}
+
+#[test]
+fn subtopics_nest_in_topics_on_the_sample_and_a_sampled_tree() {
+    let corpus = sample();
+    let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+    assert!(model.topics.iter().any(|t| !t.subtopics.is_empty()));
+    assert_nested(&model);
+    // More papers than the tree takes: the tree is built over a sample and
+    // every paper joins its nearest fine centre, yet nesting still holds.
+    let dim = 32;
+    let (vectors, broad, _) = planted_hierarchy(3, 4, 200, dim, (0.9, 0.35), 9);
+    let corpus = synthetic_corpus(vectors, dim);
+    let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+    assert_nested(&model);
+    let ari = adjusted_rand_index(&model.partition(true), &broad);
+    assert!(ari > 0.95, "broad ARI {ari}");
+}
+
+#[test]
+fn a_map_of_many_papers_is_a_density_view_of_bounded_size() {
+    // 60,000 papers in a planted hierarchy; points from the first two
+    // coordinates (the map's drawing, not its layout, is under test).
+    let dim = 32;
+    let (vectors, broad, _) = planted_hierarchy(3, 4, 5000, dim, (0.9, 0.35), 4);
+    let corpus = synthetic_corpus(vectors, dim);
+    let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+    let ari = adjusted_rand_index(&model.partition(true), &broad);
+    assert!(ari > 0.9, "broad ARI {ari}, {:?}", model.choice);
+    let points: Vec<[f32; 2]> = corpus
+        .vectors
+        .chunks_exact(dim)
+        .map(|v| [v[0], v[1]])
+        .collect();
+    let svg = render_svg(&model, &points, &corpus.titles).unwrap();
+    println!("density map of 60,000 papers: {} bytes", svg.len());
+    assert!(svg.len() < 10_000_000, "{} bytes", svg.len());
+    assert_eq!(svg.matches("<circle").count(), 0);
+    assert!(svg.contains("class=\"density\""));
+    assert!(svg.matches("<rect class=\"t").count() > 100);
+    assert!(tags_balance(&svg));
+    // Every topic is labelled, large.
+    assert_eq!(
+        svg.matches("<text class=\"lbl\"").count(),
+        model.topics.len()
+    );
+    let html = render_html(&model, &points, &corpus.titles).unwrap();
+    assert!(html.len() < 10_000_000);
+}
+
+#[test]
+fn twenty_flat_planted_clusters_are_twenty_topics() {
+    // One level of structure: the topics are the planted clusters, and any
+    // subtopics (by the size rule) still nest in them.
+    let dim = 64;
+    for seed in [3u64, 42] {
+        let (vectors, truth) = planted(20, 30, dim, 0.8, seed);
+        let corpus = synthetic_corpus(vectors, dim);
+        let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
+        let ari = adjusted_rand_index(&model.partition(true), &truth);
+        println!(
+            "20 flat clusters (seed {seed}): {} topics, {} fine, ARI {ari:.3}",
+            model.choice.broad, model.choice.fine
+        );
+        assert_eq!(model.choice.broad, 20, "{:?}", model.choice.gaps);
+        assert!(!model.choice.clear_fine);
+        assert!(ari > 0.98, "ARI {ari}");
+        assert_nested(&model);
     }
 }

@@ -47,6 +47,13 @@ struct Info {
     hnsw_index: &'static str,
     /// Saved topic assignment (`relate topics`): `fresh`, `stale` or `none`.
     topics: &'static str,
+    /// Papers stored since the saved topics were last computed or updated,
+    /// so in no topic yet (`relate topics --update` places them); null
+    /// without saved topics.
+    topics_unassigned: Option<usize>,
+    /// Papers placed by `relate topics --update` since the last clustering;
+    /// null without saved topics.
+    topics_added_since_clustering: Option<usize>,
     bytes_on_disk: u64,
 }
 
@@ -60,6 +67,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         Some(g) if g == generation => "fresh",
         Some(_) => "stale",
     };
+    let saved = library_topics::load_any(&library);
     let info = Info {
         store: dir.display().to_string(),
         papers: library.len(),
@@ -79,6 +87,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         },
         hnsw_index,
         topics: library_topics::status(&library)?,
+        topics_unassigned: saved.as_ref().map(|s| s.unassigned(library.len())),
+        topics_added_since_clustering: saved.as_ref().map(|s| s.added),
         bytes_on_disk: library.size_on_disk()?,
     };
     if args.json {
@@ -112,10 +122,20 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             "topics      {}",
             match info.topics {
                 "fresh" => "saved, up to date",
-                "stale" => "saved, older than the library (run `relate topics` again)",
+                "stale" =>
+                    "saved, older than the library (run `relate topics --update` to \
+                            place new papers, or `relate topics` again)",
                 _ => "none (run `relate topics`)",
             }
         );
+        if let (Some(unassigned), Some(added)) =
+            (info.topics_unassigned, info.topics_added_since_clustering)
+        {
+            println!(
+                "            {unassigned} papers in no topic yet; {added} placed by --update \
+                 since the last clustering"
+            );
+        }
         println!(
             "size        {:.1} MiB on disk",
             info.bytes_on_disk as f64 / (1024.0 * 1024.0)

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Args;
 use relate::embed::Embedder;
+use relate::library_topics::TopicPath;
 use relate::query::{self, Answer, SearchMethod, Searcher, MAX_RESULTS};
 use relate::store::Library;
 
@@ -33,6 +34,11 @@ pub struct SearchFlags {
     /// small library; an error when it is missing or older than the library
     #[arg(long)]
     pub hnsw: bool,
+
+    /// Only papers of saved topic ID, or subtopic ID such as 3.1 (as `relate topics`
+    /// numbers them; the topics must be current)
+    #[arg(long, value_name = "ID")]
+    pub topic: Option<TopicPath>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -100,7 +106,13 @@ pub struct SearchArgs {
 
 pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {
     let (library, searcher) = args.flags.open()?;
-    let answer = query::similar(&library, &searcher, &args.query, args.flags.k as usize)?;
+    let answer = query::similar_in(
+        &library,
+        &searcher,
+        &args.query,
+        args.flags.k as usize,
+        args.flags.topic,
+    )?;
     print(&answer, args.flags.json)
 }
 
@@ -112,12 +124,16 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
         dim: embedder.dim(),
         fingerprint: Some(embedder.fingerprint()?),
     })?;
-    let answer = query::search(
+    if let Some(path) = args.flags.topic {
+        query::topic_filter(&library, path)?;
+    }
+    let answer = query::search_in(
         &library,
         &searcher,
         &embedder,
         &args.text,
         args.flags.k as usize,
+        args.flags.topic,
     )?;
     print(&answer, args.flags.json)
 }

@@ -173,6 +173,8 @@ mod tests {
                 topic: topic.map(|label| TopicTag {
                     id: Some(0),
                     label: label.into(),
+                    subtopic: None,
+                    sublabel: None,
                 }),
             }],
         }

@@ -10,10 +10,10 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use relate::atomic_file::replace_file;
-use relate::library_topics::{self, LibraryTopics};
+use relate::library_topics::{self, LibraryTopics, TopicPath};
 use relate::store::Library;
 use relate::topics::{
-    layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, MAX_TOPICS,
+    layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, CLEAR_GAP, MAX_TOPICS,
 };
 
 use super::store_args::{StoreArgs, WaitArgs};
@@ -23,13 +23,18 @@ use super::Outcome;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Papers are grouped by Ward's clustering of their vectors (repeatedly merging the \
-two groups whose union stays tightest). Without --clusters, relate tries every number of topics from 2 to \
-min(30, papers/3) and keeps the one whose papers sit most clearly in their own topic (best mean \
-silhouette); when none separates them clearly (best silhouette under 0.25, usual for papers of one \
-field), it keeps the best from sqrt(papers) upward, so topics hold about sqrt(papers) papers each.\n\n\
+two groups whose union stays tightest), cut at two levels of one tree: broad topics, and subtopics \
+nested in them (ids 3 and 3.1). A number of groups is natural where the next merge would cost \
+far more than the last one (a gap in the merge costs, normalised so that structureless data \
+scores about 1; 1.3 or more counts as clear). Without --clusters, the broad count is the smaller \
+of the two clearest gaps (at most 20 topics), else the largest gap; the subtopics are cut at the \
+clearest gap above it (at most 200), else, when no finer gap is clear (usual for papers of one \
+field), at the largest gap among cuts whose subtopics average sqrt(papers)/2 to sqrt(papers) \
+papers. A topic left with one subtopic is not split. --clusters N fixes the broad count.\n\n\
 Papers far from every topic are listed apart as outliers, so a topic may end up empty and be \
 dropped: --clusters N gives at most N topics. The assignment is saved in the library; `similar` \
-and `search` then show each result's topic until the library changes.\n\n\
+and `search` then show each result's topic until the library changes, --topic ID restricts them \
+to a topic, and `relate topics --show ID` lists a topic's members.\n\n\
 Exit status: 0 when the topics were found, 1 on error (more topics asked for than there are \
 papers included), 2 on bad usage."
 )]
@@ -38,6 +43,21 @@ pub struct TopicsArgs {
     /// automatically, see below]
     #[arg(long, value_name = "N", value_parser = parse_clusters)]
     pub clusters: Option<usize>,
+
+    /// 2 splits each topic into subtopics where the papers allow it; 1 gives topics only
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub levels: u8,
+
+    /// List the members of saved topic ID (or subtopic ID such as 3.1), closest to its
+    /// centre first, instead of grouping again
+    #[arg(long, value_name = "ID", conflicts_with_all = ["clusters", "levels", "map"])]
+    pub show: Option<TopicPath>,
+
+    /// Keep the saved topics and their ids: place papers added since in the nearest topic
+    /// (or among the outliers when far from all); clusters again only when the papers added
+    /// since the last clustering exceed 25% of the library at that time
+    #[arg(long, conflicts_with_all = ["clusters", "levels", "show"])]
+    pub update: bool,
 
     /// Seed for every random choice; the same library and seed give the same topics
     #[arg(long, default_value_t = TopicOptions::default().seed)]
@@ -108,9 +128,48 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let dir = args.store.dir()?;
+    if let Some(path) = args.show {
+        let library = Library::open(&dir)?;
+        return show(&library, path, args.json);
+    }
     let library = Library::open_for_update(&dir, args.wait.duration())?;
+    if args.update {
+        let report = library_topics::update(&library)
+            .with_context(|| format!("cannot update the topics of {}", dir.display()))?;
+        if !report.recluster {
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "placed {} new papers in the saved topics ({} outliers); {} added since the \
+                     last clustering of {} papers (clusters again past {:.0}%)",
+                    report.assigned,
+                    report.outliers,
+                    report.added_since_clustering,
+                    report.clustered,
+                    library_topics::DRIFT_SHARE * 100.0
+                )?;
+            }
+            out.flush()?;
+            if map.is_some() {
+                eprintln!("relate: --map is drawn only when the topics are clustered");
+            }
+            return Ok(Outcome::Complete);
+        }
+        eprintln!(
+            "relate: {} papers added since the last clustering of {} (over {:.0}%, or papers \
+             removed): clustering again, topic ids may change",
+            report.added_since_clustering,
+            report.clustered,
+            library_topics::DRIFT_SHARE * 100.0
+        );
+    }
     let opts = TopicOptions {
         clusters: args.clusters,
+        levels: args.levels as usize,
         seed: args.seed,
         ..TopicOptions::default()
     };
@@ -133,7 +192,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         found.model.topics.len(),
         found.model.assignments.len(),
         elapsed.as_secs_f64(),
-        how_chosen(&found.model)
+        how_chosen(&found.model, args.levels)
     );
 
     if let Some((path, kind)) = map {
@@ -149,37 +208,98 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Complete)
 }
 
-/// How the number of topics was chosen, in a few words.
-fn how_chosen(model: &TopicModel) -> String {
+/// How the numbers of topics were chosen, in a few words.
+fn how_chosen(model: &TopicModel, levels: u8) -> String {
     let choice = &model.choice;
-    let emptied = choice.k.saturating_sub(model.topics.len());
+    let subtopics: usize = model.topics.iter().map(|t| t.subtopics.len()).sum();
+    let emptied = choice.broad.saturating_sub(model.topics.len());
     let emptied = if emptied > 0 {
         format!("; {emptied} left empty by outliers")
     } else {
         String::new()
     };
-    if !choice.automatic {
-        return format!("{} asked for{emptied}", choice.k);
-    }
-    let best = choice
-        .silhouettes
-        .iter()
-        .map(|&(_, s)| s)
-        .fold(f32::NEG_INFINITY, f32::max);
-    if choice.silhouettes.is_empty() {
+    let gap = |k: usize| {
+        choice
+            .gap(k)
+            .map_or(String::new(), |g| format!(" (merge-cost gap {g:.2})"))
+    };
+    let broad = if !choice.automatic {
+        format!("{} asked for", choice.broad)
+    } else if choice.gaps.is_empty() {
         "too few papers to split".to_string()
-    } else if choice.weak_structure {
-        format!(
-            "{} chosen automatically; no clear clusters (best silhouette {best:.2}), so about \
-             sqrt(papers) per topic{emptied}",
-            choice.k
-        )
     } else {
-        format!(
-            "{} chosen automatically, best silhouette {best:.2}{emptied}",
-            choice.k
-        )
+        format!("{} chosen automatically{}", choice.broad, gap(choice.broad))
+    };
+    let fine = if subtopics > 0 && choice.clear_fine {
+        format!("; {subtopics} subtopics{}", gap(choice.fine))
+    } else if subtopics > 0 {
+        format!("; {subtopics} subtopics by size, no finer merge-cost gap of {CLEAR_GAP} or more")
+    } else if choice.gaps.is_empty() || levels < 2 {
+        String::new()
+    } else {
+        "; topics too small to split".to_string()
+    };
+    format!("{broad}{fine}{emptied}")
+}
+
+/// `--show ID`: the members of a saved topic or subtopic, closest to its
+/// centre first.
+fn show(library: &Library, path: TopicPath, json: bool) -> anyhow::Result<Outcome> {
+    let Some(saved) = library_topics::load_any(library) else {
+        bail!("--show {path}: the library has no saved topics: run `relate topics` first");
+    };
+    if saved.generation != library.generation()? {
+        bail!(
+            "--show {path}: the saved topics are older than the library (papers were added or \
+             changed since): run `relate topics` again"
+        );
     }
+    saved
+        .check(path)
+        .map_err(|e| anyhow::anyhow!("--show {path}: {e}"))?;
+    let vectors = library.vectors()?;
+    let members = saved.members(&vectors, path);
+    let slots: Vec<u32> = members.iter().map(|m| m.0).collect();
+    let papers = library.papers_by_slots(&slots)?;
+    let label = saved.label_of(path).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows: Vec<serde_json::Value> = papers
+            .iter()
+            .zip(&members)
+            .map(
+                |(p, (_, score))| serde_json::json!({"id": p.id, "title": p.title, "score": score}),
+            )
+            .collect();
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({"topic": path.to_string(), "label": label, "members": rows}),
+        )?;
+        writeln!(out)?;
+    } else {
+        let width = table::width();
+        writeln!(
+            out,
+            "topic {path}  ({} papers)  {}",
+            members.len(),
+            table::fit(&label, width.saturating_sub(24).max(20))
+        )?;
+        let id_width = papers
+            .iter()
+            .map(|p| p.id.chars().count())
+            .max()
+            .unwrap_or(2)
+            .clamp(2, 24);
+        for (p, (_, score)) in papers.iter().zip(&members) {
+            writeln!(
+                out,
+                "{}",
+                table::paper_line(2, *score, &p.id, id_width, &p.title, width)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Complete)
 }
 
 /// Lays the papers out and writes the map through a temporary file, so that
@@ -238,6 +358,19 @@ fn render(model: &TopicModel, width: usize) -> String {
                 2, p.score, &p.id, id_width, &p.title, width,
             ));
             out.push('\n');
+        }
+        for s in &t.subtopics {
+            let head = format!("  {}.{}  ({} papers)  ", t.id, s.id, s.size);
+            let label = table::fit(&s.label, width.saturating_sub(head.len()).max(20));
+            out.push_str(&head);
+            out.push_str(&label);
+            out.push('\n');
+            for p in &s.papers {
+                out.push_str(&table::paper_line(
+                    6, p.score, &p.id, id_width, &p.title, width,
+                ));
+                out.push('\n');
+            }
         }
     }
     if !model.outliers.is_empty() {

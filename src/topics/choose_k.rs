@@ -1,177 +1,200 @@
-//! Choosing the number of topics from the data: mean silhouette (cosine)
-//! over a range of k whose bounds depend on the number of papers.
+//! Choosing the number of topics from the data, at two levels, from the
+//! merge costs of one Ward tree.
 //!
-//! The rule, in the words of the help text: *relate tries every number of
-//! topics from 2 to min(30, papers/3) and keeps the one whose papers sit
-//! most clearly in their own topic (best mean silhouette). When no number
-//! separates the papers clearly (best silhouette under 0.25, usual for
-//! papers of one field), it keeps the best from √papers upward instead, so
-//! topics hold about √papers papers each.*
+//! Ward's tree merges, at each step, the two groups whose union least
+//! increases the spread around the group centres; the increase is the
+//! merge's cost. Cutting the tree into k groups undoes the last k − 1
+//! merges, so a number of groups is natural when the merge that would take
+//! it to k − 1 costs far more than the one that took k + 1 to k. On data
+//! without structure the cost of the merge down to k − 1 groups falls off
+//! roughly as 1/k, so the comparison is made on k × cost:
 //!
-//! 0.25 is Kaufman and Rousseeuw's reading of a silhouette below which "no
-//! substantial structure has been found". Every candidate is a cut of one
-//! Ward tree, so trying them all costs one silhouette each. On the sample
-//! corpus (61 abstracts) every k from 2 to 20 scores between 0.08 and 0.14,
-//! so the √n floor (8) applies and the best from 8 up is k = 14, the number
-//! of groups a reader finds there. On planted clusters the silhouette peaks
-//! far above 0.25 and the plain maximum finds the planted k.
+//! gap(k) = k · cost(k → k − 1) / ((k + 1) · cost(k + 1 → k))
+//!
+//! which hovers around 1 on structureless data and jumps where groups end.
+//!
+//! A gap of at least [`CLEAR_GAP`] is a clear boundary. Candidates run up
+//! to [`MAX_BROAD_TOPICS`] broad and [`MAX_FINE_TOPICS`] fine topics, and
+//! at most papers / [`MIN_TOPIC_SIZE`].
+//! *Broad topics*: of the two highest clear gaps, the smaller k when it is
+//! at most half the larger (two nested levels) and within the broad bound;
+//! else the highest clear gap within the bound; when no gap is clear, the k
+//! with the largest gap.
+//! *Fine topics* (subtopics): the highest clear gap at or above twice the
+//! broad count (subtopics average at least two per topic). When there is
+//! none (usual
+//! for papers of one field, whose vectors have no sharp boundaries at that
+//! scale), the fine level falls back to a size rule: the largest gap among
+//! the cuts whose topics average between √papers / 2 and √papers papers
+//! (k from √papers, and at least twice the broad count, to 2√papers, within
+//! the bounds above; from 40,000 papers on, where 2√papers passes
+//! [`MAX_FINE_TOPICS`], k from half that bound to the bound), so subtopics
+//! stay readable; when that range is empty the topics are not split. Every candidate is a cut of the same tree, so each fine topic
+//! lies inside one broad topic.
+//!
+//! On the sample corpus (61 abstracts of one field, hand-grouped into 14
+//! groups) every gap lies between 0.82 and 1.18: the broad level takes the
+//! best (3 topics: bandits and online learning, privacy and data
+//! summarisation, language-model reasoning) and the fine level the size
+//! rule. On planted groups of subgroups both levels show as clear peaks.
 
-use super::vectors::{dot, par_rows};
 use super::ward::Dendrogram;
 
-/// Largest number of topics the automatic choice considers.
-pub const MAX_AUTO_TOPICS: usize = 30;
-/// Mean silhouette below which the data is taken to have no clear clusters.
-pub const CLEAR_STRUCTURE: f32 = 0.25;
+/// Most broad topics the automatic choice considers.
+pub const MAX_BROAD_TOPICS: usize = 20;
+/// Most fine topics the automatic choice considers.
+pub const MAX_FINE_TOPICS: usize = 200;
+/// Candidate cuts average at least this many papers per topic.
+pub const MIN_TOPIC_SIZE: usize = 4;
+/// A fine count is taken only where its gap reaches this.
+pub const CLEAR_GAP: f32 = 1.3;
 /// Fewer papers than this are not split automatically.
 const MIN_PAPERS_TO_SPLIT: usize = 6;
 
-/// How the number of topics was chosen, kept for explanations.
+/// How the numbers of topics were chosen, kept for explanations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KChoice {
-    /// The number of topics used.
-    pub k: usize,
-    /// True when `k` was chosen from the data rather than given.
+    /// Number of broad topics.
+    pub broad: usize,
+    /// Number of fine topics over the whole library (equal to `broad` when
+    /// the broad topics are not split).
+    pub fine: usize,
+    /// True when `broad` was chosen from the data rather than given.
     pub automatic: bool,
-    /// Mean silhouette of each candidate k (empty when `k` was given).
-    pub silhouettes: Vec<(usize, f32)>,
-    /// True when the best silhouette was under [`CLEAR_STRUCTURE`] and the
-    /// √n floor applied.
-    pub weak_structure: bool,
+    /// Gap of each candidate k (empty when nothing was chosen).
+    pub gaps: Vec<(usize, f32)>,
+    /// True when the fine count sits at a gap of at least [`CLEAR_GAP`];
+    /// false when it came from the size rule or the topics are not split.
+    pub clear_fine: bool,
 }
 
 impl KChoice {
-    /// A number of topics the user gave.
+    /// One level of `k` topics, as given.
     pub(crate) fn given(k: usize) -> Self {
         KChoice {
-            k,
+            broad: k,
+            fine: k,
             automatic: false,
-            silhouettes: Vec::new(),
-            weak_structure: false,
+            gaps: Vec::new(),
+            clear_fine: false,
         }
+    }
+
+    /// The gap at `k`, when it was measured.
+    pub fn gap(&self, k: usize) -> Option<f32> {
+        self.gaps.iter().find(|(c, _)| *c == k).map(|&(_, g)| g)
     }
 }
 
-/// The candidate range `lo..=hi` for `n` papers with clear structure, and
-/// the floor used when the structure is weak. `None` when `n` is too small
-/// to split.
-pub fn bounds(n: usize) -> Option<(usize, usize, usize)> {
-    if n < MIN_PAPERS_TO_SPLIT {
+/// The largest k the automatic choice considers for `papers` papers at the
+/// broad and the fine level; `None` when `papers` is too small to split.
+pub fn bounds(papers: usize) -> Option<(usize, usize)> {
+    if papers < MIN_PAPERS_TO_SPLIT {
         return None;
     }
-    let hi = (n / 3).clamp(2, MAX_AUTO_TOPICS);
-    let floor = ((n as f64).sqrt().ceil() as usize).clamp(2, hi);
-    Some((2, hi, floor))
+    let most = (papers / MIN_TOPIC_SIZE).max(2);
+    Some((most.min(MAX_BROAD_TOPICS), most.min(MAX_FINE_TOPICS)))
 }
 
-/// Chooses k by cutting `tree`, built over the unit rows `rows` of width
-/// `dim` (all papers, or a seeded sample of them), for a library of
-/// `papers` papers. Deterministic for a given tree.
-pub(crate) fn choose_k(tree: &Dendrogram, rows: &[f32], dim: usize, papers: usize) -> KChoice {
-    let Some((lo, hi, floor)) = bounds(papers) else {
-        return KChoice {
-            k: 1,
-            automatic: true,
-            silhouettes: Vec::new(),
-            weak_structure: false,
+/// Normalised merge-cost gap of every k in `2..=hi` that the tree can
+/// measure (k + 1 at most its rows).
+pub(crate) fn gaps(tree: &Dendrogram, hi: usize) -> Vec<(usize, f32)> {
+    let m = tree.rows();
+    (2..=hi.min(m.saturating_sub(1)))
+        .map(|k| {
+            let (here, below) = (tree.merge_cost(k), tree.merge_cost(k + 1));
+            let g = if below > 1e-12 {
+                (k as f64 * here) / ((k + 1) as f64 * below)
+            } else if here > 1e-12 {
+                1e3
+            } else {
+                1.0
+            };
+            (k, g.min(1e3) as f32)
+        })
+        .collect()
+}
+
+/// Chooses the broad count (unless `broad` is given) and, when `levels` is
+/// 2, the fine count, by cutting `tree` (built over all papers or a seeded
+/// sample of them) for a library of `papers` papers. Deterministic.
+pub(crate) fn choose(
+    tree: &Dendrogram,
+    papers: usize,
+    broad: Option<usize>,
+    levels: usize,
+) -> KChoice {
+    let Some((hi_broad, hi_fine)) = bounds(papers) else {
+        return match broad {
+            Some(k) => KChoice::given(k),
+            None => KChoice {
+                broad: 1,
+                fine: 1,
+                automatic: true,
+                gaps: Vec::new(),
+                clear_fine: false,
+            },
         };
     };
-    let m = tree.rows();
-    let hi = hi.min(m);
-    let gram = gram(rows, dim);
-    let ks: Vec<usize> = (lo..=hi).collect();
-    let silhouettes = per_k(&ks, |k| mean_silhouette(&gram, m, &tree.cut(k), k));
-    let best_in = |from: usize| {
-        silhouettes
-            .iter()
-            .filter(|(k, _)| *k >= from)
-            .fold(None::<(usize, f32)>, |acc, &(k, s)| match acc {
-                Some((_, bs)) if bs >= s => acc,
-                _ => Some((k, s)),
-            })
-            .map(|(k, _)| k)
-            .unwrap_or(from.min(hi))
+    let hi = if levels > 1 { hi_fine } else { hi_broad };
+    let gaps = gaps(tree, hi.max(hi_broad));
+    let best = |from: usize, to: usize| {
+        gaps.iter().filter(|(k, _)| (from..=to).contains(k)).fold(
+            None::<(usize, f32)>,
+            |acc, &(k, g)| match acc {
+                Some((_, bg)) if bg >= g => acc,
+                _ => Some((k, g)),
+            },
+        )
     };
-    let (k, best) = silhouettes
+    // The two highest clear peaks, when there are two, are the two levels.
+    let mut peaks: Vec<(usize, f32)> = gaps
         .iter()
         .copied()
-        .find(|&(k, _)| k == best_in(lo))
-        .unwrap_or((lo, 0.0));
-    let weak = best < CLEAR_STRUCTURE;
+        .filter(|&(k, g)| g >= CLEAR_GAP && k <= hi)
+        .collect();
+    peaks.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let (broad, automatic) = match broad {
+        Some(k) => (k, false),
+        None => {
+            let in_range = |k: usize| k <= hi_broad;
+            let pair = match peaks.as_slice() {
+                [a, b, ..] => {
+                    let (lo, hi) = (a.0.min(b.0), a.0.max(b.0));
+                    (2 * lo <= hi && in_range(lo)).then_some(lo)
+                }
+                _ => None,
+            };
+            let single = peaks.first().map(|p| p.0).filter(|&k| in_range(k));
+            let k = pair
+                .or(single)
+                .unwrap_or_else(|| best(2, hi_broad).map_or(2, |(k, _)| k));
+            (k, true)
+        }
+    };
+    // Subtopics average at least two per topic.
+    let least = 2 * broad;
+    let root = (papers as f64).sqrt().ceil() as usize;
+    let clear_above = peaks
+        .iter()
+        .find(|&&(k, _)| k >= least && k <= hi_fine)
+        .map(|&(k, _)| k);
+    let (fine, clear_fine) = match clear_above {
+        _ if levels < 2 => (broad, false),
+        Some(k) => (k, true),
+        None => (
+            best(least.max(root.min(hi_fine / 2)), (2 * root).min(hi_fine))
+                .map_or(broad, |(k, _)| k),
+            false,
+        ),
+    };
     KChoice {
-        k: if weak { best_in(floor) } else { k },
-        automatic: true,
-        silhouettes,
-        weak_structure: weak,
+        broad,
+        fine,
+        automatic,
+        gaps,
+        clear_fine,
     }
-}
-
-/// Evaluates `f` for every k, spread over the cores; results in k order.
-fn per_k<F: Fn(usize) -> f32 + Sync>(ks: &[usize], f: F) -> Vec<(usize, f32)> {
-    // Alternate small and large k so that each thread gets a similar load.
-    let (mut lo, mut hi) = (0usize, ks.len());
-    let mut out: Vec<(usize, f32)> = Vec::with_capacity(ks.len());
-    while lo < hi {
-        out.push((ks[lo], 0.0));
-        lo += 1;
-        if lo < hi {
-            hi -= 1;
-            out.push((ks[hi], 0.0));
-        }
-    }
-    par_rows(&mut out, 1, 1, |_, slot| {
-        slot[0].1 = f(slot[0].0);
-    });
-    out.sort_by_key(|&(k, _)| k);
-    out
-}
-
-/// Cosine similarity of every pair of rows.
-fn gram(rows: &[f32], dim: usize) -> Vec<f32> {
-    let m = rows.len() / dim;
-    let mut g = vec![0.0f32; m * m];
-    par_rows(&mut g, m, 16, |i, out| {
-        let x = &rows[i * dim..(i + 1) * dim];
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = dot(x, &rows[j * dim..(j + 1) * dim]);
-        }
-    });
-    g
-}
-
-/// Mean silhouette with cosine distance (1 − cos) from a precomputed Gram
-/// matrix. Papers alone in their group score 0, as in Rousseeuw's definition.
-pub(crate) fn mean_silhouette(gram: &[f32], m: usize, labels: &[usize], k: usize) -> f32 {
-    let mut sizes = vec![0usize; k];
-    for &l in labels {
-        sizes[l] += 1;
-    }
-    let mut total = 0.0f64;
-    let mut sums = vec![0.0f64; k];
-    for i in 0..m {
-        sums.iter_mut().for_each(|s| *s = 0.0);
-        for (j, &l) in labels.iter().enumerate() {
-            if j != i {
-                sums[l] += 1.0 - gram[i * m + j] as f64;
-            }
-        }
-        let own = labels[i];
-        if sizes[own] <= 1 {
-            continue;
-        }
-        let a = sums[own] / (sizes[own] - 1) as f64;
-        let b = (0..k)
-            .filter(|&c| c != own && sizes[c] > 0)
-            .map(|c| sums[c] / sizes[c] as f64)
-            .fold(f64::INFINITY, f64::min);
-        if b.is_finite() {
-            let d = a.max(b);
-            if d > 0.0 {
-                total += (b - a) / d;
-            }
-        }
-    }
-    (total / m as f64) as f32
 }
 
 #[cfg(test)]
@@ -181,19 +204,35 @@ mod tests {
     #[test]
     fn bounds_depend_on_the_number_of_papers() {
         assert_eq!(bounds(5), None);
-        assert_eq!(bounds(6), Some((2, 2, 2)));
-        assert_eq!(bounds(61), Some((2, 20, 8)));
-        assert_eq!(bounds(10_000), Some((2, 30, 30)));
+        assert_eq!(bounds(6), Some((2, 2)));
+        assert_eq!(bounds(61), Some((15, 15)));
+        assert_eq!(bounds(10_000), Some((20, 200)));
+    }
+
+    /// Rows on a line: two far groups, each of two near pairs.
+    fn two_by_two() -> Dendrogram {
+        let xs = [0.0f32, 0.01, 0.1, 0.11, 5.0, 5.01, 5.1, 5.11];
+        let rows: Vec<f32> = xs
+            .iter()
+            .flat_map(|&x| {
+                let a = x * 0.1;
+                [a.cos(), a.sin()]
+            })
+            .collect();
+        Dendrogram::build(&rows, 2)
     }
 
     #[test]
-    fn silhouette_of_perfect_split_is_high_and_of_mixed_split_low() {
-        // Two tight pairs far apart: rows 0,1 identical; rows 2,3 identical.
-        let rows = [1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
-        let g = gram(&rows, 2);
-        let good = mean_silhouette(&g, 4, &[0, 0, 1, 1], 2);
-        let bad = mean_silhouette(&g, 4, &[0, 1, 0, 1], 2);
-        assert!((good - 1.0).abs() < 1e-6, "{good}");
-        assert!(bad < 0.0, "{bad}");
+    fn gaps_peak_where_the_groups_end() {
+        let tree = two_by_two();
+        let g = gaps(&tree, 7);
+        let peak = g.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        assert_eq!(peak.0, 2, "{g:?}");
+        assert!(g[2].1 > 10.0, "k = 4 splits the pairs apart: {g:?}");
+        let choice = choose(&tree, 8, None, 2);
+        assert_eq!((choice.broad, choice.fine), (2, 2), "{choice:?}");
+        let choice = choose(&tree, 8, Some(2), 1);
+        assert!(!choice.automatic);
+        assert_eq!(choice.fine, 2);
     }
 }

@@ -1,5 +1,6 @@
-//! From unit vectors to topic numbers: Ward's clustering cut at the number
-//! of topics given or chosen from the same tree, scaled to large libraries
+//! From unit vectors to topic numbers: Ward's clustering cut at two
+//! numbers of topics (broad and fine) given or chosen from the same tree, so
+//! that every fine group nests in one broad group, scaled to large libraries
 //! by building the tree over a seeded sample and refining on every paper.
 //!
 //! Why Ward and not spherical k-means or HDBSCAN: against a hand grouping
@@ -18,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
-use super::choose_k::{choose_k, KChoice};
+use super::choose_k::{choose, KChoice};
 use super::kmeans::{refine, spherical_kmeans};
 use super::vectors::unit_centres;
 use super::ward::Dendrogram;
@@ -27,22 +28,32 @@ use super::ward::Dendrogram;
 /// here); larger libraries use a seeded sample of this size.
 pub(crate) const TREE_ROWS: usize = 2000;
 
-/// Group of each row (`0..k`) and how k was chosen.
+/// Fine group of each row (`0..choice.fine`), the broad group of each fine
+/// group (`0..choice.broad`), and how the counts were chosen.
 pub(crate) struct Grouping {
     pub labels: Vec<usize>,
+    pub parent: Vec<usize>,
     pub choice: KChoice,
 }
 
-/// Groups unit rows of width `dim` into `clusters` topics, or into a number
-/// chosen from the data when `clusters` is `None`. `clusters` must be in
-/// `1..=rows`. Deterministic for a given input and seed.
-pub(crate) fn group(data: &[f32], dim: usize, clusters: Option<usize>, seed: u64) -> Grouping {
+/// Groups unit rows of width `dim` into `broad` topics (or a number chosen
+/// from the data when `None`) and, when `levels` is 2, each of those into
+/// subtopics cut from the same tree. `broad` must be in `1..=rows`.
+/// Deterministic for a given input and seed.
+pub(crate) fn group(
+    data: &[f32],
+    dim: usize,
+    broad: Option<usize>,
+    levels: usize,
+    seed: u64,
+) -> Grouping {
     let n = data.len() / dim;
-    if let Some(k) = clusters.filter(|&k| k > TREE_ROWS / 2) {
+    if let Some(k) = broad.filter(|&k| k > TREE_ROWS / 2) {
         // Far more topics than a sampled tree can cut: k-means directly.
         let clustering = spherical_kmeans(data, dim, k, seed, 3);
         return Grouping {
             labels: clustering.labels,
+            parent: (0..k).collect(),
             choice: KChoice::given(k),
         };
     }
@@ -60,21 +71,30 @@ pub(crate) fn group(data: &[f32], dim: usize, clusters: Option<usize>, seed: u64
         None => data.to_vec(),
     };
     let tree = Dendrogram::build(&rows, dim);
-    let choice = match clusters {
-        Some(k) => KChoice::given(k),
-        None => choose_k(&tree, &rows, dim, n),
+    let choice = match (broad, levels) {
+        (Some(k), 1) => KChoice::given(k),
+        _ => choose(&tree, n, broad, levels),
     };
-    let tree_labels = tree.cut(choice.k);
+    let fine_labels = tree.cut(choice.fine);
+    let broad_labels = tree.cut(choice.broad);
+    let k = fine_labels.iter().max().map_or(1, |m| m + 1);
+    let mut parent = vec![0usize; k];
+    for (f, b) in fine_labels.iter().zip(&broad_labels) {
+        parent[*f] = *b;
+    }
     let labels = match sampled {
-        None => tree_labels,
+        None => fine_labels,
         Some(_) => {
             // Centres of the sample's groups, then Lloyd steps over everyone.
-            let k = tree_labels.iter().max().map_or(1, |m| m + 1);
-            let centres = unit_centres(&rows, dim, k, |i| Some(tree_labels[i]));
+            let centres = unit_centres(&rows, dim, k, |i| Some(fine_labels[i]));
             refine(data, dim, centres).labels
         }
     };
-    Grouping { labels, choice }
+    Grouping {
+        labels,
+        parent,
+        choice,
+    }
 }
 
 #[cfg(test)]
@@ -104,16 +124,18 @@ mod tests {
     fn sampled_tree_and_refinement_recover_planted_groups() {
         // More rows than the tree takes, so the sample-and-refine path runs.
         let (data, truth) = planted(TREE_ROWS + 500, 16, 6, 0.5, 7);
-        let grouping = group(&data, 16, Some(6), 3);
+        let grouping = group(&data, 16, Some(6), 1, 3);
         assert!(adjusted_rand_index(&grouping.labels, &truth) > 0.95);
-        let auto = group(&data, 16, None, 3);
-        assert_eq!(auto.choice.k, 6, "{:?}", auto.choice.silhouettes);
+        let auto = group(&data, 16, None, 2, 3);
+        assert_eq!(auto.choice.broad, 6, "{:?}", auto.choice.gaps);
+        let broad: Vec<usize> = auto.labels.iter().map(|&f| auto.parent[f]).collect();
+        assert!(adjusted_rand_index(&broad, &truth) > 0.95);
     }
 
     #[test]
     fn many_topics_fall_back_to_kmeans() {
         let (data, _) = planted(TREE_ROWS + 10, 8, 4, 0.5, 1);
-        let grouping = group(&data, 8, Some(TREE_ROWS / 2 + 1), 1);
+        let grouping = group(&data, 8, Some(TREE_ROWS / 2 + 1), 2, 1);
         let distinct: std::collections::HashSet<_> = grouping.labels.iter().collect();
         assert_eq!(distinct.len(), TREE_ROWS / 2 + 1);
     }

@@ -96,18 +96,27 @@ fn seeds(data: &[f32], dim: usize, k: usize, rng: &mut StdRng) -> Vec<f32> {
 }
 
 /// Lloyd iterations from the given unit centres (`k × dim`, flat) until
-/// the assignment is stable.
+/// the assignment is stable or [`REFINE_ITERATIONS`] have run: the centres
+/// come from a tree over a sample and need only settle.
 pub(crate) fn refine(data: &[f32], dim: usize, centroids: Vec<f32>) -> Clustering {
-    lloyd(data, dim, centroids)
+    lloyd_steps(data, dim, centroids, REFINE_ITERATIONS)
 }
 
+/// Most Lloyd iterations when refining given centres.
+const REFINE_ITERATIONS: usize = 3;
+
 /// Lloyd iterations from the given centres until the assignment is stable.
-fn lloyd(data: &[f32], dim: usize, mut centroids: Vec<f32>) -> Clustering {
+fn lloyd(data: &[f32], dim: usize, centroids: Vec<f32>) -> Clustering {
+    lloyd_steps(data, dim, centroids, MAX_ITERATIONS)
+}
+
+/// At most `steps` Lloyd iterations, stopping once the assignment is stable.
+fn lloyd_steps(data: &[f32], dim: usize, mut centroids: Vec<f32>, steps: usize) -> Clustering {
     let n = data.len() / dim;
     let k = centroids.len() / dim;
     let mut labels = vec![usize::MAX; n];
     let mut sims = vec![0.0f32; n];
-    for _ in 0..MAX_ITERATIONS {
+    for _ in 0..steps {
         let mut next = vec![(0usize, 0.0f32); n];
         assign(data, dim, &centroids, &mut next);
         let changed = next

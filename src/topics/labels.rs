@@ -124,14 +124,42 @@ type Counts<'a> = HashMap<&'a str, u32>;
 /// The top `n_terms` terms of each topic. `titles` and `texts` (title and
 /// abstract together) hold one entry per paper; `members` lists each
 /// topic's papers (indices into them).
+#[cfg(test)]
 pub(crate) fn topic_terms(
     titles: &[&str],
     texts: &[&str],
     members: &[Vec<usize>],
     n_terms: usize,
 ) -> Vec<Vec<String>> {
+    topic_terms_by_level(titles, texts, &[members], n_terms)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// [`topic_terms`] for several partitions of the same papers (the broad and
+/// the fine topics), tokenising the papers once; terms are ranked against
+/// the other topics of the same partition.
+pub(crate) fn topic_terms_by_level(
+    titles: &[&str],
+    texts: &[&str],
+    levels: &[&[Vec<usize>]],
+    n_terms: usize,
+) -> Vec<Vec<Vec<String>>> {
     let sets = term_sets(texts);
     let title_sets = term_sets(titles);
+    levels
+        .iter()
+        .map(|members| ranked_terms(&sets, &title_sets, members, n_terms))
+        .collect()
+}
+
+/// The top terms of each topic from the papers' term sets.
+fn ranked_terms(
+    sets: &[HashSet<String>],
+    title_sets: &[HashSet<String>],
+    members: &[Vec<usize>],
+    n_terms: usize,
+) -> Vec<Vec<String>> {
     // Per topic: members containing each term, and members whose title does.
     let per_topic: Vec<(Counts, Counts)> = members
         .iter()

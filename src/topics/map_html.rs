@@ -1,6 +1,6 @@
 //! The topic map as one self-contained HTML page: the SVG map inline (hover
-//! a point for its title), then each topic's terms and representative
-//! papers. No scripts, fonts or anything else fetched from the network.
+//! a point for its title and subtopic), then each topic's terms,
+//! representative papers and subtopics. No scripts, fonts or anything else fetched from the network.
 
 use std::fmt::Write;
 
@@ -54,7 +54,23 @@ pub fn render_html(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) -
                 p.score
             );
         }
-        s.push_str("</ol></div>\n");
+        s.push_str("</ol>");
+        if !t.subtopics.is_empty() {
+            s.push_str("<ul class=\"subs\">\n");
+            for sub in &t.subtopics {
+                let _ = writeln!(
+                    s,
+                    "<li>{}.{} {} ({} papers) <span class=\"terms\">{}</span></li>",
+                    t.id,
+                    sub.id,
+                    escape(&sub.label),
+                    sub.size,
+                    escape(&sub.terms.join(", "))
+                );
+            }
+            s.push_str("</ul>");
+        }
+        s.push_str("</div>\n");
     }
     if !model.outliers.is_empty() {
         s.push_str("<h2>Outliers</h2>\n<ul>\n");

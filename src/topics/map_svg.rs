@@ -1,8 +1,12 @@
 //! The topic map as a standalone SVG: one `<circle>` per paper coloured by
-//! topic (outliers grey) with the paper's title as a hover tooltip, each
-//! topic's label just above its papers (white halo, moved to avoid
-//! overlapping other labels and covering points), and a legend. Point size and opacity shrink
-//! with the number of papers so that 60 and 10,000 papers both read well.
+//! its broad topic (outliers grey) with the paper's title, topic and
+//! subtopic as a hover tooltip, each topic's label just above its papers
+//! (white halo, moved to avoid overlapping other labels and covering
+//! points), smaller subtopic labels wherever they fit without overlapping
+//! another label, and a legend. Point size and opacity shrink with the
+//! number of papers so that 60 and 10,000 papers both read well; from
+//! [`DENSITY_FROM`] papers on, a density view of coloured cells replaces
+//! the circles so that a million papers still make a file of a few MB.
 
 use std::fmt::Write;
 
@@ -22,6 +26,19 @@ const PALETTE: [&str; 20] = [
 ];
 /// Longest label drawn on the map; the legend shows a little more.
 const MAP_LABEL_CHARS: usize = 32;
+/// Subtopic labels are shorter and smaller than topic labels.
+const SUB_LABEL_CHARS: usize = 24;
+/// Font sizes of topic and subtopic labels, in pixels.
+const TOPIC_FONT: f32 = 13.0;
+const SUB_FONT: f32 = 9.0;
+/// From this many papers on, the map draws a density view (one square per
+/// cell of [`CELL`] pixels, coloured by its most common topic, more opaque
+/// where papers are denser) instead of one circle per paper, so the file
+/// stays small: at most (960 / 4) × (720 / 4) = 43,200 cells.
+pub const DENSITY_FROM: usize = 20_000;
+const CELL: f32 = 4.0;
+/// Label placement counts covered points over at most this many papers.
+const LABEL_POINTS: usize = 20_000;
 const LEGEND_LABEL_CHARS: usize = 40;
 
 /// The colour of topic `t`: a fixed palette, then hues spaced by the golden
@@ -103,7 +120,7 @@ pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) ->
     let height = MAP_H.max(MARGIN * 3.0 + LEGEND_ROW * (legend_rows as f32 + 3.0));
     let width = MAP_W + LEGEND_W;
 
-    let mut s = String::with_capacity(200 + n * 120);
+    let mut s = String::with_capacity(200 + n.min(DENSITY_FROM) * 120);
     let _ = writeln!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
@@ -128,6 +145,9 @@ pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) ->
         ".lbl{font-size:13px;font-weight:600;fill:#1a1a1a;text-anchor:middle;\
          dominant-baseline:middle;paint-order:stroke;stroke:#fff;stroke-width:4px;\
          stroke-linejoin:round;pointer-events:none}\n\
+         .sub{font-size:9px;fill:#333;text-anchor:middle;dominant-baseline:middle;\
+         paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round;\
+         pointer-events:none}\n\
          .leg{font-size:12px;fill:#1a1a1a;dominant-baseline:middle}\n\
          .head{font-size:14px;font-weight:600;fill:#1a1a1a}\n",
     );
@@ -137,34 +157,64 @@ pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) ->
         "<rect x=\"0\" y=\"0\" width=\"{width:.0}\" height=\"{height:.0}\" fill=\"#fff\"/>"
     );
 
-    // Points: outliers first so that topics draw over them.
-    s.push_str("<g class=\"points\">\n");
-    let mut order: Vec<usize> = (0..n).filter(|&i| model.assignments[i].outlier).collect();
-    order.extend((0..n).filter(|&i| !model.assignments[i].outlier));
-    for i in order {
-        let a = &model.assignments[i];
-        let (class, topic_label) = match (a.outlier, a.topic) {
-            (false, Some(t)) => (format!("t{t}"), model.topics[t].label.as_str()),
-            _ => ("o".to_string(), "outlier"),
-        };
-        let _ = writeln!(
-            s,
-            "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius:.1}\"><title>{} ({})</title></circle>",
-            screen[i][0],
-            screen[i][1],
-            escape(&titles[i]),
-            escape(topic_label)
-        );
+    if n < DENSITY_FROM {
+        // Points: outliers first so that topics draw over them.
+        s.push_str("<g class=\"points\">\n");
+        let mut order: Vec<usize> = (0..n).filter(|&i| model.assignments[i].outlier).collect();
+        order.extend((0..n).filter(|&i| !model.assignments[i].outlier));
+        for i in order {
+            let a = &model.assignments[i];
+            let (class, topic_label) = match (a.outlier, a.topic) {
+                (false, Some(t)) => {
+                    let topic = &model.topics[t];
+                    let label = match a.subtopic.and_then(|sub| topic.subtopics.get(sub)) {
+                        Some(sub) => format!("{} / {}", topic.label, sub.label),
+                        None => topic.label.clone(),
+                    };
+                    (format!("t{t}"), label)
+                }
+                _ => ("o".to_string(), "outlier".to_string()),
+            };
+            let _ = writeln!(
+                s,
+                "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius:.1}\"><title>{} ({})</title></circle>",
+                screen[i][0],
+                screen[i][1],
+                escape(&titles[i]),
+                escape(&topic_label)
+            );
+        }
+        s.push_str("</g>\n");
+    } else {
+        density(&mut s, model, &screen);
     }
-    s.push_str("</g>\n");
 
-    // Topic labels.
+    // Labels: topics large, then subtopics small where they fit.
     s.push_str("<g class=\"labels\">\n");
-    for (t, (x, y)) in place_labels(model, &screen) {
+    let topic_items: Vec<(String, &[usize])> = model
+        .topics
+        .iter()
+        .map(|t| (shorten(&t.label, MAP_LABEL_CHARS), t.members.as_slice()))
+        .collect();
+    let sub_items: Vec<(String, &[usize])> = model
+        .topics
+        .iter()
+        .flat_map(|t| &t.subtopics)
+        .map(|t| (shorten(&t.label, SUB_LABEL_CHARS), t.members.as_slice()))
+        .collect();
+    let mut placed = Vec::new();
+    for (i, (x, y)) in place_labels(&topic_items, &screen, TOPIC_FONT, &mut placed, false) {
         let _ = writeln!(
             s,
             "<text class=\"lbl\" x=\"{x:.1}\" y=\"{y:.1}\">{}</text>",
-            escape(&shorten(&model.topics[t].label, MAP_LABEL_CHARS))
+            escape(&topic_items[i].0)
+        );
+    }
+    for (i, (x, y)) in place_labels(&sub_items, &screen, SUB_FONT, &mut placed, true) {
+        let _ = writeln!(
+            s,
+            "<text class=\"sub\" x=\"{x:.1}\" y=\"{y:.1}\">{}</text>",
+            escape(&sub_items[i].0)
         );
     }
     s.push_str("</g>\n");
@@ -235,44 +285,56 @@ fn to_screen(points: &[[f32; 2]]) -> Vec<[f32; 2]> {
         .collect()
 }
 
-/// Label positions: each topic's label just above the upper part of its
-/// papers (its members' median x, their 15th-percentile y), then moved in
-/// steps of one line (and half a label sideways) to the nearby spot that
-/// overlaps the fewest earlier labels and covers the fewest points. Larger
-/// topics are placed first.
-fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f32))> {
+/// Label positions for `items` (text, members): each label just above the
+/// upper part of its papers (their median x, their 15th-percentile y), then
+/// moved in steps of one line (and half a label sideways) to the nearby spot
+/// that overlaps the fewest labels in `placed` and covers the fewest points.
+/// Items come largest first. With `only_clear`, a label that would overlap
+/// an earlier one is left out. Returns (item index, position) pairs and adds
+/// each label's box to `placed`.
+fn place_labels(
+    items: &[(String, &[usize])],
+    screen: &[[f32; 2]],
+    font: f32,
+    placed: &mut Vec<[f32; 4]>,
+    only_clear: bool,
+) -> Vec<(usize, (f32, f32))> {
     /// Cost of covering one point, in square pixels of label overlap.
     const POINT_COST: f32 = 40.0;
-    let line = 13.0 * 1.35;
-    let mut placed: Vec<[f32; 4]> = Vec::new();
+    let line = font * 1.35;
+    let step = screen.len().div_ceil(LABEL_POINTS).max(1);
+    let probe: Vec<[f32; 2]> = screen.iter().step_by(step).copied().collect();
+    let point_cost = POINT_COST * step as f32;
     let mut out = Vec::new();
-    for topic in &model.topics {
-        if topic.members.is_empty() {
+    for (index, (text, members)) in items.iter().enumerate() {
+        if members.is_empty() {
             continue;
         }
         let quantile = |d: usize, q: f32| {
-            let mut v: Vec<f32> = topic.members.iter().map(|&i| screen[i][d]).collect();
+            let mut v: Vec<f32> = members.iter().map(|&i| screen[i][d]).collect();
             v.sort_by(f32::total_cmp);
             v[((v.len() - 1) as f32 * q).round() as usize]
         };
         let (cx, cy) = (quantile(0, 0.5), quantile(1, 0.15) - line);
-        let chars = shorten(&topic.label, MAP_LABEL_CHARS).chars().count() as f32;
-        let w = chars * 13.0 * 0.64 + 8.0;
+        let chars = text.chars().count() as f32;
+        let w = chars * font * 0.64 + 8.0;
         let boxed = |x: f32, y: f32| [x - w / 2.0, y - line / 2.0, x + w / 2.0, y + line / 2.0];
-        let cost = |b: &[f32; 4]| -> f32 {
-            let labels: f32 = placed
+        let overlap = |b: &[f32; 4]| -> f32 {
+            placed
                 .iter()
                 .map(|p| {
                     let ox = (b[2].min(p[2]) - b[0].max(p[0])).max(0.0);
                     let oy = (b[3].min(p[3]) - b[1].max(p[1])).max(0.0);
                     ox * oy
                 })
-                .sum();
-            let covered = screen
+                .sum()
+        };
+        let cost = |b: &[f32; 4]| -> f32 {
+            let covered = probe
                 .iter()
                 .filter(|p| p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3])
                 .count();
-            labels + POINT_COST * covered as f32
+            overlap(b) + point_cost * covered as f32
         };
         let mut best = (f32::INFINITY, cx, cy);
         'search: for dy in [0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, -4.0, 4.0] {
@@ -288,10 +350,66 @@ fn place_labels(model: &TopicModel, screen: &[[f32; 2]]) -> Vec<(usize, (f32, f3
                 }
             }
         }
-        placed.push(boxed(best.1, best.2));
-        out.push((topic.id, (best.1, best.2)));
+        let b = boxed(best.1, best.2);
+        if only_clear && overlap(&b) > 0.0 {
+            continue;
+        }
+        placed.push(b);
+        out.push((index, (best.1, best.2)));
     }
     out
+}
+
+/// The density view: squares of [`CELL`] pixels, each coloured by the most
+/// common topic among its papers (outliers grey) and more opaque where
+/// more papers fall, on a logarithmic scale.
+fn density(s: &mut String, model: &TopicModel, screen: &[[f32; 2]]) {
+    let cols = (MAP_W / CELL).ceil() as usize;
+    let rows = (MAP_H / CELL).ceil() as usize;
+    let topics = model.topics.len() + 1;
+    // Per cell: papers per topic (last: outliers). Sparse: only filled cells.
+    let mut cells: std::collections::HashMap<usize, Vec<u32>> = Default::default();
+    for (i, p) in screen.iter().enumerate() {
+        let c = ((p[0] / CELL) as usize).min(cols - 1);
+        let r = ((p[1] / CELL) as usize).min(rows - 1);
+        let a = &model.assignments[i];
+        let t = match (a.outlier, a.topic) {
+            (false, Some(t)) => t,
+            _ => topics - 1,
+        };
+        cells.entry(r * cols + c).or_insert_with(|| vec![0; topics])[t] += 1;
+    }
+    let most = cells
+        .values()
+        .map(|v| v.iter().sum::<u32>())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let mut keys: Vec<usize> = cells.keys().copied().collect();
+    keys.sort_unstable();
+    s.push_str("<g class=\"density\" shape-rendering=\"crispEdges\">\n");
+    for key in keys {
+        let counts = &cells[&key];
+        let total: u32 = counts.iter().sum();
+        let (t, _) = counts
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+            .expect("a cell has counts");
+        let class = if t + 1 == topics {
+            "o".to_string()
+        } else {
+            format!("t{t}")
+        };
+        let opacity = 0.25 + 0.75 * (total as f32).ln_1p() / (most as f32).ln_1p();
+        let _ = writeln!(
+            s,
+            "<rect class=\"{class}\" x=\"{:.0}\" y=\"{:.0}\" width=\"{CELL:.0}\" height=\"{CELL:.0}\" fill-opacity=\"{opacity:.2}\"/>",
+            (key % cols) as f32 * CELL,
+            (key / cols) as f32 * CELL,
+        );
+    }
+    s.push_str("</g>\n");
 }
 
 #[cfg(test)]

@@ -83,6 +83,15 @@ impl Dendrogram {
         self.rows
     }
 
+    /// Cost of the merge that takes `k` groups to `k − 1` (`2..=rows`);
+    /// 0 outside that range.
+    pub(crate) fn merge_cost(&self, k: usize) -> f64 {
+        if k < 2 || k > self.rows {
+            return 0.0;
+        }
+        self.merges[self.rows - k].2
+    }
+
     /// Cuts the tree into `k` groups (clamped to 1..=rows). Group numbers
     /// are `0..k`, in order of each group's first row.
     pub(crate) fn cut(&self, k: usize) -> Vec<usize> {
