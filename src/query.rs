@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::corpus::Paper;
 use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
-use crate::library_topics::{self, TopicTag};
+use crate::library_topics::{self, SavedTopics, TopicTag};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -94,10 +94,12 @@ pub struct Answer {
     pub results: Vec<ResultRow>,
 }
 
-/// The stored vectors with the search structure chosen for them.
+/// The stored vectors with the search structure chosen for them, and the
+/// saved topic assignment when it belongs to those vectors.
 pub struct Searcher {
     view: VectorView,
     hnsw: Option<HnswIndex>,
+    topics: Option<SavedTopics>,
 }
 
 impl Searcher {
@@ -116,7 +118,21 @@ impl Searcher {
         } else {
             None
         };
-        Ok(Searcher { view, hnsw })
+        // Topics saved for another generation than these vectors are never
+        // shown.
+        let topics =
+            library_topics::load_any(library).filter(|t| t.generation == view.generation());
+        Ok(Searcher { view, hnsw, topics })
+    }
+
+    /// The library generation the vectors (and index) belong to.
+    pub fn generation(&self) -> u64 {
+        self.view.generation()
+    }
+
+    /// The saved topic assignment of these vectors, if there is one.
+    pub fn topics(&self) -> Option<&SavedTopics> {
+        self.topics.as_ref()
     }
 
     /// `exact` or `hnsw`.
@@ -227,7 +243,7 @@ pub fn similar(library: &Library, searcher: &Searcher, input: &str, k: usize) ->
             method: searcher.method_name(),
             k,
         },
-        results: rows(library, &hits)?,
+        results: rows(library, searcher, &hits)?,
     })
 }
 
@@ -239,14 +255,32 @@ pub fn search(
     text: &str,
     k: usize,
 ) -> Result<Answer> {
+    check_search_text(text)?;
+    let vector = embedder.embed_one(text)?;
+    search_vector(library, searcher, text, &vector, k)
+}
+
+/// Refuses an empty search text.
+pub fn check_search_text(text: &str) -> Result<()> {
     if text.trim().is_empty() {
         return Err(Error::InvalidArgument {
             name: "query".into(),
             problem: "is empty; describe what the papers should be about".into(),
         });
     }
-    let vector = embedder.embed_one(text)?;
-    let hits = searcher.nearest(&vector, k, None)?;
+    Ok(())
+}
+
+/// Papers about a free text whose vector (from the library's model) is
+/// `vector`: [`search`] once the text is embedded.
+pub fn search_vector(
+    library: &Library,
+    searcher: &Searcher,
+    text: &str,
+    vector: &[f32],
+    k: usize,
+) -> Result<Answer> {
+    let hits = searcher.nearest(vector, k, None)?;
     Ok(Answer {
         query: QueryInfo {
             kind: "search",
@@ -257,25 +291,20 @@ pub fn search(
             method: searcher.method_name(),
             k,
         },
-        results: rows(library, &hits)?,
+        results: rows(library, searcher, &hits)?,
     })
 }
 
-fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
+fn rows(library: &Library, searcher: &Searcher, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
     let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
     let papers = library.papers_by_slots(&slots)?;
-    let topics = library_topics::load_fresh(library)?;
+    let topics = searcher.topics();
     Ok(papers
         .into_iter()
         .zip(hits)
         .enumerate()
         .map(|(i, (paper, &(slot, score)))| {
-            ResultRow::from_paper(
-                i + 1,
-                paper,
-                score,
-                topics.as_ref().and_then(|t| t.tag(slot)),
-            )
+            ResultRow::from_paper(i + 1, paper, score, topics.and_then(|t| t.tag(slot)))
         })
         .collect())
 }

@@ -1,10 +1,8 @@
 //! `relate info`: what the library holds and how it is searched.
 
 use clap::Args;
-use relate::library_index;
-use relate::library_topics;
-use relate::store::{short_fingerprint, Library};
-use serde::Serialize;
+use relate::library_info::LibraryInfo;
+use relate::store::Library;
 
 use super::store_args::StoreArgs;
 use super::Outcome;
@@ -27,53 +25,10 @@ pub struct InfoArgs {
     pub store: StoreArgs,
 }
 
-#[derive(Serialize)]
-struct Info {
-    store: String,
-    papers: usize,
-    model: String,
-    /// Short form of the model's fingerprint; null for a library of format
-    /// version 1 not yet written to since.
-    model_fingerprint: Option<String>,
-    dimension: usize,
-    format_version: u32,
-    generation: u64,
-    /// Search `similar` and `search` use without `--hnsw`: always `exact`.
-    default_search: &'static str,
-    /// `fresh`, `stale` or `none`.
-    hnsw_index: &'static str,
-    /// Saved topic assignment (`relate topics`): `fresh`, `stale` or `none`.
-    topics: &'static str,
-    bytes_on_disk: u64,
-}
-
 pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
     let library = Library::open(&dir)?;
-    let manifest = library.manifest();
-    let generation = library.generation()?;
-    let hnsw_index = match library_index::saved_generation(&library) {
-        None => "none",
-        Some(g) if g == generation => "fresh",
-        Some(_) => "stale",
-    };
-    let info = Info {
-        store: dir.display().to_string(),
-        papers: library.len(),
-        model: manifest.model.id.clone(),
-        model_fingerprint: manifest
-            .model
-            .fingerprint
-            .as_deref()
-            .map(|f| short_fingerprint(f).to_string()),
-        dimension: manifest.model.dim,
-        format_version: manifest.format_version,
-        generation,
-        default_search: "exact",
-        hnsw_index,
-        topics: library_topics::status(&library)?,
-        bytes_on_disk: library.size_on_disk()?,
-    };
+    let info = LibraryInfo::read(&library, dir.display().to_string())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {
