@@ -625,6 +625,48 @@ fn a_library_changed_by_ingest_is_picked_up_and_sigterm_stops_the_server() {
 }
 
 #[test]
+fn a_saved_index_is_used_once_loaded_and_answers_as_the_cli_does() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve_index");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("library");
+    succeed(&relate_in(
+        &store,
+        &["ingest", &root("data/daily-papers-sample.txt")],
+    ));
+    succeed(&relate_in(&store, &["index"]));
+    let server = Server::start(&store, &[]);
+    let start = Instant::now();
+    loop {
+        let (_, info) = server.get_json("/api/info");
+        if info["server"]["search"] == "hnsw" {
+            break;
+        }
+        assert_eq!(
+            info["server"]["search"], "exact",
+            "exact until the index is loaded"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "index never loaded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cli = stdout_json(&relate_in(
+        &store,
+        &["similar", DP_SEQUENTIAL, "--hnsw", "-k", "5", "--json"],
+    ));
+    let (status, answer) =
+        server.get_json(&format!("/api/similar?paper={}&k=5", enc(DP_SEQUENTIAL)));
+    assert_eq!(status, 200);
+    assert_eq!(answer["query"]["method"], "hnsw");
+    assert_eq!(
+        answer, cli,
+        "the same JSON as `relate similar --hnsw --json`"
+    );
+}
+
+#[test]
 fn a_missing_library_or_a_taken_port_fails_at_start() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve_missing");
     let _ = fs::remove_dir_all(&dir);

@@ -12,6 +12,9 @@ use super::model_args::ModelArgs;
 use super::store_args::StoreArgs;
 use super::Outcome;
 
+/// How long background work may delay the exit after the last request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Serves the JSON API (/api/similar, /api/search, /api/recommend, /api/paper/ID, \
@@ -61,8 +64,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the server's runtime")?;
-    runtime
-        .block_on(serve::run(options))
-        .with_context(|| format!("cannot serve the library at {}", dir.display()))?;
+    let served = runtime.block_on(serve::run(options));
+    // Work no request waits for any more (a map being drawn) is not
+    // waited for long.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served.with_context(|| format!("cannot serve the library at {}", dir.display()))?;
     Ok(Outcome::Complete)
 }

@@ -156,6 +156,11 @@ pub async fn on_snapshot<T: Send + 'static>(
     f: impl FnOnce(&Snapshot) -> std::result::Result<T, ApiError> + Send + 'static,
 ) -> std::result::Result<T, ApiError> {
     let snapshot = state.current()?;
+    let _turn = state
+        .workers
+        .acquire()
+        .await
+        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
     tokio::task::spawn_blocking(move || f(&snapshot))
         .await
         .map_err(|e| ApiError::internal(format!("the request failed: {e}")))?
@@ -330,6 +335,11 @@ pub async fn search_answer(
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("the model returned no vector"))?;
+    let _turn = state
+        .workers
+        .acquire()
+        .await
+        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
     tokio::task::spawn_blocking(move || {
         snapshot
             .with_library(|library| {

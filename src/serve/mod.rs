@@ -100,12 +100,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot of the library in `dir` as it is now: the saved
-    /// HNSW index when it is current, else exact search.
-    fn load(dir: &Path) -> Result<Snapshot> {
+    /// Builds a snapshot of the library in `dir` as it is now: with
+    /// `use_index`, the saved HNSW index when it is current, else exact
+    /// search.
+    fn load(dir: &Path, use_index: bool) -> Result<Snapshot> {
         let library = Library::open(dir)?;
         let key = StateKey::read(&library)?;
-        let searcher = if library_index::is_fresh(&library)? {
+        let searcher = if use_index && library_index::is_fresh(&library)? {
             match Searcher::open(&library, SearchMethod::Hnsw) {
                 Ok(searcher) => searcher,
                 Err(e) => {
@@ -158,6 +159,9 @@ pub struct AppState {
     pub model_id: String,
     pub request_timeout: Duration,
     pub reload_every: Duration,
+    /// Requests working on a blocking thread at once; the others wait
+    /// their turn without holding a thread or a database connection.
+    pub workers: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -167,6 +171,15 @@ impl AppState {
             .load_full()
             .ok_or_else(|| ApiError::not_ready("the library is still loading; retry in a moment"))
     }
+}
+
+/// Requests that run on blocking threads at once: twice the cores, at
+/// least 4.
+fn blocking_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .max(4)
 }
 
 /// The server's routes over `state`.
@@ -215,6 +228,7 @@ pub async fn run(options: ServeOptions) -> Result<()> {
         model_id,
         request_timeout: options.request_timeout,
         reload_every: options.reload_every,
+        workers: tokio::sync::Semaphore::new(blocking_workers()),
     });
     tokio::spawn(keep_current(
         state.clone(),
@@ -232,14 +246,20 @@ pub async fn run(options: ServeOptions) -> Result<()> {
 }
 
 /// Loads the first snapshot, then replaces it whenever the library's state
-/// changes (checked every `every`) or SIGHUP arrives.
+/// changes (checked every `every`) or SIGHUP arrives. The first snapshot
+/// searches exactly, so the server is ready before a saved index (seconds
+/// to load on a large library) is loaded; a snapshot with the index
+/// replaces it at once.
 async fn keep_current(state: Arc<AppState>, dir: PathBuf, every: Duration, started: Instant) {
     let mut hangup = hangup_signal();
     let mut forced = true;
+    let mut first = true;
     loop {
         let current = state.snapshot.load_full();
         let dir2 = dir.clone();
         let old_key = current.as_ref().map(|s| s.key.clone());
+        let use_index = !first;
+        let loading = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>> {
             if !forced {
                 let library = Library::open(&dir2)?;
@@ -247,13 +267,13 @@ async fn keep_current(state: Arc<AppState>, dir: PathBuf, every: Duration, start
                     return Ok(None);
                 }
             }
-            Snapshot::load(&dir2).map(Some)
+            Snapshot::load(&dir2, use_index).map(Some)
         })
         .await;
         match outcome {
             Ok(Ok(Some(snapshot))) => {
                 eprintln!(
-                    "relate: {} {} papers (generation {}, {} search) in {:.2}s",
+                    "relate: {} {} papers (generation {}, {} search) in {:.2}s{}",
                     if current.is_some() {
                         "reloaded"
                     } else {
@@ -262,14 +282,14 @@ async fn keep_current(state: Arc<AppState>, dir: PathBuf, every: Duration, start
                     snapshot.searcher.len(),
                     snapshot.generation(),
                     snapshot.searcher.method_name(),
+                    loading.elapsed().as_secs_f64(),
                     if current.is_some() {
-                        snapshot
-                            .loaded_at
-                            .elapsed()
-                            .unwrap_or_default()
-                            .as_secs_f64()
+                        String::new()
                     } else {
-                        started.elapsed().as_secs_f64()
+                        format!(
+                            ", ready {:.2}s after start",
+                            started.elapsed().as_secs_f64()
+                        )
                     }
                 );
                 state.snapshot.store(Some(Arc::new(snapshot)));
@@ -278,6 +298,18 @@ async fn keep_current(state: Arc<AppState>, dir: PathBuf, every: Duration, start
             // The last good snapshot stays in service.
             Ok(Err(e)) => eprintln!("relate: cannot load the library: {e}"),
             Err(e) => eprintln!("relate: loading the library failed: {e}"),
+        }
+        if first {
+            // Load the index (when there is a current one) right away.
+            first = false;
+            let fresh = state.snapshot.load_full().is_some_and(|s| {
+                s.key.index_generation == Some(s.key.generation)
+                    && s.searcher.method_name() == "exact"
+            });
+            if fresh {
+                forced = true;
+                continue;
+            }
         }
         forced = tokio::select! {
             _ = tokio::time::sleep(every) => false,

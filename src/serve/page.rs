@@ -195,6 +195,11 @@ async fn answer_for(
     params.text("q", "a paper id or title, or a text")?;
     let text = q.to_string();
     let snapshot = state.current()?;
+    let turn = state
+        .workers
+        .acquire()
+        .await
+        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
     let paper = tokio::task::spawn_blocking(move || {
         snapshot.with_library(|library| {
             Ok(match query::resolve_paper(library, &text) {
@@ -206,6 +211,7 @@ async fn answer_for(
     .await
     .map_err(|e| ApiError::internal(format!("the request failed: {e}")))?
     .map_err(ApiError::from)?;
+    drop(turn);
     match paper {
         Some(paper) => {
             let answer = similar_answer(state, paper.id.clone(), k).await?;
