@@ -91,6 +91,15 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
     })
 }
 
+/// The 2-D position of each paper on the topic map (see
+/// [`layout_topic_map`](crate::topics::layout_topic_map)), in slot order.
+pub fn map_points(found: &LibraryTopics, seed: u64) -> Result<Vec<[f32; 2]>> {
+    let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
+        .map(|slot| found.model.topic_of(slot).map(|t| t.id))
+        .collect();
+    crate::topics::layout_topic_map(found.vectors.as_slice(), found.vectors.dim(), &topics, seed)
+}
+
 /// The saved per-paper topic assignment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedTopics {

@@ -93,10 +93,12 @@ pub struct Answer {
     pub results: Vec<ResultRow>,
 }
 
-/// The stored vectors with the search structure chosen for them.
+/// The stored vectors with the search structure chosen for them, and the
+/// saved topic assignment when it belongs to those vectors.
 pub struct Searcher {
     view: VectorView,
     hnsw: Option<HnswIndex>,
+    topics: Option<SavedTopics>,
 }
 
 impl Searcher {
@@ -115,7 +117,21 @@ impl Searcher {
                 Err(e) => return Err(e),
             },
         };
-        Ok(Searcher { view, hnsw })
+        // Topics saved for another generation than these vectors are never
+        // shown.
+        let topics =
+            library_topics::load_any(library).filter(|t| t.generation == view.generation());
+        Ok(Searcher { view, hnsw, topics })
+    }
+
+    /// The library generation the vectors (and index) belong to.
+    pub fn generation(&self) -> u64 {
+        self.view.generation()
+    }
+
+    /// The saved topic assignment of these vectors, if there is one.
+    pub fn topics(&self) -> Option<&SavedTopics> {
+        self.topics.as_ref()
     }
 
     /// `exact` or `hnsw`.
@@ -276,7 +292,7 @@ pub fn similar_in(
             method: searcher.method_name(),
             k,
         },
-        results: rows(library, &hits)?,
+        results: rows(library, searcher, &hits)?,
     })
 }
 
@@ -300,19 +316,49 @@ pub fn search_in(
     k: usize,
     topic: Option<TopicPath>,
 ) -> Result<Answer> {
+    check_search_text(text)?;
+    let vector = embedder.embed_one(text)?;
+    search_vector_in(library, searcher, text, &vector, k, topic)
+}
+
+/// Refuses an empty search text.
+pub fn check_search_text(text: &str) -> Result<()> {
     if text.trim().is_empty() {
         return Err(Error::InvalidArgument {
             name: "query".into(),
             problem: "is empty; describe what the papers should be about".into(),
         });
     }
+    Ok(())
+}
+
+/// Papers about a free text whose vector (from the library's model) is
+/// `vector`: [`search`] once the text is embedded.
+pub fn search_vector(
+    library: &Library,
+    searcher: &Searcher,
+    text: &str,
+    vector: &[f32],
+    k: usize,
+) -> Result<Answer> {
+    search_vector_in(library, searcher, text, vector, k, None)
+}
+
+/// [`search_vector`] restricted to the members of a saved topic or subtopic.
+pub fn search_vector_in(
+    library: &Library,
+    searcher: &Searcher,
+    text: &str,
+    vector: &[f32],
+    k: usize,
+    topic: Option<TopicPath>,
+) -> Result<Answer> {
     let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
     let keep = |slot: u32| match (&filter, topic) {
         (Some(saved), Some(path)) => saved.contains(path, slot),
         _ => true,
     };
-    let vector = embedder.embed_one(text)?;
-    let hits = searcher.nearest_where(&vector, k, None, &keep)?;
+    let hits = searcher.nearest_where(vector, k, None, &keep)?;
     Ok(Answer {
         query: QueryInfo {
             kind: "search",
@@ -323,24 +369,20 @@ pub fn search_in(
             method: searcher.method_name(),
             k,
         },
-        results: rows(library, &hits)?,
+        results: rows(library, searcher, &hits)?,
     })
 }
-fn rows(library: &Library, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
+
+fn rows(library: &Library, searcher: &Searcher, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
     let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
     let papers = library.papers_by_slots(&slots)?;
-    let topics = library_topics::load_fresh(library)?;
+    let topics = searcher.topics();
     Ok(papers
         .into_iter()
         .zip(hits)
         .enumerate()
         .map(|(i, (paper, &(slot, score)))| {
-            ResultRow::from_paper(
-                i + 1,
-                paper,
-                score,
-                topics.as_ref().and_then(|t| t.tag(slot)),
-            )
+            ResultRow::from_paper(i + 1, paper, score, topics.and_then(|t| t.tag(slot)))
         })
         .collect())
 }

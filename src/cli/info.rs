@@ -1,11 +1,8 @@
 //! `relate info`: what the library holds and how it is searched.
 
 use clap::Args;
-use relate::index::prefer_exact;
-use relate::library_index;
-use relate::library_topics;
-use relate::store::{short_fingerprint, Library};
-use serde::Serialize;
+use relate::library_info::LibraryInfo;
+use relate::store::Library;
 
 use super::store_args::StoreArgs;
 use super::Outcome;
@@ -29,68 +26,10 @@ pub struct InfoArgs {
     pub store: StoreArgs,
 }
 
-#[derive(Serialize)]
-struct Info {
-    store: String,
-    papers: usize,
-    model: String,
-    /// Short form of the model's fingerprint; null for a library of format
-    /// version 1 not yet written to since.
-    model_fingerprint: Option<String>,
-    dimension: usize,
-    format_version: u32,
-    generation: u64,
-    /// Search `similar` and `search` use without `--exact` or `--hnsw`:
-    /// `hnsw` or `exact`.
-    default_search: &'static str,
-    /// `fresh`, `stale` or `none`.
-    hnsw_index: &'static str,
-    /// Saved topic assignment (`relate topics`): `fresh`, `stale` or `none`.
-    topics: &'static str,
-    /// Papers stored since the saved topics were last computed or updated,
-    /// so in no topic yet (`relate topics --update` places them); null
-    /// without saved topics.
-    topics_unassigned: Option<usize>,
-    /// Papers placed by `relate topics --update` since the last clustering;
-    /// null without saved topics.
-    topics_added_since_clustering: Option<usize>,
-    bytes_on_disk: u64,
-}
-
 pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
     let library = Library::open(&dir)?;
-    let manifest = library.manifest();
-    let generation = library.generation()?;
-    let hnsw_index = match library_index::saved_generation(&library) {
-        None => "none",
-        Some(g) if g == generation => "fresh",
-        Some(_) => "stale",
-    };
-    let saved = library_topics::load_any(&library);
-    let info = Info {
-        store: dir.display().to_string(),
-        papers: library.len(),
-        model: manifest.model.id.clone(),
-        model_fingerprint: manifest
-            .model
-            .fingerprint
-            .as_deref()
-            .map(|f| short_fingerprint(f).to_string()),
-        dimension: manifest.model.dim,
-        format_version: manifest.format_version,
-        generation,
-        default_search: if hnsw_index == "fresh" && !prefer_exact(library.len()) {
-            "hnsw"
-        } else {
-            "exact"
-        },
-        hnsw_index,
-        topics: library_topics::status(&library)?,
-        topics_unassigned: saved.as_ref().map(|s| s.unassigned(library.len())),
-        topics_added_since_clustering: saved.as_ref().map(|s| s.added),
-        bytes_on_disk: library.size_on_disk()?,
-    };
+    let info = LibraryInfo::read(&library, dir.display().to_string())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {

@@ -8,6 +8,7 @@ mod ingest;
 mod model_args;
 mod query;
 mod recommend;
+mod serve;
 mod store_args;
 mod table;
 mod topics;
@@ -42,6 +43,8 @@ pub enum Command {
     Topics(topics::TopicsArgs),
     /// Embed texts from JSONL: adds an "embedding" field to each object
     Embed(embed::EmbedArgs),
+    /// Serve the library over HTTP: a JSON API and a page for the browser
+    Serve(serve::ServeArgs),
 }
 
 /// How a successful run ended.
@@ -73,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Index(args) => index::run(args),
         Command::Topics(args) => topics::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -12,9 +12,7 @@ use clap::Args;
 use relate::atomic_file::replace_file;
 use relate::library_topics::{self, LibraryTopics, TopicPath};
 use relate::store::Library;
-use relate::topics::{
-    layout_topic_map, render_html, render_svg, TopicModel, TopicOptions, CLEAR_GAP, MAX_TOPICS,
-};
+use relate::topics::{render_html, render_svg, TopicModel, TopicOptions, CLEAR_GAP, MAX_TOPICS};
 
 use super::store_args::{StoreArgs, WaitArgs};
 use super::table;
@@ -305,10 +303,7 @@ fn show(library: &Library, path: TopicPath, json: bool) -> anyhow::Result<Outcom
 /// Lays the papers out and writes the map through a temporary file, so that
 /// a failed run leaves no partial map (a device or pipe is written in place).
 fn write_map(found: &LibraryTopics, path: &Path, kind: MapKind, seed: u64) -> anyhow::Result<()> {
-    let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
-        .map(|slot| found.model.topic_of(slot).map(|t| t.id))
-        .collect();
-    let points = layout_topic_map(found.vectors.as_slice(), found.vectors.dim(), &topics, seed)?;
+    let points = library_topics::map_points(found, seed)?;
     let text = match kind {
         MapKind::Svg => render_svg(&found.model, &points, &found.titles)?,
         MapKind::Html => render_html(&found.model, &points, &found.titles)?,
