@@ -13,6 +13,7 @@ pub mod index;
 pub mod library_index;
 pub mod library_info;
 pub mod library_topics;
+pub mod markup;
 pub mod query;
 pub mod recommend;
 pub mod serve;

@@ -510,7 +510,7 @@ fn html_is_self_contained() {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;")
-            .replace('\'', "&apos;");
+            .replace('\'', "&#39;");
         assert!(html.contains(&title), "{title}");
     }
 }

@@ -22,6 +22,7 @@ use axum::Router;
 use super::api::{paper_answer, search_answer, similar_answer, ApiError, Params};
 use super::{AppState, Snapshot};
 use crate::library_topics;
+use crate::markup::escape;
 use crate::query::{self, Answer};
 use crate::topics::{render_html, TopicOptions};
 
@@ -58,22 +59,6 @@ async fn js() -> Response {
         JS,
     )
         .into_response()
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes a paper id for one path segment.

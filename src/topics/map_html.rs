@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
-use super::map_svg::{colour, escape, render_svg};
+use super::map_svg::{colour, render_svg};
 use super::TopicModel;
+use crate::markup::escape;
 use crate::Result;
 
 /// Renders the page; arguments as for [`render_svg`].

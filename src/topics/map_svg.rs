@@ -11,6 +11,7 @@
 use std::fmt::Write;
 
 use super::TopicModel;
+use crate::markup::escape;
 use crate::{Error, Result};
 
 const MAP_W: f32 = 960.0;
@@ -48,23 +49,6 @@ pub(crate) fn colour(t: usize) -> String {
         Some(c) => (*c).to_string(),
         None => format!("hsl({:.0},62%,42%)", (t as f32 * 137.508) % 360.0),
     }
-}
-
-/// Escapes text for XML character data and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -417,8 +401,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_shortens_long_text() {
-        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    fn shortens_long_text() {
         assert_eq!(shorten("abcdef", 4), "abc…");
         assert_eq!(shorten("abc", 4), "abc");
     }
