@@ -24,12 +24,9 @@ command -v wrk >/dev/null || command -v oha >/dev/null || {
 }
 
 work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../tests/serve_lib.sh
+. tests/serve_lib.sh
+trap 'stop_relate_server; rm -rf "$work"' EXIT
 
 mkdir -p "$(dirname "$OUT")"
 exec > >(tee "$OUT") 2>&1
@@ -38,13 +35,7 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 start=$(date +%s.%N)
-"$RELATE" serve --store "$DIR" --addr 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
-server=$!
-until grep -q '^listening on ' "$work/stdout"; do
-  kill -0 "$server" 2>/dev/null || { cat "$work/stderr"; exit 1; }
-  sleep 0.01
-done
-base=$(sed -n 's/^listening on //p' "$work/stdout")
+start_relate_server "$RELATE" "$DIR" "$work"
 until curl -sf "$base/healthz" >/dev/null; do
   kill -0 "$server" 2>/dev/null || { cat "$work/stderr"; exit 1; }
   sleep 0.01

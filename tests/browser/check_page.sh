@@ -22,23 +22,12 @@ fi
 out=${OUT:-target/browser}
 mkdir -p "$out"
 work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../serve_lib.sh
+. tests/serve_lib.sh
+trap 'stop_relate_server; rm -rf "$work"' EXIT
 
 "$relate" ingest data/daily-papers-sample.txt --store "$work/library" 2>/dev/null
 "$relate" topics --store "$work/library" >/dev/null 2>&1
-"$relate" serve --store "$work/library" --addr 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
-server=$!
-for _ in $(seq 1 600); do
-  grep -q '^listening on ' "$work/stdout" && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/stderr"; echo "check_page: the server stopped"; exit 1; }
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/stdout")
-[ -n "$base" ] || { cat "$work/stderr"; echo "check_page: the server never listened"; exit 1; }
+start_relate_server "$relate" "$work/library" "$work"
 echo "check_page: server at $base, Chromium at $chromium"
 node tests/browser/drive.js "$chromium" "$base" "$out"
