@@ -153,6 +153,11 @@ impl Searcher {
         self.view.is_empty()
     }
 
+    /// The stored vectors searched.
+    pub fn vectors(&self) -> &VectorView {
+        &self.view
+    }
+
     /// The stored vector of `slot`.
     pub fn vector(&self, slot: u32) -> Option<&[f32]> {
         self.view.vector(slot)

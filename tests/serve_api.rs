@@ -4,7 +4,8 @@
 //! saved topics. Every endpoint is compared with the CLI's `--json` output
 //! where there is one; every error status is provoked; many clients at
 //! once must get the answers one client gets; a library changed by
-//! `relate ingest` is picked up; SIGTERM stops the server cleanly.
+//! `relate ingest` is picked up; SIGTERM stops the server cleanly, after
+//! answering the requests in flight.
 
 mod common;
 
@@ -114,9 +115,18 @@ impl Server {
     }
 
     /// Sends SIGTERM and returns the exit status and what was left on stderr.
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.send_sigterm();
+        self.wait_exit()
+    }
+
+    fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         succeed(&Command::new("kill").args(["-TERM", &pid]).output().unwrap());
+    }
+
+    /// Waits for the server to exit; returns its status and stderr.
+    fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -373,6 +383,35 @@ fn paper_and_topics_endpoints_show_the_stored_record_and_saved_topics() {
     assert!(listed
         .iter()
         .any(|t| t["label"] == paper["topic"]["label"] && t["id"] == paper["topic"]["id"]));
+    // Subtopics nest inside their topic and never hold more papers than it.
+    for t in listed {
+        let subs = t["subtopics"].as_array().unwrap();
+        let in_subs: u64 = subs.iter().map(|s| s["size"].as_u64().unwrap()).sum();
+        assert!(in_subs <= t["size"].as_u64().unwrap(), "{t}");
+    }
+
+    // A topic's members, closest to its centre first, as `topics --show`.
+    let topic = paper["topic"]["id"].as_u64().unwrap();
+    let (status, members) = server.get_json(&format!("/api/topics/{topic}?k=1000"));
+    assert_eq!(status, 200, "{members}");
+    assert_eq!(members["topic"], topic.to_string());
+    assert_eq!(members["label"], paper["topic"]["label"]);
+    let rows = members["members"].as_array().unwrap();
+    let size = listed.iter().find(|t| t["id"] == topic).unwrap()["size"].clone();
+    assert_eq!(rows.len() as u64, size.as_u64().unwrap());
+    assert_eq!(members["size"], size);
+    assert!(rows.iter().any(|r| r["id"] == "dated-2"), "{members}");
+    let scores: Vec<f64> = rows.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let (status, first) = server.get_json(&format!("/api/topics/{topic}?k=1"));
+    assert_eq!(status, 200);
+    assert_eq!(first["members"].as_array().unwrap().len(), 1);
+    assert_eq!(first["members"][0]["id"], rows[0]["id"]);
+
+    let (status, body) = server.get_json("/api/topics/99");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server.get_json("/api/topics/x.y");
+    assert_eq!(status, 400, "{body}");
 }
 
 #[test]
@@ -622,6 +661,66 @@ fn a_library_changed_by_ingest_is_picked_up_and_sigterm_stops_the_server() {
         "exit {status:?} after SIGTERM; stderr: {stderr}"
     );
     assert!(stderr.contains("shutting down"), "{stderr}");
+}
+
+#[test]
+fn requests_in_flight_at_sigterm_are_answered_in_full() {
+    let server = Server::start(shared_library(), &["--timeout", "300"]);
+    let words = [
+        "private",
+        "federated",
+        "graph",
+        "robot",
+        "theorem",
+        "diffusion",
+        "regret",
+        "language",
+        "protein",
+        "reef",
+    ];
+    let text = |i: usize| {
+        let body: Vec<&str> = (0..60)
+            .map(|j| words[(i * 7 + j * 3 + j / 5) % words.len()])
+            .collect();
+        format!("study {i}: {}", body.join(" "))
+    };
+    // How long one such request takes here, to send enough of them (each
+    // a different text) that the model is busy for about a second.
+    let start = Instant::now();
+    let (status, _) = server.get_json(&format!("/api/search?q={}&k=3", enc(&text(0))));
+    assert_eq!(status, 200);
+    let one = start.elapsed().as_secs_f64().max(1e-3);
+    let count = ((1.0 / one).ceil() as usize).clamp(4, 64);
+    let texts: Vec<String> = (1..=count).map(text).collect();
+    let (sent_signal, answers) = std::thread::scope(|scope| {
+        let handles: Vec<_> = texts
+            .iter()
+            .map(|text| {
+                let server = &server;
+                scope.spawn(move || {
+                    let (status, answer) =
+                        server.get_json(&format!("/api/search?q={}&k=3", enc(text)));
+                    (status, answer, Instant::now())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        server.send_sigterm();
+        let sent = Instant::now();
+        let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        (sent, answers)
+    });
+    for (status, answer, _) in &answers {
+        assert_eq!(status, &200, "{answer}");
+        assert_eq!(ids(answer).len(), 3, "{answer}");
+    }
+    let after = answers.iter().filter(|a| a.2 > sent_signal).count();
+    assert!(
+        after > 0,
+        "all {count} answers came before SIGTERM (one took {one:.3} s): no request was in flight"
+    );
+    let (status, stderr) = server.wait_exit();
+    assert!(status.success(), "exit {status:?}; stderr: {stderr}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{AppState, Snapshot, MAX_EXAMPLES, MAX_K, MAX_TEXT_CHARS};
 use crate::corpus::Paper;
 use crate::library_info::LibraryInfo;
-use crate::library_topics::TopicTag;
+use crate::library_topics::{TopicPath, TopicTag};
 use crate::query::{self, Answer};
 use crate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
@@ -124,6 +124,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/recommend", post(recommend_handler))
         .route("/api/paper/{id}", get(paper))
         .route("/api/topics", get(topics))
+        .route("/api/topics/{id}", get(topic_members))
         .fallback(not_found)
 }
 
@@ -428,9 +429,14 @@ struct TopicsAnswer {
 
 #[derive(Serialize)]
 struct TopicSummary {
+    /// A topic's number, or a subtopic's number within its topic (as
+    /// `relate topics --json` numbers them).
     id: u32,
     label: String,
     size: usize,
+    /// The topic's subtopics; absent for a subtopic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subtopics: Option<Vec<TopicSummary>>,
 }
 
 async fn topics(State(state): State<Arc<AppState>>) -> ApiResult<TopicsAnswer> {
@@ -446,30 +452,116 @@ async fn topics(State(state): State<Arc<AppState>>) -> ApiResult<TopicsAnswer> {
         }));
     };
     let mut sizes = vec![0usize; saved.labels.len()];
+    let mut subsizes: Vec<Vec<usize>> = saved.sublabels.iter().map(|l| vec![0; l.len()]).collect();
     let mut outliers = 0;
-    for t in &saved.topics {
-        match t.and_then(|t| sizes.get_mut(t as usize)) {
-            Some(size) => *size += 1,
+    for (slot, t) in saved.topics.iter().enumerate() {
+        match t.and_then(|t| sizes.get_mut(t as usize).map(|size| (t, size))) {
+            Some((t, size)) => {
+                *size += 1;
+                let sub = saved.subtopics.get(slot).copied().flatten();
+                if let Some(n) = sub.and_then(|s| subsizes.get_mut(t as usize)?.get_mut(s as usize))
+                {
+                    *n += 1;
+                }
+            }
             None => outliers += 1,
         }
     }
+    let topics = saved
+        .labels
+        .iter()
+        .zip(sizes)
+        .enumerate()
+        .map(|(t, (label, size))| TopicSummary {
+            id: t as u32,
+            label: label.clone(),
+            size,
+            subtopics: Some(
+                saved
+                    .sublabels
+                    .get(t)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(s, label)| TopicSummary {
+                        id: s as u32,
+                        label: label.clone(),
+                        size: subsizes[t][s],
+                        subtopics: None,
+                    })
+                    .collect(),
+            ),
+        })
+        .collect();
     Ok(Json(TopicsAnswer {
         status: "fresh",
         generation: snapshot.generation(),
         papers,
-        topics: saved
-            .labels
-            .iter()
-            .zip(sizes)
-            .enumerate()
-            .map(|(id, (label, size))| TopicSummary {
-                id: id as u32,
-                label: label.clone(),
-                size,
-            })
-            .collect(),
+        topics,
         outliers,
     }))
+}
+
+/// `/api/topics/T` or `/api/topics/T.S`: a topic's members, closest to its
+/// centre first, as `relate topics --show --json` lists them.
+#[derive(Serialize)]
+struct TopicMembers {
+    topic: String,
+    label: String,
+    size: usize,
+    members: Vec<TopicMember>,
+}
+
+#[derive(Serialize)]
+struct TopicMember {
+    rank: usize,
+    id: String,
+    title: String,
+    /// Cosine similarity to the topic's centre.
+    score: f32,
+}
+
+async fn topic_members(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<TopicMembers> {
+    let params = Params::parse(query, &["k"])?;
+    let k = params.k()?;
+    let path: TopicPath = id.parse().map_err(ApiError::bad_request)?;
+    on_snapshot(&state, move |s| {
+        let Some(saved) = s.searcher.topics() else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "the library has no current topics: run `relate topics`",
+            ));
+        };
+        saved
+            .check(path)
+            .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+        let members = saved.members(s.searcher.vectors(), path);
+        let shown = &members[..members.len().min(k)];
+        let slots: Vec<u32> = shown.iter().map(|m| m.0).collect();
+        let papers = s.with_library(|library| library.papers_by_slots(&slots))?;
+        Ok(TopicMembers {
+            topic: path.to_string(),
+            label: saved.label_of(path).unwrap_or_default(),
+            size: members.len(),
+            members: papers
+                .into_iter()
+                .zip(shown)
+                .enumerate()
+                .map(|(i, (paper, &(_, score)))| TopicMember {
+                    rank: i + 1,
+                    id: paper.id,
+                    title: paper.title,
+                    score,
+                })
+                .collect(),
+        })
+    })
+    .await
+    .map(Json)
 }
 
 /// One example of a recommend request: a string, or `{"value", "weight"}`.
