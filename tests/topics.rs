@@ -522,10 +522,17 @@ fn a_large_planted_library_lays_out_without_exact_neighbours() {
     let (vectors, truth) = planted(5, 620, dim, 0.7, 2);
     let points = layout_2d(&vectors, dim, 1).unwrap();
     assert_eq!(points.len(), 3100);
-    // Centroid of each planted cluster on the map; most points are nearer
-    // their own cluster's centroid than any other.
-    let mut sums = [[0.0f32; 3]; 5];
-    for (p, &t) in points.iter().zip(&truth) {
+    // Most points are nearer their own cluster's centroid on the map than
+    // any other.
+    let share = share_nearest_own_centroid(&points, &truth, 5);
+    assert!(share > 0.95, "{share}");
+}
+
+/// The share of points nearer the map centroid of their own group than to
+/// that of any other group.
+fn share_nearest_own_centroid(points: &[[f32; 2]], truth: &[usize], groups: usize) -> f64 {
+    let mut sums = vec![[0.0f32; 3]; groups];
+    for (p, &t) in points.iter().zip(truth) {
         sums[t][0] += p[0];
         sums[t][1] += p[1];
         sums[t][2] += 1.0;
@@ -533,13 +540,32 @@ fn a_large_planted_library_lays_out_without_exact_neighbours() {
     let centres: Vec<[f32; 2]> = sums.iter().map(|s| [s[0] / s[2], s[1] / s[2]]).collect();
     let right = points
         .iter()
-        .zip(&truth)
+        .zip(truth)
         .filter(|(p, &t)| {
             let d = |c: &[f32; 2]| (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2);
-            (0..5).all(|o| o == t || d(&centres[t]) < d(&centres[o]))
+            (0..groups).all(|o| o == t || d(&centres[t]) < d(&centres[o]))
         })
         .count();
-    assert!(right as f64 / 3100.0 > 0.95, "{right} of 3100");
+    right as f64 / points.len() as f64
+}
+
+#[test]
+fn a_topic_map_of_many_papers_is_laid_out_from_a_sample_keeping_finer_groups_apart() {
+    // 24,000 papers: the force layout runs on a sample and the others are
+    // placed beside their nearest sampled papers. Pairs of planted groups
+    // share a topic; the groups must still stay apart inside their topic,
+    // which placing a paper at its topic's centre would not do.
+    let dim = 32;
+    let (vectors, truth) = planted(12, 2000, dim, 0.6, 5);
+    let topics: Vec<Option<usize>> = truth.iter().map(|&t| Some(t / 2)).collect();
+    let points = layout_topic_map(&vectors, dim, &topics, 9).unwrap();
+    assert_eq!(points.len(), 24_000);
+    assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    let topic_truth: Vec<usize> = truth.iter().map(|t| t / 2).collect();
+    let by_topic = share_nearest_own_centroid(&points, &topic_truth, 6);
+    assert!(by_topic > 0.95, "{by_topic}");
+    let by_group = share_nearest_own_centroid(&points, &truth, 12);
+    assert!(by_group > 0.9, "{by_group}");
 }
 
 #[test]

@@ -15,12 +15,18 @@
 //! [`layout_topic_map`] lays out papers already grouped into topics: each
 //! vector is first pulled halfway towards its topic's centre, so that a
 //! topic's papers gather into one visible patch while neighbouring topics
-//! stay neighbours.
+//! stay neighbours. From [`SAMPLED_FROM`] papers on, the force layout runs
+//! on a seeded sample of [`LAYOUT_SAMPLE`] papers, and every other paper is
+//! placed among its nearest sampled papers of the same topic (nearest in
+//! the sample's 32 leading PCA dimensions, positions averaged with weights
+//! 1/distance²): the work then grows linearly with the library, and the
+//! map at that size is a density view, where one paper's exact spot does
+//! not show.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::pca;
+use super::pca::{self, Pca};
 use super::vectors::{check_rows, dot, normalize, par_rows, unit_centres, unit_rows};
 use crate::Result;
 
@@ -32,6 +38,12 @@ const REDUCED_DIM: usize = 32;
 const NEIGHBOURS: usize = 15;
 /// Repulsive samples per attractive update.
 const NEGATIVE_SAMPLES: usize = 5;
+/// From this many papers on, a topic map is laid out on a sample.
+pub const SAMPLED_FROM: usize = 20_000;
+/// Papers in that sample.
+pub const LAYOUT_SAMPLE: usize = 10_000;
+/// Sampled neighbours whose positions place each other paper.
+const PLACING_NEIGHBOURS: usize = 5;
 
 /// Places unit vectors (rows of width `dim`, one per paper) on a plane.
 /// Returns one `[x, y]` per row, centred near the origin. Deterministic for
@@ -79,7 +91,6 @@ pub fn layout_topic_map(
     seed: u64,
 ) -> Result<Vec<[f32; 2]>> {
     let n = check_rows(vectors, dim, "lay out on a map")?;
-    let mut data = unit_rows(vectors, dim)?;
     if topics.len() != n {
         return Err(crate::Error::LengthMismatch {
             field: "topics",
@@ -88,16 +99,132 @@ pub fn layout_topic_map(
         });
     }
     let groups = topics.iter().flatten().max().map_or(0, |m| m + 1);
+    if n >= SAMPLED_FROM {
+        return sampled_topic_map(vectors, dim, topics, groups, seed);
+    }
+    let mut data = unit_rows(vectors, dim)?;
     let centres = unit_centres(&data, dim, groups, |i| topics[i]);
     for (row, t) in data.chunks_exact_mut(dim).zip(topics) {
         if let Some(t) = t {
-            for (x, c) in row.iter_mut().zip(&centres[t * dim..(t + 1) * dim]) {
-                *x += TOPIC_PULL * (c - *x);
-            }
-            normalize(row);
+            pull_towards(row, &centres[t * dim..(t + 1) * dim]);
         }
     }
     layout_2d(&data, dim, seed)
+}
+
+/// Moves a unit row [`TOPIC_PULL`] of the way towards a unit centre and
+/// makes it unit again.
+fn pull_towards(row: &mut [f32], centre: &[f32]) {
+    for (x, c) in row.iter_mut().zip(centre) {
+        *x += TOPIC_PULL * (c - *x);
+    }
+    normalize(row);
+}
+
+/// [`layout_topic_map`] for a large library: the force layout on a seeded
+/// sample, every other paper placed among its nearest sampled papers of its
+/// topic. Never copies the whole set of vectors.
+fn sampled_topic_map(
+    vectors: &[f32],
+    dim: usize,
+    topics: &[Option<usize>],
+    groups: usize,
+    seed: u64,
+) -> Result<Vec<[f32; 2]>> {
+    let n = topics.len();
+    if let Some(i) = vectors
+        .chunks_exact(dim)
+        .position(|row| dot(row, row) == 0.0)
+    {
+        return Err(crate::Error::InvalidVectors {
+            problem: format!("vector {i} is all zeros"),
+            fix: "re-embed that paper".into(),
+        });
+    }
+    // Unit centres of the unit rows of each topic.
+    let mut centres = vec![0.0f32; groups * dim];
+    for (row, t) in vectors.chunks_exact(dim).zip(topics) {
+        if let Some(t) = t {
+            let scale = 1.0 / dot(row, row).sqrt();
+            for (c, x) in centres[t * dim..(t + 1) * dim].iter_mut().zip(row) {
+                *c += x * scale;
+            }
+        }
+    }
+    centres.chunks_exact_mut(dim).for_each(|c| {
+        normalize(c);
+    });
+    let pulled = |i: usize, out: &mut [f32]| {
+        out.copy_from_slice(&vectors[i * dim..(i + 1) * dim]);
+        normalize(out);
+        if let Some(t) = topics[i] {
+            pull_towards(out, &centres[t * dim..(t + 1) * dim]);
+        }
+    };
+
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5A_3B1E);
+    let mut chosen = rand::seq::index::sample(&mut rng, n, LAYOUT_SAMPLE.min(n)).into_vec();
+    chosen.sort_unstable();
+    let mut sample = vec![0.0f32; chosen.len() * dim];
+    for (&i, out) in chosen.iter().zip(sample.chunks_exact_mut(dim)) {
+        pulled(i, out);
+    }
+    let sample_points = layout_2d(&sample, dim, seed)?;
+    let pca = Pca::fit(&sample, dim, REDUCED_DIM.min(dim).max(2), seed);
+    let r = pca.width();
+    let sample_coords = pca.coordinates(&sample);
+    let sample_sq: Vec<f32> = sample_coords.chunks_exact(r).map(|c| dot(c, c)).collect();
+    // Sampled papers of each topic; papers in no topic look among all.
+    let mut by_topic: Vec<Vec<u32>> = vec![Vec::new(); groups];
+    for (s, &i) in chosen.iter().enumerate() {
+        if let Some(t) = topics[i] {
+            by_topic[t].push(s as u32);
+        }
+    }
+    let everyone: Vec<u32> = (0..chosen.len() as u32).collect();
+    let mut sampled_as = vec![u32::MAX; n];
+    for (s, &i) in chosen.iter().enumerate() {
+        sampled_as[i] = s as u32;
+    }
+
+    let mut points = vec![[0.0f32; 2]; n];
+    par_rows(&mut points, 1, 1024, |i, out| {
+        if sampled_as[i] != u32::MAX {
+            out[0] = sample_points[sampled_as[i] as usize];
+            return;
+        }
+        let mut row = vec![0.0f32; dim];
+        pulled(i, &mut row);
+        let mut coords = vec![0.0f32; r];
+        pca.row_coordinates(&row, &mut coords);
+        let sq = dot(&coords, &coords);
+        let candidates = match topics[i] {
+            Some(t) if !by_topic[t].is_empty() => &by_topic[t],
+            _ => &everyone,
+        };
+        // The nearest few, by squared distance, kept sorted.
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(PLACING_NEIGHBOURS + 1);
+        for &s in candidates {
+            let c = &sample_coords[s as usize * r..(s as usize + 1) * r];
+            let d2 = (sq + sample_sq[s as usize] - 2.0 * dot(&coords, c)).max(0.0);
+            if best.len() == PLACING_NEIGHBOURS && d2 >= best[PLACING_NEIGHBOURS - 1].0 {
+                continue;
+            }
+            let at = best.partition_point(|b| b.0 <= d2);
+            best.insert(at, (d2, s));
+            best.truncate(PLACING_NEIGHBOURS);
+        }
+        let (mut x, mut y, mut total) = (0.0f32, 0.0f32, 0.0f32);
+        for &(d2, s) in &best {
+            let w = 1.0 / (d2 + 1e-6);
+            let p = sample_points[s as usize];
+            x += w * p[0];
+            y += w * p[1];
+            total += w;
+        }
+        out[0] = [x / total, y / total];
+    });
+    Ok(points)
 }
 
 /// Rotates centred points so that their direction of largest spread is
