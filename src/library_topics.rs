@@ -94,10 +94,26 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
 /// The 2-D position of each paper on the topic map (see
 /// [`layout_topic_map`](crate::topics::layout_topic_map)), in slot order.
 pub fn map_points(found: &LibraryTopics, seed: u64) -> Result<Vec<[f32; 2]>> {
-    let topics: Vec<Option<usize>> = (0..found.model.assignments.len())
+    let n = found.model.assignments.len();
+    let topics: Vec<Option<usize>> = (0..n)
         .map(|slot| found.model.topic_of(slot).map(|t| t.id))
         .collect();
-    crate::topics::layout_topic_map(found.vectors.as_slice(), found.vectors.dim(), &topics, seed)
+    // Fine groups (each subtopic, and each topic without subtopics); papers
+    // in no topic are in none.
+    let fine: Vec<Option<usize>> = found
+        .model
+        .fine_partition(false)
+        .into_iter()
+        .zip(&topics)
+        .map(|(group, topic)| topic.map(|_| group))
+        .collect();
+    crate::topics::layout_topic_map(
+        found.vectors.as_slice(),
+        found.vectors.dim(),
+        &topics,
+        Some(&fine),
+        seed,
+    )
 }
 
 /// The saved per-paper topic assignment.

@@ -287,7 +287,7 @@ fn topic_map_gathers_each_topic_and_runs_wide() {
     let model = find_topics(&corpus.input(), &TopicOptions::default()).unwrap();
     let topics: Vec<Option<usize>> = (0..61).map(|i| model.topic_of(i).map(|t| t.id)).collect();
     let plain = layout_2d(&corpus.vectors, corpus.dim, 42).unwrap();
-    let map = layout_topic_map(&corpus.vectors, corpus.dim, &topics, 42).unwrap();
+    let map = layout_topic_map(&corpus.vectors, corpus.dim, &topics, None, 42).unwrap();
     let (pw, pb) = map_spread(&plain, &topics);
     let (mw, mb) = map_spread(&map, &topics);
     println!(
@@ -308,10 +308,10 @@ fn topic_map_gathers_each_topic_and_runs_wide() {
     assert!(extent(0) >= extent(1), "{} x {}", extent(0), extent(1));
     assert_eq!(
         map,
-        layout_topic_map(&corpus.vectors, corpus.dim, &topics, 42).unwrap()
+        layout_topic_map(&corpus.vectors, corpus.dim, &topics, None, 42).unwrap()
     );
     assert!(matches!(
-        layout_topic_map(&corpus.vectors, corpus.dim, &topics[..60], 42),
+        layout_topic_map(&corpus.vectors, corpus.dim, &topics[..60], None, 42),
         Err(Error::LengthMismatch { .. })
     ));
 }
@@ -558,14 +558,18 @@ fn a_topic_map_of_many_papers_is_laid_out_from_a_sample_keeping_finer_groups_apa
     let dim = 32;
     let (vectors, truth) = planted(12, 2000, dim, 0.6, 5);
     let topics: Vec<Option<usize>> = truth.iter().map(|&t| Some(t / 2)).collect();
-    let points = layout_topic_map(&vectors, dim, &topics, 9).unwrap();
-    assert_eq!(points.len(), 24_000);
-    assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    let fine: Vec<Option<usize>> = truth.iter().map(|&t| Some(t)).collect();
     let topic_truth: Vec<usize> = truth.iter().map(|t| t / 2).collect();
-    let by_topic = share_nearest_own_centroid(&points, &topic_truth, 6);
-    assert!(by_topic > 0.95, "{by_topic}");
-    let by_group = share_nearest_own_centroid(&points, &truth, 12);
-    assert!(by_group > 0.9, "{by_group}");
+    // Placed among the sampled papers of the topic, then of the subtopic.
+    for subtopics in [None, Some(&fine[..])] {
+        let points = layout_topic_map(&vectors, dim, &topics, subtopics, 9).unwrap();
+        assert_eq!(points.len(), 24_000);
+        assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+        let by_topic = share_nearest_own_centroid(&points, &topic_truth, 6);
+        assert!(by_topic > 0.95, "{by_topic}");
+        let by_group = share_nearest_own_centroid(&points, &truth, 12);
+        assert!(by_group > 0.9, "{by_group}");
+    }
 }
 
 #[test]

@@ -8,7 +8,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::vectors::{dot, normalize, par_rows};
+use super::vectors::{dot, normalize};
+use crate::embed::matmul::{product, Dest, PackedB, RowsView};
 
 /// Largest number of Lloyd iterations per restart.
 const MAX_ITERATIONS: usize = 100;
@@ -140,19 +141,43 @@ fn lloyd_steps(data: &[f32], dim: usize, mut centroids: Vec<f32>, steps: usize) 
     Clustering { labels, objective }
 }
 
-/// Nearest centre (highest cosine) of every row, in parallel.
+/// Rows whose similarities to the centres are computed at once.
+const ASSIGN_BLOCK: usize = 2048;
+
+/// Nearest centre (highest cosine) of every row: each block of rows times
+/// the centres as one blocked matrix product (split over the cores), then
+/// the best column of each row.
 pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32], out: &mut [(usize, f32)]) {
-    par_rows(out, 1, 256, |i, slot| {
-        let x = &data[i * dim..(i + 1) * dim];
-        let mut best = (0usize, f32::NEG_INFINITY);
-        for (j, c) in centroids.chunks_exact(dim).enumerate() {
-            let s = dot(x, c);
-            if s > best.1 {
-                best = (j, s);
+    let k = centroids.len() / dim;
+    if k == 0 {
+        return;
+    }
+    let centres = PackedB::from_weight(centroids, k, dim);
+    let mut sims = vec![0.0f32; ASSIGN_BLOCK.min(out.len()) * k];
+    for (b, block) in out.chunks_mut(ASSIGN_BLOCK).enumerate() {
+        let m = block.len();
+        let rows = &data[b * ASSIGN_BLOCK * dim..(b * ASSIGN_BLOCK + m) * dim];
+        product(
+            Dest::new(&mut sims[..m * k], k),
+            RowsView {
+                data: rows,
+                row_step: dim,
+            },
+            m,
+            &centres,
+            false,
+            true,
+        );
+        for (slot, row) in block.iter_mut().zip(sims.chunks_exact(k)) {
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for (j, &s) in row.iter().enumerate() {
+                if s > best.1 {
+                    best = (j, s);
+                }
             }
+            *slot = best;
         }
-        slot[0] = best;
-    });
+    }
 }
 
 /// New unit centres as normalised member sums. An empty group takes over

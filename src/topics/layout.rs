@@ -27,7 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::pca::{self, Pca};
-use super::vectors::{check_rows, dot, normalize, par_rows, unit_centres, unit_rows};
+use super::vectors::{check_rows, dot, normalize, par_rows, unit_centres, unit_rows, zero_row};
 use crate::Result;
 
 /// Above this many papers, neighbours are searched in the PCA space.
@@ -83,26 +83,35 @@ const TOPIC_PULL: f32 = 0.5;
 
 /// Places papers grouped into topics on a plane: like [`layout_2d`], after
 /// moving each vector [`TOPIC_PULL`] of the way towards the unit centre of
-/// its topic (`topics[i]`, `None` for papers in no topic).
+/// its topic (`topics[i]`, `None` for papers in no topic). `subtopics`, when
+/// given, numbers each paper's finer group (any numbering, `None` for none):
+/// on a large library a paper is then placed among the sampled papers of
+/// its subtopic, which is faster and keeps subtopics apart.
 pub fn layout_topic_map(
     vectors: &[f32],
     dim: usize,
     topics: &[Option<usize>],
+    subtopics: Option<&[Option<usize>]>,
     seed: u64,
 ) -> Result<Vec<[f32; 2]>> {
     let n = check_rows(vectors, dim, "lay out on a map")?;
-    if topics.len() != n {
-        return Err(crate::Error::LengthMismatch {
-            field: "topics",
-            expected: n,
-            received: topics.len(),
-        });
+    for (field, len) in [
+        ("topics", topics.len()),
+        ("subtopics", subtopics.map_or(n, <[_]>::len)),
+    ] {
+        if len != n {
+            return Err(crate::Error::LengthMismatch {
+                field,
+                expected: n,
+                received: len,
+            });
+        }
     }
     let groups = topics.iter().flatten().max().map_or(0, |m| m + 1);
     if n >= SAMPLED_FROM {
-        return sampled_topic_map(vectors, dim, topics, groups, seed);
+        return sampled_topic_map(vectors, dim, topics, subtopics, groups, seed);
     }
-    let mut data = unit_rows(vectors, dim)?;
+    let mut data = unit_rows(vectors, dim)?.into_owned();
     let centres = unit_centres(&data, dim, groups, |i| topics[i]);
     for (row, t) in data.chunks_exact_mut(dim).zip(topics) {
         if let Some(t) = t {
@@ -128,6 +137,7 @@ fn sampled_topic_map(
     vectors: &[f32],
     dim: usize,
     topics: &[Option<usize>],
+    subtopics: Option<&[Option<usize>]>,
     groups: usize,
     seed: u64,
 ) -> Result<Vec<[f32; 2]>> {
@@ -136,10 +146,7 @@ fn sampled_topic_map(
         .chunks_exact(dim)
         .position(|row| dot(row, row) == 0.0)
     {
-        return Err(crate::Error::InvalidVectors {
-            problem: format!("vector {i} is all zeros"),
-            fix: "re-embed that paper".into(),
-        });
+        return Err(zero_row(i));
     }
     // Unit centres of the unit rows of each topic.
     let mut centres = vec![0.0f32; groups * dim];
@@ -173,19 +180,36 @@ fn sampled_topic_map(
     let pca = Pca::fit(&sample, dim, REDUCED_DIM.min(dim).max(2), seed);
     let r = pca.width();
     let sample_coords = pca.coordinates(&sample);
-    let sample_sq: Vec<f32> = sample_coords.chunks_exact(r).map(|c| dot(c, c)).collect();
-    // Sampled papers of each topic; papers in no topic look among all.
-    let mut by_topic: Vec<Vec<u32>> = vec![Vec::new(); groups];
-    for (s, &i) in chosen.iter().enumerate() {
-        if let Some(t) = topics[i] {
-            by_topic[t].push(s as u32);
-        }
-    }
-    let everyone: Vec<u32> = (0..chosen.len() as u32).collect();
+    // The sampled papers of each subtopic and of each topic, their
+    // coordinates side by side; a paper looks among those of its subtopic
+    // when the sample holds enough of them, else of its topic, else among
+    // all.
+    let subtopic = |i: usize| subtopics.and_then(|s| s[i]);
+    let fine_groups = subtopics.map_or(0, |s| s.iter().flatten().max().map_or(0, |m| m + 1));
+    let mut by_subtopic: Vec<SampledGroup> =
+        (0..fine_groups).map(|_| SampledGroup::default()).collect();
+    let mut by_topic: Vec<SampledGroup> = (0..groups).map(|_| SampledGroup::default()).collect();
+    let mut everyone = SampledGroup::default();
     let mut sampled_as = vec![u32::MAX; n];
     for (s, &i) in chosen.iter().enumerate() {
+        let c = &sample_coords[s * r..(s + 1) * r];
+        everyone.push(s as u32, c);
+        if let Some(t) = topics[i] {
+            by_topic[t].push(s as u32, c);
+        }
+        if let Some(f) = subtopic(i) {
+            by_subtopic[f].push(s as u32, c);
+        }
         sampled_as[i] = s as u32;
     }
+    let candidates = |i: usize| -> &SampledGroup {
+        let enough = |g: &SampledGroup| g.ids.len() >= PLACING_NEIGHBOURS;
+        match (subtopic(i), topics[i]) {
+            (Some(f), _) if enough(&by_subtopic[f]) => &by_subtopic[f],
+            (_, Some(t)) if !by_topic[t].ids.is_empty() => &by_topic[t],
+            _ => &everyone,
+        }
+    };
 
     let mut points = vec![[0.0f32; 2]; n];
     par_rows(&mut points, 1, 1024, |i, out| {
@@ -197,16 +221,11 @@ fn sampled_topic_map(
         pulled(i, &mut row);
         let mut coords = vec![0.0f32; r];
         pca.row_coordinates(&row, &mut coords);
-        let sq = dot(&coords, &coords);
-        let candidates = match topics[i] {
-            Some(t) if !by_topic[t].is_empty() => &by_topic[t],
-            _ => &everyone,
-        };
+        let group = candidates(i);
         // The nearest few, by squared distance, kept sorted.
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(PLACING_NEIGHBOURS + 1);
-        for &s in candidates {
-            let c = &sample_coords[s as usize * r..(s as usize + 1) * r];
-            let d2 = (sq + sample_sq[s as usize] - 2.0 * dot(&coords, c)).max(0.0);
+        for (&s, c) in group.ids.iter().zip(group.coords.chunks_exact(r)) {
+            let d2 = squared_distance(&coords, c);
             if best.len() == PLACING_NEIGHBOURS && d2 >= best[PLACING_NEIGHBOURS - 1].0 {
                 continue;
             }
@@ -225,6 +244,43 @@ fn sampled_topic_map(
         out[0] = [x / total, y / total];
     });
     Ok(points)
+}
+
+/// Sampled papers that may place a paper: their sample numbers and PCA
+/// coordinates, one after another.
+#[derive(Default)]
+struct SampledGroup {
+    ids: Vec<u32>,
+    coords: Vec<f32>,
+}
+
+impl SampledGroup {
+    fn push(&mut self, id: u32, coords: &[f32]) {
+        self.ids.push(id);
+        self.coords.extend_from_slice(coords);
+    }
+}
+
+#[inline]
+/// Σ (a − b)², in eight independent sums so that the compiler vectorises it
+/// on every level (the rows are short: a call to the dispatched dot product
+/// would cost more than the arithmetic).
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            let d = x[l] - y[l];
+            acc[l] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Rotates centred points so that their direction of largest spread is

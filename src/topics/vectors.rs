@@ -2,6 +2,8 @@
 //! normalisation, input checks, and a row-parallel loop. Everything in the
 //! topics engine that touches raw `f32` rows goes through here.
 
+use std::borrow::Cow;
+
 use crate::{Error, Result};
 
 pub(crate) use crate::simd::dot;
@@ -71,18 +73,37 @@ pub(crate) fn check_rows(vectors: &[f32], dim: usize, action: &'static str) -> R
     Ok(n)
 }
 
-/// Returns a unit-length copy of the rows, refusing all-zero rows.
-pub(crate) fn unit_rows(vectors: &[f32], dim: usize) -> Result<Vec<f32>> {
-    let mut out = vectors.to_vec();
-    for (i, row) in out.chunks_exact_mut(dim).enumerate() {
-        if normalize(row) == 0.0 {
-            return Err(Error::InvalidVectors {
-                problem: format!("vector {i} is all zeros"),
-                fix: "re-embed that paper".into(),
-            });
+/// How far a row's length may be from 1 for it to count as unit already.
+const UNIT_TOLERANCE: f32 = 1e-4;
+
+/// The rows at unit length, refusing all-zero rows: the rows themselves
+/// when they are unit already (as a library's stored vectors are), else a
+/// normalised copy.
+pub(crate) fn unit_rows(vectors: &[f32], dim: usize) -> Result<Cow<'_, [f32]>> {
+    let mut unit = true;
+    for (i, row) in vectors.chunks_exact(dim).enumerate() {
+        let sq = dot(row, row);
+        if sq == 0.0 {
+            return Err(zero_row(i));
         }
+        unit &= (sq.sqrt() - 1.0).abs() <= UNIT_TOLERANCE;
     }
-    Ok(out)
+    if unit {
+        return Ok(Cow::Borrowed(vectors));
+    }
+    let mut out = vectors.to_vec();
+    for row in out.chunks_exact_mut(dim) {
+        normalize(row);
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// The error for an all-zero row `i`.
+pub(crate) fn zero_row(i: usize) -> Error {
+    Error::InvalidVectors {
+        problem: format!("vector {i} is all zeros"),
+        fix: "re-embed that paper".into(),
+    }
 }
 
 /// Runs `f(row_index, out_row)` for every `width`-wide row of `out`, spread
@@ -148,6 +169,12 @@ mod tests {
             unit_rows(&[1.0, 0.0, 0.0, 0.0], 2),
             Err(Error::InvalidVectors { .. })
         ));
+        // Unit rows are used as they are; others are normalised in a copy.
+        let unit = [0.6, 0.8, 1.0, 0.0];
+        assert!(matches!(unit_rows(&unit, 2).unwrap(), Cow::Borrowed(_)));
+        let scaled = unit_rows(&[3.0, 4.0, 0.0, 2.0], 2).unwrap();
+        assert!(matches!(scaled, Cow::Owned(_)));
+        assert_eq!(&scaled[..], &[0.6, 0.8, 0.0, 1.0]);
         assert_eq!(check_rows(&[1.0; 6], 3, "x").unwrap(), 2);
     }
 
