@@ -17,7 +17,8 @@
 //! topic's papers gather into one visible patch while neighbouring topics
 //! stay neighbours. From [`SAMPLED_FROM`] papers on, the force layout runs
 //! on a seeded sample of [`LAYOUT_SAMPLE`] papers, and every other paper is
-//! placed among its nearest sampled papers of the same topic (nearest in
+//! placed among its nearest sampled papers of the same subtopic, or topic
+//! when subtopics are not given or too few of it were sampled (nearest in
 //! the sample's 32 leading PCA dimensions, positions averaged with weights
 //! 1/distance²): the work then grows linearly with the library, and the
 //! map at that size is a density view, where one paper's exact spot does
