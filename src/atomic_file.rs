@@ -15,7 +15,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, TryLockError};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,6 +102,12 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file()?.flush()
+    }
+}
+
+impl Read for AtomicFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file()?.read(buf)
     }
 }
 

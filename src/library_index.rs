@@ -15,11 +15,13 @@ use crate::{Error, Result};
 const GRAPH_DIR: &str = "hnsw";
 const STAMP_FILE: &str = "generation";
 
-fn graph_dir(library: &Library) -> PathBuf {
+/// The folder the saved graph is kept in.
+pub fn graph_dir(library: &Library) -> PathBuf {
     library.index_dir().join(GRAPH_DIR)
 }
 
-fn stamp_path(library: &Library) -> PathBuf {
+/// The file naming the generation the saved graph was built from.
+pub fn stamp_path(library: &Library) -> PathBuf {
     library.index_dir().join(STAMP_FILE)
 }
 

@@ -30,7 +30,8 @@ const FORMAT_VERSION: u32 = 2;
 /// Oldest saved layout still read (version 1: topics without subtopics).
 const OLDEST_FORMAT_VERSION: u32 = 1;
 
-fn topics_path(library: &Library) -> PathBuf {
+/// The file the saved topic assignment is kept in.
+pub fn topics_path(library: &Library) -> PathBuf {
     library.index_dir().join(TOPICS_FILE)
 }
 

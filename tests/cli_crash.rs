@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{model_dir, relate_in};
+use common::{model_dir, relate_in, temp_files};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -93,19 +93,4 @@ fn killed_ingest_leaves_a_consistent_library() {
     );
     let litter = temp_files(&store);
     assert!(litter.is_empty(), "temporary files left behind: {litter:?}");
-}
-
-/// Temporary files anywhere under `dir`.
-fn temp_files(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().unwrap().is_dir() {
-            found.extend(temp_files(&entry.path()));
-        } else if name.contains(".tmp") {
-            found.push(entry.path().display().to_string());
-        }
-    }
-    found
 }

@@ -1,6 +1,7 @@
 //! The exit status of every command, through the real binary, as the help
-//! texts and the README document it: 0 success, 1 error, 2 bad usage, 3
-//! finished but some input records were reported and skipped.
+//! texts and the README document it: 0 success, 1 error (or, for `info
+//! --check` and `repair`, a problem found or left), 2 bad usage, 3 finished
+//! but some input records were reported and skipped.
 
 mod common;
 
@@ -106,6 +107,21 @@ fn every_command_exits_as_documented() {
     assert_eq!(status(&store, &["info", "--json"]), 0);
     assert_eq!(status(&nowhere, &["info"]), 1, "no library");
     assert_eq!(status(&store, &["info", "--bogus"]), 2);
+    assert_eq!(status(&store, &["info", "--check"]), 0, "check: sound");
+    assert_eq!(status(&nowhere, &["info", "--check"]), 1, "no library");
+
+    // repair
+    assert_eq!(status(&store, &["repair"]), 0, "repair: sound afterwards");
+    assert_eq!(status(&nowhere, &["repair"]), 1, "no library");
+    assert_eq!(status(&store, &["repair", "--wait", "-1"]), 2);
+    let vectors = store.join("vectors.f32");
+    let mut bytes = fs::read(&vectors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&vectors, &bytes).unwrap();
+    assert_eq!(status(&store, &["info", "--check"]), 1, "check: damage");
+    assert_eq!(status(&store, &["repair"]), 0, "repair mends it");
+    assert_eq!(status(&store, &["info", "--check"]), 0);
 
     // index
     assert_eq!(status(&store, &["index"]), 0, "index: success");

@@ -294,6 +294,7 @@ impl OutputSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn composes_text_from_fields() {
@@ -304,6 +305,41 @@ mod tests {
         assert_eq!(p.object["id"], 7);
         let p = parse_line(br#"{"text":"plain"}"#).unwrap().unwrap();
         assert_eq!(p.text, "plain");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Any bytes at all give a request, a blank line or a reason, and
+        /// never a panic.
+        #[test]
+        fn any_line_parses_or_is_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            match parse_line(&bytes) {
+                Ok(_) => {}
+                Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            }
+        }
+
+        /// JSON-like lines built from the fields the parser looks at.
+        #[test]
+        fn json_like_lines_parse_or_are_refused(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("{".to_string()),
+                proptest::strategy::Just("}".to_string()),
+                proptest::strategy::Just("\"text\":".to_string()),
+                proptest::strategy::Just("\"title\":".to_string()),
+                proptest::strategy::Just("\"abstract\":".to_string()),
+                proptest::strategy::Just(",".to_string()),
+                proptest::strategy::Just("null".to_string()),
+                proptest::strategy::Just("\"\\u0000\\ud800\"".to_string()),
+                "\\PC{0,40}".prop_map(|s: String| format!("{s:?}")),
+            ], 0..12)
+        ) {
+            let line = parts.concat();
+            let _ = parse_line(line.as_bytes());
+        }
     }
 
     #[test]

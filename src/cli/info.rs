@@ -1,6 +1,8 @@
-//! `relate info`: what the library holds and how it is searched.
+//! `relate info`: what the library holds and how it is searched, and with
+//! `--check` whether every file of it is intact.
 
 use clap::Args;
+use relate::library_check::{check_dir, LibraryCheck};
 use relate::library_info::LibraryInfo;
 use relate::store::Library;
 
@@ -15,12 +17,23 @@ its next ingest); \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
 (older than the library) or \"none\"; \"default_search\" is what similar and search use \
 without --exact or --hnsw: \"hnsw\" when the library has 20,000 papers or more and a fresh \
 index, else \"exact\".\n\n\
-Exit status: 0 on success, 1 on error (no library at the folder), 2 on bad usage."
+With --check, every file is read and checked: SQLite's own page check, every paper has its \
+vector, every vector is finite and of unit length (norm within 0.001 of 1), the counts agree \
+across the database, the vector file and the manifest, the vector file matches the database \
+and its checksum, a current HNSW index opens and saved topics parse. Each problem found is \
+listed with what to do (often `relate repair`).\n\n\
+Exit status: 0 on success (with --check: no problem found), 1 on error or when --check \
+found a problem (no library at the folder), 2 on bad usage."
 )]
 pub struct InfoArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+
+    /// Read every file and check the library's integrity; exit status 1 if
+    /// anything is wrong
+    #[arg(long)]
+    pub check: bool,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -28,6 +41,9 @@ pub struct InfoArgs {
 
 pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
+    if args.check {
+        return run_check(&dir, args.json);
+    }
     let library = Library::open(&dir)?;
     let info = LibraryInfo::read(&library, dir.display().to_string())?;
     if args.json {
@@ -81,4 +97,46 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Complete)
+}
+
+/// `relate info --check`: prints what the check found; a problem makes the
+/// exit status 1.
+fn run_check(dir: &std::path::Path, json: bool) -> anyhow::Result<Outcome> {
+    let report: LibraryCheck = check_dir(dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("library     {}", report.store);
+        if let Some(store) = &report.details {
+            println!(
+                "papers      {} ({} vectors checked)",
+                store.papers, store.vectors_checked
+            );
+            println!(
+                "vectors     file {}{}",
+                store.vector_file,
+                if store.vector_file_checksum {
+                    ", checksum recorded"
+                } else {
+                    ""
+                }
+            );
+        }
+        println!("index       {}", report.hnsw_index);
+        println!("topics      {}", report.topics);
+        if report.is_sound() {
+            println!("no problems found");
+        } else {
+            println!("{} problem(s) found:", report.problems.len());
+            for problem in &report.problems {
+                println!("  {}: {}", problem.file, problem.problem);
+                println!("    fix: {}", problem.fix);
+            }
+        }
+    }
+    Ok(if report.is_sound() {
+        Outcome::Complete
+    } else {
+        Outcome::ProblemsFound
+    })
 }

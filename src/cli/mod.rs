@@ -8,6 +8,7 @@ mod ingest;
 mod model_args;
 mod query;
 mod recommend;
+mod repair;
 mod serve;
 mod store_args;
 mod table;
@@ -45,6 +46,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Serve the library over HTTP: a JSON API and a page for the browser
     Serve(serve::ServeArgs),
+    /// Rebuild what is derived from the library's database (vector file, manifest), dropping a damaged index or topics
+    Repair(repair::RepairArgs),
 }
 
 /// How a successful run ended.
@@ -54,6 +57,8 @@ pub enum Outcome {
     Complete,
     /// The run finished, but some input records were reported and skipped.
     SomeSkipped,
+    /// A check ran to the end and found problems (it listed them).
+    ProblemsFound,
 }
 
 impl Outcome {
@@ -61,6 +66,7 @@ impl Outcome {
         match self {
             Outcome::Complete => ExitCode::SUCCESS,
             Outcome::SomeSkipped => ExitCode::from(3),
+            Outcome::ProblemsFound => ExitCode::from(1),
         }
     }
 }
@@ -77,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Topics(args) => topics::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Repair(args) => repair::run(args),
     }
 }

@@ -86,6 +86,17 @@ impl std::fmt::Debug for Input {
 }
 
 impl Input {
+    /// An input of bytes already in memory, uncompressed; `name` stands for
+    /// its path in messages and when its format is told from its name.
+    pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Input {
+        Input {
+            reader: Box::new(Cursor::new(bytes)),
+            shown: name.to_string(),
+            name: Some(PathBuf::from(name)),
+            compression: None,
+        }
+    }
+
     /// The input as messages name it: the path, or `<stdin>`.
     pub fn shown(&self) -> &str {
         &self.shown

@@ -64,6 +64,18 @@ pub(crate) struct Meta {
     pub generation: u64,
 }
 
+/// Row counts of the papers and vectors tables (see
+/// [`Database::table_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableCounts {
+    pub papers: usize,
+    /// Highest paper slot plus one: equal to `papers` when slots are dense.
+    pub slots: usize,
+    pub vectors: usize,
+    pub papers_without_vector: usize,
+    pub vectors_without_paper: usize,
+}
+
 /// A consistent read of the vectors at one generation.
 pub(crate) struct Snapshot<'a> {
     db: &'a Database,
@@ -231,6 +243,44 @@ impl Database {
             }
         }
         Ok(meta)
+    }
+
+    /// SQLite's own consistency check of every page and index (`PRAGMA
+    /// quick_check`): empty when the file is sound, else its findings.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        let err = |e| self.err("check the database", e);
+        let mut stmt = self.conn.prepare("PRAGMA quick_check").map_err(err)?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(err)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let line = row.map_err(err)?;
+            if line != "ok" {
+                found.push(line);
+            }
+        }
+        Ok(found)
+    }
+
+    /// How the papers and vectors tables agree, for an integrity check.
+    pub fn table_counts(&self) -> Result<TableCounts> {
+        let err = |e| self.err("count papers and vectors", e);
+        let one = |sql: &str| -> Result<usize> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as usize)
+                .map_err(err)
+        };
+        Ok(TableCounts {
+            papers: one("SELECT count(*) FROM papers")?,
+            slots: self.count()?,
+            vectors: one("SELECT count(*) FROM vectors")?,
+            papers_without_vector: one("SELECT count(*) FROM papers p WHERE NOT EXISTS \
+                 (SELECT 1 FROM vectors v WHERE v.slot = p.slot)")?,
+            vectors_without_paper: one("SELECT count(*) FROM vectors v WHERE NOT EXISTS \
+                 (SELECT 1 FROM papers p WHERE p.slot = v.slot)")?,
+        })
     }
 
     /// Number of stored papers (slots are `0..count`).
@@ -630,7 +680,7 @@ pub(crate) fn db_error(path: &Path, action: &'static str, e: rusqlite::Error) ->
     match e.sqlite_error_code() {
         Some(DatabaseCorrupt | NotADatabase) => Error::StoreCorrupt {
             path: path.to_path_buf(),
-            problem: format!("{action} failed: {e}"),
+            problem: format!("the database is damaged ({action} failed: {e})"),
             fix: "Restore the library from a backup, or move it away and ingest the papers again"
                 .into(),
         },

@@ -23,6 +23,7 @@
 //! behind the database is read from the database into memory instead, and a
 //! lost manifest is restored in memory; the next writer repairs both.
 
+mod check;
 mod database;
 mod location;
 mod manifest;
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 use crate::corpus::Paper;
 use crate::{Error, Result};
 
+pub use check::{Problem, StoreCheck, DATABASE_FIX, REPAIR_FIX, UNIT_NORM_TOLERANCE};
 pub use database::{Change, UpsertSummary};
 pub use location::default_store_dir;
 pub use manifest::{short_fingerprint, Manifest, ModelInfo, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
@@ -48,7 +50,7 @@ use database::Database;
 use location::{
     DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, WRITE_LOCK_FILE,
 };
-use vector_file::{Header, VectorFileWriter};
+use vector_file::{BodyCheck, Header, VectorFileWriter};
 
 /// How many papers a word search on titles considers.
 const TITLE_SEARCH_LIMIT: usize = 200;
@@ -168,6 +170,12 @@ impl Library {
         Self::load(dir, false)?.ok_or_else(|| Error::StoreMissing {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// SQLite's own check of the database file (see the integrity check):
+    /// empty when sound, else what it found.
+    pub fn database_damage(&self) -> Result<Vec<String>> {
+        self.db.quick_check()
     }
 
     /// Whether this handle is the library's writer.
@@ -379,21 +387,14 @@ impl Library {
         }
         // Only one process rebuilds at a time; whoever waited checks again,
         // since the file may be current by then.
-        let lock_path = self.dir.join(VECTOR_LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open", &lock_path, e))?;
-        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        let _lock = self.lock_vector_file()?;
         // A writer may commit again while the file is rebuilt; then the
         // fresh file is already behind and is brought up to date once more.
         for _ in 0..3 {
             if let Some(view) = self.current_vector_file(&path)? {
                 return Ok(view);
             }
-            self.rebuild_vector_file(&path)?;
+            self.rebuild_vector_file(&path, true)?;
         }
         self.current_vector_file(&path)?
             .ok_or_else(|| Error::StoreCorrupt {
@@ -402,6 +403,36 @@ impl Library {
                 fix: "Check the disk, and that no other program writes into the library folder"
                     .into(),
             })
+    }
+
+    /// Takes the lock that lets one process at a time rebuild the vector
+    /// file; it is released when the returned file is dropped.
+    fn lock_vector_file(&self) -> Result<File> {
+        let lock_path = self.dir.join(VECTOR_LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open", &lock_path, e))?;
+        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        Ok(lock)
+    }
+
+    /// Writes the vector file again from the database alone, whatever state
+    /// the old one is in (`relate repair`), and returns how many vectors it
+    /// holds. Only the library's writer may do this.
+    pub fn rebuild_vectors_from_database(&self) -> Result<usize> {
+        if !self.is_writer() {
+            return Err(Error::InvalidArgument {
+                name: "library".into(),
+                problem: "the vector file can only be rebuilt through a writing handle".into(),
+            });
+        }
+        let path = self.dir.join(VECTOR_FILE);
+        let _lock = self.lock_vector_file()?;
+        self.rebuild_vector_file(&path, false)?;
+        Ok(self.vectors()?.len())
     }
 
     /// Every vector read from one database snapshot into memory.
@@ -430,28 +461,42 @@ impl Library {
                     && header.library_id == meta.library_id
                     && header.dim == meta.dim =>
             {
-                VectorView::map(&file, path, header).map(Some)
+                match VectorView::map(&file, path, header) {
+                    Ok(view) => Ok(Some(view)),
+                    // The writer rebuilds a damaged file from the database;
+                    // a reader reports it.
+                    Err(Error::StoreCorrupt { .. }) if self.is_writer() => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
             _ => Ok(None),
         }
     }
 
     /// Writes a new vector file from one database snapshot, reusing the old
-    /// file's vectors where they are still current. Call with the vector
-    /// lock held.
-    fn rebuild_vector_file(&self, path: &Path) -> Result<()> {
+    /// file's vectors where they are still current if `reuse` allows. Call
+    /// with the vector lock held.
+    fn rebuild_vector_file(&self, path: &Path, reuse: bool) -> Result<()> {
         self.db.snapshot(|snap| {
             let header = Header {
                 dim: snap.meta.dim,
                 count: snap.count,
                 generation: snap.meta.generation,
                 library_id: snap.meta.library_id,
+                checksum: None,
             };
+            // An old file is reused only if its body is intact (or predates
+            // checksums).
             let base = vector_file::read_header(path).filter(|(_, old)| {
-                old.library_id == header.library_id
+                reuse
+                    && old.library_id == header.library_id
                     && old.dim == header.dim
                     && old.generation < header.generation
                     && old.count <= header.count
+                    && !matches!(
+                        vector_file::verify_body(path, old),
+                        Ok(BodyCheck::Mismatch { .. }) | Err(_)
+                    )
             });
             if let Some((mut base_file, old)) = base {
                 // Vectors stored after the old file's generation are the

@@ -7,7 +7,14 @@
 //!
 //! Header layout (all integers little-endian):
 //! `magic[8] = "RLTVECS\0"`, `version: u32`, `dim: u32`, `count: u64`,
-//! `generation: u64`, `library_id: u64`, then zero padding up to 64 bytes.
+//! `generation: u64`, `library_id: u64`, `checksum_mark[4] = "CRC1"`,
+//! `body_crc32: u32`, then zero padding up to 64 bytes.
+//!
+//! The checksum is the CRC-32 (IEEE) of every byte after the header. Files
+//! written before it existed have zeros where the mark goes; they are read
+//! as before and gain a checksum when the file is next written. Checking a
+//! checksum reads the whole body: [`VectorView::map`] does so for files of
+//! up to [`VERIFY_ON_OPEN_BYTES`], and `relate info --check` for any size.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -22,6 +29,14 @@ const MAGIC: &[u8; 8] = b"RLTVECS\0";
 const FILE_VERSION: u32 = 1;
 /// Bytes before the first vector.
 pub(crate) const HEADER_LEN: u64 = 64;
+/// Says that the header records a checksum of the body.
+const CHECKSUM_MARK: &[u8; 4] = b"CRC1";
+/// Bodies up to this size have their checksum verified whenever they are
+/// mapped (about 44,000 vectors of 384 dimensions); larger ones only by
+/// [`verify_body`].
+pub(crate) const VERIFY_ON_OPEN_BYTES: u64 = 64 << 20;
+/// Bytes read at a time when checksumming a file.
+const CHECKSUM_CHUNK: usize = 1 << 20;
 
 /// What the header of a vector file says about its contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +45,8 @@ pub(crate) struct Header {
     pub count: usize,
     pub generation: u64,
     pub library_id: u64,
+    /// CRC-32 of the body; `None` in files written before checksums.
+    pub checksum: Option<u32>,
 }
 
 impl Header {
@@ -41,6 +58,10 @@ impl Header {
         out[16..24].copy_from_slice(&(self.count as u64).to_le_bytes());
         out[24..32].copy_from_slice(&self.generation.to_le_bytes());
         out[32..40].copy_from_slice(&self.library_id.to_le_bytes());
+        if let Some(crc) = self.checksum {
+            out[40..44].copy_from_slice(CHECKSUM_MARK);
+            out[44..48].copy_from_slice(&crc.to_le_bytes());
+        }
         out
     }
 
@@ -55,6 +76,7 @@ impl Header {
             count: usize::try_from(u64_at(16)).ok()?,
             generation: u64_at(24),
             library_id: u64_at(32),
+            checksum: (&bytes[40..44] == CHECKSUM_MARK).then(|| u32_at(44)),
         })
     }
 
@@ -77,6 +99,69 @@ pub(crate) fn read_header(path: &Path) -> Option<(File, Header)> {
     let header = Header::decode(&bytes)?;
     let len = file.metadata().ok()?.len();
     (Some(len) == header.file_len()).then_some((file, header))
+}
+
+/// What checking a vector file's body against its recorded checksum found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyCheck {
+    Matches,
+    /// The file predates checksums.
+    NotRecorded,
+    Mismatch {
+        recorded: u32,
+        found: u32,
+    },
+}
+
+impl BodyCheck {
+    fn of(recorded: Option<u32>, found: impl FnOnce() -> Result<u32>) -> Result<BodyCheck> {
+        let Some(recorded) = recorded else {
+            return Ok(BodyCheck::NotRecorded);
+        };
+        let found = found()?;
+        Ok(if found == recorded {
+            BodyCheck::Matches
+        } else {
+            BodyCheck::Mismatch { recorded, found }
+        })
+    }
+}
+
+/// The error for a vector file whose body does not match its checksum.
+pub(crate) fn damaged(path: &Path, recorded: u32, found: u32) -> Error {
+    Error::StoreCorrupt {
+        path: path.to_path_buf(),
+        problem: format!(
+            "its vectors do not match their checksum (recorded {recorded:08x}, found {found:08x}), \
+             so the file was damaged on disk"
+        ),
+        fix: "Run `relate repair` to rebuild it from the database".into(),
+    }
+}
+
+/// Reads the whole body of the vector file at `path` (whose header is
+/// `header`) and compares it with the recorded checksum.
+pub(crate) fn verify_body(path: &Path, header: &Header) -> Result<BodyCheck> {
+    BodyCheck::of(header.checksum, || {
+        let io = |e| Error::io("read", path, e);
+        let mut file = File::open(path).map_err(io)?;
+        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io)?;
+        checksum_of(&mut file).map_err(io)
+    })
+}
+
+/// CRC-32 of everything `reader` yields.
+fn checksum_of(reader: &mut impl Read) -> std::io::Result<u32> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; CHECKSUM_CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A read-only view of every stored vector: `len()` vectors of `dim()`
@@ -116,6 +201,14 @@ impl VectorView {
                 problem: "it changed size while being opened".into(),
                 fix: "Make sure no other program writes into the library folder".into(),
             });
+        }
+        if header.file_len().unwrap_or(u64::MAX) - HEADER_LEN <= VERIFY_ON_OPEN_BYTES {
+            let body = &map[HEADER_LEN as usize..];
+            if let BodyCheck::Mismatch { recorded, found } =
+                BodyCheck::of(header.checksum, || Ok(crc32fast::hash(body)))?
+            {
+                return Err(damaged(path, recorded, found));
+            }
         }
         let data = if cfg!(target_endian = "little") {
             ViewData::Mapped(map)
@@ -272,8 +365,9 @@ impl VectorFileWriter {
         Ok(())
     }
 
-    /// Checks that every slot was written, makes the file durable and renames
-    /// it over the vector file.
+    /// Checks that every slot was written, records the body's checksum in
+    /// the header, makes the file durable and renames it over the vector
+    /// file.
     pub fn commit(self) -> Result<()> {
         if self.written != self.header.count {
             return Err(Error::StoreCorrupt {
@@ -285,10 +379,20 @@ impl VectorFileWriter {
                 fix: "Restore the library from a backup or ingest again".into(),
             });
         }
-        let file = self
+        let mut file = self
             .out
             .into_inner()
             .map_err(|e| Error::io("write", &self.temp, e.into_error()))?;
+        // Slots may have been patched after they were first written, so the
+        // checksum is taken from the finished file.
+        let io = |e| Error::io("checksum", &self.temp, e);
+        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io)?;
+        let header = Header {
+            checksum: Some(checksum_of(&mut file).map_err(io)?),
+            ..self.header
+        };
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&header.encode()).map_err(io)?;
         file.commit()
     }
 }
@@ -310,6 +414,7 @@ mod tests {
             count: 3,
             generation: 5,
             library_id: 9,
+            checksum: None,
         };
         let mut w = VectorFileWriter::create(&path, header).unwrap();
         w.put(0, &le(&[1.0, 2.0])).unwrap();
@@ -324,7 +429,15 @@ mod tests {
         );
 
         let (file, read) = read_header(&path).unwrap();
-        assert_eq!(read, header);
+        let expected = crc32fast::hash(&le(&[5.0, 6.0, 3.0, 4.0, 7.0, 8.0]));
+        assert_eq!(
+            read,
+            Header {
+                checksum: Some(expected),
+                ..header
+            }
+        );
+        assert_eq!(verify_body(&path, &read).unwrap(), BodyCheck::Matches);
         let view = VectorView::map(&file, &path, read).unwrap();
         assert_eq!(view.as_slice(), &[5.0, 6.0, 3.0, 4.0, 7.0, 8.0]);
         assert_eq!(view.vector(2), Some(&[7.0, 8.0][..]));
@@ -357,6 +470,7 @@ mod tests {
             count: 2,
             generation: 1,
             library_id: 1,
+            checksum: None,
         };
         let mut w = VectorFileWriter::create(&path, header).unwrap();
         w.put(0, &le(&[1.0, 2.0])).unwrap();
@@ -377,5 +491,43 @@ mod tests {
         )
         .unwrap();
         assert!(read_header(&path).is_none());
+    }
+
+    #[test]
+    fn flipped_byte_is_caught_and_old_files_without_checksum_still_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        let header = Header {
+            dim: 2,
+            count: 2,
+            generation: 3,
+            library_id: 4,
+            checksum: None,
+        };
+        let mut w = VectorFileWriter::create(&path, header).unwrap();
+        w.put(0, &le(&[0.6, 0.8])).unwrap();
+        w.put(1, &le(&[1.0, 0.0])).unwrap();
+        w.commit().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let intact = bytes.clone();
+        bytes[HEADER_LEN as usize + 5] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let (file, read) = read_header(&path).unwrap();
+        assert!(matches!(
+            verify_body(&path, &read).unwrap(),
+            BodyCheck::Mismatch { .. }
+        ));
+        let err = VectorView::map(&file, &path, read).unwrap_err().to_string();
+        assert!(err.contains("relate repair"), "{err}");
+
+        // A file as written before checksums: zeros where the mark goes.
+        let mut old = intact;
+        old[40..48].fill(0);
+        std::fs::write(&path, &old).unwrap();
+        let (file, read) = read_header(&path).unwrap();
+        assert_eq!(read.checksum, None);
+        assert_eq!(verify_body(&path, &read).unwrap(), BodyCheck::NotRecorded);
+        let view = VectorView::map(&file, &path, read).unwrap();
+        assert_eq!(view.as_slice(), &[0.6, 0.8, 1.0, 0.0]);
     }
 }

@@ -132,3 +132,18 @@ pub fn copy_model(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Temporary files anywhere under `dir`.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(temp_files(&entry.path()));
+        } else if name.contains(".tmp") {
+            found.push(entry.path().display().to_string());
+        }
+    }
+    found
+}

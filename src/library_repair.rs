@@ -1,0 +1,110 @@
+//! `relate repair`: mends everything in a library folder that is derived
+//! from its database, as the one writer. The database is the source of
+//! truth and is never changed: if SQLite finds it damaged, repair stops and
+//! says to restore a backup or ingest again. Otherwise it restores a
+//! missing manifest from the database, rebuilds the vector file from the
+//! database, removes a saved index that is stale or does not open, and
+//! removes saved topics that cannot be read or do not fit the library.
+//! Stale topics are kept: `relate topics --update` builds on them.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::library_check::{check_dir, LibraryCheck};
+use crate::library_index;
+use crate::library_topics;
+use crate::store::{Library, DATABASE_FIX};
+use crate::{Error, Result};
+
+/// What a repair did, and what the check after it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairReport {
+    /// One line per action taken.
+    pub actions: Vec<String>,
+    /// The integrity check run after the repair.
+    pub check: LibraryCheck,
+}
+
+/// Repairs the library in `dir`, waiting up to `wait` for another writer.
+pub fn repair(dir: &Path, wait: Duration) -> Result<RepairReport> {
+    let manifest_missing = !dir.join("manifest.json").exists();
+    let library = Library::open_for_update(dir, wait)?;
+    let mut actions = Vec::new();
+    if manifest_missing {
+        // Opening for writing restored it from the database's record.
+        actions.push("restored manifest.json from the database".to_string());
+    }
+    let damage = library.database_damage()?;
+    if !damage.is_empty() {
+        return Err(Error::StoreCorrupt {
+            path: dir.join("library.sqlite"),
+            problem: format!("SQLite's check found damage: {}", damage.join("; ")),
+            fix: DATABASE_FIX.into(),
+        });
+    }
+    let vectors = library.rebuild_vectors_from_database()?;
+    actions.push(format!(
+        "rebuilt vectors.f32 from the database ({vectors} vectors)"
+    ));
+    let generation = library.generation()?;
+    if let Some(saved) = library_index::saved_generation(&library) {
+        let why = if saved != generation {
+            Some("stale".to_string())
+        } else {
+            library_index::load(&library)
+                .err()
+                .map(|e| format!("damaged: {e}"))
+        };
+        if let Some(why) = why {
+            remove(&library_index::stamp_path(&library))?;
+            remove(&library_index::graph_dir(&library))?;
+            actions.push(format!(
+                "removed the saved HNSW index ({why}); run `relate index` to build it again"
+            ));
+        }
+    }
+    let topics = library_topics::topics_path(&library);
+    if topics.exists() {
+        match library_topics::load_any(&library) {
+            None => {
+                remove(&topics)?;
+                actions.push(
+                    "removed the saved topics (unreadable); run `relate topics` to compute them \
+                     again"
+                        .to_string(),
+                );
+            }
+            Some(saved)
+                if saved.generation == generation && saved.topics.len() != library.len() =>
+            {
+                remove(&topics)?;
+                actions.push(
+                    "removed the saved topics (they do not fit the library); run `relate topics` \
+                     to compute them again"
+                        .to_string(),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    drop(library);
+    let check = check_dir(dir)?;
+    Ok(RepairReport { actions, check })
+}
+
+/// Removes a file or a folder, if it is there.
+fn remove(path: &Path) -> Result<()> {
+    let result = if path.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}

@@ -1,0 +1,166 @@
+//! `relate info --check` finds damage and `relate repair` mends what is
+//! derived from the database: a flipped byte in the vector file, a missing
+//! manifest, unreadable topics, a vector file from before checksums. A
+//! truncated database is reported and left exactly as it was.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{relate_in, stdout_json, succeed};
+use serde_json::Value;
+
+const PAPERS: usize = 40;
+
+fn library(dir: &Path) -> std::path::PathBuf {
+    let store = dir.join("library");
+    let input = dir.join("papers.jsonl");
+    let lines: String = (0..PAPERS)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"p{i}\",\"title\":\"Paper {i} on topic {}\",\"abstract\":\"Abstract {i}.\"}}\n",
+                i % 5
+            )
+        })
+        .collect();
+    fs::write(&input, lines).unwrap();
+    succeed(&relate_in(&store, &["ingest", input.to_str().unwrap()]));
+    store
+}
+
+/// Runs `info --check --json`: the exit code and the report.
+fn check(store: &Path) -> (i32, Value) {
+    let out = relate_in(store, &["info", "--check", "--json"]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), report)
+}
+
+fn problems(report: &Value) -> String {
+    report["problems"].to_string()
+}
+
+fn assert_sound(store: &Path) -> Value {
+    let (code, report) = check(store);
+    assert_eq!(code, 0, "problems: {}", problems(&report));
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(report["details"]["papers"], PAPERS);
+    assert_eq!(report["details"]["vectors_checked"], PAPERS);
+    report
+}
+
+fn repair(store: &Path) -> Value {
+    stdout_json(&relate_in(store, &["repair", "--json"]))
+}
+
+#[test]
+fn check_finds_damage_and_repair_mends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = library(dir.path());
+    let report = assert_sound(&store);
+    assert_eq!(report["details"]["vector_file"], "current");
+    assert_eq!(report["details"]["vector_file_checksum"], true);
+
+    // A flipped byte in the vector body: found by the check, refused by
+    // queries with the fix, mended by repair.
+    let vectors = store.join("vectors.f32");
+    let mut bytes = fs::read(&vectors).unwrap();
+    bytes[64 + 4 * 384 * 7 + 13] ^= 0x10;
+    fs::write(&vectors, &bytes).unwrap();
+    let (code, report) = check(&store);
+    assert_eq!(code, 1);
+    assert_eq!(report["details"]["vector_file"], "damaged");
+    assert!(problems(&report).contains("checksum"), "{report}");
+    assert!(problems(&report).contains("relate repair"), "{report}");
+    let query = relate_in(&store, &["similar", "p0", "-k", "3"]);
+    assert_eq!(query.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&query.stderr).contains("relate repair"),
+        "{}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let done = repair(&store);
+    assert!(done["actions"].to_string().contains("rebuilt vectors.f32"));
+    assert_sound(&store);
+    succeed(&relate_in(&store, &["similar", "p0", "-k", "3"]));
+
+    // A missing manifest.
+    fs::remove_file(store.join("manifest.json")).unwrap();
+    let (code, report) = check(&store);
+    assert_eq!(code, 1);
+    assert!(problems(&report).contains("manifest.json"), "{report}");
+    let done = repair(&store);
+    assert!(done["actions"]
+        .to_string()
+        .contains("restored manifest.json"));
+    assert!(store.join("manifest.json").is_file());
+    assert_sound(&store);
+
+    // Unreadable topics are removed; a stale index is removed.
+    succeed(&relate_in(&store, &["index"]));
+    assert_eq!(assert_sound(&store)["hnsw_index"], "fresh");
+    fs::write(
+        store.join("index/topics.json"),
+        b"{\"format_version\": 2, \"gen",
+    )
+    .unwrap();
+    let (code, report) = check(&store);
+    assert_eq!((code, report["topics"].as_str()), (1, Some("damaged")));
+    fs::write(store.join("index/generation"), b"0").unwrap();
+    let done = repair(&store);
+    let actions = done["actions"].to_string();
+    assert!(actions.contains("removed the saved topics"), "{actions}");
+    assert!(
+        actions.contains("removed the saved HNSW index (stale)"),
+        "{actions}"
+    );
+    assert!(!store.join("index/topics.json").exists());
+    assert_eq!(assert_sound(&store)["hnsw_index"], "none");
+
+    // A vector file written before checksums passes, and gains one on the
+    // next write.
+    let mut bytes = fs::read(&vectors).unwrap();
+    bytes[40..48].fill(0);
+    fs::write(&vectors, &bytes).unwrap();
+    let report = assert_sound(&store);
+    assert_eq!(report["details"]["vector_file_checksum"], false);
+    succeed(&relate_in(&store, &["similar", "p1", "-k", "2"]));
+    repair(&store);
+    assert_eq!(
+        assert_sound(&store)["details"]["vector_file_checksum"],
+        true
+    );
+}
+
+#[test]
+fn damaged_database_is_reported_and_never_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = library(dir.path());
+    let db = store.join("library.sqlite");
+    let len = fs::metadata(&db).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.set_len(len / 2).unwrap();
+    drop(file);
+    let before = fs::read(&db).unwrap();
+
+    let (code, report) = check(&store);
+    assert_eq!(code, 1);
+    let found = problems(&report);
+    assert!(found.contains("the database is damaged"), "{found}");
+    assert!(found.contains("backup"), "{found}");
+
+    let out = relate_in(&store, &["repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged") && err.contains("backup"), "{err}");
+    assert_eq!(
+        fs::read(&db).unwrap(),
+        before,
+        "repair left the database as it was"
+    );
+}
