@@ -67,6 +67,7 @@ use serde::{Serialize, Serializer};
 
 use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
 use crate::embed::Embedder;
+use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
 use crate::library_topics;
 use crate::query::{resolve_paper, ResultRow};
 use crate::simd::dot;
@@ -552,6 +553,9 @@ pub struct Request {
     /// Number of results.
     pub k: usize,
     pub scorer: Scorer,
+    /// How results are ordered: by the scorer alone, or fused with BM25
+    /// for the positives' key title terms (library candidates only).
+    pub rank: Rank,
     /// Also find, for each result, the sentence of its abstract that
     /// scores best for the profile (embeds every sentence of the results'
     /// abstracts, so it needs the model).
@@ -582,6 +586,11 @@ pub struct ProfileInfo {
     /// Always `recommend`.
     pub kind: &'static str,
     pub scorer: &'static str,
+    /// `dense` or `hybrid`.
+    pub rank: &'static str,
+    /// With hybrid ranking: the terms searched with BM25.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lexical_terms: Vec<String>,
     pub positives: Vec<ExampleInfo>,
     pub negatives: Vec<ExampleInfo>,
     /// `library`, `papers` (given, not stored) or `stored` (given and
@@ -655,6 +664,18 @@ pub fn recommend(
     if request.profile.positives.is_empty() {
         return Err(no_positive());
     }
+    if request.rank == Rank::Hybrid {
+        if matches!(request.candidates, Candidates::Papers(_)) {
+            return Err(Error::InvalidArgument {
+                name: "rank".into(),
+                problem: "hybrid ranks library papers only: store the candidates too \
+                          (--ingest), or rank them with --rank dense"
+                    .into(),
+            });
+        }
+        // Before any example is embedded.
+        library.require_text_index()?;
+    }
     let view = library.vectors()?;
     let dim = view.dim();
     let positives = resolve_examples(library, &view, embedder, &request.profile.positives)?;
@@ -674,6 +695,19 @@ pub fn recommend(
     let excluded =
         |id: &str| example_ids.contains(id) || request.filters.exclude.iter().any(|x| x == id);
     let k = request.k;
+    let lexical_terms = match request.rank {
+        Rank::Dense => Vec::new(),
+        Rank::Hybrid => {
+            let texts: Vec<(&str, f32)> = positives
+                .iter()
+                .map(|e| {
+                    let text = e.info.title.as_deref().unwrap_or(&e.text);
+                    (text, e.info.weight)
+                })
+                .collect();
+            lexical::key_terms(&texts, MAX_QUERY_TERMS)
+        }
+    };
 
     let (candidates_kind, scored, chosen) = match &request.candidates {
         Candidates::Library | Candidates::Stored(_) => {
@@ -709,8 +743,14 @@ pub fn recommend(
             }
             let scores = profile.score_all(request.scorer, view.as_slice())?;
             let scored = allowed.iter().filter(|&&a| a).count();
-            let chosen =
-                best_library_papers(library, &view, &scores, &allowed, &request.filters, k)?;
+            let order = match request.rank {
+                Rank::Dense => dense_order(&scores, &allowed, &request.filters, k),
+                Rank::Hybrid => {
+                    let lexical = lexical_slots(library, &lexical_terms, &allowed)?;
+                    hybrid_order(&scores, &allowed, &request.filters, k, &lexical)
+                }
+            };
+            let chosen = best_library_papers(library, &view, order, &request.filters, k)?;
             let kind = match request.candidates {
                 Candidates::Library => "library",
                 _ => "stored",
@@ -741,6 +781,7 @@ pub fn recommend(
                         slot,
                         score: scores[i],
                         vector: vectors[i * dim..(i + 1) * dim].to_vec(),
+                        fused: None,
                     }
                 })
                 .collect();
@@ -761,13 +802,17 @@ pub fn recommend(
         .zip(reasons)
         .enumerate()
         .map(|(i, (c, because))| RecommendRow {
-            row: ResultRow::from_paper(
-                i + 1,
-                c.paper,
-                c.score,
-                c.slot
-                    .and_then(|slot| topics.as_ref().and_then(|t| t.tag(slot))),
-            ),
+            row: ResultRow {
+                lexical_rank: c.fused.and_then(|f| f.0),
+                fused: c.fused.map(|f| f.1),
+                ..ResultRow::from_paper(
+                    i + 1,
+                    c.paper,
+                    c.score,
+                    c.slot
+                        .and_then(|slot| topics.as_ref().and_then(|t| t.tag(slot))),
+                )
+            },
             because,
         })
         .collect();
@@ -775,6 +820,8 @@ pub fn recommend(
         query: ProfileInfo {
             kind: "recommend",
             scorer: request.scorer.name(),
+            rank: request.rank.name(),
+            lexical_terms,
             positives: positives.into_iter().map(|e| e.info).collect(),
             negatives: negatives.into_iter().map(|e| e.info).collect(),
             candidates: candidates_kind,
@@ -792,19 +839,17 @@ struct Chosen {
     slot: Option<u32>,
     score: f32,
     vector: Vec<f32>,
+    /// With hybrid ranking: the BM25 rank (if any) and the fused score.
+    fused: Option<(Option<usize>, f32)>,
 }
 
-/// The best `k` allowed library papers that pass `filters`, best first
-/// (ties to the lower slot). Records are read in score order, only as far
-/// as needed.
-fn best_library_papers(
-    library: &Library,
-    view: &VectorView,
-    scores: &[f32],
-    allowed: &[bool],
-    filters: &Filters,
-    k: usize,
-) -> Result<Vec<Chosen>> {
+/// A library candidate in ranking order: slot, profile score, and with
+/// hybrid ranking its BM25 rank and fused score.
+type Ranked = (u32, f32, Option<(Option<usize>, f32)>);
+
+/// Allowed, scored slots by score, best first (ties to the lower slot):
+/// only the best `k` when no filter reads records, else all of them.
+fn dense_order(scores: &[f32], allowed: &[bool], filters: &Filters, k: usize) -> Vec<Ranked> {
     let mut order: Vec<(f32, u32)> = scores
         .iter()
         .zip(allowed)
@@ -815,19 +860,96 @@ fn best_library_papers(
     let better = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     if !filters.reads_records() && k < order.len() {
         if k == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         order.select_nth_unstable_by(k - 1, better);
         order.truncate(k);
     }
     order.sort_unstable_by(better);
+    order.into_iter().map(|(s, slot)| (slot, s, None)).collect()
+}
+
+/// The allowed slots matching the key terms by BM25, best first, at most
+/// [`FUSION_DEPTH`].
+fn lexical_slots(library: &Library, terms: &[String], allowed: &[bool]) -> Result<Vec<u32>> {
+    let Some(query) = lexical::fts_query(terms) else {
+        return Ok(Vec::new());
+    };
+    // Read past the examples and excluded papers, which are not allowed.
+    let hits = library.text_search(&query, FUSION_DEPTH * 4)?;
+    Ok(hits
+        .into_iter()
+        .map(|(slot, _)| slot)
+        .filter(|&slot| allowed.get(slot as usize).copied().unwrap_or(false))
+        .take(FUSION_DEPTH)
+        .collect())
+}
+
+/// The dense order fused with the BM25 order (see [`crate::lexical`]):
+/// the fused top of both lists, then (for filters that drop papers) the
+/// rest of the dense order.
+fn hybrid_order(
+    scores: &[f32],
+    allowed: &[bool],
+    filters: &Filters,
+    k: usize,
+    lexical: &[u32],
+) -> Vec<Ranked> {
+    let depth = FUSION_DEPTH.max(k);
+    let dense = dense_order(scores, allowed, filters, depth);
+    let dense_slots: Vec<u32> = dense.iter().take(depth).map(|d| d.0).collect();
+    let lexical: Vec<u32> = lexical
+        .iter()
+        .copied()
+        .filter(|&s| !scores[s as usize].is_nan())
+        .collect();
+    let fused = lexical::fuse(&dense_slots, &lexical);
+    let listed: HashSet<u32> = fused.iter().map(|f| f.slot).collect();
+    let mut order: Vec<Ranked> = fused
+        .iter()
+        .map(|f| {
+            (
+                f.slot,
+                scores[f.slot as usize],
+                Some((f.lexical_rank, f.score)),
+            )
+        })
+        .collect();
+    order.extend(
+        dense
+            .into_iter()
+            .enumerate()
+            .skip(depth)
+            .filter(|(_, d)| !listed.contains(&d.0))
+            .map(|(i, (slot, s, _))| {
+                (
+                    slot,
+                    s,
+                    Some((None, 1.0 / (lexical::RRF_K + (i + 1) as f32))),
+                )
+            }),
+    );
+    order
+}
+
+/// The first `k` papers of `order` that pass `filters`. Records are read in
+/// order, only as far as needed.
+fn best_library_papers(
+    library: &Library,
+    view: &VectorView,
+    order: Vec<Ranked>,
+    filters: &Filters,
+    k: usize,
+) -> Result<Vec<Chosen>> {
     let mut chosen = Vec::with_capacity(k);
     for chunk in order.chunks(FETCH_CHUNK.max(k)) {
         if chosen.len() >= k {
             break;
         }
-        let slots: Vec<u32> = chunk.iter().map(|c| c.1).collect();
-        for (paper, &(score, slot)) in library.papers_by_slots(&slots)?.into_iter().zip(chunk) {
+        let slots: Vec<u32> = chunk.iter().map(|c| c.0).collect();
+        for (paper, &(slot, score, fused)) in
+            library.papers_by_slots(&slots)?.into_iter().zip(chunk)
+        {
             if chosen.len() >= k {
                 break;
             }
@@ -838,6 +960,7 @@ fn best_library_papers(
                     slot: Some(slot),
                     score,
                     vector,
+                    fused,
                 });
             }
         }

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Args;
 use relate::embed::Embedder;
+use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
 use relate::query::{self, Answer, SearchMethod, Searcher, MAX_RESULTS};
 use relate::store::Library;
@@ -39,6 +40,11 @@ pub struct SearchFlags {
     /// numbers them; the topics must be current)
     #[arg(long, value_name = "ID")]
     pub topic: Option<TopicPath>,
+
+    /// How results are ranked: dense (embeddings only) or hybrid (fused with
+    /// BM25 over titles and abstracts, which finds exact terms)
+    #[arg(long, default_value_t = Rank::default(), value_name = "RANK")]
+    pub rank: Rank,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -112,6 +118,7 @@ pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {
         &args.query,
         args.flags.k as usize,
         args.flags.topic,
+        args.flags.rank,
     )?;
     print(&answer, args.flags.json)
 }
@@ -127,6 +134,10 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = args.flags.topic {
         query::topic_filter(&library, path)?;
     }
+    if args.flags.rank == Rank::Hybrid {
+        // Before the model is run.
+        library.require_text_index()?;
+    }
     let answer = query::search_in(
         &library,
         &searcher,
@@ -134,6 +145,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
         &args.text,
         args.flags.k as usize,
         args.flags.topic,
+        args.flags.rank,
     )?;
     print(&answer, args.flags.json)
 }

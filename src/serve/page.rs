@@ -21,6 +21,7 @@ use axum::Router;
 
 use super::api::{paper_answer, search_answer, similar_answer, ApiError, Params};
 use super::{AppState, Snapshot};
+use crate::lexical::Rank;
 use crate::library_topics;
 use crate::query::{self, Answer};
 use crate::topics::{render_html, TopicOptions};
@@ -214,7 +215,7 @@ async fn answer_for(
     drop(turn);
     match paper {
         Some(paper) => {
-            let answer = similar_answer(state, paper.id.clone(), k).await?;
+            let answer = similar_answer(state, paper.id.clone(), k, Rank::default()).await?;
             let link = format!(
                 "<a href=\"/paper/{}\">{}</a>",
                 encode_segment(&paper.id),
@@ -227,7 +228,7 @@ async fn answer_for(
             ))
         }
         None => {
-            let answer = search_answer(state, q.to_string(), k).await?;
+            let answer = search_answer(state, q.to_string(), k, Rank::default()).await?;
             let quoted = format!("“{}”", escape(q));
             Ok((
                 answer,
@@ -243,10 +244,11 @@ async fn paper_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
         Ok(p) => p,
         Err(e) => return error_page(&e, ""),
     };
-    let related = match similar_answer(&state, found.paper.id.clone(), RELATED).await {
-        Ok(a) => a,
-        Err(e) => return error_page(&e, ""),
-    };
+    let related =
+        match similar_answer(&state, found.paper.id.clone(), RELATED, Rank::default()).await {
+            Ok(a) => a,
+            Err(e) => return error_page(&e, ""),
+        };
     let p = &found.paper;
     let mut body = format!(
         "<article class=\"paper\" data-id=\"{}\" data-title=\"{}\">\n<h1>{}</h1>\n<p class=\"meta\">",
