@@ -66,6 +66,7 @@ use rayon::prelude::*;
 use serde::{Serialize, Serializer};
 
 use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
+use crate::embed::matmul::{product, Dest, PackedB, RowsView};
 use crate::embed::Embedder;
 use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
 use crate::library_topics;
@@ -88,11 +89,13 @@ pub const REASON_POSITIVES: usize = 3;
 pub const REASON_TERMS: usize = 5;
 /// Extra weight of a two-word term in the reasons.
 const BIGRAM_BONUS: f64 = 1.3;
-/// Below this many stored values (n * dim) one thread runs the
-/// multi-interest scan; above it the scan is split across threads.
-const PARALLEL_MIN_VALUES: usize = 1 << 20;
-/// Vectors per piece of a split scan.
-const PARALLEL_CHUNK: usize = 4096;
+/// Below this many multiply-adds (candidates × dimensions × examples) one
+/// thread runs the multi-interest scan; above it the scan is split across
+/// threads.
+const PARALLEL_MIN_VALUES: usize = 1 << 22;
+/// Vectors per piece of a split scan (with 200 examples, 800 KiB of
+/// similarities).
+const PARALLEL_CHUNK: usize = 1024;
 /// Records fetched at a time while walking candidates in score order.
 const FETCH_CHUNK: usize = 256;
 
@@ -229,33 +232,65 @@ impl ProfileVectors {
                     .map(|v| dot(v, &direction))
                     .collect()
             }
-            Scorer::Multi => {
-                // Several dot products per candidate make this scan bound by
-                // arithmetic, not memory, so large ones are split across
-                // threads.
-                let mut scores = vec![0f32; vectors.len() / self.dim];
-                let fill = |vectors: &[f32], out: &mut [f32]| {
-                    let mut sims = vec![0f32; self.positive_weights.len()];
-                    let mut neg_sims = vec![0f32; self.negative_weights.len()];
-                    for (v, score) in rows_of(vectors, self.dim).zip(out) {
-                        *score = self.multi_score(v, &mut sims, &mut neg_sims);
-                    }
-                };
-                if vectors.len() < PARALLEL_MIN_VALUES {
-                    fill(vectors, &mut scores);
-                } else {
-                    scores
-                        .par_chunks_mut(PARALLEL_CHUNK)
-                        .zip(vectors.par_chunks(PARALLEL_CHUNK * self.dim))
-                        .for_each(|(out, vectors)| fill(vectors, out));
-                }
-                scores
-            }
+            Scorer::Multi => self.multi_scores(vectors),
         })
     }
 
-    /// The multi-interest score of `v`, with scratch space for the
-    /// similarities.
+    /// The multi-interest scores of `vectors`: their similarities to all
+    /// examples at once, as blocks of a matrix product (the encoder's SIMD
+    /// kernels) split across threads, then the soft maxima row by row.
+    fn multi_scores(&self, vectors: &[f32]) -> Vec<f32> {
+        let dim = self.dim;
+        let positives = self.positive_weights.len();
+        let examples = positives + self.negative_weights.len();
+        let all: Vec<f32> = [&self.positives[..], &self.negatives[..]].concat();
+        // B = examplesᵀ (dim × examples), so that rows · B are similarities.
+        let packed = PackedB::from_weight(&all, examples, dim);
+        let mut scores = vec![0f32; vectors.len() / dim];
+        let fill = |vectors: &[f32], out: &mut [f32]| {
+            let rows = out.len();
+            let mut sims = vec![0f32; rows * examples];
+            product(
+                Dest::new(&mut sims, examples),
+                RowsView {
+                    data: vectors,
+                    row_step: dim,
+                },
+                rows,
+                &packed,
+                false,
+                false,
+            );
+            for (row, score) in sims.chunks_exact(examples).zip(out) {
+                let (pos, neg) = row.split_at(positives);
+                *score = self.multi_from_similarities(pos, neg);
+            }
+        };
+        if vectors.len() * examples < PARALLEL_MIN_VALUES {
+            fill(vectors, &mut scores);
+        } else {
+            scores
+                .par_chunks_mut(PARALLEL_CHUNK)
+                .zip(vectors.par_chunks(PARALLEL_CHUNK * dim))
+                .for_each(|(out, vectors)| fill(vectors, out));
+        }
+        scores
+    }
+
+    /// The multi-interest score from a candidate's similarities to the
+    /// positives and to the negatives.
+    fn multi_from_similarities(&self, positive: &[f32], negative: &[f32]) -> f32 {
+        let mut score = soft_max(positive, &self.positive_weights);
+        if !negative.is_empty() {
+            score -= MULTI_GAMMA * soft_max(negative, &self.negative_weights);
+        }
+        score
+    }
+
+    /// The multi-interest score of `v` one dot product at a time: what
+    /// the blocked scan is checked against.
+    /// `sims` and `neg_sims` are scratch space for the similarities.
+    #[cfg(test)]
     fn multi_score(&self, v: &[f32], sims: &mut [f32], neg_sims: &mut [f32]) -> f32 {
         for (s, p) in sims.iter_mut().zip(rows_of(&self.positives, self.dim)) {
             *s = dot(p, v);
@@ -1401,7 +1436,8 @@ mod tests {
     #[test]
     fn a_large_multi_interest_scan_split_across_threads_scores_every_vector() {
         let dim = 64;
-        let n = PARALLEL_MIN_VALUES / dim + 777;
+        // Enough candidates for the scan to be split across threads.
+        let n = PARALLEL_MIN_VALUES / (dim * 4) + 777;
         let vectors = crate::index::clustered_unit_vectors(n, dim, 30, 0.5, 3);
         let mut p = ProfileVectors::new(dim);
         for (slot, weight) in [(5, 1.0), (900, 2.0), (15_000, 0.5)] {
@@ -1414,10 +1450,11 @@ mod tests {
         let (mut sims, mut neg) = (vec![0.0; 3], vec![0.0; 1]);
         for slot in [0, 5, PARALLEL_CHUNK - 1, PARALLEL_CHUNK, 15_000, n - 1] {
             let v = &vectors[slot * dim..(slot + 1) * dim];
-            assert_eq!(
-                scores[slot],
-                p.multi_score(v, &mut sims, &mut neg),
-                "slot {slot}"
+            let one_by_one = p.multi_score(v, &mut sims, &mut neg);
+            assert!(
+                (scores[slot] - one_by_one).abs() < 1e-5,
+                "slot {slot}: {} vs {one_by_one}",
+                scores[slot]
             );
         }
     }

@@ -13,7 +13,7 @@ mod bert;
 mod device;
 mod fingerprint;
 mod kernels;
-mod matmul;
+pub(crate) mod matmul;
 mod model_folder;
 mod packed;
 mod pooling;
