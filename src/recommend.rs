@@ -66,6 +66,7 @@ use rayon::prelude::*;
 use serde::{Serialize, Serializer};
 
 use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
+use crate::embed::kernels::soft_max_rows;
 use crate::embed::matmul::{product, Dest, PackedB, RowsView};
 use crate::embed::Embedder;
 use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
@@ -236,36 +237,53 @@ impl ProfileVectors {
         })
     }
 
-    /// The multi-interest scores of `vectors`: their similarities to all
-    /// examples at once, as blocks of a matrix product (the encoder's SIMD
-    /// kernels) split across threads, then the soft maxima row by row.
+    /// The multi-interest scores of `vectors`: their similarities to the
+    /// positives and to the negatives as blocks of two matrix products (the
+    /// encoder's SIMD kernels), then the soft maxima row by row (a SIMD
+    /// kernel too), block by block across threads.
     fn multi_scores(&self, vectors: &[f32]) -> Vec<f32> {
         let dim = self.dim;
-        let positives = self.positive_weights.len();
-        let examples = positives + self.negative_weights.len();
-        let all: Vec<f32> = [&self.positives[..], &self.negatives[..]].concat();
         // B = examplesᵀ (dim × examples), so that rows · B are similarities.
-        let packed = PackedB::from_weight(&all, examples, dim);
+        let positives = PackedB::from_weight(&self.positives, self.positive_weights.len(), dim);
+        let negatives = PackedB::from_weight(&self.negatives, self.negative_weights.len(), dim);
         let mut scores = vec![0f32; vectors.len() / dim];
         let fill = |vectors: &[f32], out: &mut [f32]| {
             let rows = out.len();
-            let mut sims = vec![0f32; rows * examples];
-            product(
-                Dest::new(&mut sims, examples),
-                RowsView {
-                    data: vectors,
-                    row_step: dim,
-                },
-                rows,
-                &packed,
-                false,
-                false,
+            let similarities = |packed: &PackedB| {
+                let mut sims = vec![0f32; rows * packed.cols()];
+                product(
+                    Dest::new(&mut sims, packed.cols()),
+                    RowsView {
+                        data: vectors,
+                        row_step: dim,
+                    },
+                    rows,
+                    packed,
+                    false,
+                    false,
+                );
+                sims
+            };
+            soft_max_rows(
+                &similarities(&positives),
+                &self.positive_weights,
+                MULTI_TEMPERATURE,
+                out,
             );
-            for (row, score) in sims.chunks_exact(examples).zip(out) {
-                let (pos, neg) = row.split_at(positives);
-                *score = self.multi_from_similarities(pos, neg);
+            if !self.negative_weights.is_empty() {
+                let mut penalty = vec![0f32; rows];
+                soft_max_rows(
+                    &similarities(&negatives),
+                    &self.negative_weights,
+                    MULTI_TEMPERATURE,
+                    &mut penalty,
+                );
+                for (score, p) in out.iter_mut().zip(&penalty) {
+                    *score -= MULTI_GAMMA * p;
+                }
             }
         };
+        let examples = self.positive_weights.len() + self.negative_weights.len();
         if vectors.len() * examples < PARALLEL_MIN_VALUES {
             fill(vectors, &mut scores);
         } else {
@@ -275,16 +293,6 @@ impl ProfileVectors {
                 .for_each(|(out, vectors)| fill(vectors, out));
         }
         scores
-    }
-
-    /// The multi-interest score from a candidate's similarities to the
-    /// positives and to the negatives.
-    fn multi_from_similarities(&self, positive: &[f32], negative: &[f32]) -> f32 {
-        let mut score = soft_max(positive, &self.positive_weights);
-        if !negative.is_empty() {
-            score -= MULTI_GAMMA * soft_max(negative, &self.negative_weights);
-        }
-        score
     }
 
     /// The multi-interest score of `v` one dot product at a time: what
@@ -352,7 +360,9 @@ fn normalise(v: &mut [f32]) -> bool {
 }
 
 /// `τ · ln(Σ wᵢ exp(sᵢ / τ) / Σ wᵢ)`: the weighted soft maximum of `sims`,
-/// between their weighted mean and their maximum.
+/// between their weighted mean and their maximum, one value at a time (the
+/// reference for the scan's SIMD kernel).
+#[cfg(test)]
 fn soft_max(sims: &[f32], weights: &[f32]) -> f32 {
     let best = sims.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if !best.is_finite() {
