@@ -10,10 +10,19 @@
 //! (a missing rank adds nothing); results keep their dense cosine as their
 //! score. Reciprocal rank fusion needs no calibration between cosines and
 //! BM25 scores, whose scales differ from query to query.
+//!
+//! Measured by `cargo run --example hybrid_eval` on the 61 sample papers,
+//! dense / hybrid: `recommend` with 2 liked papers of one hand-grouped group,
+//! recall@10 of the rest of the group 0.745 / 0.793; `search` for each of 87
+//! words with an inner capital or digit found in one abstract only (not in
+//! its title), that paper in the top 10 0.609 / 1.000 (mean reciprocal rank
+//! 0.395 / 0.966). Hybrid wins both, so [`choose`] prefers it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::store::{Library, TextIndexState};
 
 /// The constant of reciprocal rank fusion (the usual 60: a paper's rank
 /// matters less the further down it is, but slowly).
@@ -23,7 +32,9 @@ pub const FUSION_DEPTH: usize = 100;
 /// Most terms in a lexical query built from a reading list.
 pub const MAX_QUERY_TERMS: usize = 32;
 
-/// How results are ranked.
+/// How results are ranked. `Rank::default()` (dense) is what library
+/// callers get without asking; the CLI and the server ask [`choose`],
+/// which prefers hybrid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Rank {
     /// By the dense (embedding) score alone.
@@ -58,6 +69,18 @@ impl fmt::Display for Rank {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The ranking to use: the one asked for, else hybrid (it ranks better on
+/// every measurement in the README) when the library's full-text index is
+/// in step with its papers, else dense, so that a library made before the
+/// index keeps answering until its next write builds it.
+pub fn choose(asked: Option<Rank>, library: &Library) -> crate::Result<Rank> {
+    Ok(match asked {
+        Some(rank) => rank,
+        None if library.text_index_state()? == TextIndexState::Current => Rank::Hybrid,
+        None => Rank::Dense,
+    })
 }
 
 /// The searchable terms of `text`, lowercase, in order, repeats kept: its

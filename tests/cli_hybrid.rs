@@ -172,6 +172,12 @@ fn hybrid_recommend_and_similar_use_the_exact_terms_of_what_is_liked() {
 
     let similar = json_of(store, &["similar", "p0", "--rank", "hybrid", "-k", "5"]);
     assert_eq!(similar["query"]["rank"], "hybrid");
+    // Hybrid is the default where the library has its full-text index.
+    let default = json_of(store, &["similar", "p0", "-k", "5"]);
+    assert_eq!(default["query"]["rank"], "hybrid");
+    assert_eq!(titles(&default), titles(&similar));
+    let liked = json_of(store, &["recommend", "--like", "p0", "-k", "3"]);
+    assert_eq!(liked["query"]["rank"], "hybrid");
     assert_eq!(similar["results"].as_array().unwrap().len(), 5);
     assert!(titles(&similar).iter().all(|t| t != &subset()[0]["title"]));
 }
@@ -251,6 +257,9 @@ fn a_library_made_before_the_text_index_answers_dense_and_gets_it_on_the_next_wr
     }
     let dense = json_of(&store, &["similar", "p0", "--rank", "dense", "-k", "2"]);
     assert_eq!(dense["results"].as_array().unwrap().len(), 2);
+    // Without --rank such a library is ranked densely, without an error.
+    let default = json_of(&store, &["similar", "p0", "-k", "2"]);
+    assert_eq!(default["query"]["rank"], "dense");
     for args in [
         &["similar", "p0", "--rank", "hybrid"][..],
         &["search", "theorem", "--rank", "hybrid"][..],

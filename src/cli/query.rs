@@ -41,10 +41,11 @@ pub struct SearchFlags {
     #[arg(long, value_name = "ID")]
     pub topic: Option<TopicPath>,
 
-    /// How results are ranked: dense (embeddings only) or hybrid (fused with
-    /// BM25 over titles and abstracts, which finds exact terms)
-    #[arg(long, default_value_t = Rank::default(), value_name = "RANK")]
-    pub rank: Rank,
+    /// How results are ranked: hybrid (fused with BM25 over titles and
+    /// abstracts, which finds exact terms; the default when the library has its
+    /// full-text index) or dense (embeddings only)
+    #[arg(long, value_name = "RANK")]
+    pub rank: Option<Rank>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -112,13 +113,14 @@ pub struct SearchArgs {
 
 pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {
     let (library, searcher) = args.flags.open()?;
+    let rank = relate::lexical::choose(args.flags.rank, &library)?;
     let answer = query::similar_in(
         &library,
         &searcher,
         &args.query,
         args.flags.k as usize,
         args.flags.topic,
-        args.flags.rank,
+        rank,
     )?;
     print(&answer, args.flags.json)
 }
@@ -134,7 +136,8 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = args.flags.topic {
         query::topic_filter(&library, path)?;
     }
-    if args.flags.rank == Rank::Hybrid {
+    let rank = relate::lexical::choose(args.flags.rank, &library)?;
+    if rank == Rank::Hybrid {
         // Before the model is run.
         library.require_text_index()?;
     }
@@ -145,7 +148,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
         &args.text,
         args.flags.k as usize,
         args.flags.topic,
-        args.flags.rank,
+        rank,
     )?;
     print(&answer, args.flags.json)
 }

@@ -100,11 +100,11 @@ pub struct RecommendArgs {
     #[arg(long, default_value_t = Scorer::default(), value_name = "SCORER")]
     pub scorer: Scorer,
 
-    /// How results are ranked: dense (the scorer alone) or hybrid (fused with
-    /// BM25 over titles and abstracts for the liked papers' key terms;
-    /// library candidates only)
-    #[arg(long, default_value_t = Rank::default(), value_name = "RANK")]
-    pub rank: Rank,
+    /// How results are ranked: hybrid (fused with BM25 over titles and abstracts
+    /// for the liked papers' key terms; the default for library candidates when
+    /// the library has its full-text index) or dense (the scorer alone)
+    #[arg(long, value_name = "RANK")]
+    pub rank: Option<Rank>,
 
     /// Number of results, 1 to 10,000
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64))]
@@ -294,7 +294,12 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         },
         k: args.k as usize,
         scorer: args.scorer,
-        rank: args.rank,
+        rank: match args.rank {
+            // Papers from files are ranked densely unless hybrid is asked for
+            // (and refused).
+            None if !args.from.is_empty() && !args.ingest => Rank::Dense,
+            asked => relate::lexical::choose(asked, &library)?,
+        },
         explain: args.explain,
     };
     let model = LazyModel {

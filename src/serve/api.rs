@@ -217,12 +217,14 @@ impl Params {
         }
     }
 
-    /// `rank`: `dense` (when absent) or `hybrid`.
-    pub fn rank(&self) -> std::result::Result<Rank, ApiError> {
+    /// `rank`: `dense` or `hybrid`; `None` when absent (then
+    /// [`crate::lexical::choose`] picks).
+    pub fn rank(&self) -> std::result::Result<Option<Rank>, ApiError> {
         match self.get("rank") {
-            None => Ok(Rank::default()),
+            None => Ok(None),
             Some(text) => text
                 .parse()
+                .map(Some)
                 .map_err(|e: String| ApiError::bad_request(format!("parameter 'rank': {e}"))),
         }
     }
@@ -325,11 +327,14 @@ pub async fn similar_answer(
     state: &AppState,
     paper: String,
     k: usize,
-    rank: Rank,
+    rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
     on_snapshot(state, move |s| {
-        s.with_library(|library| query::similar_in(library, &s.searcher, &paper, k, None, rank))
-            .map_err(ApiError::from)
+        s.with_library(|library| {
+            let rank = crate::lexical::choose(rank, library)?;
+            query::similar_in(library, &s.searcher, &paper, k, None, rank)
+        })
+        .map_err(ApiError::from)
     })
     .await
 }
@@ -339,7 +344,7 @@ pub async fn search_answer(
     state: &AppState,
     text: String,
     k: usize,
-    rank: Rank,
+    rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
     query::check_search_text(&text)?;
     let snapshot = state.current()?;
@@ -357,6 +362,7 @@ pub async fn search_answer(
     tokio::task::spawn_blocking(move || {
         snapshot
             .with_library(|library| {
+                let rank = crate::lexical::choose(rank, library)?;
                 query::search_vector_in(library, &snapshot.searcher, &text, &vector, k, None, rank)
             })
             .map_err(ApiError::from)
@@ -639,11 +645,17 @@ async fn recommend_handler(
             ),
         )
     })?;
-    let request = body.to_request()?;
+    let mut request = body.to_request()?;
+    let asked = body.rank.is_some();
     let worker = state.clone();
     on_snapshot(&state, move |s| {
-        s.with_library(|library| recommend::recommend(library, &worker.embedder, &request))
-            .map_err(ApiError::from)
+        s.with_library(|library| {
+            if !asked {
+                request.rank = crate::lexical::choose(None, library)?;
+            }
+            recommend::recommend(library, &worker.embedder, &request)
+        })
+        .map_err(ApiError::from)
     })
     .await
     .map(Json)

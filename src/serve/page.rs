@@ -21,7 +21,6 @@ use axum::Router;
 
 use super::api::{paper_answer, search_answer, similar_answer, ApiError, Params};
 use super::{AppState, Snapshot};
-use crate::lexical::Rank;
 use crate::library_topics;
 use crate::query::{self, Answer};
 use crate::topics::{render_html, TopicOptions};
@@ -215,7 +214,7 @@ async fn answer_for(
     drop(turn);
     match paper {
         Some(paper) => {
-            let answer = similar_answer(state, paper.id.clone(), k, Rank::default()).await?;
+            let answer = similar_answer(state, paper.id.clone(), k, None).await?;
             let link = format!(
                 "<a href=\"/paper/{}\">{}</a>",
                 encode_segment(&paper.id),
@@ -228,7 +227,7 @@ async fn answer_for(
             ))
         }
         None => {
-            let answer = search_answer(state, q.to_string(), k, Rank::default()).await?;
+            let answer = search_answer(state, q.to_string(), k, None).await?;
             let quoted = format!("“{}”", escape(q));
             Ok((
                 answer,
@@ -244,11 +243,10 @@ async fn paper_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
         Ok(p) => p,
         Err(e) => return error_page(&e, ""),
     };
-    let related =
-        match similar_answer(&state, found.paper.id.clone(), RELATED, Rank::default()).await {
-            Ok(a) => a,
-            Err(e) => return error_page(&e, ""),
-        };
+    let related = match similar_answer(&state, found.paper.id.clone(), RELATED, None).await {
+        Ok(a) => a,
+        Err(e) => return error_page(&e, ""),
+    };
     let p = &found.paper;
     let mut body = format!(
         "<article class=\"paper\" data-id=\"{}\" data-title=\"{}\">\n<h1>{}</h1>\n<p class=\"meta\">",
