@@ -108,6 +108,10 @@ const TEXT_GENERATION_KEY: &str = "text_index_generation";
 /// BM25 column weights: a term in the title counts this many times one in
 /// the abstract.
 const TITLE_WEIGHT: f64 = 2.0;
+/// Matches scoring at most this are left out: SQLite gives terms found in
+/// half the papers or more a near-zero weight, and such matches say
+/// nothing (but would still take ranks in a fusion).
+const MIN_BM25: f64 = 1e-4;
 
 /// State of the full-text index of titles and abstracts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +276,8 @@ impl Database {
     }
 
     /// `(slot, BM25 score)` of the papers matching an FTS5 query on titles
-    /// and abstracts, best first (higher is better), at most `limit`.
+    /// and abstracts, best first (higher is better), at most `limit`, those
+    /// matched only by words most papers hold ([`MIN_BM25`]) left out.
     pub fn text_search(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, f64)>> {
         let err = |e| self.err("search titles and abstracts", e);
         let mut stmt = self
@@ -633,9 +638,9 @@ impl Database {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(err);
-        rows
+            .collect::<rusqlite::Result<Vec<(u32, f64)>>>()
+            .map_err(err)?;
+        Ok(rows.into_iter().filter(|h| h.1 > MIN_BM25).collect())
     }
 
     fn records(&self, sql: &str, arg: &str) -> Result<Vec<Paper>> {
