@@ -236,6 +236,10 @@ pub enum Error {
     /// The saved HNSW index is missing or older than the library.
     #[error("the HNSW index at {path} is missing or older than the library: run `relate index` to build it, or search without --hnsw")]
     IndexStale { path: PathBuf },
+
+    /// The full-text index that `--rank hybrid` needs is missing or behind.
+    #[error("the library at {dir} {problem}, which --rank hybrid needs: build it once with `relate index` (or any `relate ingest` into the library), or rank with --rank dense")]
+    TextIndexMissing { dir: PathBuf, problem: &'static str },
 }
 
 fn format_candidates(candidates: &[(String, String)]) -> String {

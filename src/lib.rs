@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod lexical;
 pub mod library_check;
 pub mod library_index;
 pub mod library_info;

@@ -2,13 +2,16 @@
 //! (`similar`) and papers about a free text (`search`). This module resolves
 //! what the user typed to a paper, picks exact or HNSW search, and turns
 //! hits into result rows (with each paper's saved topic when it is
-//! current); it prints nothing.
+//! current); it prints nothing. With [`Rank::Hybrid`] the dense hits are
+//! fused with BM25 hits over titles and abstracts (see [`crate::lexical`]):
+//! `similar` searches the paper's title words, `search` the text's words.
 
 use serde::Serialize;
 
 use crate::corpus::Paper;
 use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
+use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
@@ -36,8 +39,16 @@ pub struct ResultRow {
     pub rank: usize,
     pub id: String,
     pub title: String,
-    /// Cosine similarity to the query; higher is closer.
+    /// Cosine similarity to the query (for `recommend`, the profile
+    /// score); higher is closer.
     pub score: f32,
+    /// With `--rank hybrid`: the paper's rank by BM25 over titles and
+    /// abstracts (absent when it did not match or was not among the best).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lexical_rank: Option<usize>,
+    /// With `--rank hybrid`: the fused score the results are ordered by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused: Option<f32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authors: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,6 +69,8 @@ impl ResultRow {
             id: paper.id,
             title: paper.title,
             score,
+            lexical_rank: None,
+            fused: None,
             authors: paper.authors,
             date: paper.date,
             url: paper.url,
@@ -83,6 +96,8 @@ pub struct QueryInfo {
     pub matched_by: Option<&'static str>,
     /// `exact` or `hnsw`.
     pub method: &'static str,
+    /// `dense` or `hybrid`.
+    pub rank: &'static str,
     pub k: usize,
 }
 
@@ -264,7 +279,7 @@ pub fn topic_filter(library: &Library, path: TopicPath) -> Result<SavedTopics> {
 
 /// Papers related to the paper named by `input`, the paper itself excluded.
 pub fn similar(library: &Library, searcher: &Searcher, input: &str, k: usize) -> Result<Answer> {
-    similar_in(library, searcher, input, k, None)
+    similar_in(library, searcher, input, k, None, Rank::Dense)
 }
 
 /// [`similar`] restricted to the members of a saved topic or subtopic.
@@ -274,6 +289,7 @@ pub fn similar_in(
     input: &str,
     k: usize,
     topic: Option<TopicPath>,
+    rank: Rank,
 ) -> Result<Answer> {
     let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
     let resolved = resolve_paper(library, input)?;
@@ -286,7 +302,16 @@ pub fn similar_in(
         (Some(saved), Some(path)) => saved.contains(path, slot),
         _ => true,
     };
-    let hits = searcher.nearest_where(vector, k, Some(resolved.slot), &keep)?;
+    let hits = ranked_hits(
+        library,
+        searcher,
+        vector,
+        &resolved.paper.title,
+        k,
+        Some(resolved.slot),
+        &keep,
+        rank,
+    )?;
     Ok(Answer {
         query: QueryInfo {
             kind: "similar",
@@ -295,6 +320,7 @@ pub fn similar_in(
             title: Some(resolved.paper.title),
             matched_by: Some(resolved.matched_by),
             method: searcher.method_name(),
+            rank: rank.name(),
             k,
         },
         results: rows(library, searcher, &hits)?,
@@ -309,7 +335,7 @@ pub fn search(
     text: &str,
     k: usize,
 ) -> Result<Answer> {
-    search_in(library, searcher, embedder, text, k, None)
+    search_in(library, searcher, embedder, text, k, None, Rank::Dense)
 }
 
 /// [`search`] restricted to the members of a saved topic or subtopic.
@@ -320,10 +346,11 @@ pub fn search_in(
     text: &str,
     k: usize,
     topic: Option<TopicPath>,
+    rank: Rank,
 ) -> Result<Answer> {
     check_search_text(text)?;
     let vector = embedder.embed_one(text)?;
-    search_vector_in(library, searcher, text, &vector, k, topic)
+    search_vector_in(library, searcher, text, &vector, k, topic, rank)
 }
 
 /// Refuses an empty search text.
@@ -346,7 +373,7 @@ pub fn search_vector(
     vector: &[f32],
     k: usize,
 ) -> Result<Answer> {
-    search_vector_in(library, searcher, text, vector, k, None)
+    search_vector_in(library, searcher, text, vector, k, None, Rank::Dense)
 }
 
 /// [`search_vector`] restricted to the members of a saved topic or subtopic.
@@ -357,13 +384,14 @@ pub fn search_vector_in(
     vector: &[f32],
     k: usize,
     topic: Option<TopicPath>,
+    rank: Rank,
 ) -> Result<Answer> {
     let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
     let keep = |slot: u32| match (&filter, topic) {
         (Some(saved), Some(path)) => saved.contains(path, slot),
         _ => true,
     };
-    let hits = searcher.nearest_where(vector, k, None, &keep)?;
+    let hits = ranked_hits(library, searcher, vector, text, k, None, &keep, rank)?;
     Ok(Answer {
         query: QueryInfo {
             kind: "search",
@@ -372,22 +400,98 @@ pub fn search_vector_in(
             title: None,
             matched_by: None,
             method: searcher.method_name(),
+            rank: rank.name(),
             k,
         },
         results: rows(library, searcher, &hits)?,
     })
 }
 
-fn rows(library: &Library, searcher: &Searcher, hits: &[(u32, f32)]) -> Result<Vec<ResultRow>> {
-    let slots: Vec<u32> = hits.iter().map(|h| h.0).collect();
+/// A hit: slot, dense cosine, and with hybrid ranking its BM25 rank and
+/// fused score.
+struct Hit {
+    slot: u32,
+    score: f32,
+    lexical_rank: Option<usize>,
+    fused: Option<f32>,
+}
+
+/// The `k` best slots for `vector` (and, with hybrid ranking, for the
+/// words of `text`), leaving out `exclude` and slots `keep` refuses.
+#[allow(clippy::too_many_arguments)]
+fn ranked_hits(
+    library: &Library,
+    searcher: &Searcher,
+    vector: &[f32],
+    text: &str,
+    k: usize,
+    exclude: Option<u32>,
+    keep: &dyn Fn(u32) -> bool,
+    rank: Rank,
+) -> Result<Vec<Hit>> {
+    let plain = |(slot, score): (u32, f32)| Hit {
+        slot,
+        score,
+        lexical_rank: None,
+        fused: None,
+    };
+    if rank == Rank::Dense {
+        let hits = searcher.nearest_where(vector, k, exclude, keep)?;
+        return Ok(hits.into_iter().map(plain).collect());
+    }
+    let depth = FUSION_DEPTH.max(k);
+    let dense = searcher.nearest_where(vector, depth, exclude, keep)?;
+    let lexical: Vec<u32> = match lexical::fts_query(&lexical::terms(text)) {
+        // Read past the papers the filters drop.
+        Some(q) => library
+            .text_search(&q, depth * 2 + 1)?
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .filter(|&slot| Some(slot) != exclude && keep(slot) && searcher.vector(slot).is_some())
+            .take(depth)
+            .collect(),
+        // Still check that the index exists, so that the mode never
+        // depends on the words typed.
+        None => {
+            library.require_text_index()?;
+            Vec::new()
+        }
+    };
+    let cosine: std::collections::HashMap<u32, f32> = dense.iter().copied().collect();
+    let dense_slots: Vec<u32> = dense.iter().map(|h| h.0).collect();
+    Ok(lexical::fuse(&dense_slots, &lexical)
+        .into_iter()
+        .take(k)
+        .map(|f| Hit {
+            slot: f.slot,
+            score: cosine.get(&f.slot).copied().unwrap_or_else(|| {
+                searcher
+                    .vector(f.slot)
+                    .map_or(f32::NAN, |v| crate::simd::dot(v, vector))
+            }),
+            lexical_rank: f.lexical_rank,
+            fused: Some(f.score),
+        })
+        .collect())
+}
+
+fn rows(library: &Library, searcher: &Searcher, hits: &[Hit]) -> Result<Vec<ResultRow>> {
+    let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
     let papers = library.papers_by_slots(&slots)?;
     let topics = searcher.topics();
     Ok(papers
         .into_iter()
         .zip(hits)
         .enumerate()
-        .map(|(i, (paper, &(slot, score)))| {
-            ResultRow::from_paper(i + 1, paper, score, topics.and_then(|t| t.tag(slot)))
+        .map(|(i, (paper, hit))| ResultRow {
+            lexical_rank: hit.lexical_rank,
+            fused: hit.fused,
+            ..ResultRow::from_paper(
+                i + 1,
+                paper,
+                hit.score,
+                topics.and_then(|t| t.tag(hit.slot)),
+            )
         })
         .collect())
 }

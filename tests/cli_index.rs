@@ -41,7 +41,8 @@ fn synthetic_library(dir: &Path, n: usize) {
 }
 
 fn similar(store: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["similar", "p7", "-k", "5", "--json"];
+    // Dense ranking: these tests are about the search structure.
+    let mut args = vec!["similar", "p7", "-k", "5", "--json", "--rank", "dense"];
     args.extend(extra);
     stdout_json(&relate_in(store, &args))
 }

@@ -47,7 +47,10 @@ fn ingest_reingest_update_and_query() {
     // `similar` by exact title (case-insensitive): the paper itself is left out.
     let title =
         "faster rates of convergence to stationary points in differentially private optimization";
-    let answer = stdout_json(&relate_in(&store, &["similar", title, "-k", "5", "--json"]));
+    let answer = stdout_json(&relate_in(
+        &store,
+        &["similar", title, "-k", "5", "--json", "--rank", "dense"],
+    ));
     assert_eq!(answer["query"]["matched_by"], "title");
     let own_id = answer["query"]["id"].as_str().unwrap().to_string();
     let results = answer["results"].as_array().unwrap();
@@ -76,7 +79,7 @@ fn ingest_reingest_update_and_query() {
     // The same paper by id gives the same answer.
     let by_id = stdout_json(&relate_in(
         &store,
-        &["similar", &own_id, "-k", "5", "--json"],
+        &["similar", &own_id, "-k", "5", "--json", "--rank", "dense"],
     ));
     assert_eq!(by_id["query"]["matched_by"], "id");
     assert_eq!(by_id["results"], answer["results"]);

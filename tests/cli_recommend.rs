@@ -92,8 +92,10 @@ fn shared_library() -> &'static Path {
     })
 }
 
+/// `relate recommend --json` ranked by the scorers alone (these tests are
+/// about them; `tests/cli_hybrid.rs` covers the fusion with BM25).
 fn recommend(store: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["recommend", "--json"];
+    let mut all = vec!["recommend", "--json", "--rank", "dense"];
     all.extend_from_slice(args);
     stdout_json(&relate_in(store, &all))
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Args;
 use relate::embed::Embedder;
+use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
 use relate::query::{self, Answer, SearchMethod, Searcher, MAX_RESULTS};
 use relate::store::Library;
@@ -39,6 +40,12 @@ pub struct SearchFlags {
     /// numbers them; the topics must be current)
     #[arg(long, value_name = "ID")]
     pub topic: Option<TopicPath>,
+
+    /// How results are ranked: hybrid (fused with BM25 over titles and
+    /// abstracts, which finds exact terms; the default when the library has its
+    /// full-text index) or dense (embeddings only)
+    #[arg(long, value_name = "RANK")]
+    pub rank: Option<Rank>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -106,12 +113,14 @@ pub struct SearchArgs {
 
 pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {
     let (library, searcher) = args.flags.open()?;
+    let rank = relate::lexical::choose(args.flags.rank, &library)?;
     let answer = query::similar_in(
         &library,
         &searcher,
         &args.query,
         args.flags.k as usize,
         args.flags.topic,
+        rank,
     )?;
     print(&answer, args.flags.json)
 }
@@ -127,6 +136,11 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = args.flags.topic {
         query::topic_filter(&library, path)?;
     }
+    let rank = relate::lexical::choose(args.flags.rank, &library)?;
+    if rank == Rank::Hybrid {
+        // Before the model is run.
+        library.require_text_index()?;
+    }
     let answer = query::search_in(
         &library,
         &searcher,
@@ -134,6 +148,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<Outcome> {
         &args.text,
         args.flags.k as usize,
         args.flags.topic,
+        rank,
     )?;
     print(&answer, args.flags.json)
 }

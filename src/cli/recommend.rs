@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 use relate::embed::Embedder;
+use relate::lexical::Rank;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
@@ -98,6 +99,12 @@ pub struct RecommendArgs {
     /// How papers are scored: centroid or multi
     #[arg(long, default_value_t = Scorer::default(), value_name = "SCORER")]
     pub scorer: Scorer,
+
+    /// How results are ranked: hybrid (fused with BM25 over titles and abstracts
+    /// for the liked papers' key terms; the default for library candidates when
+    /// the library has its full-text index) or dense (the scorer alone)
+    #[arg(long, value_name = "RANK")]
+    pub rank: Option<Rank>,
 
     /// Number of results, 1 to 10,000
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_RESULTS as i64))]
@@ -287,6 +294,12 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         },
         k: args.k as usize,
         scorer: args.scorer,
+        rank: match args.rank {
+            // Papers from files are ranked densely unless hybrid is asked for
+            // (and refused).
+            None if !args.from.is_empty() && !args.ingest => Rank::Dense,
+            asked => relate::lexical::choose(asked, &library)?,
+        },
         explain: args.explain,
     };
     let model = LazyModel {
@@ -313,7 +326,7 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
         let q = &answer.query;
         writeln!(
             out,
-            "{} papers for {} liked{} ({} scorer, {} candidates)",
+            "{} papers for {} liked{} ({} scorer{}, {} candidates)",
             answer.results.len(),
             q.positives.len(),
             if q.negatives.is_empty() {
@@ -322,6 +335,11 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
                 format!(", {} unliked", q.negatives.len())
             },
             q.scorer,
+            if q.rank == "hybrid" {
+                ", hybrid ranking"
+            } else {
+                ""
+            },
             q.scored
         )?;
         let rows: Vec<_> = answer.results.iter().map(|r| &r.row).collect();

@@ -159,6 +159,7 @@ mod tests {
                 title: None,
                 matched_by: None,
                 method: "exact",
+                rank: "dense",
                 k: 1,
             },
             results: vec![ResultRow {
@@ -167,6 +168,8 @@ mod tests {
                 title: "A rather long title about differentially private federated optimisation"
                     .into(),
                 score: 0.5,
+                lexical_rank: None,
+                fused: None,
                 authors: Vec::new(),
                 date: None,
                 url: None,

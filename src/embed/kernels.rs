@@ -231,6 +231,50 @@ simd_dispatch!(
     pub fn softmax_rows(rows: &mut [f32], width: usize) => softmax_slice
 );
 
+/// `τ · ln(Σ wᵢ e^{sᵢ/τ} / Σ wᵢ)` of each row of `sims` (`width` values,
+/// one per weight) into `out`: the weighted soft maximum of the
+/// multi-interest recommender, with the row maximum taken out before the
+/// exponential.
+#[inline(always)]
+fn soft_max_slice<M: MulAdd>(sims: &[f32], weights: &[f32], temperature: f32, out: &mut [f32]) {
+    let width = weights.len();
+    if width == 0 {
+        return;
+    }
+    let inv = 1.0 / temperature;
+    let total: f32 = weights.iter().sum();
+    let full = width / W * W;
+    let rows = (sims.len() / width).min(out.len());
+    for r in 0..rows {
+        let row = &sims[r * width..(r + 1) * width];
+        let max = max_of(row);
+        if !max.is_finite() {
+            out[r] = max;
+            continue;
+        }
+        let mut sums = [0.0f32; W];
+        let mut i = 0;
+        while i < full {
+            let (c, w) = (&row[i..i + W], &weights[i..i + W]);
+            for l in 0..W {
+                sums[l] = M::mul_add(w[l], exp_nonpositive::<M>((c[l] - max) * inv), sums[l]);
+            }
+            i += W;
+        }
+        let mut sum = sum_lanes(&sums);
+        for j in full..width {
+            sum = M::mul_add(weights[j], exp_nonpositive::<M>((row[j] - max) * inv), sum);
+        }
+        out[r] = max + temperature * (sum / total).ln();
+    }
+}
+
+simd_dispatch!(
+    /// The weighted soft maximum (temperature `temperature`) of every row
+    /// of `sims` (one value per weight), into `out`, on this thread.
+    pub fn soft_max_rows(sims: &[f32], weights: &[f32], temperature: f32, out: &mut [f32]) => soft_max_slice
+);
+
 // ---------- layer norm ----------
 
 #[inline(always)]

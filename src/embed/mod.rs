@@ -12,7 +12,7 @@ mod batching;
 mod bert;
 mod device;
 mod fingerprint;
-mod kernels;
+pub(crate) mod kernels;
 pub(crate) mod matmul;
 mod model_folder;
 mod packed;

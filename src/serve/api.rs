@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, Snapshot, MAX_EXAMPLES, MAX_K, MAX_TEXT_CHARS};
 use crate::corpus::Paper;
+use crate::lexical::Rank;
 use crate::library_info::LibraryInfo;
 use crate::library_topics::{TopicPath, TopicTag};
 use crate::query::{self, Answer};
@@ -78,6 +79,7 @@ impl From<Error> for ApiError {
             | Error::WrongDimension { .. }
             | Error::InvalidVectors { .. } => StatusCode::BAD_REQUEST,
             Error::NoPapers { .. } => StatusCode::NOT_FOUND,
+            Error::TextIndexMissing { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -215,6 +217,18 @@ impl Params {
             Some(text) => parse_k(text),
         }
     }
+
+    /// `rank`: `dense` or `hybrid`; `None` when absent (then
+    /// [`crate::lexical::choose`] picks).
+    pub fn rank(&self) -> std::result::Result<Option<Rank>, ApiError> {
+        match self.get("rank") {
+            None => Ok(None),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|e: String| ApiError::bad_request(format!("parameter 'rank': {e}"))),
+        }
+    }
 }
 
 fn parse_k(text: &str) -> std::result::Result<usize, ApiError> {
@@ -314,10 +328,14 @@ pub async fn similar_answer(
     state: &AppState,
     paper: String,
     k: usize,
+    rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
     on_snapshot(state, move |s| {
-        s.with_library(|library| query::similar(library, &s.searcher, &paper, k))
-            .map_err(ApiError::from)
+        s.with_library(|library| {
+            let rank = crate::lexical::choose(rank, library)?;
+            query::similar_in(library, &s.searcher, &paper, k, None, rank)
+        })
+        .map_err(ApiError::from)
     })
     .await
 }
@@ -327,6 +345,7 @@ pub async fn search_answer(
     state: &AppState,
     text: String,
     k: usize,
+    rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
     query::check_search_text(&text)?;
     let snapshot = state.current()?;
@@ -344,7 +363,8 @@ pub async fn search_answer(
     tokio::task::spawn_blocking(move || {
         snapshot
             .with_library(|library| {
-                query::search_vector(library, &snapshot.searcher, &text, &vector, k)
+                let rank = crate::lexical::choose(rank, library)?;
+                query::search_vector_in(library, &snapshot.searcher, &text, &vector, k, None, rank)
             })
             .map_err(ApiError::from)
     })
@@ -356,20 +376,22 @@ async fn similar(
     State(state): State<Arc<AppState>>,
     query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Answer> {
-    let params = Params::parse(query, &["paper", "k"])?;
+    let params = Params::parse(query, &["paper", "k", "rank"])?;
     let paper = params.text("paper", "a paper id or title")?;
     let k = params.k()?;
-    similar_answer(&state, paper, k).await.map(Json)
+    let rank = params.rank()?;
+    similar_answer(&state, paper, k, rank).await.map(Json)
 }
 
 async fn search(
     State(state): State<Arc<AppState>>,
     query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Answer> {
-    let params = Params::parse(query, &["q", "k"])?;
+    let params = Params::parse(query, &["q", "k", "rank"])?;
     let text = params.text("q", "a text saying what the papers should be about")?;
     let k = params.k()?;
-    search_answer(&state, text, k).await.map(Json)
+    let rank = params.rank()?;
+    search_answer(&state, text, k, rank).await.map(Json)
 }
 
 /// A paper as `/api/paper/ID` answers it: the stored record and its topic.
@@ -602,6 +624,8 @@ pub struct RecommendBody {
     #[serde(default)]
     pub exclude: Vec<String>,
     pub scorer: Option<String>,
+    /// `dense` or `hybrid`.
+    pub rank: Option<String>,
     pub k: Option<usize>,
     #[serde(default)]
     pub explain: bool,
@@ -670,7 +694,14 @@ impl RecommendBody {
                 .parse()
                 .map_err(|e: String| ApiError::bad_request(format!("'scorer': {e}")))?,
         };
+        let rank = match &self.rank {
+            None => Rank::default(),
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| ApiError::bad_request(format!("'rank': {e}")))?,
+        };
         Ok(RecommendRequest {
+            rank,
             profile,
             candidates: Candidates::Library,
             filters: Filters {
@@ -706,11 +737,17 @@ async fn recommend_handler(
             ),
         )
     })?;
-    let request = body.to_request()?;
+    let mut request = body.to_request()?;
+    let asked = body.rank.is_some();
     let worker = state.clone();
     on_snapshot(&state, move |s| {
-        s.with_library(|library| recommend::recommend(library, &worker.embedder, &request))
-            .map_err(ApiError::from)
+        s.with_library(|library| {
+            if !asked {
+                request.rank = crate::lexical::choose(None, library)?;
+            }
+            recommend::recommend(library, &worker.embedder, &request)
+        })
+        .map_err(ApiError::from)
     })
     .await
     .map(Json)

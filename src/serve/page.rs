@@ -199,7 +199,7 @@ async fn answer_for(
     drop(turn);
     match paper {
         Some(paper) => {
-            let answer = similar_answer(state, paper.id.clone(), k).await?;
+            let answer = similar_answer(state, paper.id.clone(), k, None).await?;
             let link = format!(
                 "<a href=\"/paper/{}\">{}</a>",
                 encode_segment(&paper.id),
@@ -212,7 +212,7 @@ async fn answer_for(
             ))
         }
         None => {
-            let answer = search_answer(state, q.to_string(), k).await?;
+            let answer = search_answer(state, q.to_string(), k, None).await?;
             let quoted = format!("“{}”", escape(q));
             Ok((
                 answer,
@@ -228,7 +228,7 @@ async fn paper_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
         Ok(p) => p,
         Err(e) => return error_page(&e, ""),
     };
-    let related = match similar_answer(&state, found.paper.id.clone(), RELATED).await {
+    let related = match similar_answer(&state, found.paper.id.clone(), RELATED, None).await {
         Ok(a) => a,
         Err(e) => return error_page(&e, ""),
     };

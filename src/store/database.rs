@@ -1,6 +1,7 @@
 //! The library database (SQLite): paper records, their vectors as
 //! little-endian f32 BLOBs, a hash of each paper's embedding text, a title
-//! word index and the generation counter. It is the source of truth; every
+//! word index, a full-text index of titles and abstracts (for BM25) and the
+//! generation counter. It is the source of truth; every
 //! change is one transaction, so a crash leaves the previous state or the
 //! new one.
 //!
@@ -102,6 +103,39 @@ CREATE INDEX vectors_by_generation ON vectors (generation);
 CREATE VIRTUAL TABLE title_words USING fts5 (title, tokenize = 'unicode61 remove_diacritics 2');
 ";
 
+/// The full-text index of titles and abstracts (row id = slot), added after
+/// format version 2 without changing it: libraries made before it get it
+/// when next opened for writing ([`Database::ensure_text_index`]).
+const TEXT_SCHEMA: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS paper_text USING fts5 (
+    title, abstract, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+";
+
+/// The meta key holding the generation the text index was last brought up
+/// to. A writer that does not know the index (an older build) raises the
+/// generation without it, so a mismatch means the index is behind.
+const TEXT_GENERATION_KEY: &str = "text_index_generation";
+
+/// BM25 column weights: a term in the title counts this many times one in
+/// the abstract.
+const TITLE_WEIGHT: f64 = 2.0;
+/// Matches scoring at most this are left out: SQLite gives terms found in
+/// half the papers or more a near-zero weight, and such matches say
+/// nothing (but would still take ranks in a fusion).
+const MIN_BM25: f64 = 1e-4;
+
+/// State of the full-text index of titles and abstracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextIndexState {
+    /// In step with the papers.
+    Current,
+    /// The library was made before the index existed.
+    Missing,
+    /// Papers were changed by a build that does not keep the index.
+    Behind,
+}
+
 /// An open connection to `library.sqlite`.
 pub(crate) struct Database {
     conn: Connection,
@@ -151,6 +185,7 @@ impl Database {
         let err = |e| db_error(&path, "create the library tables", e);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute_batch(SCHEMA).map_err(err)?;
+        tx.execute_batch(TEXT_SCHEMA).map_err(err)?;
         {
             let mut put = tx
                 .prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")
@@ -168,8 +203,111 @@ impl Database {
             put.execute(params!["library_id", library_id as i64])
                 .map_err(err)?;
             put.execute(params!["generation", 0i64]).map_err(err)?;
+            put.execute(params![TEXT_GENERATION_KEY, 0i64])
+                .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// Whether the full-text index of titles and abstracts exists and is in
+    /// step with the papers.
+    pub fn text_index_state(&self) -> Result<TextIndexState> {
+        let err = |e| self.err("read the schema", e);
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_text'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            return Ok(TextIndexState::Missing);
+        }
+        let indexed: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [TEXT_GENERATION_KEY],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let generation = self.meta()?.generation;
+        Ok(if indexed == Some(generation as i64) {
+            TextIndexState::Current
+        } else {
+            TextIndexState::Behind
+        })
+    }
+
+    /// Creates the full-text index of titles and abstracts if the library
+    /// has none, and refills it if it is behind the papers, in one
+    /// transaction. Returns whether anything was written.
+    pub fn ensure_text_index(&mut self) -> Result<bool> {
+        if self.text_index_state()? == TextIndexState::Current {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "build the full-text index", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute_batch(TEXT_SCHEMA).map_err(err)?;
+        tx.execute("DELETE FROM paper_text", []).map_err(err)?;
+        {
+            let mut read = tx
+                .prepare("SELECT slot, record FROM papers ORDER BY slot")
+                .map_err(err)?;
+            let mut put = tx
+                .prepare("INSERT INTO paper_text (rowid, title, abstract) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            let mut rows = read.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let slot: i64 = row.get(0).map_err(err)?;
+                let record: String = row.get(1).map_err(err)?;
+                let paper = serde_json::from_str::<Paper>(&record).map_err(|e| {
+                    corrupt(
+                        &path,
+                        &format!("the stored record in slot {slot} is malformed ({e})"),
+                    )
+                })?;
+                put.execute(params![slot, paper.title, paper.abstract_text])
+                    .map_err(err)?;
+            }
+        }
+        let generation = read_meta(&tx)
+            .map_err(err)?
+            .ok_or_else(|| corrupt(&path, "its meta table lacks a required entry"))?
+            .generation;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![TEXT_GENERATION_KEY, generation as i64],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// `(slot, BM25 score)` of the papers matching an FTS5 query on titles
+    /// and abstracts, best first (higher is better), at most `limit`, those
+    /// matched only by words most papers hold ([`MIN_BM25`]) left out.
+    pub fn text_search(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, f64)>> {
+        let err = |e| self.err("search titles and abstracts", e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid, bm25(paper_text, ?3, 1.0) AS score FROM paper_text \
+                 WHERE paper_text MATCH ?1 ORDER BY score LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![fts_query, limit as i64, TITLE_WEIGHT], |r| {
+                // SQLite's bm25() is lower for better matches.
+                Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)?))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err);
+        rows
     }
 
     /// Whether the library tables exist (a crash during creation can leave
@@ -367,6 +505,14 @@ impl Database {
             let mut put_title = tx
                 .prepare_cached("INSERT INTO title_words (rowid, title) VALUES (?1, ?2)")
                 .map_err(err)?;
+            let mut drop_text = tx
+                .prepare_cached("DELETE FROM paper_text WHERE rowid = ?1")
+                .map_err(err)?;
+            let mut put_text = tx
+                .prepare_cached(
+                    "INSERT INTO paper_text (rowid, title, abstract) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
 
             for (paper, vector) in batch {
                 let hash = text_hash(paper);
@@ -397,6 +543,9 @@ impl Database {
                             .execute(params![slot, generation as i64, vector_bytes(vector)])
                             .map_err(err)?;
                         put_title.execute(params![slot, paper.title]).map_err(err)?;
+                        put_text
+                            .execute(params![slot, paper.title, paper.abstract_text])
+                            .map_err(err)?;
                         summary.added += 1;
                     }
                     Some((slot, old_hash, record)) => {
@@ -435,6 +584,13 @@ impl Database {
                                 drop_title.execute([slot]).map_err(err)?;
                                 put_title.execute(params![slot, paper.title]).map_err(err)?;
                             }
+                            if old.title != paper.title || old.abstract_text != paper.abstract_text
+                            {
+                                drop_text.execute([slot]).map_err(err)?;
+                                put_text
+                                    .execute(params![slot, paper.title, paper.abstract_text])
+                                    .map_err(err)?;
+                            }
                             if !text_changed {
                                 summary.metadata_changed += 1;
                             }
@@ -457,6 +613,11 @@ impl Database {
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'generation'",
             [generation as i64],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![TEXT_GENERATION_KEY, generation as i64],
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
@@ -527,9 +688,9 @@ impl Database {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(err);
-        rows
+            .collect::<rusqlite::Result<Vec<(u32, f64)>>>()
+            .map_err(err)?;
+        Ok(rows.into_iter().filter(|h| h.1 > MIN_BM25).collect())
     }
 
     fn records(&self, sql: &str, arg: &str) -> Result<Vec<Paper>> {
@@ -767,5 +928,79 @@ mod tests {
         let second = db.titles_by_words("\"second\"", 5).unwrap();
         assert_eq!(second, [(0, "Second".to_string())]);
         assert!(db.titles_by_words("\"first\"", 5).unwrap().is_empty());
+    }
+
+    fn with_abstract(id: &str, title: &str, abstract_text: &str) -> Paper {
+        Paper {
+            abstract_text: abstract_text.into(),
+            ..paper(id, title)
+        }
+    }
+
+    fn slots(hits: Vec<(u32, f64)>) -> Vec<u32> {
+        hits.into_iter().map(|h| h.0).collect()
+    }
+
+    #[test]
+    fn the_text_index_follows_inserts_and_text_changes() {
+        let (_dir, mut db) = db();
+        assert_eq!(db.text_index_state().unwrap(), TextIndexState::Current);
+        db.upsert(&[
+            (
+                with_abstract("a", "Bandits", "We study FedBuff."),
+                Some(vec![1.0, 0.0]),
+            ),
+            (
+                with_abstract("b", "Provers", "Lean proofs."),
+                Some(vec![0.0, 1.0]),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(slots(db.text_search("\"fedbuff\"", 10).unwrap()), [0]);
+        assert_eq!(slots(db.text_search("\"provers\"", 10).unwrap()), [1]);
+        // A changed abstract replaces the old words; a metadata change keeps them.
+        db.upsert(&[(
+            with_abstract("a", "Bandits", "We study FedAvg."),
+            Some(vec![0.6, 0.8]),
+        )])
+        .unwrap();
+        assert!(db.text_search("\"fedbuff\"", 10).unwrap().is_empty());
+        assert_eq!(slots(db.text_search("\"fedavg\"", 10).unwrap()), [0]);
+        let mut dated = with_abstract("b", "Provers", "Lean proofs.");
+        dated.date = Some("2024".into());
+        db.upsert(&[(dated, None)]).unwrap();
+        assert_eq!(slots(db.text_search("\"lean\"", 10).unwrap()), [1]);
+        assert_eq!(db.text_index_state().unwrap(), TextIndexState::Current);
+    }
+
+    #[test]
+    fn a_library_without_the_text_index_gets_it_filled_once() {
+        let (_dir, mut db) = db();
+        db.upsert(&[(
+            with_abstract("a", "Bandits", "We study FedBuff."),
+            Some(vec![1.0, 0.0]),
+        )])
+        .unwrap();
+        // As a library made before the index: no table, no meta entry.
+        db.conn
+            .execute_batch(
+                "DROP TABLE paper_text; DELETE FROM meta WHERE key = 'text_index_generation';",
+            )
+            .unwrap();
+        assert_eq!(db.text_index_state().unwrap(), TextIndexState::Missing);
+        assert!(db.ensure_text_index().unwrap());
+        assert_eq!(db.text_index_state().unwrap(), TextIndexState::Current);
+        assert_eq!(slots(db.text_search("\"fedbuff\"", 10).unwrap()), [0]);
+        assert!(
+            !db.ensure_text_index().unwrap(),
+            "nothing to do the second time"
+        );
+        // Changed by a build that does not keep the index: behind, refilled.
+        db.conn
+            .execute_batch("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            .unwrap();
+        assert_eq!(db.text_index_state().unwrap(), TextIndexState::Behind);
+        assert!(db.ensure_text_index().unwrap());
+        assert_eq!(slots(db.text_search("\"fedbuff\"", 10).unwrap()), [0]);
     }
 }

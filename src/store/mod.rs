@@ -39,7 +39,7 @@ use crate::corpus::Paper;
 use crate::{Error, Result};
 
 pub use check::{Problem, StoreCheck, DATABASE_FIX, REPAIR_FIX, UNIT_NORM_TOLERANCE};
-pub use database::{Change, UpsertSummary};
+pub use database::{Change, TextIndexState, UpsertSummary};
 pub use location::default_store_dir;
 pub use manifest::{short_fingerprint, Manifest, ModelInfo, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use title::TitleMatch;
@@ -151,9 +151,12 @@ impl Library {
 
     /// Makes `library` the writing handle holding `lock`, after clearing
     /// what killed writers left behind.
-    fn writer(library: Library, lock: File) -> Result<Library> {
+    fn writer(mut library: Library, lock: File) -> Result<Library> {
         // Whatever a killed writer left half-written is of no use now.
         remove_stale_temps(&library.dir);
+        // A library made before the full-text index (or changed by a build
+        // that does not keep it) gets it now.
+        library.db.ensure_text_index()?;
         let index = library.index_dir();
         create_dir_all_durably(&index)?;
         remove_stale_temps(&index);
@@ -584,6 +587,37 @@ impl Library {
                 TitleMatch::Ambiguous(self.db.papers_by_slots(&slots)?)
             }
             title::Choice::NotFound => TitleMatch::NotFound,
+        })
+    }
+
+    /// Whether the full-text index of titles and abstracts is in step with
+    /// the papers.
+    pub fn text_index_state(&self) -> Result<TextIndexState> {
+        self.db.text_index_state()
+    }
+
+    /// `(slot, BM25 score)` of the papers matching `fts_query` (an FTS5
+    /// query; see [`crate::lexical::fts_query`]) in their title or
+    /// abstract, best first, at most `limit`. A library whose full-text
+    /// index is missing or behind gets an error saying how to build it.
+    pub fn text_search(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, f64)>> {
+        self.require_text_index()?;
+        self.db.text_search(fts_query, limit)
+    }
+
+    /// An error saying how to build the full-text index unless it is in
+    /// step with the papers.
+    pub fn require_text_index(&self) -> Result<()> {
+        let problem = match self.db.text_index_state()? {
+            TextIndexState::Current => return Ok(()),
+            TextIndexState::Missing => "has no full-text index of titles and abstracts yet",
+            TextIndexState::Behind => {
+                "has a full-text index older than its papers (they were changed by an older relate)"
+            }
+        };
+        Err(Error::TextIndexMissing {
+            dir: self.dir.clone(),
+            problem,
         })
     }
 

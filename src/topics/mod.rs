@@ -38,6 +38,7 @@ pub(crate) use labels::{same_word, term_sets};
 pub use layout::{layout_2d, layout_topic_map};
 pub use map_html::render_html;
 pub use map_svg::render_svg;
+pub(crate) use stopwords::is_stop_word;
 
 /// The papers to group: parallel slices, one entry per paper, and their
 /// vectors as one row-major buffer of `ids.len() × dim` values.
