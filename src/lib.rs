@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod ingest;
 pub mod library_index;
 pub mod library_info;
 pub mod library_topics;
