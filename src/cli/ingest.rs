@@ -11,7 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use relate::corpus::{Format, Problem};
 use relate::embed::{Embedder, ModelFolder};
-use relate::ingest::{ingest_file, FileSummary, IngestOptions, Progress};
+use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
 use relate::store::{Library, ModelInfo};
 use serde::Serialize;
 
@@ -48,6 +48,13 @@ pub struct IngestArgs {
     /// Reject a whole file (store nothing from it) when any record in it is bad
     #[arg(long)]
     pub strict: bool,
+
+    /// The model that made the vectors of records that carry an "embedding"
+    /// but not the "embedding_fingerprint" of their model (files from other
+    /// tools): the library's model name, or its fingerprint (12 or more hex
+    /// digits, as `relate info` shows it)
+    #[arg(long, value_name = "FINGERPRINT|NAME")]
+    pub model_id: Option<String>,
 
     /// Print the summary as JSON on standard output
     #[arg(long)]
@@ -159,15 +166,21 @@ impl Progress for CliProgress {
 pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let options = args.model.options();
-    let folder = ModelFolder::open(&options.model_dir)?;
-    let model = ModelInfo {
-        id: folder.model_id(),
-        dim: folder.config.hidden_size,
-        fingerprint: Some(folder.fingerprint()?),
-    };
     let store_dir = args.store.dir()?;
-    let mut library = Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
-        .with_context(|| format!("cannot open the library at {}", store_dir.display()))?;
+    let mut library = match ModelFolder::open(&options.model_dir) {
+        Ok(folder) => {
+            let model = ModelInfo {
+                id: folder.model_id(),
+                dim: folder.config.hidden_size,
+                fingerprint: Some(folder.fingerprint()?),
+            };
+            Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
+                .with_context(|| format!("cannot open the library at {}", store_dir.display()))?
+        }
+        // Without the model, papers can still come with their vectors: the
+        // library (or the first file's vectors) says which model they need.
+        Err(model_error) => open_without_model(&args, &store_dir, model_error)?,
+    };
     let mut embedder = LazyEmbedder {
         args: args.model.clone(),
         embedder: None,
@@ -176,6 +189,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let options = IngestOptions {
         format: args.format,
         strict: args.strict,
+        model_id: args.model_id.clone(),
     };
     let mut progress = CliProgress::default();
     let mut files = Vec::new();
@@ -235,11 +249,50 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Opens the library for papers that bring their vectors, when the model
+/// folder is not there: the existing library as it is, or a new one for the
+/// model named in the first file's first vector (written by `relate
+/// embed`). Papers without a vector then fail to load the model.
+fn open_without_model(
+    args: &IngestArgs,
+    store_dir: &std::path::Path,
+    model_error: relate::Error,
+) -> anyhow::Result<Library> {
+    match Library::open_for_update(store_dir, args.wait.duration()) {
+        Ok(library) => return Ok(library),
+        Err(relate::Error::StoreMissing { .. }) => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open the library at {}", store_dir.display()))
+        }
+    }
+    let first = &args.paths[0];
+    let model = model_of_vectors(first, args.format).with_context(|| {
+        format!(
+            "{model_error}\n(there is no library at {} yet, and {} could not tell which model \
+             made its vectors)",
+            store_dir.display(),
+            first.display()
+        )
+    })?;
+    let Some(model) = model else {
+        anyhow::bail!(
+            "{model_error}\n(there is no library at {} yet, and {} does not start with papers \
+             carrying their vectors and the `embedding_fingerprint` of their model, as `relate \
+             embed` writes them: give --model DIR to create the library)",
+            store_dir.display(),
+            first.display()
+        );
+    };
+    Library::open_or_create_waiting(store_dir, &model, args.wait.duration())
+        .with_context(|| format!("cannot create the library at {}", store_dir.display()))
+}
+
 fn print_file_summary(s: &FileSummary) {
     match &s.error {
         Some(error) => eprintln!("relate: {}: {error}", s.path),
         None => eprintln!(
-            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}",
+            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}{}",
             s.path,
             s.format,
             s.read,
@@ -251,6 +304,12 @@ fn print_file_summary(s: &FileSummary) {
                 format!(", {} warnings", s.warnings)
             } else {
                 String::new()
+            },
+            match (s.vectors_given, s.normalised) {
+                (0, _) => String::new(),
+                (given, 0) => format!("; {given} came with their vectors"),
+                (given, scaled) =>
+                    format!("; {given} came with their vectors ({scaled} scaled to unit length)"),
             }
         ),
     }

@@ -193,6 +193,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             paths: args.from.clone(),
             format: None,
             strict: false,
+            model_id: None,
             json: false,
             store: args.store.clone(),
             wait: args.wait.clone(),

@@ -239,7 +239,7 @@ impl Database {
     }
 
     /// Tells, for each paper, how it differs from the stored one.
-    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+    pub fn classify<P: std::borrow::Borrow<Paper>>(&self, papers: &[P]) -> Result<Vec<Change>> {
         let err = |e| self.err("look up papers", e);
         let mut find = self
             .conn
@@ -248,6 +248,7 @@ impl Database {
         papers
             .iter()
             .map(|paper| {
+                let paper = paper.borrow();
                 let stored = find
                     .query_row([&paper.id], |row| {
                         Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, String>(1)?))

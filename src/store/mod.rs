@@ -320,7 +320,7 @@ impl Library {
 
     /// Tells, for each paper, whether it is new, re-worded (needs a new
     /// vector), changed only in other fields, or identical to the stored one.
-    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+    pub fn classify<P: std::borrow::Borrow<Paper>>(&self, papers: &[P]) -> Result<Vec<Change>> {
         self.db.classify(papers)
     }
 
