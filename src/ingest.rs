@@ -206,6 +206,7 @@ pub fn ingest_file(
     };
 
     progress.file_started(&summary.path);
+    let source = source_name(path);
     let check = VectorCheck {
         model: library.manifest().model.clone(),
         model_id: options.model_id.clone(),
@@ -222,7 +223,12 @@ pub fn ingest_file(
                 }
             }
         });
-        store_events(library, embed, events, &check, &mut summary, progress)
+        let mut store = Store {
+            library,
+            embed,
+            source: &source,
+        };
+        store_events(&mut store, events, &check, &mut summary, progress)
     })?;
     progress.file_finished(&summary);
     Ok(summary)
@@ -230,8 +236,7 @@ pub fn ingest_file(
 
 /// Stores the papers of `events` in batches; see [`ingest_file`].
 fn store_events(
-    library: &mut Library,
-    embed: &mut EmbedTexts<'_>,
+    store: &mut Store<'_, '_>,
     events: impl IntoIterator<Item = ReadEvent>,
     check: &VectorCheck,
     summary: &mut FileSummary,
@@ -254,7 +259,7 @@ fn store_events(
                         // Nothing more of this file is stored: its vectors
                         // would not be comparable with the library's. The
                         // papers before this line passed every check.
-                        store_batch(library, embed, &mut batch, summary)?;
+                        store.batch(&mut batch, summary)?;
                         summary.unreadable = true;
                         summary.error = Some(format!(
                             "line {line}: {message}; nothing from line {line} on was stored"
@@ -270,7 +275,7 @@ fn store_events(
                 without_vector += usize::from(vector.is_none());
                 batch.push((paper, vector.map(|(v, _)| v)));
                 if without_vector == BATCH || batch.len() == VECTOR_BATCH {
-                    store_batch(library, embed, &mut batch, summary)?;
+                    store.batch(&mut batch, summary)?;
                     without_vector = 0;
                     progress.papers_stored(summary.read);
                 }
@@ -285,13 +290,44 @@ fn store_events(
             }
         }
     }
-    store_batch(library, embed, &mut batch, summary)
+    store.batch(&mut batch, summary)
 }
 
-/// Classifies, embeds and stores one batch in one transaction.
+/// The name a file's papers are recorded under as their source: its
+/// canonical path, `-` for standard input, or the path as given when it
+/// cannot be resolved (a pipe).
+pub fn source_name(path: &Path) -> String {
+    if is_stdin(path) {
+        return "-".to_string();
+    }
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Where batches go: the library, the model, the source recorded.
+struct Store<'l, 'e> {
+    library: &'l mut Library,
+    embed: &'l mut EmbedTexts<'e>,
+    source: &'l str,
+}
+
+impl Store<'_, '_> {
+    /// Classifies, embeds and stores one batch in one transaction.
+    fn batch(
+        &mut self,
+        batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
+        summary: &mut FileSummary,
+    ) -> Result<()> {
+        store_batch(self.library, self.embed, self.source, batch, summary)
+    }
+}
+
 fn store_batch(
     library: &mut Library,
     embed: &mut EmbedTexts<'_>,
+    source: &str,
     batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
     summary: &mut FileSummary,
 ) -> Result<()> {
@@ -329,7 +365,7 @@ fn store_batch(
             (paper, vector)
         })
         .collect();
-    let result = library.upsert(items)?;
+    let result = library.upsert_from(items, Some(source))?;
     summary.added += result.added;
     summary.updated += result.text_changed + result.metadata_changed;
     summary.unchanged += result.unchanged;

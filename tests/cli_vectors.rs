@@ -244,3 +244,54 @@ fn mixed_files_embed_only_papers_without_a_vector() {
     assert!(common::cosine(&papers[2].1, &vector_of(&rows[2])) > 0.99999);
     assert!(model_dir().is_dir());
 }
+
+#[test]
+fn source_filter_keeps_papers_of_the_files_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    let first = dir.path().join("first.jsonl");
+    let second = dir.path().join("second.jsonl");
+    write_lines(&first, &rows[..2]);
+    write_lines(&second, &rows[2..]);
+    let store = dir.path().join("library");
+    for file in [&first, &second] {
+        succeed(&relate_without_model(
+            &store,
+            &["ingest", file.to_str().unwrap()],
+        ));
+    }
+    // The same paper seen again in another file comes from both.
+    write_lines(&second, &rows[1..]);
+    succeed(&relate_without_model(
+        &store,
+        &["ingest", second.to_str().unwrap()],
+    ));
+
+    let ids = |source: &Path| -> Vec<String> {
+        let out = stdout_json(&relate_without_model(
+            &store,
+            &[
+                "recommend",
+                "--like",
+                "a1",
+                "--json",
+                "--source",
+                source.to_str().unwrap(),
+            ],
+        ));
+        let mut ids: Vec<String> = out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&first), ["a2"]);
+    assert_eq!(ids(&second), ["a2", "a3"]);
+    // A file named by another path to it is the same source.
+    let other_path = dir.path().join(".").join("second.jsonl");
+    assert_eq!(ids(&other_path), ["a2", "a3"]);
+    assert!(ids(&dir.path().join("never-ingested.jsonl")).is_empty());
+}

@@ -90,6 +90,17 @@ CREATE INDEX vectors_by_generation ON vectors (generation);
 CREATE VIRTUAL TABLE title_words USING fts5 (title, tokenize = 'unicode61 remove_diacritics 2');
 ";
 
+/// Which input files each paper was ingested from: added without a format
+/// version change, so it is created whenever the library is opened for
+/// writing; papers stored before it existed have no rows in it.
+const SOURCES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS paper_sources (
+    slot INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (source, slot)
+) WITHOUT ROWID;
+";
+
 /// An open connection to `library.sqlite`.
 pub(crate) struct Database {
     conn: Connection,
@@ -158,6 +169,42 @@ impl Database {
             put.execute(params!["generation", 0i64]).map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// Creates the table of paper sources when the library predates it.
+    pub fn ensure_sources_table(&self) -> Result<()> {
+        self.conn
+            .execute_batch(SOURCES_SCHEMA)
+            .map_err(|e| self.err("create the paper sources table", e))
+    }
+
+    /// Ids of the papers ingested from `source` (none when the library has
+    /// no sources table yet).
+    pub fn ids_from_source(&self, source: &str) -> Result<Vec<String>> {
+        let err = |e| self.err("look up paper sources", e);
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_sources'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.id FROM paper_sources s JOIN papers p ON p.slot = s.slot WHERE s.source = ?1",
+            )
+            .map_err(err)?;
+        let ids = stmt
+            .query_map([source], |r| r.get(0))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(err);
+        ids
     }
 
     /// Whether the library tables exist (a crash during creation can leave
@@ -277,7 +324,11 @@ impl Database {
 
     /// Stores a batch in one transaction; see [`super::Library::upsert`].
     /// Vectors must already have been checked for dimension and finiteness.
-    pub fn upsert(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
+    pub fn upsert(
+        &mut self,
+        batch: &[(Paper, Option<Vec<f32>>)],
+        source: Option<&str>,
+    ) -> Result<UpsertSummary> {
         let path = self.path.clone();
         let err = |e| db_error(&path, "store papers", e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -290,6 +341,7 @@ impl Database {
             generation: meta.generation,
             ..UpsertSummary::default()
         };
+        let mut sources_added = 0;
         {
             let mut find = tx
                 .prepare_cached("SELECT slot, text_sha256, record FROM papers WHERE id = ?1")
@@ -318,6 +370,21 @@ impl Database {
             let mut put_title = tx
                 .prepare_cached("INSERT INTO title_words (rowid, title) VALUES (?1, ?2)")
                 .map_err(err)?;
+            let mut put_source = match source {
+                Some(_) => Some(
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO paper_sources (slot, source) VALUES (?1, ?2)",
+                    )
+                    .map_err(err)?,
+                ),
+                None => None,
+            };
+            let mut record_source = |slot: i64| -> Result<()> {
+                if let (Some(put), Some(source)) = (put_source.as_mut(), source) {
+                    sources_added += put.execute(params![slot, source]).map_err(err)?;
+                }
+                Ok(())
+            };
 
             for (paper, vector) in batch {
                 let hash = text_hash(paper);
@@ -348,9 +415,11 @@ impl Database {
                             .execute(params![slot, generation as i64, vector_bytes(vector)])
                             .map_err(err)?;
                         put_title.execute(params![slot, paper.title]).map_err(err)?;
+                        record_source(slot)?;
                         summary.added += 1;
                     }
                     Some((slot, old_hash, record)) => {
+                        record_source(slot)?;
                         let text_changed = old_hash != hash;
                         let old = serde_json::from_str::<Paper>(&record).map_err(|e| {
                             corrupt(
@@ -401,8 +470,11 @@ impl Database {
             + summary.metadata_changed
             + summary.vectors_replaced;
         if changed == 0 {
-            // Nothing to commit: the generation stays, so the vector file
-            // stays valid.
+            // The generation stays, so the vector file stays valid; only
+            // newly recorded sources need a commit.
+            if sources_added > 0 {
+                tx.commit().map_err(err)?;
+            }
             return Ok(summary);
         }
         tx.execute(
@@ -646,6 +718,12 @@ pub(crate) fn db_error(path: &Path, action: &'static str, e: rusqlite::Error) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Database {
+        fn upsert_plain(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
+            self.upsert(batch, None)
+        }
+    }
     use crate::store::manifest::ModelInfo;
 
     fn db() -> (tempfile::TempDir, Database) {
@@ -673,14 +751,14 @@ mod tests {
         let (_dir, mut db) = db();
         assert!(db.is_initialised().unwrap());
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("a", "A"), Some(vec![1.0, 0.0])),
                 (paper("b", "B"), Some(vec![0.0, 1.0])),
             ])
             .unwrap();
         assert_eq!((s.added, s.generation), (2, 1));
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("c", "C"), Some(vec![0.5, 0.5])),
                 (paper("a", "A changed"), Some(vec![0.6, 0.8])),
             ])
@@ -707,7 +785,7 @@ mod tests {
     fn duplicate_ids_in_one_batch_keep_the_last_version() {
         let (_dir, mut db) = db();
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("a", "First"), Some(vec![1.0, 0.0])),
                 (paper("a", "Second"), Some(vec![0.0, 1.0])),
             ])
