@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod index;
+pub mod ingest;
 pub mod lexical;
 pub mod library_check;
 pub mod library_index;

@@ -552,16 +552,40 @@ pub struct Filters {
     pub categories: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Only papers ingested from one of these files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<SourceFilter>,
+}
+
+/// Papers ingested from given files (see
+/// [`Library::ids_from_source`](crate::store::Library::ids_from_source)).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceFilter {
+    /// The files, as recorded (canonical paths, `-` for standard input).
+    pub files: Vec<String>,
+    /// The ids of the papers ingested from them.
+    #[serde(skip)]
+    pub ids: std::collections::HashSet<String>,
 }
 
 impl Filters {
     /// Whether the filters look at anything but the id.
     fn reads_records(&self) -> bool {
-        self.since.is_some() || self.until.is_some() || !self.categories.is_empty()
+        self.since.is_some()
+            || self.until.is_some()
+            || !self.categories.is_empty()
+            || self.sources.is_some()
     }
 
     /// Whether `paper` passes the date and category filters.
     pub fn keeps(&self, paper: &Paper) -> bool {
+        if self
+            .sources
+            .as_ref()
+            .is_some_and(|s| !s.ids.contains(&paper.id))
+        {
+            return false;
+        }
         if self.since.is_some() || self.until.is_some() {
             let Some(date) = paper.date.as_deref().and_then(PartialDate::from_paper_date) else {
                 return false;

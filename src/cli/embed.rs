@@ -1,5 +1,7 @@
-//! `relate embed`: JSONL in, the same objects with an `"embedding"` field out,
-//! in input order. Input is a file, standard input or a pipe, compressed or
+//! `relate embed`: JSONL in, the same objects with an `"embedding"` field out
+//! (and the model's name and fingerprint, `"embedding_model"` and
+//! `"embedding_fingerprint"`, so `relate ingest` can import them), in input
+//! order. Input is a file, standard input or a pipe, compressed or
 //! not. Bad lines (a line over 16 MiB among them, skipped unread) are
 //! reported with their line number and skipped (or stop the run with
 //! `--strict`); the output file appears only when the run completes.
@@ -15,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use relate::atomic_file::AtomicFile;
 use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
+use relate::ingest::{EMBEDDING_FIELD, FINGERPRINT_FIELD, MODEL_FIELD};
 use serde_json::{Map, Value};
 
 use super::model_args::ModelArgs;
@@ -79,6 +82,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let load_start = Instant::now();
     let embedder = Embedder::load(args.model.options())?;
     let load_time = load_start.elapsed();
+    let identity = ModelIdentity {
+        name: embedder.model_id(),
+        fingerprint: embedder.fingerprint()?,
+    };
 
     let mut sink = OutputSink::open(args.output.as_deref())?;
     let progress = progress_bar(total_lines);
@@ -115,10 +122,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
             }
         }
         if pending.len() == chunk {
-            embed_chunk(&embedder, &mut pending, &mut sink, &mut stats)?;
+            embed_chunk(&embedder, &identity, &mut pending, &mut sink, &mut stats)?;
         }
     }
-    embed_chunk(&embedder, &mut pending, &mut sink, &mut stats)?;
+    embed_chunk(&embedder, &identity, &mut pending, &mut sink, &mut stats)?;
     sink.finish()?;
     progress.finish_and_clear();
 
@@ -186,8 +193,16 @@ fn parse_line(bytes: &[u8]) -> Result<Option<Pending>, String> {
     Ok(Some(Pending { object, text }))
 }
 
+/// Which model made the vectors: written into every output object, so that
+/// `relate ingest` can check the vectors against a library's model.
+struct ModelIdentity {
+    name: String,
+    fingerprint: String,
+}
+
 fn embed_chunk(
     embedder: &Embedder,
+    identity: &ModelIdentity,
     pending: &mut Vec<Pending>,
     sink: &mut OutputSink,
     stats: &mut Stats,
@@ -203,7 +218,12 @@ fn embed_chunk(
     stats.tokens += embedded.tokens;
     for (item, vector) in pending.drain(..).zip(embedded.vectors) {
         let mut object = item.object;
-        object.insert("embedding".into(), Value::from(vector));
+        object.insert(MODEL_FIELD.into(), Value::from(identity.name.as_str()));
+        object.insert(
+            FINGERPRINT_FIELD.into(),
+            Value::from(identity.fingerprint.as_str()),
+        );
+        object.insert(EMBEDDING_FIELD.into(), Value::from(vector));
         serde_json::to_writer(sink.writer(), &object)?;
         sink.writer().write_all(b"\n")?;
     }

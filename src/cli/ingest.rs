@@ -1,28 +1,23 @@
-//! `relate ingest`: reads paper sources, embeds new and changed papers, and
-//! stores them in the library, one transaction per batch. Reports every bad
-//! record with file and line, and a summary of what was added, updated,
-//! unchanged and rejected.
+//! `relate ingest`: the flags, the progress shown on standard error and the
+//! summary printed at the end. The pipeline itself (read, classify, embed,
+//! store in batches) is [`relate::ingest`].
 
 use std::io::{self, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::{
-    is_stdin, read_input, read_papers, Format, Paper, ReadEvent, ReplayableInput, STDIN_NAME,
-};
+use relate::corpus::{Format, Problem};
 use relate::embed::{Embedder, ModelFolder};
-use relate::store::{Library, ModelInfo, UpsertSummary};
+use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
+use relate::store::{Library, ModelInfo};
 use serde::Serialize;
 
 use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
-
-/// Papers classified, embedded and stored together (one transaction).
-const BATCH: usize = 256;
 
 /// Warnings printed per file; the rest are counted in the summary.
 const MAX_WARNINGS_SHOWN: usize = 10;
@@ -54,6 +49,13 @@ pub struct IngestArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// The model that made the vectors of records that carry an "embedding"
+    /// but not the "embedding_fingerprint" of their model (files from other
+    /// tools): the library's model name, or its fingerprint (12 or more hex
+    /// digits, as `relate info` shows it)
+    #[arg(long, value_name = "FINGERPRINT|NAME")]
+    pub model_id: Option<String>,
+
     /// Print the summary as JSON on standard output
     #[arg(long)]
     pub json: bool,
@@ -66,25 +68,6 @@ pub struct IngestArgs {
 
     #[command(flatten)]
     pub model: ModelArgs,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-struct FileSummary {
-    path: String,
-    format: String,
-    read: usize,
-    added: usize,
-    updated: usize,
-    unchanged: usize,
-    warnings: usize,
-    rejected: usize,
-    /// Set when the file could not be read at all, or --strict refused it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    /// True when the file could not be opened or read, or its format told
-    /// (an error, exit status 1), rather than holding bad records.
-    #[serde(skip)]
-    unreadable: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,35 +86,123 @@ struct LazyEmbedder {
 }
 
 impl LazyEmbedder {
-    fn get(&mut self) -> anyhow::Result<&Embedder> {
+    fn embed(&mut self, texts: &[String]) -> relate::Result<Vec<Vec<f32>>> {
         if self.embedder.is_none() {
             self.embedder = Some(Embedder::load(self.args.options())?);
         }
-        Ok(self.embedder.as_ref().expect("loaded above"))
+        match &self.embedder {
+            Some(embedder) => Ok(embedder.embed(texts)?.vectors),
+            None => unreachable!("loaded above"),
+        }
+    }
+}
+
+/// Shows an ingest on standard error: a spinner on a terminal, each bad
+/// record, and the first warnings of each file.
+#[derive(Default)]
+struct CliProgress {
+    bar: Option<ProgressBar>,
+    warnings: usize,
+}
+
+impl CliProgress {
+    fn bar(&self) -> ProgressBar {
+        self.bar.clone().unwrap_or_else(ProgressBar::hidden)
+    }
+}
+
+impl Progress for CliProgress {
+    fn file_started(&mut self, path: &str) {
+        let bar = if io::stderr().is_terminal() {
+            ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} {pos} papers  {per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            )
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(path.to_string());
+        self.bar = Some(bar);
+        self.warnings = 0;
+    }
+
+    fn papers_stored(&mut self, read: usize) {
+        self.bar().set_position(read as u64);
+    }
+
+    fn warning(&mut self, problem: &Problem) {
+        self.warnings += 1;
+        if self.warnings <= MAX_WARNINGS_SHOWN {
+            self.bar()
+                .suspend(|| eprintln!("relate: warning: {problem}"));
+        }
+    }
+
+    fn rejected(&mut self, problem: &Problem) {
+        self.bar()
+            .suspend(|| eprintln!("relate: {problem}; record skipped"));
+    }
+
+    fn strict_refused(&mut self, problems: &[Problem]) {
+        for p in problems {
+            eprintln!("relate: {p}");
+        }
+    }
+
+    fn file_finished(&mut self, summary: &FileSummary) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if summary.warnings > MAX_WARNINGS_SHOWN {
+            eprintln!(
+                "relate: warning: {} more warnings for {} not shown",
+                summary.warnings - MAX_WARNINGS_SHOWN,
+                summary.path
+            );
+        }
     }
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let options = args.model.options();
-    let folder = ModelFolder::open(&options.model_dir)?;
-    let model = ModelInfo {
-        id: folder.model_id(),
-        dim: folder.config.hidden_size,
-        fingerprint: Some(folder.fingerprint()?),
-    };
     let store_dir = args.store.dir()?;
-    let mut library = Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
-        .with_context(|| format!("cannot open the library at {}", store_dir.display()))?;
+    let mut library = match ModelFolder::open(&options.model_dir) {
+        Ok(folder) => {
+            let model = ModelInfo {
+                id: folder.model_id(),
+                dim: folder.config.hidden_size,
+                fingerprint: Some(folder.fingerprint()?),
+            };
+            Library::open_or_create_waiting(&store_dir, &model, args.wait.duration())
+                .with_context(|| format!("cannot open the library at {}", store_dir.display()))?
+        }
+        // Without the model, papers can still come with their vectors: the
+        // library (or the first file's vectors) says which model they need.
+        Err(model_error) => open_without_model(&args, &store_dir, model_error)?,
+    };
     let mut embedder = LazyEmbedder {
         args: args.model.clone(),
         embedder: None,
     };
 
+    let options = IngestOptions {
+        format: args.format,
+        strict: args.strict,
+        model_id: args.model_id.clone(),
+    };
+    let mut progress = CliProgress::default();
     let mut files = Vec::new();
     let mut embedded = 0;
     for path in &args.paths {
-        let summary = ingest_file(&mut library, &mut embedder, path, &args, &mut embedded)?;
+        let summary = ingest_file(
+            &mut library,
+            &mut |texts: &[String]| embedder.embed(texts),
+            path,
+            &options,
+            &mut progress,
+        )?;
+        embedded += summary.embedded;
         if !args.json {
             print_file_summary(&summary);
         }
@@ -178,11 +249,50 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Opens the library for papers that bring their vectors, when the model
+/// folder is not there: the existing library as it is, or a new one for the
+/// model named in the first file's first vector (written by `relate
+/// embed`). Papers without a vector then fail to load the model.
+fn open_without_model(
+    args: &IngestArgs,
+    store_dir: &std::path::Path,
+    model_error: relate::Error,
+) -> anyhow::Result<Library> {
+    match Library::open_for_update(store_dir, args.wait.duration()) {
+        Ok(library) => return Ok(library),
+        Err(relate::Error::StoreMissing { .. }) => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open the library at {}", store_dir.display()))
+        }
+    }
+    let first = &args.paths[0];
+    let model = model_of_vectors(first, args.format).with_context(|| {
+        format!(
+            "{model_error}\n(there is no library at {} yet, and {} could not tell which model \
+             made its vectors)",
+            store_dir.display(),
+            first.display()
+        )
+    })?;
+    let Some(model) = model else {
+        anyhow::bail!(
+            "{model_error}\n(there is no library at {} yet, and {} does not start with papers \
+             carrying their vectors and the `embedding_fingerprint` of their model, as `relate \
+             embed` writes them: give --model DIR to create the library)",
+            store_dir.display(),
+            first.display()
+        );
+    };
+    Library::open_or_create_waiting(store_dir, &model, args.wait.duration())
+        .with_context(|| format!("cannot create the library at {}", store_dir.display()))
+}
+
 fn print_file_summary(s: &FileSummary) {
     match &s.error {
         Some(error) => eprintln!("relate: {}: {error}", s.path),
         None => eprintln!(
-            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}",
+            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}{}",
             s.path,
             s.format,
             s.read,
@@ -194,173 +304,13 @@ fn print_file_summary(s: &FileSummary) {
                 format!(", {} warnings", s.warnings)
             } else {
                 String::new()
+            },
+            match (s.vectors_given, s.normalised) {
+                (0, _) => String::new(),
+                (given, 0) => format!("; {given} came with their vectors"),
+                (given, scaled) =>
+                    format!("; {given} came with their vectors ({scaled} scaled to unit length)"),
             }
         ),
     }
-}
-
-fn ingest_file(
-    library: &mut Library,
-    embedder: &mut LazyEmbedder,
-    path: &Path,
-    args: &IngestArgs,
-    embedded: &mut usize,
-) -> anyhow::Result<FileSummary> {
-    let mut summary = FileSummary {
-        path: if is_stdin(path) {
-            STDIN_NAME.to_string()
-        } else {
-            path.display().to_string()
-        },
-        ..FileSummary::default()
-    };
-    let open_failed = |summary: &mut FileSummary, e: relate::Error| {
-        // A file with a bad header or bad bytes is a bad record (exit 3);
-        // one that cannot be read or recognised at all is an error (exit 1).
-        summary.unreadable = !matches!(e, relate::Error::BadRecord { .. });
-        summary.error = Some(e.to_string());
-    };
-    // --strict reads the file twice: first to check every record, then to
-    // store them. A stream is kept in a temporary file for the second read.
-    let replay = if args.strict {
-        match ReplayableInput::new(path) {
-            Ok(replay) => Some(replay),
-            Err(e) => {
-                open_failed(&mut summary, e);
-                return Ok(summary);
-            }
-        }
-    } else {
-        None
-    };
-    let open = || match &replay {
-        Some(replay) => replay
-            .open()
-            .and_then(|input| read_input(input, args.format)),
-        None => read_papers(path, args.format),
-    };
-    let reader = match open() {
-        Ok(reader) => reader,
-        Err(e) => {
-            open_failed(&mut summary, e);
-            return Ok(summary);
-        }
-    };
-    summary.format = reader.format().name().to_string();
-
-    let reader = if args.strict {
-        let problems: Vec<String> = reader
-            .filter_map(|event| match event {
-                ReadEvent::Rejected(p) => Some(p.to_string()),
-                _ => None,
-            })
-            .collect();
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("relate: {p}");
-            }
-            summary.rejected = problems.len();
-            summary.error = Some(format!(
-                "{} bad records; nothing stored from this file (--strict)",
-                problems.len()
-            ));
-            return Ok(summary);
-        }
-        match open() {
-            Ok(reader) => reader,
-            Err(e) => {
-                open_failed(&mut summary, e);
-                return Ok(summary);
-            }
-        }
-    } else {
-        reader
-    };
-
-    let progress = if io::stderr().is_terminal() {
-        ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} papers  {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_message(summary.path.clone());
-
-    let mut batch: Vec<Paper> = Vec::with_capacity(BATCH);
-    for event in reader {
-        match event {
-            ReadEvent::Paper { paper, .. } => {
-                summary.read += 1;
-                batch.push(paper);
-                if batch.len() == BATCH {
-                    store_batch(library, embedder, &mut batch, &mut summary, embedded)?;
-                    progress.set_position(summary.read as u64);
-                }
-            }
-            ReadEvent::Warning(problem) => {
-                summary.warnings += 1;
-                if summary.warnings <= MAX_WARNINGS_SHOWN {
-                    progress.suspend(|| eprintln!("relate: warning: {problem}"));
-                }
-            }
-            ReadEvent::Rejected(problem) => {
-                summary.rejected += 1;
-                progress.suspend(|| eprintln!("relate: {problem}; record skipped"));
-            }
-        }
-    }
-    store_batch(library, embedder, &mut batch, &mut summary, embedded)?;
-    progress.finish_and_clear();
-    if summary.warnings > MAX_WARNINGS_SHOWN {
-        eprintln!(
-            "relate: warning: {} more warnings for {} not shown",
-            summary.warnings - MAX_WARNINGS_SHOWN,
-            summary.path
-        );
-    }
-    Ok(summary)
-}
-
-fn store_batch(
-    library: &mut Library,
-    embedder: &mut LazyEmbedder,
-    batch: &mut Vec<Paper>,
-    summary: &mut FileSummary,
-    embedded: &mut usize,
-) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let changes = library.classify(batch)?;
-    let texts: Vec<String> = batch
-        .iter()
-        .zip(&changes)
-        .filter(|(_, c)| c.needs_vector())
-        .map(|(p, _)| p.embedding_text())
-        .collect();
-    let mut vectors = if texts.is_empty() {
-        Vec::new()
-    } else {
-        embedder.get()?.embed(&texts)?.vectors
-    }
-    .into_iter();
-    *embedded += texts.len();
-    let items: Vec<(Paper, Option<Vec<f32>>)> = batch
-        .drain(..)
-        .zip(&changes)
-        .map(|(paper, change)| {
-            let vector = if change.needs_vector() {
-                vectors.next()
-            } else {
-                None
-            };
-            (paper, vector)
-        })
-        .collect();
-    let result: UpsertSummary = library.upsert(items)?;
-    summary.added += result.added;
-    summary.updated += result.text_changed + result.metadata_changed;
-    summary.unchanged += result.unchanged;
-    Ok(())
 }

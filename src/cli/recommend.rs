@@ -13,7 +13,7 @@ use relate::lexical::Rank;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
-    Request, Scorer, TextEmbedder,
+    Request, Scorer, SourceFilter, TextEmbedder,
 };
 use relate::store::{Library, ModelInfo};
 
@@ -95,6 +95,11 @@ pub struct RecommendArgs {
     /// Leave out the paper with this id (repeatable)
     #[arg(long, value_name = "ID")]
     pub exclude: Vec<String>,
+
+    /// Only papers ingested from FILE ('-': standard input; repeatable: any
+    /// of them). Papers ingested before sources were recorded have none
+    #[arg(long, value_name = "FILE")]
+    pub source: Vec<PathBuf>,
 
     /// How papers are scored: centroid or multi
     #[arg(long, default_value_t = Scorer::default(), value_name = "SCORER")]
@@ -200,6 +205,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             paths: args.from.clone(),
             format: None,
             strict: false,
+            model_id: None,
             json: false,
             store: args.store.clone(),
             wait: args.wait.clone(),
@@ -291,6 +297,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             until: args.until,
             categories: args.category.clone(),
             exclude: args.exclude.clone(),
+            sources: source_filter(&library, &args.source)?,
         },
         k: args.k as usize,
         scorer: args.scorer,
@@ -377,6 +384,21 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The `--source` filter: the ids of the papers ingested from the files
+/// named (by the same name `ingest` recorded: the canonical path).
+fn source_filter(library: &Library, files: &[PathBuf]) -> anyhow::Result<Option<SourceFilter>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut filter = SourceFilter::default();
+    for file in files {
+        let name = relate::ingest::source_name(file);
+        filter.ids.extend(library.ids_from_source(&name)?);
+        filter.files.push(name);
+    }
+    Ok(Some(filter))
 }
 
 #[cfg(test)]

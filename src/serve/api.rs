@@ -709,6 +709,7 @@ impl RecommendBody {
                 until: date("until", &self.until)?,
                 categories: self.category.clone(),
                 exclude: self.exclude.clone(),
+                sources: None,
             },
             k: check_k(self.k.unwrap_or(DEFAULT_K))?,
             scorer,

@@ -136,6 +136,17 @@ pub enum TextIndexState {
     Behind,
 }
 
+/// Which input files each paper was ingested from: added without a format
+/// version change, so it is created whenever the library is opened for
+/// writing; papers stored before it existed have no rows in it.
+const SOURCES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS paper_sources (
+    slot INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (source, slot)
+) WITHOUT ROWID;
+";
+
 /// An open connection to `library.sqlite`.
 pub(crate) struct Database {
     conn: Connection,
@@ -305,9 +316,45 @@ impl Database {
                 Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)?))
             })
             .map_err(err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<rusqlite::Result<Vec<(u32, f64)>>>()
+            .map_err(err)?;
+        Ok(rows.into_iter().filter(|h| h.1 > MIN_BM25).collect())
+    }
+
+    /// Creates the table of paper sources when the library predates it.
+    pub fn ensure_sources_table(&self) -> Result<()> {
+        self.conn
+            .execute_batch(SOURCES_SCHEMA)
+            .map_err(|e| self.err("create the paper sources table", e))
+    }
+
+    /// Ids of the papers ingested from `source` (none when the library has
+    /// no sources table yet).
+    pub fn ids_from_source(&self, source: &str) -> Result<Vec<String>> {
+        let err = |e| self.err("look up paper sources", e);
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_sources'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.id FROM paper_sources s JOIN papers p ON p.slot = s.slot WHERE s.source = ?1",
+            )
+            .map_err(err)?;
+        let ids = stmt
+            .query_map([source], |r| r.get(0))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(err);
-        rows
+        ids
     }
 
     /// Whether the library tables exist (a crash during creation can leave
@@ -427,7 +474,7 @@ impl Database {
     }
 
     /// Tells, for each paper, how it differs from the stored one.
-    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+    pub fn classify<P: std::borrow::Borrow<Paper>>(&self, papers: &[P]) -> Result<Vec<Change>> {
         let err = |e| self.err("look up papers", e);
         let mut find = self
             .conn
@@ -436,6 +483,7 @@ impl Database {
         papers
             .iter()
             .map(|paper| {
+                let paper = paper.borrow();
                 let stored = find
                     .query_row([&paper.id], |row| {
                         Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, String>(1)?))
@@ -464,7 +512,11 @@ impl Database {
 
     /// Stores a batch in one transaction; see [`super::Library::upsert`].
     /// Vectors must already have been checked for dimension and finiteness.
-    pub fn upsert(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
+    pub fn upsert(
+        &mut self,
+        batch: &[(Paper, Option<Vec<f32>>)],
+        source: Option<&str>,
+    ) -> Result<UpsertSummary> {
         let path = self.path.clone();
         let err = |e| db_error(&path, "store papers", e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -477,6 +529,7 @@ impl Database {
             generation: meta.generation,
             ..UpsertSummary::default()
         };
+        let mut sources_added = 0;
         {
             let mut find = tx
                 .prepare_cached("SELECT slot, text_sha256, record FROM papers WHERE id = ?1")
@@ -513,6 +566,21 @@ impl Database {
                     "INSERT INTO paper_text (rowid, title, abstract) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(err)?;
+            let mut put_source = match source {
+                Some(_) => Some(
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO paper_sources (slot, source) VALUES (?1, ?2)",
+                    )
+                    .map_err(err)?,
+                ),
+                None => None,
+            };
+            let mut record_source = |slot: i64| -> Result<()> {
+                if let (Some(put), Some(source)) = (put_source.as_mut(), source) {
+                    sources_added += put.execute(params![slot, source]).map_err(err)?;
+                }
+                Ok(())
+            };
 
             for (paper, vector) in batch {
                 let hash = text_hash(paper);
@@ -546,9 +614,11 @@ impl Database {
                         put_text
                             .execute(params![slot, paper.title, paper.abstract_text])
                             .map_err(err)?;
+                        record_source(slot)?;
                         summary.added += 1;
                     }
                     Some((slot, old_hash, record)) => {
+                        record_source(slot)?;
                         let text_changed = old_hash != hash;
                         let old = serde_json::from_str::<Paper>(&record).map_err(|e| {
                             corrupt(
@@ -606,8 +676,11 @@ impl Database {
             + summary.metadata_changed
             + summary.vectors_replaced;
         if changed == 0 {
-            // Nothing to commit: the generation stays, so the vector file
-            // stays valid.
+            // The generation stays, so the vector file stays valid; only
+            // newly recorded sources need a commit.
+            if sources_added > 0 {
+                tx.commit().map_err(err)?;
+            }
             return Ok(summary);
         }
         tx.execute(
@@ -688,9 +761,9 @@ impl Database {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(err)?
-            .collect::<rusqlite::Result<Vec<(u32, f64)>>>()
-            .map_err(err)?;
-        Ok(rows.into_iter().filter(|h| h.1 > MIN_BM25).collect())
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err);
+        rows
     }
 
     fn records(&self, sql: &str, arg: &str) -> Result<Vec<Paper>> {
@@ -856,6 +929,12 @@ pub(crate) fn db_error(path: &Path, action: &'static str, e: rusqlite::Error) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Database {
+        fn upsert_plain(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
+            self.upsert(batch, None)
+        }
+    }
     use crate::store::manifest::ModelInfo;
 
     fn db() -> (tempfile::TempDir, Database) {
@@ -883,14 +962,14 @@ mod tests {
         let (_dir, mut db) = db();
         assert!(db.is_initialised().unwrap());
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("a", "A"), Some(vec![1.0, 0.0])),
                 (paper("b", "B"), Some(vec![0.0, 1.0])),
             ])
             .unwrap();
         assert_eq!((s.added, s.generation), (2, 1));
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("c", "C"), Some(vec![0.5, 0.5])),
                 (paper("a", "A changed"), Some(vec![0.6, 0.8])),
             ])
@@ -917,7 +996,7 @@ mod tests {
     fn duplicate_ids_in_one_batch_keep_the_last_version() {
         let (_dir, mut db) = db();
         let s = db
-            .upsert(&[
+            .upsert_plain(&[
                 (paper("a", "First"), Some(vec![1.0, 0.0])),
                 (paper("a", "Second"), Some(vec![0.0, 1.0])),
             ])

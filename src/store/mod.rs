@@ -206,6 +206,9 @@ impl Library {
             return Ok(None);
         }
         let db = Database::open(&db_path, false)?;
+        if writer && db.is_initialised()? {
+            db.ensure_sources_table()?;
+        }
         let manifest = if has_manifest {
             manifest::Manifest::read(&manifest_path)?
         } else {
@@ -254,6 +257,7 @@ impl Library {
         if !db.is_initialised()? {
             db.initialise(&manifest, rand::random::<u64>())?;
         }
+        db.ensure_sources_table()?;
         db.check_against(&manifest)?;
         manifest.write_atomically(&dir.join(MANIFEST_FILE))?;
         Ok(Library {
@@ -331,7 +335,7 @@ impl Library {
 
     /// Tells, for each paper, whether it is new, re-worded (needs a new
     /// vector), changed only in other fields, or identical to the stored one.
-    pub fn classify(&self, papers: &[Paper]) -> Result<Vec<Change>> {
+    pub fn classify<P: std::borrow::Borrow<Paper>>(&self, papers: &[P]) -> Result<Vec<Change>> {
         self.db.classify(papers)
     }
 
@@ -346,6 +350,17 @@ impl Library {
     /// [`Library::vectors`], so that a long ingest of many batches rewrites
     /// it once.
     pub fn upsert(&mut self, batch: Vec<(Paper, Option<Vec<f32>>)>) -> Result<UpsertSummary> {
+        self.upsert_from(batch, None)
+    }
+
+    /// [`Library::upsert`], recording that every paper of the batch came
+    /// from `source` (an input file's canonical path, or `-` for standard
+    /// input; see [`Library::ids_from_source`]).
+    pub fn upsert_from(
+        &mut self,
+        batch: Vec<(Paper, Option<Vec<f32>>)>,
+        source: Option<&str>,
+    ) -> Result<UpsertSummary> {
         let dim = self.manifest.model.dim;
         for (paper, vector) in &batch {
             if paper.id.is_empty() {
@@ -370,7 +385,7 @@ impl Library {
                 });
             }
         }
-        let summary = self.db.upsert(&batch)?;
+        let summary = self.db.upsert(&batch, source)?;
         self.len = self.db.count()?;
         Ok(summary)
     }
@@ -518,6 +533,13 @@ impl Library {
             snap.for_each_vector(None, |slot, v| out.put(slot, v))?;
             out.commit()
         })
+    }
+
+    /// Ids of the papers ingested from `source` (as recorded by
+    /// [`Library::upsert_from`]; papers stored before sources were
+    /// recorded have none).
+    pub fn ids_from_source(&self, source: &str) -> Result<Vec<String>> {
+        self.db.ids_from_source(source)
     }
 
     /// The stored paper with this id.

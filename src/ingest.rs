@@ -1,0 +1,576 @@
+//! Ingesting a paper source into a library: reads it with the corpus
+//! readers, tells new, changed and unchanged papers apart, embeds the papers
+//! that need a vector, and stores them in batches of [`BATCH`], each batch
+//! one transaction (so a crash keeps the batches already committed and
+//! running the same ingest again adds exactly what is missing). Bad records
+//! are counted and handed to a [`Progress`] observer; with `strict`, a file
+//! with any bad record stores nothing. This module prints nothing: the
+//! command line (and any other caller) shows progress through [`Progress`].
+//!
+//! A record may carry its vector (`"embedding"`, as `relate embed` writes
+//! it, with the model's name and fingerprint in `"embedding_model"` and
+//! `"embedding_fingerprint"`). Such a paper is stored with that vector and
+//! never embedded, after checks: the model that made it must be the
+//! library's (the fingerprint recorded in the record, or the
+//! [`IngestOptions::model_id`] the caller vouches for when the record does
+//! not say), the vector must have the library's dimension, and every value
+//! must be a finite 32-bit float. A vector whose length is not 1 (within
+//! [`NORM_TOLERANCE`]) is scaled to unit length, as the model's own vectors
+//! are, and counted. These three fields are never kept in the stored record.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::corpus::{
+    is_stdin, read_input, read_papers, Format, Paper, PaperReader, Problem, ReadEvent,
+    ReplayableInput, STDIN_NAME,
+};
+use serde_json::Value;
+
+use crate::store::{short_fingerprint, Library, ModelInfo};
+use crate::{Error, Result};
+
+/// Papers classified, embedded and stored together (one transaction).
+pub const BATCH: usize = 256;
+/// Most papers stored in one transaction when they bring their vectors
+/// (a batch ends at [`BATCH`] papers without one, or at this many in all).
+pub const VECTOR_BATCH: usize = 4096;
+/// Events read ahead of the batch being stored.
+const READ_AHEAD: usize = 1024;
+
+/// The field of a record that carries its vector.
+pub const EMBEDDING_FIELD: &str = "embedding";
+/// The field naming the model that made the vector.
+pub const MODEL_FIELD: &str = "embedding_model";
+/// The field holding that model's fingerprint (64 hex digits).
+pub const FINGERPRINT_FIELD: &str = "embedding_fingerprint";
+/// How far from 1 a given vector's length may be before it is normalised.
+pub const NORM_TOLERANCE: f64 = 1e-3;
+/// Fewest hex digits of a fingerprint that `model_id` may give.
+const MIN_FINGERPRINT_PREFIX: usize = 12;
+
+/// How a file is read.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// The source format; detected from the name and content when `None`.
+    pub format: Option<Format>,
+    /// Store nothing from a file that has any bad record.
+    pub strict: bool,
+    /// The model that made vectors whose record does not name one: the
+    /// library's model name or its fingerprint (at least 12 hex digits).
+    /// Without it such vectors are refused.
+    pub model_id: Option<String>,
+}
+
+/// What ingesting one file did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FileSummary {
+    pub path: String,
+    pub format: String,
+    pub read: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub warnings: usize,
+    pub rejected: usize,
+    /// Papers that came with their vector (stored without the model).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub vectors_given: usize,
+    /// Given vectors that were scaled to unit length.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub normalised: usize,
+    /// Set when the file could not be read at all, or `strict` refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// True when the file could not be opened or read, or its format told
+    /// (an error), rather than holding bad records.
+    #[serde(skip)]
+    pub unreadable: bool,
+    /// Papers of this file that were run through the model.
+    #[serde(skip)]
+    pub embedded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Observes an ingest as it goes; every method does nothing by default.
+pub trait Progress {
+    /// A file is about to be read (after a `strict` check passed).
+    fn file_started(&mut self, _path: &str) {}
+    /// `read` papers of the current file have been stored so far.
+    fn papers_stored(&mut self, _read: usize) {}
+    /// A paper was accepted with a warning.
+    fn warning(&mut self, _problem: &Problem) {}
+    /// A record was rejected and skipped.
+    fn rejected(&mut self, _problem: &Problem) {}
+    /// A `strict` check found these bad records; nothing of the file is
+    /// stored.
+    fn strict_refused(&mut self, _problems: &[Problem]) {}
+    /// The current file is done.
+    fn file_finished(&mut self, _summary: &FileSummary) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
+/// Turns texts into vectors with the library's model; called only when
+/// some paper needs a vector, so a caller can load the model lazily.
+pub type EmbedTexts<'a> = dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>> + 'a;
+
+/// Reads `path` (`-` for standard input) into `library`. A file that
+/// cannot be opened, read or recognised, and a `strict` refusal, come back
+/// in the summary (`error`, `unreadable`), not as an error: the caller goes
+/// on with its other files. An error is returned only when storing fails
+/// (the model, the database); the batches committed before it stay.
+pub fn ingest_file(
+    library: &mut Library,
+    embed: &mut EmbedTexts<'_>,
+    path: &Path,
+    options: &IngestOptions,
+    progress: &mut dyn Progress,
+) -> Result<FileSummary> {
+    let mut summary = FileSummary {
+        path: if is_stdin(path) {
+            STDIN_NAME.to_string()
+        } else {
+            path.display().to_string()
+        },
+        ..FileSummary::default()
+    };
+    let open_failed = |summary: &mut FileSummary, e: Error| {
+        // A file with a bad header or bad bytes is a bad record; one that
+        // cannot be read or recognised at all is an error.
+        summary.unreadable = !matches!(e, Error::BadRecord { .. });
+        summary.error = Some(e.to_string());
+    };
+    // `strict` reads the file twice: first to check every record, then to
+    // store them. A stream is kept in a temporary file for the second read.
+    let replay = if options.strict {
+        match ReplayableInput::new(path) {
+            Ok(replay) => Some(replay),
+            Err(e) => {
+                open_failed(&mut summary, e);
+                return Ok(summary);
+            }
+        }
+    } else {
+        None
+    };
+    let open = || -> Result<PaperReader> {
+        match &replay {
+            Some(replay) => replay
+                .open()
+                .and_then(|input| read_input(input, options.format)),
+            None => read_papers(path, options.format),
+        }
+    };
+    let reader = match open() {
+        Ok(reader) => reader,
+        Err(e) => {
+            open_failed(&mut summary, e);
+            return Ok(summary);
+        }
+    };
+    summary.format = reader.format().name().to_string();
+
+    let reader = if options.strict {
+        let problems: Vec<Problem> = reader
+            .filter_map(|event| match event {
+                ReadEvent::Rejected(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if !problems.is_empty() {
+            progress.strict_refused(&problems);
+            summary.rejected = problems.len();
+            summary.error = Some(format!(
+                "{} bad records; nothing stored from this file (--strict)",
+                problems.len()
+            ));
+            return Ok(summary);
+        }
+        match open() {
+            Ok(reader) => reader,
+            Err(e) => {
+                open_failed(&mut summary, e);
+                return Ok(summary);
+            }
+        }
+    } else {
+        reader
+    };
+
+    progress.file_started(&summary.path);
+    let source = source_name(path);
+    let check = VectorCheck {
+        model: library.manifest().model.clone(),
+        model_id: options.model_id.clone(),
+        dir: library.dir().display().to_string(),
+    };
+    // The file is read and parsed on its own thread while batches are
+    // embedded and stored on this one.
+    std::thread::scope(|scope| {
+        let (send, events) = std::sync::mpsc::sync_channel::<ReadEvent>(READ_AHEAD);
+        scope.spawn(move || {
+            for event in reader {
+                if send.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut store = Store {
+            library,
+            embed,
+            source: &source,
+        };
+        store_events(&mut store, events, &check, &mut summary, progress)
+    })?;
+    progress.file_finished(&summary);
+    Ok(summary)
+}
+
+/// Stores the papers of `events` in batches; see [`ingest_file`].
+fn store_events(
+    store: &mut Store<'_, '_>,
+    events: impl IntoIterator<Item = ReadEvent>,
+    check: &VectorCheck,
+    summary: &mut FileSummary,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let mut batch: Vec<(Paper, Option<Vec<f32>>)> = Vec::with_capacity(BATCH);
+    // Papers in the batch that did not bring their vector.
+    let mut without_vector = 0;
+    for event in events {
+        match event {
+            ReadEvent::Paper { mut paper, line } => {
+                let vector = match check.take_vector(&mut paper) {
+                    Ok(vector) => vector,
+                    Err(VectorProblem::Record(message)) => {
+                        summary.rejected += 1;
+                        progress.rejected(&Problem::new(&summary.path, line, message));
+                        continue;
+                    }
+                    Err(VectorProblem::Model(message)) => {
+                        // Nothing more of this file is stored: its vectors
+                        // would not be comparable with the library's. The
+                        // papers before this line passed every check.
+                        store.batch(&mut batch, summary)?;
+                        summary.unreadable = true;
+                        summary.error = Some(format!(
+                            "line {line}: {message}; nothing from line {line} on was stored"
+                        ));
+                        return Ok(());
+                    }
+                };
+                if let Some((_, normalised)) = &vector {
+                    summary.vectors_given += 1;
+                    summary.normalised += usize::from(*normalised);
+                }
+                summary.read += 1;
+                without_vector += usize::from(vector.is_none());
+                batch.push((paper, vector.map(|(v, _)| v)));
+                if without_vector == BATCH || batch.len() == VECTOR_BATCH {
+                    store.batch(&mut batch, summary)?;
+                    without_vector = 0;
+                    progress.papers_stored(summary.read);
+                }
+            }
+            ReadEvent::Warning(problem) => {
+                summary.warnings += 1;
+                progress.warning(&problem);
+            }
+            ReadEvent::Rejected(problem) => {
+                summary.rejected += 1;
+                progress.rejected(&problem);
+            }
+        }
+    }
+    store.batch(&mut batch, summary)
+}
+
+/// The name a file's papers are recorded under as their source: its
+/// canonical path, `-` for standard input, or the path as given when it
+/// cannot be resolved (a pipe).
+pub fn source_name(path: &Path) -> String {
+    if is_stdin(path) {
+        return "-".to_string();
+    }
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Where batches go: the library, the model, the source recorded.
+struct Store<'l, 'e> {
+    library: &'l mut Library,
+    embed: &'l mut EmbedTexts<'e>,
+    source: &'l str,
+}
+
+impl Store<'_, '_> {
+    /// Classifies, embeds and stores one batch in one transaction.
+    fn batch(
+        &mut self,
+        batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
+        summary: &mut FileSummary,
+    ) -> Result<()> {
+        store_batch(self.library, self.embed, self.source, batch, summary)
+    }
+}
+
+fn store_batch(
+    library: &mut Library,
+    embed: &mut EmbedTexts<'_>,
+    source: &str,
+    batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
+    summary: &mut FileSummary,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let papers: Vec<&Paper> = batch.iter().map(|(p, _)| p).collect();
+    let changes = library.classify(&papers)?;
+    // A paper that came with its vector is never embedded.
+    let needs_model = |(item, change): &(&(Paper, Option<Vec<f32>>), &crate::store::Change)| {
+        item.1.is_none() && change.needs_vector()
+    };
+    let texts: Vec<String> = batch
+        .iter()
+        .zip(&changes)
+        .filter(needs_model)
+        .map(|(item, _)| item.0.embedding_text())
+        .collect();
+    let mut vectors = if texts.is_empty() {
+        Vec::new()
+    } else {
+        embed(&texts)?
+    }
+    .into_iter();
+    summary.embedded += texts.len();
+    let items: Vec<(Paper, Option<Vec<f32>>)> = batch
+        .drain(..)
+        .zip(&changes)
+        .map(|((paper, given), change)| {
+            let vector = match given {
+                Some(vector) => Some(vector),
+                None if change.needs_vector() => vectors.next(),
+                None => None,
+            };
+            (paper, vector)
+        })
+        .collect();
+    let result = library.upsert_from(items, Some(source))?;
+    summary.added += result.added;
+    summary.updated += result.text_changed + result.metadata_changed;
+    summary.unchanged += result.unchanged;
+    Ok(())
+}
+
+/// Why a record's own vector cannot be used.
+enum VectorProblem {
+    /// This record is bad (skipped, like any bad record).
+    Record(String),
+    /// The vectors come from another model than the library's (the file is
+    /// refused from here on).
+    Model(String),
+}
+
+/// Checks the vectors that records carry against the library.
+struct VectorCheck {
+    model: ModelInfo,
+    model_id: Option<String>,
+    dir: String,
+}
+
+impl VectorCheck {
+    /// Takes the vector fields out of `paper`; the vector (with whether it
+    /// was normalised) when it had one that passes the checks.
+    fn take_vector(
+        &self,
+        paper: &mut Paper,
+    ) -> std::result::Result<Option<(Vec<f32>, bool)>, VectorProblem> {
+        let name = paper.extra.remove(MODEL_FIELD);
+        let fingerprint = paper.extra.remove(FINGERPRINT_FIELD);
+        let Some(embedding) = paper.extra.remove(EMBEDDING_FIELD) else {
+            return Ok(None);
+        };
+        let text = |field: &str, value: Option<Value>| match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(VectorProblem::Record(format!(
+                "field `{field}` is not text"
+            ))),
+        };
+        let name = text(MODEL_FIELD, name)?;
+        let fingerprint = text(FINGERPRINT_FIELD, fingerprint)?;
+        self.check_model(name.as_deref(), fingerprint.as_deref())
+            .map_err(VectorProblem::Model)?;
+        let Value::Array(items) = embedding else {
+            return Err(VectorProblem::Record(format!(
+                "field `{EMBEDDING_FIELD}` is not a list of numbers"
+            )));
+        };
+        if items.len() != self.model.dim {
+            return Err(VectorProblem::Record(format!(
+                "field `{EMBEDDING_FIELD}` has {} values, but the library holds {}-dimensional \
+                 vectors of model {}",
+                items.len(),
+                self.model.dim,
+                self.model.id
+            )));
+        }
+        let mut vector = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let value = item.as_f64().map(|v| v as f32);
+            match value {
+                Some(v) if v.is_finite() => vector.push(v),
+                _ => {
+                    return Err(VectorProblem::Record(format!(
+                        "field `{EMBEDDING_FIELD}`: value {} ({item}) is not a finite 32-bit \
+                         number",
+                        i + 1
+                    )))
+                }
+            }
+        }
+        let norm = vector
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return Err(VectorProblem::Record(format!(
+                "field `{EMBEDDING_FIELD}` has length {norm}; it cannot be scaled to unit length"
+            )));
+        }
+        let normalise = (norm - 1.0).abs() > NORM_TOLERANCE;
+        if normalise {
+            for v in &mut vector {
+                *v = (f64::from(*v) / norm) as f32;
+            }
+        }
+        Ok(Some((vector, normalise)))
+    }
+
+    /// Whether vectors made by the model `name` / `fingerprint` (as the
+    /// record says; both absent in a file from elsewhere) belong in the
+    /// library; the error names both models.
+    fn check_model(
+        &self,
+        name: Option<&str>,
+        fingerprint: Option<&str>,
+    ) -> std::result::Result<(), String> {
+        let library = match &self.model.fingerprint {
+            Some(f) => format!(
+                "model {} (fingerprint {})",
+                self.model.id,
+                short_fingerprint(f)
+            ),
+            None => format!("model {}", self.model.id),
+        };
+        let fix = "embed the papers with the library's model, or import them into a new \
+                   library with --store NEW_DIR";
+        if let Some(given) = fingerprint {
+            let same = match &self.model.fingerprint {
+                Some(recorded) => recorded.eq_ignore_ascii_case(given),
+                None => name == Some(self.model.id.as_str()),
+            };
+            return if same {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the vectors were made by model {} (fingerprint {}), but the library at {} \
+                     holds vectors of {library}: {fix}",
+                    name.unwrap_or("(unnamed)"),
+                    short_fingerprint(given),
+                    self.dir
+                ))
+            };
+        }
+        let Some(claimed) = self.model_id.as_deref() else {
+            return Err(format!(
+                "the record carries an `{EMBEDDING_FIELD}` but not the `{FINGERPRINT_FIELD}` of \
+                 the model that made it; if the vectors come from the library's {library}, say \
+                 so with --model-id {}",
+                self.model
+                    .fingerprint
+                    .as_deref()
+                    .map_or(self.model.id.as_str(), short_fingerprint)
+            ));
+        };
+        let claimed_lower = claimed.to_ascii_lowercase();
+        let by_fingerprint = claimed.len() >= MIN_FINGERPRINT_PREFIX
+            && self
+                .model
+                .fingerprint
+                .as_deref()
+                .is_some_and(|f| f.starts_with(&claimed_lower));
+        if by_fingerprint || claimed == self.model.id {
+            Ok(())
+        } else {
+            Err(format!(
+                "--model-id {claimed} names another model than the library's {library} at {}: \
+                 {fix}",
+                self.dir
+            ))
+        }
+    }
+}
+
+/// Records read when looking for the model of a file's vectors.
+const MODEL_PEEK_RECORDS: usize = 1000;
+
+/// The model that made the vectors of the file at `path`, to create a
+/// library without the model folder: the name and fingerprint its first
+/// record with a vector and an `"embedding_fingerprint"` gives, and the
+/// vector length most of that model's records have among the file's first
+/// records (so that one bad first record does not set the dimension).
+/// `None` when those records carry no such vector. Only a regular file is
+/// read for this (a stream could not be read again).
+pub fn model_of_vectors(path: &Path, format: Option<Format>) -> Result<Option<ModelInfo>> {
+    if is_stdin(path) || !path.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let reader = read_papers(path, format)?;
+    let mut found: Option<ModelInfo> = None;
+    let mut lengths: std::collections::HashMap<usize, usize> = Default::default();
+    for event in reader.take(MODEL_PEEK_RECORDS) {
+        let ReadEvent::Paper { paper, .. } = event else {
+            continue;
+        };
+        let (Some(Value::Array(vector)), Some(Value::String(fingerprint))) = (
+            paper.extra.get(EMBEDDING_FIELD),
+            paper.extra.get(FINGERPRINT_FIELD),
+        ) else {
+            continue;
+        };
+        let fingerprint = fingerprint.to_ascii_lowercase();
+        let valid = fingerprint.len() == 64 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid || vector.is_empty() {
+            continue;
+        }
+        let model = found.get_or_insert_with(|| ModelInfo {
+            id: match paper.extra.get(MODEL_FIELD) {
+                Some(Value::String(name)) if !name.is_empty() => name.clone(),
+                _ => "model".to_string(),
+            },
+            dim: vector.len(),
+            fingerprint: Some(fingerprint.clone()),
+        });
+        if model.fingerprint.as_deref() == Some(fingerprint.as_str()) {
+            *lengths.entry(vector.len()).or_default() += 1;
+        }
+    }
+    Ok(found.map(|mut model| {
+        if let Some((&dim, _)) = lengths.iter().max_by_key(|(&dim, &n)| (n, dim)) {
+            model.dim = dim;
+        }
+        model
+    }))
+}

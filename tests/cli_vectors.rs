@@ -1,0 +1,297 @@
+//! Papers that bring their own vectors, through the real binary: `relate
+//! embed` output imported into a new library without the model, the checks
+//! that refuse vectors of another dimension, model or value range, and
+//! mixed files where only the papers without a vector are embedded.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{model_dir, relate_in, stdout_json, succeed};
+use serde_json::Value;
+
+const PAPERS: &str = r#"{"id":"a1","title":"Private federated learning","abstract":"We train models across many clients with differential privacy."}
+{"id":"a2","title":"Bandits with regret bounds","abstract":"Online learning with bandit feedback and regret."}
+{"id":"a3","title":"Theorem proving with language models","abstract":"Language models search for formal proofs."}
+"#;
+
+/// Runs relate with the model folder pointing at a folder that does not
+/// exist, so anything that needs the model fails.
+fn relate_without_model(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(args)
+        .env("RELATE_MODEL", store.with_extension("no-model-here"))
+        .env("RELATE_STORE", store)
+        .output()
+        .expect("relate starts")
+}
+
+/// `relate embed` output for [`PAPERS`], as parsed lines.
+fn embedded(dir: &Path) -> (PathBuf, Vec<Value>) {
+    let input = dir.join("papers.jsonl");
+    fs::write(&input, PAPERS).unwrap();
+    let output = dir.join("embedded.jsonl");
+    succeed(&relate_in(
+        &dir.join("unused"),
+        &[
+            "embed",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ],
+    ));
+    (output.clone(), lines(&output))
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_lines(path: &Path, rows: &[Value]) {
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(path, text).unwrap();
+}
+
+fn vector_of(row: &Value) -> Vec<f32> {
+    row["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Every stored vector and record, by paper id.
+fn stored(store: &Path) -> Vec<(String, Vec<f32>, Value)> {
+    let db = rusqlite::Connection::open(store.join("library.sqlite")).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT p.id, v.vector, p.record FROM papers p JOIN vectors v ON v.slot = p.slot ORDER BY p.id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        let bytes: Vec<u8> = r.get(1)?;
+        let record: String = r.get(2)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            serde_json::from_str(&record).unwrap(),
+        ))
+    })
+    .unwrap()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap()
+}
+
+#[test]
+fn embed_output_imports_without_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, rows) = embedded(dir.path());
+    let fingerprint = rows[0]["embedding_fingerprint"].as_str().unwrap();
+    assert_eq!(fingerprint.len(), 64, "embed records the model fingerprint");
+    assert_eq!(rows[0]["embedding_model"], "all-MiniLM-L6-v2");
+
+    let store = dir.path().join("library");
+    let summary = stdout_json(&relate_without_model(
+        &store,
+        &["ingest", "--json", file.to_str().unwrap()],
+    ));
+    assert_eq!(summary["embedded"], 0);
+    assert_eq!(summary["files"][0]["added"], 3);
+    assert_eq!(summary["files"][0]["vectors_given"], 3);
+    let info = stdout_json(&relate_without_model(&store, &["info", "--json"]));
+    assert_eq!(info["papers"], 3);
+    assert_eq!(info["dimension"], 384);
+    assert_eq!(info["model_fingerprint"], &fingerprint[..12]);
+
+    // The vectors are stored exactly as given, and the vector fields are
+    // not kept in the records.
+    let papers = stored(&store);
+    for ((id, vector, record), row) in papers.iter().zip(&rows) {
+        assert_eq!(id, row["id"].as_str().unwrap());
+        assert_eq!(*vector, vector_of(row));
+        assert!(record.get("embedding").is_none(), "{record}");
+        assert!(record.get("embedding_fingerprint").is_none(), "{record}");
+    }
+
+    // The same papers embedded by ingest with the model get the same vectors.
+    let with_model = dir.path().join("with-model");
+    let input = dir.path().join("papers.jsonl");
+    succeed(&relate_in(
+        &with_model,
+        &["ingest", input.to_str().unwrap()],
+    ));
+    for ((_, a, _), (_, b, _)) in papers.iter().zip(&stored(&with_model)) {
+        assert!(common::cosine(a, b) > 0.9999);
+    }
+
+    // Importing again changes nothing, still without the model.
+    let again = stdout_json(&relate_without_model(
+        &store,
+        &["ingest", "--json", file.to_str().unwrap()],
+    ));
+    assert_eq!(again["files"][0]["unchanged"], 3);
+    assert_eq!(again["embedded"], 0);
+}
+
+#[test]
+fn bad_vectors_are_rejected_and_other_models_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    let store = dir.path().join("library");
+
+    // Wrong dimension and a value no f32 holds: those records are skipped.
+    let mut bad = rows.clone();
+    bad[0]["embedding"] = serde_json::json!([0.5, 0.5, 0.5]);
+    bad[1]["embedding"][7] = serde_json::json!(1e300);
+    let file = dir.path().join("bad.jsonl");
+    write_lines(&file, &bad);
+    let out = relate_without_model(&store, &["ingest", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.jsonl:1: field `embedding` has 3 values"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.jsonl:2: field `embedding`: value 8"),
+        "{stderr}"
+    );
+    let ids: Vec<String> = stored(&store).into_iter().map(|p| p.0).collect();
+    assert_eq!(ids, ["a3"]);
+
+    // Vectors of another model: refused, naming both, nothing stored.
+    let mut other = rows.clone();
+    for row in &mut other {
+        row["embedding_fingerprint"] = Value::from("ab".repeat(32));
+        row["embedding_model"] = Value::from("other-model");
+    }
+    let file = dir.path().join("other.jsonl");
+    write_lines(&file, &other);
+    let out = relate_without_model(&store, &["ingest", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("other-model (fingerprint abababababab)")
+            && stderr.contains("all-MiniLM-L6-v2 (fingerprint"),
+        "{stderr}"
+    );
+    assert_eq!(stored(&store).len(), 1);
+
+    // A file from elsewhere: no model named, so --model-id must vouch.
+    let mut foreign = rows.clone();
+    for row in &mut foreign {
+        let object = row.as_object_mut().unwrap();
+        object.remove("embedding_fingerprint");
+        object.remove("embedding_model");
+    }
+    let file = dir.path().join("foreign.jsonl");
+    write_lines(&file, &foreign);
+    let path = file.to_str().unwrap();
+    let out = relate_without_model(&store, &["ingest", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model-id"));
+    let out = relate_without_model(&store, &["ingest", path, "--model-id", "other-model"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--model-id other-model names another model")
+    );
+    assert_eq!(stored(&store).len(), 1);
+    let short = &rows[0]["embedding_fingerprint"].as_str().unwrap()[..12];
+    let summary = stdout_json(&relate_without_model(
+        &store,
+        &["ingest", "--json", path, "--model-id", short],
+    ));
+    assert_eq!(summary["files"][0]["added"], 2);
+    assert_eq!(stored(&store).len(), 3);
+}
+
+#[test]
+fn mixed_files_embed_only_papers_without_a_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    let mut mixed = rows.clone();
+    let object = mixed[1].as_object_mut().unwrap();
+    object.remove("embedding");
+    // A vector twice as long as a unit vector is scaled back.
+    let doubled: Vec<f32> = vector_of(&rows[2]).iter().map(|v| v * 2.0).collect();
+    mixed[2]["embedding"] = Value::from(doubled);
+    let file = dir.path().join("mixed.jsonl");
+    write_lines(&file, &mixed);
+
+    let store = dir.path().join("library");
+    let summary = stdout_json(&relate_in(
+        &store,
+        &["ingest", "--json", file.to_str().unwrap()],
+    ));
+    assert_eq!(summary["embedded"], 1);
+    assert_eq!(summary["files"][0]["vectors_given"], 2);
+    assert_eq!(summary["files"][0]["normalised"], 1);
+    let papers = stored(&store);
+    assert_eq!(papers.len(), 3);
+    assert!(common::cosine(&papers[1].1, &vector_of(&rows[1])) > 0.9999);
+    assert!((common::norm(&papers[2].1) - 1.0).abs() < 1e-5);
+    assert!(common::cosine(&papers[2].1, &vector_of(&rows[2])) > 0.99999);
+    assert!(model_dir().is_dir());
+}
+
+#[test]
+fn source_filter_keeps_papers_of_the_files_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    let first = dir.path().join("first.jsonl");
+    let second = dir.path().join("second.jsonl");
+    write_lines(&first, &rows[..2]);
+    write_lines(&second, &rows[2..]);
+    let store = dir.path().join("library");
+    for file in [&first, &second] {
+        succeed(&relate_without_model(
+            &store,
+            &["ingest", file.to_str().unwrap()],
+        ));
+    }
+    // The same paper seen again in another file comes from both.
+    write_lines(&second, &rows[1..]);
+    succeed(&relate_without_model(
+        &store,
+        &["ingest", second.to_str().unwrap()],
+    ));
+
+    let ids = |source: &Path| -> Vec<String> {
+        let out = stdout_json(&relate_without_model(
+            &store,
+            &[
+                "recommend",
+                "--like",
+                "a1",
+                "--json",
+                "--source",
+                source.to_str().unwrap(),
+            ],
+        ));
+        let mut ids: Vec<String> = out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&first), ["a2"]);
+    assert_eq!(ids(&second), ["a2", "a3"]);
+    // A file named by another path to it is the same source.
+    let other_path = dir.path().join(".").join("second.jsonl");
+    assert_eq!(ids(&other_path), ["a2", "a3"]);
+    assert!(ids(&dir.path().join("never-ingested.jsonl")).is_empty());
+}
