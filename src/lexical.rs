@@ -71,14 +71,30 @@ impl fmt::Display for Rank {
     }
 }
 
+/// Most papers for which hybrid ranking is chosen without being asked for.
+/// The BM25 side is an FTS5 query that scores every paper holding any of
+/// its terms, so its cost grows with the library while the dense side's
+/// (an HNSW search from 20,000 papers) hardly does: on the synthetic
+/// libraries of `examples/synthetic_library` (a 20-word vocabulary, every
+/// term in a quarter of the papers: the worst case), `relate similar` took
+/// 30–40 ms hybrid against 10–30 ms dense at 20,000 papers, and 130–160 ms
+/// against 30 ms at 100,000. Above this size `--rank hybrid` still works.
+pub const HYBRID_DEFAULT_MAX_PAPERS: usize = 20_000;
+
 /// The ranking to use: the one asked for, else hybrid (it ranks better on
 /// every measurement in the README) when the library's full-text index is
-/// in step with its papers, else dense, so that a library made before the
-/// index keeps answering until its next write builds it.
+/// in step with its papers and the library has at most
+/// [`HYBRID_DEFAULT_MAX_PAPERS`] papers, else dense (so that a library made
+/// before the index keeps answering until its next write builds it, and a
+/// large library answers at the speed of its vector index).
 pub fn choose(asked: Option<Rank>, library: &Library) -> crate::Result<Rank> {
     Ok(match asked {
         Some(rank) => rank,
-        None if library.text_index_state()? == TextIndexState::Current => Rank::Hybrid,
+        None if library.len() <= HYBRID_DEFAULT_MAX_PAPERS
+            && library.text_index_state()? == TextIndexState::Current =>
+        {
+            Rank::Hybrid
+        }
         None => Rank::Dense,
     })
 }

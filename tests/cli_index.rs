@@ -113,3 +113,31 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("index"));
 }
+
+#[test]
+fn hybrid_ranking_is_the_default_up_to_its_size_limit_and_dense_above() {
+    use relate::lexical::HYBRID_DEFAULT_MAX_PAPERS;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    synthetic_library(&store, HYBRID_DEFAULT_MAX_PAPERS);
+    let rank = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["similar", "p7", "-k", "3", "--json"];
+        args.extend(extra);
+        stdout_json(&relate_in(&store, &args))["query"]["rank"].clone()
+    };
+    assert_eq!(rank(&[]), "hybrid");
+
+    // One paper more: dense unless asked.
+    let mut library = Library::open(&store).unwrap();
+    let one_more = Paper {
+        id: "extra".into(),
+        title: "One paper more".into(),
+        ..Paper::default()
+    };
+    let mut vector = vec![0.0; DIM];
+    vector[0] = 1.0;
+    library.upsert(vec![(one_more, Some(vector))]).unwrap();
+    drop(library);
+    assert_eq!(rank(&[]), "dense");
+    assert_eq!(rank(&["--rank", "hybrid"]), "hybrid");
+}

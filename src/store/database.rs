@@ -120,10 +120,6 @@ const TEXT_GENERATION_KEY: &str = "text_index_generation";
 /// BM25 column weights: a term in the title counts this many times one in
 /// the abstract.
 const TITLE_WEIGHT: f64 = 2.0;
-/// Matches scoring at most this are left out: SQLite gives terms found in
-/// half the papers or more a near-zero weight, and such matches say
-/// nothing (but would still take ranks in a fusion).
-const MIN_BM25: f64 = 1e-4;
 
 /// State of the full-text index of titles and abstracts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +295,7 @@ impl Database {
     }
 
     /// `(slot, BM25 score)` of the papers matching an FTS5 query on titles
-    /// and abstracts, best first (higher is better), at most `limit`, those
-    /// matched only by words most papers hold ([`MIN_BM25`]) left out.
+    /// and abstracts, best first (higher is better), at most `limit`.
     pub fn text_search(&self, fts_query: &str, limit: usize) -> Result<Vec<(u32, f64)>> {
         let err = |e| self.err("search titles and abstracts", e);
         let mut stmt = self
@@ -316,9 +311,9 @@ impl Database {
                 Ok((r.get::<_, u32>(0)?, -r.get::<_, f64>(1)?))
             })
             .map_err(err)?
-            .collect::<rusqlite::Result<Vec<(u32, f64)>>>()
-            .map_err(err)?;
-        Ok(rows.into_iter().filter(|h| h.1 > MIN_BM25).collect())
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err);
+        rows
     }
 
     /// Creates the table of paper sources when the library predates it.
@@ -1024,7 +1019,7 @@ mod tests {
     fn the_text_index_follows_inserts_and_text_changes() {
         let (_dir, mut db) = db();
         assert_eq!(db.text_index_state().unwrap(), TextIndexState::Current);
-        db.upsert(&[
+        db.upsert_plain(&[
             (
                 with_abstract("a", "Bandits", "We study FedBuff."),
                 Some(vec![1.0, 0.0]),
@@ -1038,7 +1033,7 @@ mod tests {
         assert_eq!(slots(db.text_search("\"fedbuff\"", 10).unwrap()), [0]);
         assert_eq!(slots(db.text_search("\"provers\"", 10).unwrap()), [1]);
         // A changed abstract replaces the old words; a metadata change keeps them.
-        db.upsert(&[(
+        db.upsert_plain(&[(
             with_abstract("a", "Bandits", "We study FedAvg."),
             Some(vec![0.6, 0.8]),
         )])
@@ -1047,7 +1042,7 @@ mod tests {
         assert_eq!(slots(db.text_search("\"fedavg\"", 10).unwrap()), [0]);
         let mut dated = with_abstract("b", "Provers", "Lean proofs.");
         dated.date = Some("2024".into());
-        db.upsert(&[(dated, None)]).unwrap();
+        db.upsert_plain(&[(dated, None)]).unwrap();
         assert_eq!(slots(db.text_search("\"lean\"", 10).unwrap()), [1]);
         assert_eq!(db.text_index_state().unwrap(), TextIndexState::Current);
     }
@@ -1055,7 +1050,7 @@ mod tests {
     #[test]
     fn a_library_without_the_text_index_gets_it_filled_once() {
         let (_dir, mut db) = db();
-        db.upsert(&[(
+        db.upsert_plain(&[(
             with_abstract("a", "Bandits", "We study FedBuff."),
             Some(vec![1.0, 0.0]),
         )])
