@@ -17,7 +17,16 @@
 //! must be a finite 32-bit float. A vector whose length is not 1 (within
 //! [`NORM_TOLERANCE`]) is scaled to unit length, as the model's own vectors
 //! are, and counted. These three fields are never kept in the stored record.
+//!
+//! Three threads share the work of a file: one reads and parses it, one
+//! runs the model, and the calling thread classifies and stores, so a
+//! batch is embedded while the one before it is written (on a GPU the
+//! database writes would otherwise leave the model idle for a third of the
+//! time). A batch is classified before the one ahead of it is stored; a
+//! paper found in both is embedded again rather than trusted to be
+//! unchanged.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde::Serialize;
@@ -120,7 +129,7 @@ impl Progress for Quiet {}
 
 /// Turns texts into vectors with the library's model; called only when
 /// some paper needs a vector, so a caller can load the model lazily.
-pub type EmbedTexts<'a> = dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>> + 'a;
+pub type EmbedTexts<'a> = dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>> + Send + 'a;
 
 /// Reads `path` (`-` for standard input) into `library`. A file that
 /// cannot be opened, read or recognised, and a `strict` refusal, come back
@@ -212,8 +221,8 @@ pub fn ingest_file(
         model_id: options.model_id.clone(),
         dir: library.dir().display().to_string(),
     };
-    // The file is read and parsed on its own thread while batches are
-    // embedded and stored on this one.
+    // The file is read and parsed on its own thread, the model runs on
+    // another, and batches are classified and stored on this one.
     std::thread::scope(|scope| {
         let (send, events) = std::sync::mpsc::sync_channel::<ReadEvent>(READ_AHEAD);
         scope.spawn(move || {
@@ -223,10 +232,21 @@ pub fn ingest_file(
                 }
             }
         });
+        let (texts_in, texts) = std::sync::mpsc::sync_channel::<Vec<String>>(1);
+        let (vectors_out, vectors) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<f32>>>>(1);
+        scope.spawn(move || {
+            while let Ok(texts) = texts.recv() {
+                if vectors_out.send(embed(&texts)).is_err() {
+                    break;
+                }
+            }
+        });
         let mut store = Store {
             library,
-            embed,
+            texts: texts_in,
+            vectors,
             source: &source,
+            embedded: None,
         };
         store_events(&mut store, events, &check, &mut summary, progress)
     })?;
@@ -236,7 +256,7 @@ pub fn ingest_file(
 
 /// Stores the papers of `events` in batches; see [`ingest_file`].
 fn store_events(
-    store: &mut Store<'_, '_>,
+    store: &mut Store<'_>,
     events: impl IntoIterator<Item = ReadEvent>,
     check: &VectorCheck,
     summary: &mut FileSummary,
@@ -260,6 +280,7 @@ fn store_events(
                         // would not be comparable with the library's. The
                         // papers before this line passed every check.
                         store.batch(&mut batch, summary)?;
+                        store.finish(summary)?;
                         summary.unreadable = true;
                         summary.error = Some(format!(
                             "line {line}: {message}; nothing from line {line} on was stored"
@@ -290,7 +311,8 @@ fn store_events(
             }
         }
     }
-    store.batch(&mut batch, summary)
+    store.batch(&mut batch, summary)?;
+    store.finish(summary)
 }
 
 /// The name a file's papers are recorded under as their source: its
@@ -306,70 +328,98 @@ pub fn source_name(path: &Path) -> String {
         .to_string()
 }
 
-/// Where batches go: the library, the model, the source recorded.
-struct Store<'l, 'e> {
+/// Where batches go: the library, the model's thread, the source
+/// recorded, and the batch embedded but not yet stored.
+struct Store<'l> {
     library: &'l mut Library,
-    embed: &'l mut EmbedTexts<'e>,
+    /// Texts to the model's thread.
+    texts: std::sync::mpsc::SyncSender<Vec<String>>,
+    /// Their vectors back, in the order sent.
+    vectors: std::sync::mpsc::Receiver<Result<Vec<Vec<f32>>>>,
     source: &'l str,
+    embedded: Option<Embedded>,
 }
 
-impl Store<'_, '_> {
-    /// Classifies, embeds and stores one batch in one transaction.
+/// A batch with every vector it needs, waiting for its transaction.
+struct Embedded {
+    items: Vec<(Paper, Option<Vec<f32>>)>,
+    ids: HashSet<String>,
+}
+
+impl Store<'_> {
+    /// Classifies `batch` and has its papers that need a vector embedded
+    /// while the batch before it is stored (one transaction each).
     fn batch(
         &mut self,
         batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
         summary: &mut FileSummary,
     ) -> Result<()> {
-        store_batch(self.library, self.embed, self.source, batch, summary)
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let papers: Vec<&Paper> = batch.iter().map(|(p, _)| p).collect();
+        let changes = self.library.classify(&papers)?;
+        // The batch ahead is not stored yet: a paper in it too may change
+        // there, so its classification here is not trusted.
+        let ahead = self.embedded.as_ref().map(|e| &e.ids);
+        let needs_model: Vec<bool> = batch
+            .iter()
+            .zip(&changes)
+            .map(|((paper, given), change)| {
+                given.is_none()
+                    && (change.needs_vector() || ahead.is_some_and(|ids| ids.contains(&paper.id)))
+            })
+            .collect();
+        let texts: Vec<String> = batch
+            .iter()
+            .zip(&needs_model)
+            .filter(|(_, &needed)| needed)
+            .map(|((paper, _), _)| paper.embedding_text())
+            .collect();
+        let sent = !texts.is_empty();
+        summary.embedded += texts.len();
+        if sent {
+            self.texts.send(texts).map_err(|_| model_thread_gone())?;
+        }
+        // Stored while the model works on this batch.
+        self.finish(summary)?;
+        let mut vectors = if sent {
+            self.vectors.recv().map_err(|_| model_thread_gone())??
+        } else {
+            Vec::new()
+        }
+        .into_iter();
+        let items: Vec<(Paper, Option<Vec<f32>>)> = batch
+            .drain(..)
+            .zip(needs_model)
+            .map(|((paper, given), needed)| {
+                let vector = if needed { vectors.next() } else { given };
+                (paper, vector)
+            })
+            .collect();
+        let ids = items.iter().map(|(p, _)| p.id.clone()).collect();
+        self.embedded = Some(Embedded { items, ids });
+        Ok(())
+    }
+
+    /// Stores the batch waiting, if any, in one transaction.
+    fn finish(&mut self, summary: &mut FileSummary) -> Result<()> {
+        let Some(embedded) = self.embedded.take() else {
+            return Ok(());
+        };
+        let result = self
+            .library
+            .upsert_from(embedded.items, Some(self.source))?;
+        summary.added += result.added;
+        summary.updated += result.text_changed + result.metadata_changed;
+        summary.unchanged += result.unchanged;
+        Ok(())
     }
 }
 
-fn store_batch(
-    library: &mut Library,
-    embed: &mut EmbedTexts<'_>,
-    source: &str,
-    batch: &mut Vec<(Paper, Option<Vec<f32>>)>,
-    summary: &mut FileSummary,
-) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let papers: Vec<&Paper> = batch.iter().map(|(p, _)| p).collect();
-    let changes = library.classify(&papers)?;
-    // A paper that came with its vector is never embedded.
-    let needs_model = |(item, change): &(&(Paper, Option<Vec<f32>>), &crate::store::Change)| {
-        item.1.is_none() && change.needs_vector()
-    };
-    let texts: Vec<String> = batch
-        .iter()
-        .zip(&changes)
-        .filter(needs_model)
-        .map(|(item, _)| item.0.embedding_text())
-        .collect();
-    let mut vectors = if texts.is_empty() {
-        Vec::new()
-    } else {
-        embed(&texts)?
-    }
-    .into_iter();
-    summary.embedded += texts.len();
-    let items: Vec<(Paper, Option<Vec<f32>>)> = batch
-        .drain(..)
-        .zip(&changes)
-        .map(|((paper, given), change)| {
-            let vector = match given {
-                Some(vector) => Some(vector),
-                None if change.needs_vector() => vectors.next(),
-                None => None,
-            };
-            (paper, vector)
-        })
-        .collect();
-    let result = library.upsert_from(items, Some(source))?;
-    summary.added += result.added;
-    summary.updated += result.text_changed + result.metadata_changed;
-    summary.unchanged += result.unchanged;
-    Ok(())
+/// The model's thread ended without an answer (it panicked).
+fn model_thread_gone() -> Error {
+    Error::Compute("the embedding thread stopped unexpectedly".into())
 }
 
 /// Why a record's own vector cannot be used.
