@@ -22,9 +22,10 @@
 //! runs the model, and the calling thread classifies and stores, so a
 //! batch is embedded while the one before it is written (on a GPU the
 //! database writes would otherwise leave the model idle for a third of the
-//! time). A batch is classified before the one ahead of it is stored; a
-//! paper found in both is embedded again rather than trusted to be
-//! unchanged.
+//! time). A batch is classified before the one ahead of it is stored. The
+//! readers already refuse a second record with the same id in one file;
+//! should a paper still be in both batches, it is embedded again rather
+//! than trusted to be unchanged.
 
 use std::collections::HashSet;
 use std::path::Path;
