@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod export;
 pub mod index;
 pub mod ingest;
 pub mod lexical;

@@ -2,6 +2,7 @@
 //! subcommands, each subcommand in its own file.
 
 mod embed;
+mod export;
 mod index;
 mod info;
 mod ingest;
@@ -48,6 +49,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Rebuild what is derived from the library's database (vector file, manifest), dropping a damaged index or topics
     Repair(repair::RepairArgs),
+    /// Write the papers with their vectors (and topics) as JSON Lines or Parquet, for another library or a data tool
+    Export(export::ExportArgs),
 }
 
 /// How a successful run ended.
@@ -84,5 +87,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Embed(args) => embed::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Repair(args) => repair::run(args),
+        Command::Export(args) => export::run(args),
     }
 }

@@ -1,0 +1,98 @@
+//! `relate export`: writes the library's papers with their vectors (and
+//! topics when current) as JSON Lines or Parquet; flags and printing only,
+//! the writing is `relate::export`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use relate::atomic_file::AtomicFile;
+use relate::export::{export, ExportFormat};
+use relate::store::Library;
+
+use super::store_args::StoreArgs;
+use super::Outcome;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "JSON Lines: one paper per line with its fields at the top level, its vector in \
+\"embedding\" and the model in \"embedding_model\" and \"embedding_fingerprint\", so `relate ingest` \
+imports the file into another library without running the model; the topic, when the saved topics \
+are current, in \"relate_topic\".\n\n\
+Parquet: one row per paper with the columns id, title, abstract, date, url, authors (list), \
+categories (list), embedding (list of float), topic, topic_label, subtopic, subtopic_label (null \
+without current topics) and record (the stored record as JSON); DuckDB, Polars, Spark and LanceDB \
+read it directly, e.g. `duckdb -c \"SELECT id, title FROM 'papers.parquet'\"`.\n\n\
+A file given with --output is replaced atomically, only once it is complete.\n\n\
+Exit status: 0 when every paper was written, 1 on error, 2 on bad usage."
+)]
+pub struct ExportArgs {
+    /// File to write ('-' or absent: standard output, JSON Lines only)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// jsonl or parquet [default: parquet for a FILE ending in .parquet, else jsonl]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<ExportFormat>,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
+    let dir = args.store.dir()?;
+    let output = args.output.filter(|p| p.as_os_str() != "-");
+    let format = args.format.unwrap_or_else(|| match &output {
+        Some(path)
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet")) =>
+        {
+            ExportFormat::Parquet
+        }
+        _ => ExportFormat::Jsonl,
+    });
+    if format == ExportFormat::Parquet && output.is_none() {
+        bail!("Parquet is written to a file: give --output FILE.parquet");
+    }
+    let library = Library::open(&dir)?;
+    let total = library.len();
+    let show = std::io::stderr().is_terminal();
+    let mut progress = |done: usize| {
+        if show {
+            eprint!("\rrelate: exported {done} of {total} papers");
+        }
+    };
+    let (summary, shown) = match &output {
+        Some(path) => {
+            let mut file = AtomicFile::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let summary = export(&library, format, &mut file, &mut progress)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            file.commit()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            (summary, path.display().to_string())
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let summary = export(&library, format, stdout, &mut progress)
+                .context("cannot write to standard output")?;
+            (summary, "standard output".to_string())
+        }
+    };
+    if show {
+        eprintln!();
+    }
+    eprintln!(
+        "relate: exported {} papers with their vectors{} to {shown} ({})",
+        summary.papers,
+        if summary.topics {
+            " and topics"
+        } else {
+            " (no current topics: run `relate topics` to include them)"
+        },
+        format.name()
+    );
+    Ok(Outcome::Complete)
+}
