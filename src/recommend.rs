@@ -555,6 +555,42 @@ pub struct Filters {
     /// Only papers ingested from one of these files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sources: Option<SourceFilter>,
+    /// Only members of a saved topic or subtopic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicFilter>,
+}
+
+/// The members of a saved topic or subtopic (`--topic`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TopicFilter {
+    /// The topic as `relate topics` numbers it (`3`, or `3.1` for a subtopic).
+    pub topic: String,
+    /// Its label.
+    pub label: String,
+    /// The ids of its papers.
+    #[serde(skip)]
+    pub ids: std::collections::HashSet<String>,
+}
+
+impl TopicFilter {
+    /// The members of saved topic `path`; the saved topics must be current
+    /// (see [`crate::query::topic_filter`]).
+    pub fn new(library: &Library, path: crate::library_topics::TopicPath) -> Result<TopicFilter> {
+        let saved = crate::query::topic_filter(library, path)?;
+        let slots: Vec<u32> = (0..library.len() as u32)
+            .filter(|&slot| saved.contains(path, slot))
+            .collect();
+        let ids = library
+            .papers_by_slots(&slots)?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        Ok(TopicFilter {
+            topic: path.to_string(),
+            label: saved.label_of(path).unwrap_or_default(),
+            ids,
+        })
+    }
 }
 
 /// Papers ingested from given files (see
@@ -575,6 +611,7 @@ impl Filters {
             || self.until.is_some()
             || !self.categories.is_empty()
             || self.sources.is_some()
+            || self.topic.is_some()
     }
 
     /// Whether `paper` passes the date and category filters.
@@ -583,6 +620,13 @@ impl Filters {
             .sources
             .as_ref()
             .is_some_and(|s| !s.ids.contains(&paper.id))
+        {
+            return false;
+        }
+        if self
+            .topic
+            .as_ref()
+            .is_some_and(|t| !t.ids.contains(&paper.id))
         {
             return false;
         }

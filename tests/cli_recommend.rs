@@ -555,3 +555,54 @@ fn explain_quotes_a_sentence_of_each_result() {
         "a sentence line under each row: {text}"
     );
 }
+
+#[test]
+fn topic_keeps_the_members_of_a_saved_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    succeed(&relate_in(&store, &["ingest", &sample()]));
+    let like = ["--like-text", "formal theorem proving with language models"];
+    let out = relate_in(&store, &["recommend", like[0], like[1], "--topic", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("relate topics"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    succeed(&relate_in(&store, &["topics"]));
+    let all = recommend(&store, &[like[0], like[1], "-k", "100"]);
+    let topic = results(&all)[0]["topic"]["id"].as_u64().unwrap();
+    let members = results(&all)
+        .iter()
+        .filter(|r| r["topic"]["id"] == topic)
+        .count();
+    assert!(members > 1 && members < results(&all).len(), "{members}");
+    let only = recommend(
+        &store,
+        &[like[0], like[1], "-k", "100", "--topic", &topic.to_string()],
+    );
+    assert_eq!(results(&only).len(), members);
+    assert!(results(&only).iter().all(|r| r["topic"]["id"] == topic));
+    assert_eq!(ids(&only)[0], ids(&all)[0]);
+    assert_eq!(
+        only["query"]["filters"]["topic"]["topic"],
+        topic.to_string()
+    );
+
+    let out = relate_in(
+        &store,
+        &[
+            "recommend",
+            like[0],
+            like[1],
+            "--from",
+            &sample(),
+            "--topic",
+            "0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = relate_in(&store, &["recommend", like[0], like[1], "--topic", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -10,10 +10,11 @@ use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 use relate::embed::Embedder;
 use relate::lexical::Rank;
+use relate::library_topics::TopicPath;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
-    Request, Scorer, SourceFilter, TextEmbedder,
+    Request, Scorer, SourceFilter, TextEmbedder, TopicFilter,
 };
 use relate::store::{Library, ModelInfo};
 
@@ -100,6 +101,11 @@ pub struct RecommendArgs {
     /// of them). Papers ingested before sources were recorded have none
     #[arg(long, value_name = "FILE")]
     pub source: Vec<PathBuf>,
+
+    /// Only papers of saved topic ID, or subtopic ID such as 3.1 (as `relate
+    /// topics` numbers them; the topics must be current; not with --from)
+    #[arg(long, value_name = "ID")]
+    pub topic: Option<TopicPath>,
 
     /// How papers are scored: centroid or multi
     #[arg(long, default_value_t = Scorer::default(), value_name = "SCORER")]
@@ -199,6 +205,12 @@ impl TextEmbedder for LazyModel<'_> {
 }
 
 pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
+    if args.topic.is_some() && !args.from.is_empty() {
+        bail!(
+            "--topic keeps library papers of a saved topic, and papers from --from have none: \
+             leave out --from, or ingest the file, run `relate topics` and recommend from the library"
+        );
+    }
     let mut skipped = false;
     if args.ingest {
         let outcome = ingest::run(IngestArgs {
@@ -298,6 +310,10 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             categories: args.category.clone(),
             exclude: args.exclude.clone(),
             sources: source_filter(&library, &args.source)?,
+            topic: args
+                .topic
+                .map(|path| TopicFilter::new(&library, path))
+                .transpose()?,
         },
         k: args.k as usize,
         scorer: args.scorer,

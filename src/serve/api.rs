@@ -710,6 +710,7 @@ impl RecommendBody {
                 categories: self.category.clone(),
                 exclude: self.exclude.clone(),
                 sources: None,
+                topic: None,
             },
             k: check_k(self.k.unwrap_or(DEFAULT_K))?,
             scorer,
