@@ -344,7 +344,6 @@ struct Store<'l> {
 /// A batch with every vector it needs, waiting for its transaction.
 struct Embedded {
     items: Vec<(Paper, Option<Vec<f32>>)>,
-    ids: HashSet<String>,
 }
 
 impl Store<'_> {
@@ -362,13 +361,19 @@ impl Store<'_> {
         let changes = self.library.classify(&papers)?;
         // The batch ahead is not stored yet: a paper in it too may change
         // there, so its classification here is not trusted.
-        let ahead = self.embedded.as_ref().map(|e| &e.ids);
+        let ahead: Option<HashSet<&str>> = self
+            .embedded
+            .as_ref()
+            .map(|e| e.items.iter().map(|(p, _)| p.id.as_str()).collect());
         let needs_model: Vec<bool> = batch
             .iter()
             .zip(&changes)
             .map(|((paper, given), change)| {
                 given.is_none()
-                    && (change.needs_vector() || ahead.is_some_and(|ids| ids.contains(&paper.id)))
+                    && (change.needs_vector()
+                        || ahead
+                            .as_ref()
+                            .is_some_and(|ids| ids.contains(paper.id.as_str())))
             })
             .collect();
         let texts: Vec<String> = batch
@@ -398,8 +403,7 @@ impl Store<'_> {
                 (paper, vector)
             })
             .collect();
-        let ids = items.iter().map(|(p, _)| p.id.clone()).collect();
-        self.embedded = Some(Embedded { items, ids });
+        self.embedded = Some(Embedded { items });
         Ok(())
     }
 

@@ -8,25 +8,14 @@ mod common;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::{relate_in, stdout_json, succeed};
+use common::{relate_in, relate_without_model, stdout_json, succeed};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{ListAccessor, RowAccessor};
 use serde_json::Value;
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/daily-papers-sample.txt")
-}
-
-/// Runs relate with no model folder at hand.
-fn relate_without_model(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relate"))
-        .args(args)
-        .env("RELATE_MODEL", store.with_extension("no-model-here"))
-        .env("RELATE_STORE", store)
-        .output()
-        .expect("relate starts")
 }
 
 /// `id -> record` of a JSON Lines export.

@@ -7,26 +7,14 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::{model_dir, relate_in, stdout_json, succeed};
+use common::{model_dir, relate_in, relate_without_model, stdout_json, succeed};
 use serde_json::Value;
 
 const PAPERS: &str = r#"{"id":"a1","title":"Private federated learning","abstract":"We train models across many clients with differential privacy."}
 {"id":"a2","title":"Bandits with regret bounds","abstract":"Online learning with bandit feedback and regret."}
 {"id":"a3","title":"Theorem proving with language models","abstract":"Language models search for formal proofs."}
 "#;
-
-/// Runs relate with the model folder pointing at a folder that does not
-/// exist, so anything that needs the model fails.
-fn relate_without_model(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relate"))
-        .args(args)
-        .env("RELATE_MODEL", store.with_extension("no-model-here"))
-        .env("RELATE_STORE", store)
-        .output()
-        .expect("relate starts")
-}
 
 /// `relate embed` output for [`PAPERS`], as parsed lines.
 fn embedded(dir: &Path) -> (PathBuf, Vec<Value>) {

@@ -79,6 +79,18 @@ pub fn relate_in(store: &Path, args: &[&str]) -> Output {
         .expect("relate starts")
 }
 
+/// Runs the `relate` binary on the library in `store` with no model folder
+/// at hand (so only libraries and files that carry their vectors work).
+pub fn relate_without_model(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(args)
+        .env("RELATE_MODEL", store.with_extension("no-model-here"))
+        .env("RELATE_STORE", store)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("relate starts")
+}
+
 /// Asserts that a run succeeded, showing its stderr when it did not.
 pub fn succeed(out: &Output) -> &Output {
     assert!(
