@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hnsw_rs::prelude::{Distance, Hnsw};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::{create_dir_all_durably, replace_file};
+use crate::atomic_file::{create_dir_all_durably, remove_stale_temps, replace_file};
 
 use super::graph::{LayerLists, LayeredGraph};
 use super::{
@@ -474,10 +474,11 @@ fn unique_basename() -> String {
 }
 
 /// Removes graph files other than `keep` (left by earlier or interrupted
-/// saves, including the hnsw_rs dumps of format version 1) and stale
-/// manifest temporaries. Failures are ignored: stale files waste space but
-/// never change what [`HnswIndex::load`] reads.
+/// saves, including the hnsw_rs dumps of format version 1) and the
+/// temporaries of killed saves. Failures are ignored: stale files waste
+/// space but never change what [`HnswIndex::load`] reads.
 fn remove_stale_files(dir: &Path, keep: &str) {
+    remove_stale_temps(dir);
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -694,5 +695,29 @@ mod tests {
         index.save(dir.path()).unwrap();
         let loaded = HnswIndex::load(dir.path(), Arc::new(Vec::new())).unwrap();
         assert_eq!((loaded.len(), loaded.dim()), (0, 12));
+    }
+
+    #[test]
+    fn a_save_clears_what_a_killed_save_left_but_not_a_running_one() {
+        let dim = 8;
+        let vectors = clustered_unit_vectors(40, dim, 2, 0.5, 3);
+        let index = HnswIndex::build(&vectors, dim, &HnswParams::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // A graph file and a manifest half-written by a killed save: no
+        // process holds their locks any more.
+        let killed_graph = dir.path().join(".graph-1-2.links.tmp-99999-0");
+        let killed_manifest = dir.path().join(".index.json.tmp-99999-1");
+        std::fs::write(&killed_graph, b"half").unwrap();
+        std::fs::write(&killed_manifest, b"{").unwrap();
+        // One whose writer still runs holds its lock.
+        let running = dir.path().join(".graph-3-4.links.tmp-99998-0");
+        let held = std::fs::File::create(&running).unwrap();
+        held.lock().unwrap();
+        index.save(dir.path()).unwrap();
+        assert!(!killed_graph.exists() && !killed_manifest.exists());
+        assert!(running.exists(), "a running writer's file was removed");
+        drop(held);
+        let loaded = HnswIndex::load(dir.path(), Arc::new(vectors)).unwrap();
+        assert_eq!(loaded.len(), 40);
     }
 }

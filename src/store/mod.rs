@@ -160,6 +160,14 @@ impl Library {
         let index = library.index_dir();
         create_dir_all_durably(&index)?;
         remove_stale_temps(&index);
+        // The index's own folders (the HNSW graph) hold temporaries too.
+        if let Ok(entries) = std::fs::read_dir(&index) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_stale_temps(&entry.path());
+                }
+            }
+        }
         Ok(Library {
             _write_lock: Some(lock),
             ..library
