@@ -4,8 +4,12 @@
 //! one transaction (so a crash keeps the batches already committed and
 //! running the same ingest again adds exactly what is missing). Bad records
 //! are counted and handed to a [`Progress`] observer; with `strict`, a file
-//! with any bad record stores nothing. This module prints nothing: the
-//! command line (and any other caller) shows progress through [`Progress`].
+//! with any bad record stores nothing. A [`RecordFilter`] (a date range,
+//! category prefixes) skips the papers outside it before anything else is
+//! done with them, so a field can be taken from the whole arXiv snapshot.
+//! This module prints nothing: the command line (and any other caller)
+//! shows progress through [`Progress`], with how far the file has been read
+//! when its size is known.
 //!
 //! A record may carry its vector (`"embedding"`, as `relate embed` writes
 //! it, with the model's name and fingerprint in `"embedding_model"` and
@@ -34,10 +38,11 @@ use serde::Serialize;
 
 use crate::corpus::{
     is_stdin, read_input, read_papers, Format, Paper, PaperReader, Problem, ReadEvent,
-    ReplayableInput, STDIN_NAME,
+    ReadPosition, ReplayableInput, STDIN_NAME,
 };
 use serde_json::Value;
 
+use crate::paper_filter::RecordFilter;
 use crate::store::{short_fingerprint, Library, ModelInfo};
 use crate::{Error, Result};
 
@@ -48,6 +53,9 @@ pub const BATCH: usize = 256;
 pub const VECTOR_BATCH: usize = 4096;
 /// Events read ahead of the batch being stored.
 const READ_AHEAD: usize = 1024;
+/// Progress is reported at least every this many records read, so a
+/// filter that keeps few papers still shows reading going on.
+const PROGRESS_EVERY: usize = 4096;
 
 /// The field of a record that carries its vector.
 pub const EMBEDDING_FIELD: &str = "embedding";
@@ -71,6 +79,9 @@ pub struct IngestOptions {
     /// library's model name or its fingerprint (at least 12 hex digits).
     /// Without it such vectors are refused.
     pub model_id: Option<String>,
+    /// Only papers this filter keeps are stored; the others are counted in
+    /// [`FileSummary::filtered_out`].
+    pub filter: RecordFilter,
 }
 
 /// What ingesting one file did.
@@ -84,6 +95,9 @@ pub struct FileSummary {
     pub unchanged: usize,
     pub warnings: usize,
     pub rejected: usize,
+    /// Papers read but outside [`IngestOptions::filter`], so not stored.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub filtered_out: usize,
     /// Papers that came with their vector (stored without the model).
     #[serde(skip_serializing_if = "is_zero")]
     pub vectors_given: usize,
@@ -112,6 +126,9 @@ pub trait Progress {
     fn file_started(&mut self, _path: &str) {}
     /// `read` papers of the current file have been stored so far.
     fn papers_stored(&mut self, _read: usize) {}
+    /// How far the current file has been read: `summary` counts the papers
+    /// so far (stored, filtered out, rejected), `position` the bytes.
+    fn reading(&mut self, _summary: &FileSummary, _position: &ReadPosition) {}
     /// A paper was accepted with a warning.
     fn warning(&mut self, _problem: &Problem) {}
     /// A record was rejected and skipped.
@@ -216,6 +233,7 @@ pub fn ingest_file(
     };
 
     progress.file_started(&summary.path);
+    let position = reader.position();
     let source = source_name(path);
     let check = VectorCheck {
         model: library.manifest().model.clone(),
@@ -249,10 +267,22 @@ pub fn ingest_file(
             source: &source,
             embedded: None,
         };
-        store_events(&mut store, events, &check, &mut summary, progress)
+        let mut watch = Watch {
+            filter: &options.filter,
+            position: &position,
+            progress,
+        };
+        store_events(&mut store, events, &check, &mut summary, &mut watch)
     })?;
     progress.file_finished(&summary);
     Ok(summary)
+}
+
+/// What [`store_events`] filters by and reports to.
+struct Watch<'a> {
+    filter: &'a RecordFilter,
+    position: &'a ReadPosition,
+    progress: &'a mut dyn Progress,
 }
 
 /// Stores the papers of `events` in batches; see [`ingest_file`].
@@ -261,13 +291,20 @@ fn store_events(
     events: impl IntoIterator<Item = ReadEvent>,
     check: &VectorCheck,
     summary: &mut FileSummary,
-    progress: &mut dyn Progress,
+    watch: &mut Watch<'_>,
 ) -> Result<()> {
     let mut batch: Vec<(Paper, Option<Vec<f32>>)> = Vec::with_capacity(BATCH);
     // Papers in the batch that did not bring their vector.
     let mut without_vector = 0;
-    for event in events {
+    let progress = &mut *watch.progress;
+    for (n, event) in events.into_iter().enumerate() {
+        if n % PROGRESS_EVERY == 0 {
+            progress.reading(summary, watch.position);
+        }
         match event {
+            ReadEvent::Paper { paper, .. } if !watch.filter.keeps(&paper) => {
+                summary.filtered_out += 1;
+            }
             ReadEvent::Paper { mut paper, line } => {
                 let vector = match check.take_vector(&mut paper) {
                     Ok(vector) => vector,
@@ -300,6 +337,7 @@ fn store_events(
                     store.batch(&mut batch, summary)?;
                     without_vector = 0;
                     progress.papers_stored(summary.read);
+                    progress.reading(summary, watch.position);
                 }
             }
             ReadEvent::Warning(problem) => {

@@ -19,6 +19,7 @@ pub mod library_info;
 pub mod library_repair;
 pub mod library_topics;
 pub mod markup;
+pub mod paper_filter;
 pub mod query;
 pub mod recommend;
 pub mod serve;

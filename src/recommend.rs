@@ -76,7 +76,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use rayon::prelude::*;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
 use crate::embed::kernels::soft_max_rows;
@@ -84,6 +84,8 @@ use crate::embed::matmul::{product, Dest, PackedB, RowsView};
 use crate::embed::Embedder;
 use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
 use crate::library_topics;
+pub use crate::paper_filter::PartialDate;
+use crate::paper_filter::{has_category_prefix, in_date_range};
 use crate::query::{resolve_paper, ResultRow};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
@@ -439,100 +441,6 @@ pub enum Candidates {
     Stored(Vec<String>),
 }
 
-/// A date as a filter takes it: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartialDate {
-    year: u16,
-    month: Option<u8>,
-    day: Option<u8>,
-}
-
-impl PartialDate {
-    /// Reads the date a paper's `date` field starts with (`2024`,
-    /// `2024-03`, `2024-03-14`, `2024-03-14T10:00`, `2024/3/14`); `None`
-    /// when it does not start with a four-digit year.
-    pub fn from_paper_date(text: &str) -> Option<PartialDate> {
-        let text = text.trim();
-        let year_digits: String = text.chars().take_while(char::is_ascii_digit).collect();
-        if year_digits.len() != 4 {
-            return None;
-        }
-        let year = year_digits.parse().ok()?;
-        let mut rest = text[4..].split(['-', '/']).skip(1).map(|part| {
-            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u8>().ok()
-        });
-        let month = rest.next().flatten().filter(|m| (1..=12).contains(m));
-        let day = month.and(rest.next().flatten().filter(|d| (1..=31).contains(d)));
-        Some(PartialDate { year, month, day })
-    }
-
-    /// The first and last day it covers, as (year, month, day).
-    fn first(&self) -> (u16, u8, u8) {
-        (self.year, self.month.unwrap_or(1), self.day.unwrap_or(1))
-    }
-
-    fn last(&self) -> (u16, u8, u8) {
-        (self.year, self.month.unwrap_or(12), self.day.unwrap_or(31))
-    }
-}
-
-impl FromStr for PartialDate {
-    type Err = String;
-    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD` strictly.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("{s:?} is not a date: write YYYY, YYYY-MM or YYYY-MM-DD");
-        let parts: Vec<&str> = s.trim().split('-').collect();
-        let widths_ok = parts.len() <= 3
-            && parts
-                .iter()
-                .zip([4, 2, 2])
-                .all(|(p, w)| p.len() == w && p.bytes().all(|b| b.is_ascii_digit()));
-        if !widths_ok {
-            return Err(bad());
-        }
-        let year = parts[0].parse().map_err(|_| bad())?;
-        let month = match parts.get(1) {
-            Some(m) => Some(
-                m.parse()
-                    .ok()
-                    .filter(|m| (1..=12).contains(m))
-                    .ok_or_else(bad)?,
-            ),
-            None => None,
-        };
-        let day = match parts.get(2) {
-            Some(d) => Some(
-                d.parse()
-                    .ok()
-                    .filter(|d| (1..=31).contains(d))
-                    .ok_or_else(bad)?,
-            ),
-            None => None,
-        };
-        Ok(PartialDate { year, month, day })
-    }
-}
-
-impl fmt::Display for PartialDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}", self.year)?;
-        if let Some(m) = self.month {
-            write!(f, "-{m:02}")?;
-        }
-        if let Some(d) = self.day {
-            write!(f, "-{d:02}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for PartialDate {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// Which candidates may be recommended.
 ///
 /// A paper is kept when its date overlaps the `since`/`until` range (a
@@ -630,28 +538,11 @@ impl Filters {
         {
             return false;
         }
-        if self.since.is_some() || self.until.is_some() {
-            let Some(date) = paper.date.as_deref().and_then(PartialDate::from_paper_date) else {
-                return false;
-            };
-            if self.since.is_some_and(|s| date.last() < s.first()) {
-                return false;
-            }
-            if self.until.is_some_and(|u| date.first() > u.last()) {
-                return false;
-            }
+        if !in_date_range(paper, self.since, self.until) {
+            return false;
         }
-        if !self.categories.is_empty() {
-            let matches = |c: &String| {
-                self.categories.iter().any(|want| {
-                    c.len() >= want.len()
-                        && c.is_char_boundary(want.len())
-                        && c[..want.len()].eq_ignore_ascii_case(want)
-                })
-            };
-            if !paper.categories.iter().any(matches) {
-                return false;
-            }
+        if !has_category_prefix(paper, &self.categories) {
+            return false;
         }
         true
     }
@@ -1599,36 +1490,6 @@ mod tests {
             p.score_all(Scorer::Centroid, &[1.0, 0.0]),
             Err(Error::VectorShape { values: 2, dim: 3 })
         ));
-    }
-
-    #[test]
-    fn dates_parse_strictly_for_filters_and_leniently_from_papers() {
-        assert_eq!("2024".parse::<PartialDate>().unwrap().to_string(), "2024");
-        assert_eq!(
-            "2024-03".parse::<PartialDate>().unwrap().to_string(),
-            "2024-03"
-        );
-        assert_eq!(
-            "2024-03-14".parse::<PartialDate>().unwrap().to_string(),
-            "2024-03-14"
-        );
-        for bad in [
-            "24",
-            "2024-3",
-            "2024-13",
-            "2024-03-32",
-            "March 2024",
-            "2024-03-14-01",
-            "",
-        ] {
-            let err = bad.parse::<PartialDate>().unwrap_err();
-            assert!(err.contains("YYYY-MM-DD"), "{bad}: {err}");
-        }
-        let paper = |d: &str| PartialDate::from_paper_date(d).map(|d| d.to_string());
-        assert_eq!(paper("2024-03-14T10:00:00Z").as_deref(), Some("2024-03-14"));
-        assert_eq!(paper("2024/3/5").as_deref(), Some("2024-03-05"));
-        assert_eq!(paper("2023").as_deref(), Some("2023"));
-        assert_eq!(paper("14 March 2024"), None);
     }
 
     fn paper(date: Option<&str>, categories: &[&str]) -> Paper {

@@ -224,3 +224,112 @@ fn embed_skips_an_over_long_line() {
         .collect();
     assert_eq!(texts, ["\"first\"", "\"third\""]);
 }
+
+/// An arXiv snapshot line.
+fn arxiv_line(id: &str, categories: &str, update_date: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "title": format!("Paper {id} on {categories}"),
+        "abstract": format!("Results of paper {id}."),
+        "authors": "A. Author, B. Author",
+        "categories": categories,
+        "update_date": update_date,
+        "versions": [{"version": "v1"}],
+    })
+    .to_string()
+        + "\n"
+}
+
+#[test]
+fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let lines: String = [
+        ("2301.00001", "cs.LG stat.ML", "2023-01-05"),
+        ("2307.00002", "math.CO", "2023-07-01"),
+        ("2307.00003", "stat.ML CS.CL", "2023-07-02"),
+        ("2312.00004", "hep-th", "2023-12-31"),
+        ("2401.00005", "cs.CV", "2024"),
+        ("2501.00006", "cs.AI", "2025-01-01"),
+        ("2306.00007", "cs.DB", "2023-06-30"),
+        ("2308.00008", "astro-ph.GA", "2023-08-08"),
+    ]
+    .iter()
+    .map(|(id, cats, date)| arxiv_line(id, cats, date))
+    .collect();
+    let path = dir.path().join("snapshot.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(lines.as_bytes()).unwrap();
+    fs::write(&path, enc.finish().unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+
+    let out = relate_in(
+        &store,
+        &[
+            "ingest",
+            path,
+            "--category",
+            "cs.",
+            "--category",
+            "hep",
+            "--since",
+            "2023-06",
+            "--until",
+            "2024",
+            "--json",
+        ],
+    );
+    let summary = stdout_json(&out);
+    let file = &files(&summary)[0];
+    assert_eq!(file["format"], "arxiv");
+    assert_eq!(file["added"], 4, "{summary}");
+    assert_eq!(file["filtered_out"], 4, "{summary}");
+    // Only the papers kept ran through the model.
+    assert_eq!(summary["embedded"], 4);
+    let export = dir.path().join("kept.jsonl");
+    let out = relate_in(
+        &store,
+        &[
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ids: Vec<String> = fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["2306.00007", "2307.00003", "2312.00004", "2401.00005"]
+    );
+
+    // A range no date can be in is bad usage, named.
+    let out = relate_in(
+        &store,
+        &["ingest", path, "--since", "2024", "--until", "2023-12"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--since 2024 is after --until 2023-12"),
+        "{err}"
+    );
+    let out = relate_in(&store, &["ingest", path, "--since", "June 2024"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+}

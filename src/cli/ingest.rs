@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::{Format, Problem};
+use relate::corpus::{Format, Problem, ReadPosition};
 use relate::embed::{Embedder, ModelFolder};
 use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
+use relate::paper_filter::{PartialDate, RecordFilter};
 use relate::store::{Library, ModelInfo};
 use serde::Serialize;
 
@@ -32,6 +33,11 @@ FIFO (/dev/stdin, <(zcat papers.jsonl.gz)); input compressed with gzip, zstd or 
 is decompressed as it is read. A line longer than 16 MiB is a bad record, skipped unread.\n\n\
 Re-ingesting a file adds nothing; a paper whose title or abstract changed is re-embedded; other \
 changes update the record only.\n\n\
+--category, --since and --until take a field out of a larger source (the whole arXiv snapshot, \
+say): only papers with a category starting with one of the values (ignoring case, so `cs.` keeps \
+all of computer science) and a date overlapping the range (YYYY, YYYY-MM or YYYY-MM-DD; for arXiv \
+the date is the last update) are stored; papers without a date or categories are left out once \
+the matching flag is given. The papers left out are counted in the summary.\n\n\
 Exit status: 0 when every record was stored, 3 when some records were rejected (reported with file \
 and line; with --strict, nothing of such a file is stored), 1 on error (a file that cannot be opened \
 or read, or whose format cannot be told; the other files are still ingested), 2 on bad usage."
@@ -55,6 +61,18 @@ pub struct IngestArgs {
     /// digits, as `relate info` shows it)
     #[arg(long, value_name = "FINGERPRINT|NAME")]
     pub model_id: Option<String>,
+
+    /// Only papers with a category starting with CAT (repeatable: any of them)
+    #[arg(long, value_name = "CAT")]
+    pub category: Vec<String>,
+
+    /// Only papers dated on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<PartialDate>,
+
+    /// Only papers dated on or before DATE (YYYY, YYYY-MM or YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<PartialDate>,
 
     /// Print the summary as JSON on standard output
     #[arg(long)]
@@ -103,6 +121,8 @@ impl LazyEmbedder {
 struct CliProgress {
     bar: Option<ProgressBar>,
     warnings: usize,
+    /// Whether the bar shows the file's size.
+    sized: bool,
 }
 
 impl CliProgress {
@@ -115,19 +135,45 @@ impl Progress for CliProgress {
     fn file_started(&mut self, path: &str) {
         let bar = if io::stderr().is_terminal() {
             ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg} {pos} papers  {per_sec}")
+                ProgressStyle::with_template("{spinner} {prefix} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             )
         } else {
             ProgressBar::hidden()
         };
-        bar.set_message(path.to_string());
+        bar.set_prefix(path.to_string());
         self.bar = Some(bar);
         self.warnings = 0;
+        self.sized = false;
     }
 
-    fn papers_stored(&mut self, read: usize) {
-        self.bar().set_position(read as u64);
+    fn reading(&mut self, summary: &FileSummary, position: &ReadPosition) {
+        let bar = self.bar();
+        if let (Some(total), false) = (position.total_bytes(), self.sized) {
+            // A file of known size gets a bar with the time left.
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{wide_bar}] {bytes}/{total_bytes}, {eta} left: {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_length(total);
+            self.sized = true;
+        }
+        if self.sized {
+            bar.set_position(position.bytes_read());
+        } else {
+            bar.tick();
+        }
+        let mut message = format!("{} papers", summary.read);
+        if summary.filtered_out > 0 {
+            message.push_str(&format!(", {} filtered out", summary.filtered_out));
+        }
+        if summary.rejected > 0 {
+            message.push_str(&format!(", {} rejected", summary.rejected));
+        }
+        bar.set_message(message);
     }
 
     fn warning(&mut self, problem: &Problem) {
@@ -186,10 +232,23 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         embedder: None,
     };
 
+    let filter = RecordFilter {
+        since: args.since,
+        until: args.until,
+        categories: args.category.clone(),
+    };
+    if let Err(problem) = filter.check() {
+        clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{problem}\n"),
+        )
+        .exit();
+    }
     let options = IngestOptions {
         format: args.format,
         strict: args.strict,
         model_id: args.model_id.clone(),
+        filter,
     };
     let mut progress = CliProgress::default();
     let mut files = Vec::new();
@@ -292,7 +351,7 @@ fn print_file_summary(s: &FileSummary) {
     match &s.error {
         Some(error) => eprintln!("relate: {}: {error}", s.path),
         None => eprintln!(
-            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}{}",
+            "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}{}{}",
             s.path,
             s.format,
             s.read,
@@ -300,6 +359,11 @@ fn print_file_summary(s: &FileSummary) {
             s.updated,
             s.unchanged,
             s.rejected,
+            if s.filtered_out > 0 {
+                format!(", {} filtered out", s.filtered_out)
+            } else {
+                String::new()
+            },
             if s.warnings > 0 {
                 format!(", {} warnings", s.warnings)
             } else {

@@ -218,6 +218,10 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             format: None,
             strict: false,
             model_id: None,
+            // Every paper is stored; the filters choose among them below.
+            category: Vec::new(),
+            since: None,
+            until: None,
             json: false,
             store: args.store.clone(),
             wait: args.wait.clone(),

@@ -2,7 +2,8 @@
 //! that is not a regular file (a pipe, a FIFO, `/dev/stdin`, a process
 //! substitution's `/dev/fd/N`). Every input is read as a stream from its
 //! first byte to its last and never sized from file metadata, which says 0
-//! for a pipe.
+//! for a pipe; the size of a regular file serves only to show how far
+//! reading has got ([`ReadPosition`]).
 //!
 //! Compressed input (gzip, zstd, xz) is decompressed as it is read. It is
 //! recognised by its first bytes whatever its name; a name ending in `.gz`,
@@ -17,6 +18,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::{Error, Result};
 
@@ -67,12 +70,48 @@ impl Compression {
     }
 }
 
+/// How far reading an input has got: the bytes taken from the file (as
+/// stored, so before decompression) out of its size, when it has one.
+/// Clones share the count, so another thread can watch a reader's progress.
+#[derive(Debug, Clone, Default)]
+pub struct ReadPosition {
+    read: Arc<AtomicU64>,
+    total: Option<u64>,
+}
+
+impl ReadPosition {
+    /// Bytes read from the file so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// The file's size; `None` for standard input and pipes.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.total
+    }
+}
+
+/// Counts the bytes that pass through into a [`ReadPosition`].
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// An opened input: a buffered stream of its (decompressed) bytes.
 pub struct Input {
     reader: Box<dyn BufRead + Send>,
     shown: String,
     name: Option<PathBuf>,
     compression: Option<Compression>,
+    position: ReadPosition,
 }
 
 impl std::fmt::Debug for Input {
@@ -89,11 +128,20 @@ impl Input {
     /// An input of bytes already in memory, uncompressed; `name` stands for
     /// its path in messages and when its format is told from its name.
     pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Input {
+        let position = ReadPosition {
+            read: Arc::default(),
+            total: Some(bytes.len() as u64),
+        };
+        let reader = Counted {
+            inner: Cursor::new(bytes),
+            read: position.read.clone(),
+        };
         Input {
-            reader: Box::new(Cursor::new(bytes)),
+            reader: Box::new(BufReader::new(reader)),
             shown: name.to_string(),
             name: Some(PathBuf::from(name)),
             compression: None,
+            position,
         }
     }
 
@@ -111,6 +159,11 @@ impl Input {
     /// The compression the input arrived in, if any.
     pub fn compression(&self) -> Option<Compression> {
         self.compression
+    }
+
+    /// How far reading has got (shared with the reader).
+    pub fn position(&self) -> ReadPosition {
+        self.position.clone()
     }
 
     /// The input's bytes, decompressed.
@@ -147,17 +200,33 @@ pub fn is_stdin(path: &Path) -> bool {
 /// [`Error::BadInput`] when its name says it is compressed but its content
 /// is not, or its content cannot be decompressed.
 pub fn open_input(path: &Path) -> Result<Input> {
-    let raw: Box<dyn Read + Send> = if is_stdin(path) {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(path).map_err(|e| Error::io("cannot open", path, e))?)
-    };
-    decode(raw, path)
+    if is_stdin(path) {
+        return decode(Box::new(io::stdin()), None, path);
+    }
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let size = regular_file_size(&file);
+    decode(Box::new(file), size, path)
 }
 
-/// Wraps the raw bytes of the input named `path` in the decompressor its
-/// first bytes call for.
-fn decode(mut raw: Box<dyn Read + Send>, path: &Path) -> Result<Input> {
+/// The size of `file` when it is a regular file (a pipe's says nothing).
+fn regular_file_size(file: &File) -> Option<u64> {
+    file.metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
+
+/// Wraps the raw bytes of the input named `path` (of `size` bytes, when
+/// known) in the decompressor its first bytes call for.
+fn decode(raw: Box<dyn Read + Send>, size: Option<u64>, path: &Path) -> Result<Input> {
+    let position = ReadPosition {
+        read: Arc::default(),
+        total: size,
+    };
+    let mut raw: Box<dyn Read + Send> = Box::new(Counted {
+        inner: raw,
+        read: position.read.clone(),
+    });
     let stdin = is_stdin(path);
     let shown = if stdin {
         STDIN_NAME.to_string()
@@ -215,6 +284,7 @@ fn decode(mut raw: Box<dyn Read + Send>, path: &Path) -> Result<Input> {
         shown,
         name,
         compression: found,
+        position,
     })
 }
 
@@ -276,7 +346,8 @@ impl ReplayableInput {
                     .map_err(|e| Error::io("reopen", std::env::temp_dir(), e))?;
                 file.seek(SeekFrom::Start(0))
                     .map_err(|e| Error::io("rewind", std::env::temp_dir(), e))?;
-                decode(Box::new(file), &self.path)
+                let size = regular_file_size(&file);
+                decode(Box::new(file), size, &self.path)
             }
         }
     }

@@ -30,7 +30,9 @@ mod record;
 pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
 pub use event::{Problem, ReadEvent};
 pub use format::{detect_format, Format};
-pub use input::{is_stdin, open_input, Compression, Input, ReplayableInput, STDIN_NAME};
+pub use input::{
+    is_stdin, open_input, Compression, Input, ReadPosition, ReplayableInput, STDIN_NAME,
+};
 pub use latex::latex_to_text;
 pub use lines::{read_line_limited, LineRead, MAX_LINE_BYTES};
 pub use normalize::normalize_text;

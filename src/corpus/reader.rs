@@ -16,7 +16,7 @@ use std::path::Path;
 
 use super::event::{Problem, ReadEvent};
 use super::format::{detect_from, Format, SNIFF_BYTES};
-use super::input::{open_input, Input};
+use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
 use super::{arxiv, bibtex, csv_table, digest, jsonl, record};
@@ -29,6 +29,7 @@ pub struct PaperReader {
     events: Box<dyn Iterator<Item = ReadEvent> + Send>,
     first_line_of: HashMap<String, usize>,
     held_back: Option<ReadEvent>,
+    position: ReadPosition,
 }
 
 /// Opens `path` (`-` for standard input) and reads it as `format`, or as
@@ -65,6 +66,7 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
         .and_then(|n| n.extension())
         .and_then(|e| e.to_str())
         .map(str::to_string);
+    let position = input.position();
     let stream = input.into_reader();
     let events: Box<dyn Iterator<Item = ReadEvent> + Send> = if head.is_empty() {
         Box::new(std::iter::empty())
@@ -112,6 +114,7 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
         events,
         first_line_of: HashMap::new(),
         held_back: None,
+        position,
     })
 }
 
@@ -124,6 +127,12 @@ impl PaperReader {
     /// The source's path, as shown in problems.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// How far reading the source has got; a clone can be watched from
+    /// another thread while this reader is iterated.
+    pub fn position(&self) -> ReadPosition {
+        self.position.clone()
     }
 }
 
