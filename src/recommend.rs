@@ -512,6 +512,24 @@ pub struct SourceFilter {
     pub ids: std::collections::HashSet<String>,
 }
 
+impl SourceFilter {
+    /// The papers ingested from `files` (named as they were given to
+    /// ingest: the name is resolved the same way); `None` when no file is
+    /// named.
+    pub fn new<P: AsRef<Path>>(library: &Library, files: &[P]) -> Result<Option<SourceFilter>> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut filter = SourceFilter::default();
+        for file in files {
+            let name = crate::ingest::source_name(file.as_ref());
+            filter.ids.extend(library.ids_from_source(&name)?);
+            filter.files.push(name);
+        }
+        Ok(Some(filter))
+    }
+}
+
 impl Filters {
     /// Whether the filters look at anything but the id.
     fn reads_records(&self) -> bool {

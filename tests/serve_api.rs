@@ -362,6 +362,82 @@ fn recommend_takes_the_profile_as_json_and_answers_as_the_cli_does() {
 }
 
 #[test]
+fn recommend_keeps_to_a_topic_and_to_source_files_as_the_cli_does() {
+    let server = &shared_server();
+    let (_, paper) = server.get_json("/api/paper/dated-2");
+    let topic = paper["topic"]["id"].as_u64().unwrap().to_string();
+    let (_, members) = server.get_json(&format!("/api/topics/{topic}?k=1000"));
+    let members: Vec<String> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    let dated = root("tests/fixtures/recommend/dated.jsonl");
+
+    let cli = stdout_json(&relate_in(
+        shared_library(),
+        &[
+            "recommend",
+            "--like",
+            DP_SEQUENTIAL,
+            "--topic",
+            &topic,
+            "-k",
+            "5",
+            "--json",
+        ],
+    ));
+    let body = json!({"like": [DP_SEQUENTIAL], "topic": topic, "k": 5});
+    let (status, answer) = server.post_json("/api/recommend", &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_same_results(&answer, &cli, 1e-4);
+    assert!(!ids(&answer).is_empty());
+    for id in ids(&answer) {
+        assert!(members.contains(&id), "{id} is not in topic {topic}");
+    }
+
+    let cli = stdout_json(&relate_in(
+        shared_library(),
+        &[
+            "recommend",
+            "--like",
+            DP_SEQUENTIAL,
+            "--source",
+            &dated,
+            "-k",
+            "5",
+            "--json",
+        ],
+    ));
+    let body = json!({"like": [DP_SEQUENTIAL], "source": [dated], "k": 5});
+    let (status, answer) = server.post_json("/api/recommend", &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_same_results(&answer, &cli, 1e-4);
+    assert!(!ids(&answer).is_empty());
+    for id in ids(&answer) {
+        assert!(id.starts_with("dated-"), "{id} is not from {dated}");
+    }
+
+    for (body, names) in [
+        (json!({"like": [DP_SEQUENTIAL], "topic": "x.y"}), "'topic'"),
+        (
+            json!({"like": [DP_SEQUENTIAL], "topic": "99"}),
+            "'topic': invalid topic: 99: there is no topic 99",
+        ),
+        (
+            json!({"like": [DP_SEQUENTIAL], "source": [" "]}),
+            "'source'",
+        ),
+    ] {
+        let (status, answer) = server.post_json("/api/recommend", &body.to_string());
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = error_of(status, &answer);
+        assert!(message.contains(names), "{body}: {message}");
+    }
+}
+
+#[test]
 fn paper_and_topics_endpoints_show_the_stored_record_and_saved_topics() {
     let server = &shared_server();
     let (status, paper) = server.get_json("/api/paper/dated-2");

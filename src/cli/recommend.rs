@@ -313,7 +313,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             until: args.until,
             categories: args.category.clone(),
             exclude: args.exclude.clone(),
-            sources: source_filter(&library, &args.source)?,
+            sources: SourceFilter::new(&library, &args.source)?,
             topic: args
                 .topic
                 .map(|path| TopicFilter::new(&library, path))
@@ -404,21 +404,6 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// The `--source` filter: the ids of the papers ingested from the files
-/// named (by the same name `ingest` recorded: the canonical path).
-fn source_filter(library: &Library, files: &[PathBuf]) -> anyhow::Result<Option<SourceFilter>> {
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let mut filter = SourceFilter::default();
-    for file in files {
-        let name = relate::ingest::source_name(file);
-        filter.ids.extend(library.ids_from_source(&name)?);
-        filter.files.push(name);
-    }
-    Ok(Some(filter))
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ use crate::library_topics::{TopicPath, TopicTag};
 use crate::query::{self, Answer};
 use crate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
-    Request as RecommendRequest, Scorer,
+    Request as RecommendRequest, Scorer, SourceFilter, TopicFilter,
 };
+use crate::store::Library;
 use crate::Error;
 
 /// Results when `k` is not given.
@@ -623,6 +624,11 @@ pub struct RecommendBody {
     pub category: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Only papers ingested from these files (as given to ingest).
+    #[serde(default)]
+    pub source: Vec<String>,
+    /// Only members of this saved topic (`3`) or subtopic (`3.1`).
+    pub topic: Option<String>,
     pub scorer: Option<String>,
     /// `dense` or `hybrid`.
     pub rank: Option<String>,
@@ -700,6 +706,12 @@ impl RecommendBody {
                 .parse()
                 .map_err(|e: String| ApiError::bad_request(format!("'rank': {e}")))?,
         };
+        self.topic_path()?;
+        if let Some(empty) = self.source.iter().find(|s| s.trim().is_empty()) {
+            return Err(ApiError::bad_request(format!(
+                "'source' holds {empty:?}: give the files' paths as they were ingested"
+            )));
+        }
         Ok(RecommendRequest {
             rank,
             profile,
@@ -716,6 +728,38 @@ impl RecommendBody {
             scorer,
             explain: self.explain,
         })
+    }
+}
+
+impl RecommendBody {
+    /// The `topic` asked for, checked for form only.
+    fn topic_path(&self) -> std::result::Result<Option<TopicPath>, ApiError> {
+        self.topic
+            .as_deref()
+            .map(|t| {
+                t.parse::<TopicPath>()
+                    .map_err(|e| ApiError::bad_request(format!("'topic': {e}")))
+            })
+            .transpose()
+    }
+
+    /// Adds to `request` the filters that need the library: the papers of
+    /// the `source` files and the members of `topic` (which must be saved
+    /// and current).
+    fn add_library_filters(
+        &self,
+        library: &Library,
+        request: &mut RecommendRequest,
+    ) -> std::result::Result<(), ApiError> {
+        request.filters.sources = SourceFilter::new(library, &self.source)?;
+        if let Some(path) = self.topic_path()? {
+            let filter = TopicFilter::new(library, path).map_err(|e| match e {
+                e @ Error::InvalidArgument { .. } => ApiError::bad_request(format!("'topic': {e}")),
+                e => ApiError::from(e),
+            })?;
+            request.filters.topic = Some(filter);
+        }
+        Ok(())
     }
 }
 
@@ -744,12 +788,16 @@ async fn recommend_handler(
     let worker = state.clone();
     on_snapshot(&state, move |s| {
         s.with_library(|library| {
+            if let Err(e) = body.add_library_filters(library, &mut request) {
+                return Ok(Err(e));
+            }
             if !asked {
                 request.rank = crate::lexical::choose(None, library)?;
             }
-            recommend::recommend(library, &worker.embedder, &request)
+            recommend::recommend(library, &worker.embedder, &request).map(Ok)
         })
         .map_err(ApiError::from)
+        .and_then(|answer| answer)
     })
     .await
     .map(Json)
