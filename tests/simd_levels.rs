@@ -3,7 +3,10 @@
 //! element (the regression that once made the AVX2 build three times slower
 //! than it should be: a fused multiply-add compiled outside the level's
 //! target features became a library call), and `RELATE_SIMD` runs each level
-//! the CPU has, all giving the same vectors within 1e-6.
+//! the CPU has, all giving the same vectors within 1e-6. The matrix
+//! product's innermost loop must also keep its sums in registers: storing
+//! them to the stack at every step (what the compiler made of a tile of
+//! plain arrays) halved the AVX-512 speed.
 
 mod common;
 
@@ -179,9 +182,81 @@ fn every_level_of_every_kernel_is_vectorised_without_calls() {
             if level == "baseline" && (fma || uses("%ymm")) {
                 problems.push(format!("{name} uses instructions beyond the baseline"));
             }
+            if kernel.ends_with("block_product_dispatch") {
+                // A register spilled for a moment is tolerated; sums
+                // mirrored to memory (a store per multiply-add) are not.
+                match stack_stores_in_hot_loop(&code) {
+                    None => problems.push(format!("{name}: no loop of multiply-adds found")),
+                    Some((multiplies, stores)) if stores.len() * 2 >= multiplies => {
+                        problems.push(format!(
+                            "{name} stores {} vector registers to the stack per {multiplies} \
+                             multiply-adds in its innermost loop:\n{}",
+                            stores.len(),
+                            stores.join("\n")
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The number of multiplies and the vector stores to the stack inside the
+/// innermost loop that multiplies (the smallest range closed by a backward
+/// jump holding a multiply); `None` when there is no such loop.
+fn stack_stores_in_hot_loop(code: &str) -> Option<(usize, Vec<String>)> {
+    // (address, mnemonic, operands) of every instruction.
+    let instructions: Vec<(u64, &str, &str)> = code
+        .lines()
+        .filter_map(|l| {
+            let (addr, text) = l.split_once(":\t")?;
+            let addr = u64::from_str_radix(addr.trim(), 16).ok()?;
+            let mut parts = text.splitn(2, char::is_whitespace);
+            Some((addr, parts.next()?, parts.next().unwrap_or("").trim()))
+        })
+        .collect();
+    let multiplies = |m: &str| m.starts_with("vfmadd") || m == "mulps";
+    let mut innermost: Option<(u64, u64)> = None;
+    for &(addr, mnemonic, operands) in &instructions {
+        if !mnemonic.starts_with('j') {
+            continue;
+        }
+        let Some(target) = operands
+            .split_whitespace()
+            .next()
+            .and_then(|t| u64::from_str_radix(t, 16).ok())
+        else {
+            continue;
+        };
+        if target >= addr {
+            continue;
+        }
+        let has_multiply = instructions
+            .iter()
+            .any(|&(a, m, _)| (target..=addr).contains(&a) && multiplies(m));
+        if has_multiply && innermost.is_none_or(|(s, e)| addr - target < e - s) {
+            innermost = Some((target, addr));
+        }
+    }
+    let (start, end) = innermost?;
+    let count = instructions
+        .iter()
+        .filter(|&&(a, m, _)| (start..=end).contains(&a) && multiplies(m))
+        .count();
+    let stores = instructions
+        .iter()
+        .filter(|&&(a, m, ops)| {
+            (start..=end).contains(&a)
+                && m.contains("mov")
+                && ops
+                    .split_once(',')
+                    .is_some_and(|(src, dst)| src.contains("mm") && dst.contains("(%rsp)"))
+        })
+        .map(|(a, m, ops)| format!("  {a:x}: {m} {ops}"))
+        .collect();
+    Some((count, stores))
 }
 
 fn embed_at(level: &str, input: &str) -> Vec<Vec<f32>> {

@@ -8,11 +8,13 @@
 //! contiguous). The work is blocked the usual way: a slice of the depth
 //! (`KC`) of a block of `A` rows (`MC`) stays in the L2 cache while every
 //! panel of `B` sweeps past it, and a register tile of `MR × NR` sums
-//! accumulates each piece of `C`. The tile is plain Rust over fixed-size
-//! arrays, which the compiler keeps in vector registers for each level
-//! (a test inspects the machine code): AVX-512 6×32, AVX2 6×16, NEON 6×16;
-//! the x86-64 baseline tile (SSE, 6×8) is written with intrinsics, since
-//! without fused multiply-adds the compiler leaves the portable one scalar.
+//! accumulates each piece of `C`. On x86-64 each level's tile is written
+//! with intrinsics (AVX-512 8×32, AVX2 6×16, SSE 6×8), so that its sums
+//! stay in registers for the whole depth loop: the compiler, given plain
+//! Rust arrays, kept them in registers but also stored every one to the
+//! stack after each step, which halved the AVX-512 speed (a test inspects
+//! the machine code for such stores). Elsewhere (NEON 6×16, 4×8) the tile is
+//! plain Rust over fixed-size arrays.
 
 // Kernels index fixed-size lane arrays on purpose (see above): iterator
 // adaptors with closures can lose the level's target features.
@@ -20,7 +22,11 @@
 
 use rayon::prelude::*;
 
-use crate::simd::{level, Fused, MulAdd, SimdLevel};
+#[cfg(target_arch = "aarch64")]
+use crate::simd::Fused;
+#[cfg(not(target_arch = "x86_64"))]
+use crate::simd::MulAdd;
+use crate::simd::{level, SimdLevel};
 
 /// Depth handled per pass over a block (a panel slice of `KC × NR` stays in
 /// the L1 cache).
@@ -33,7 +39,7 @@ const PARALLEL_WORK: usize = 1 << 20;
 /// The register tile of a level: rows × columns of `C` computed at once.
 fn tile_shape(level: SimdLevel) -> (usize, usize) {
     match level {
-        SimdLevel::Avx512 => (6, 32),
+        SimdLevel::Avx512 => (8, 32),
         SimdLevel::Avx2 | SimdLevel::Neon => (6, 16),
         SimdLevel::Baseline if cfg!(target_arch = "x86_64") => (6, 8),
         SimdLevel::Baseline => (4, 8),
@@ -282,9 +288,12 @@ trait Tile {
 }
 
 /// The portable tile: plain Rust over fixed-size arrays, which the compiler
-/// keeps in vector registers where the level has fused multiply-adds.
+/// keeps in vector registers where the level has fused multiply-adds (x86-64
+/// has a tile with intrinsics for each of its levels instead).
+#[cfg(not(target_arch = "x86_64"))]
 struct Portable<M, const MR: usize, const NR: usize>(std::marker::PhantomData<M>);
 
+#[cfg(not(target_arch = "x86_64"))]
 impl<M: MulAdd, const MR: usize, const NR: usize> Tile for Portable<M, MR, NR> {
     const MR: usize = MR;
     const NR: usize = NR;
@@ -366,6 +375,106 @@ impl Tile for Sse {
         for i in 0..MR {
             _mm_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
             _mm_storeu_ps(sums[i].as_mut_ptr().add(4), acc[i][1]);
+        }
+        store_tile(&sums, rows, c, c_step, cols, accumulate);
+    }
+}
+
+/// The AVX2 tile (`MR` × 16: two 8-wide sums per row) with intrinsics, so
+/// that the sums live in registers for the whole depth loop; the portable
+/// tile let the compiler mirror every sum to the stack after each step,
+/// which made the product store-bound.
+#[cfg(target_arch = "x86_64")]
+struct Avx2<const MR: usize>;
+
+#[cfg(target_arch = "x86_64")]
+impl<const MR: usize> Tile for Avx2<MR> {
+    const MR: usize = MR;
+    const NR: usize = 16;
+
+    #[inline(always)]
+    unsafe fn tile(
+        a: &[f32],
+        a_step: usize,
+        rows: usize,
+        panel: &[f32],
+        kc: usize,
+        c: *mut f32,
+        c_step: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        use std::arch::x86_64::{
+            __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+            _mm256_storeu_ps,
+        };
+        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 16);
+        let mut acc: [[__m256; 2]; MR] = [[_mm256_setzero_ps(); 2]; MR];
+        let mut bp = panel.as_ptr();
+        for p in 0..kc {
+            // SAFETY: as in the portable tile; the caller enabled AVX2 and FMA.
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for i in 0..MR {
+                let av = _mm256_set1_ps(*starts[i].add(p));
+                acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+            }
+            bp = bp.add(16);
+        }
+        let mut sums = [[0f32; 16]; MR];
+        for i in 0..MR {
+            _mm256_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
+            _mm256_storeu_ps(sums[i].as_mut_ptr().add(8), acc[i][1]);
+        }
+        store_tile(&sums, rows, c, c_step, cols, accumulate);
+    }
+}
+
+/// The AVX-512 tile (`MR` × 32: two 16-wide sums per row) with intrinsics,
+/// for the same reason as [`Avx2`].
+#[cfg(target_arch = "x86_64")]
+struct Avx512<const MR: usize>;
+
+#[cfg(target_arch = "x86_64")]
+impl<const MR: usize> Tile for Avx512<MR> {
+    const MR: usize = MR;
+    const NR: usize = 32;
+
+    #[inline(always)]
+    unsafe fn tile(
+        a: &[f32],
+        a_step: usize,
+        rows: usize,
+        panel: &[f32],
+        kc: usize,
+        c: *mut f32,
+        c_step: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        use std::arch::x86_64::{
+            __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+            _mm512_storeu_ps,
+        };
+        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 32);
+        let mut acc: [[__m512; 2]; MR] = [[_mm512_setzero_ps(); 2]; MR];
+        let mut bp = panel.as_ptr();
+        for p in 0..kc {
+            // SAFETY: as in the portable tile; the caller enabled AVX-512F.
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for i in 0..MR {
+                let av = _mm512_set1_ps(*starts[i].add(p));
+                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            }
+            bp = bp.add(32);
+        }
+        let mut sums = [[0f32; 32]; MR];
+        for i in 0..MR {
+            _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
+            _mm512_storeu_ps(sums[i].as_mut_ptr().add(16), acc[i][1]);
         }
         store_tile(&sums, rows, c, c_step, cols, accumulate);
     }
@@ -458,7 +567,7 @@ fn block_product_dispatch(
             panels: (usize, usize),
             accumulate: bool,
         ) {
-            block_product::<Portable<Fused, 6, 32>>(dst, a, rows, b, panels, accumulate)
+            block_product::<Avx512<8>>(dst, a, rows, b, panels, accumulate)
         }
         #[target_feature(enable = "avx2,fma")]
         #[inline(never)]
@@ -470,7 +579,7 @@ fn block_product_dispatch(
             panels: (usize, usize),
             accumulate: bool,
         ) {
-            block_product::<Portable<Fused, 6, 16>>(dst, a, rows, b, panels, accumulate)
+            block_product::<Avx2<6>>(dst, a, rows, b, panels, accumulate)
         }
         #[inline(never)]
         fn baseline(

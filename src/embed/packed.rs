@@ -118,6 +118,16 @@ thread_local! {
     static HEAD_SCRATCH: RefCell<HeadScratch> = RefCell::new(HeadScratch::default());
 }
 
+/// Gives a workspace buffer `len` values. Its old contents are never
+/// needed, so a buffer that must grow is dropped and allocated afresh
+/// rather than copied over (tens of MiB for a large batch).
+fn set_len(buf: &mut Vec<f32>, len: usize) {
+    if buf.capacity() < len {
+        *buf = Vec::new();
+    }
+    buf.resize(len, 0.0);
+}
+
 /// The packed CPU encoder.
 pub(crate) struct PackedEncoder {
     w: HostWeights,
@@ -153,10 +163,10 @@ impl PackedEncoder {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let ws = &mut *guard;
-        ws.x.resize(total * h, 0.0);
-        ws.qkv.resize(total * 3 * h, 0.0);
-        ws.context.resize(total * h, 0.0);
-        ws.inter.resize(total * self.w.intermediate, 0.0);
+        set_len(&mut ws.x, total * h);
+        set_len(&mut ws.qkv, total * 3 * h);
+        set_len(&mut ws.context, total * h);
+        set_len(&mut ws.inter, total * self.w.intermediate);
 
         self.embed_tokens(texts, &mut ws.x);
         let spans: Vec<(usize, usize)> = texts
