@@ -157,11 +157,7 @@ impl RecordFilter {
 
 /// Whether `paper`'s date overlaps `since..=until` (true when neither is
 /// given; false for an unknown date when one is).
-pub fn in_date_range(
-    paper: &Paper,
-    since: Option<PartialDate>,
-    until: Option<PartialDate>,
-) -> bool {
+fn in_date_range(paper: &Paper, since: Option<PartialDate>, until: Option<PartialDate>) -> bool {
     if since.is_none() && until.is_none() {
         return true;
     }
@@ -174,7 +170,7 @@ pub fn in_date_range(
 
 /// Whether one of `paper`'s categories starts with one of `prefixes`,
 /// ignoring case (true when there are no prefixes).
-pub fn has_category_prefix(paper: &Paper, prefixes: &[String]) -> bool {
+fn has_category_prefix(paper: &Paper, prefixes: &[String]) -> bool {
     if prefixes.is_empty() {
         return true;
     }

@@ -85,7 +85,7 @@ use crate::embed::Embedder;
 use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
 use crate::library_topics;
 pub use crate::paper_filter::PartialDate;
-use crate::paper_filter::{has_category_prefix, in_date_range};
+use crate::paper_filter::RecordFilter;
 use crate::query::{resolve_paper, ResultRow};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
@@ -441,23 +441,14 @@ pub enum Candidates {
     Stored(Vec<String>),
 }
 
-/// Which candidates may be recommended.
-///
-/// A paper is kept when its date overlaps the `since`/`until` range (a
-/// paper dated `2024` is kept by `since 2024-06`), when one of its
-/// categories starts with one of `categories` (ignoring case; so `cs.`
-/// keeps every computer-science paper), and when its id is not in
-/// `exclude`. A paper without a date (or whose date does not start with a
-/// year) is dropped as soon as `since` or `until` is given; one without
-/// categories is dropped as soon as `categories` is given.
+/// Which candidates may be recommended: those the [`RecordFilter`] keeps
+/// (date range, category prefixes), whose id is not in `exclude`, and,
+/// when given, that came from one of the `sources` and belong to `topic`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Filters {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<PartialDate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<PartialDate>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<String>,
+    /// The date range and category prefixes (see [`RecordFilter`]).
+    #[serde(flatten)]
+    pub record: RecordFilter,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Only papers ingested from one of these files.
@@ -533,11 +524,7 @@ impl SourceFilter {
 impl Filters {
     /// Whether the filters look at anything but the id.
     fn reads_records(&self) -> bool {
-        self.since.is_some()
-            || self.until.is_some()
-            || !self.categories.is_empty()
-            || self.sources.is_some()
-            || self.topic.is_some()
+        !self.record.is_empty() || self.sources.is_some() || self.topic.is_some()
     }
 
     /// Whether `paper` passes the date and category filters.
@@ -556,10 +543,7 @@ impl Filters {
         {
             return false;
         }
-        if !in_date_range(paper, self.since, self.until) {
-            return false;
-        }
-        if !has_category_prefix(paper, &self.categories) {
+        if !self.record.keeps(paper) {
             return false;
         }
         true
@@ -1521,30 +1505,28 @@ mod tests {
     }
 
     #[test]
-    fn filters_keep_overlapping_dates_and_category_prefixes_and_drop_the_unknown() {
+    fn filters_keep_what_their_record_filter_keeps() {
         let none = Filters::default();
+        assert!(!none.reads_records());
         assert!(none.keeps(&paper(None, &[])));
-        let since = Filters {
-            since: Some("2024-03".parse().unwrap()),
+        let field = Filters {
+            record: RecordFilter {
+                since: Some("2024-03".parse().unwrap()),
+                categories: vec!["cs.".into()],
+                ..RecordFilter::default()
+            },
             ..Filters::default()
         };
-        assert!(since.keeps(&paper(Some("2024-03-01"), &[])));
-        assert!(since.keeps(&paper(Some("2024"), &[])), "a year overlaps");
-        assert!(!since.keeps(&paper(Some("2024-02-29"), &[])));
-        assert!(!since.keeps(&paper(None, &[])), "undated dropped");
-        let until = Filters {
-            until: Some("2023".parse().unwrap()),
-            ..Filters::default()
-        };
-        assert!(until.keeps(&paper(Some("2023-12-31"), &[])));
-        assert!(!until.keeps(&paper(Some("2024-01-01"), &[])));
-        let cats = Filters {
-            categories: vec!["cs.".into(), "stat.ML".into()],
-            ..Filters::default()
-        };
-        assert!(cats.keeps(&paper(None, &["math.OC", "CS.LG"])));
-        assert!(cats.keeps(&paper(None, &["stat.ML"])));
-        assert!(!cats.keeps(&paper(None, &["stat.ME", "math.OC"])));
-        assert!(!cats.keeps(&paper(None, &[])), "uncategorised dropped");
+        assert!(field.reads_records());
+        assert!(field.keeps(&paper(Some("2024-03-01"), &["CS.LG"])));
+        assert!(
+            !field.keeps(&paper(Some("2024-02-29"), &["cs.LG"])),
+            "too early"
+        );
+        assert!(
+            !field.keeps(&paper(Some("2024"), &["math.OC"])),
+            "no category matches"
+        );
+        assert!(!field.keeps(&paper(None, &["cs.LG"])), "undated");
     }
 }

@@ -11,6 +11,7 @@ use clap::{ArgGroup, Args};
 use relate::embed::Embedder;
 use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
+use relate::paper_filter::RecordFilter;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
@@ -309,9 +310,11 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         profile,
         candidates,
         filters: Filters {
-            since: args.since,
-            until: args.until,
-            categories: args.category.clone(),
+            record: RecordFilter {
+                since: args.since,
+                until: args.until,
+                categories: args.category.clone(),
+            },
             exclude: args.exclude.clone(),
             sources: SourceFilter::new(&library, &args.source)?,
             topic: args

@@ -329,156 +329,84 @@ impl<M: MulAdd, const MR: usize, const NR: usize> Tile for Portable<M, MR, NR> {
     }
 }
 
-/// The x86-64 baseline tile on SSE registers (6 × 8: twelve sums of four),
-/// written with intrinsics because the compiler leaves the portable tile
-/// scalar when it has no fused multiply-add.
+/// Defines a tile of `MR` rows × two registers of `$width` lanes on x86-64,
+/// written with intrinsics so that its sums stay in registers for the whole
+/// depth loop (given plain Rust arrays, the compiler kept them in registers
+/// but also stored every one to the stack after each step, which made the
+/// product store-bound). `$mul_add(a, b, c)` is `a · b + c` on registers.
 #[cfg(target_arch = "x86_64")]
-struct Sse;
+macro_rules! register_tile {
+    ($(#[$doc:meta])* $name:ident, $vector:ty, $width:expr, $zero:ident, $load:ident,
+     $splat:ident, $store:ident, $mul_add:expr) => {
+        $(#[$doc])*
+        struct $name<const MR: usize>;
 
-#[cfg(target_arch = "x86_64")]
-impl Tile for Sse {
-    const MR: usize = 6;
-    const NR: usize = 8;
+        impl<const MR: usize> Tile for $name<MR> {
+            const MR: usize = MR;
+            const NR: usize = 2 * $width;
 
-    #[inline(always)]
-    unsafe fn tile(
-        a: &[f32],
-        a_step: usize,
-        rows: usize,
-        panel: &[f32],
-        kc: usize,
-        c: *mut f32,
-        c_step: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        use std::arch::x86_64::{
-            __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_setzero_ps,
-            _mm_storeu_ps,
-        };
-        const MR: usize = 6;
-        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 8);
-        let mut acc: [[__m128; 2]; MR] = [[_mm_setzero_ps(); 2]; MR];
-        let mut bp = panel.as_ptr();
-        for p in 0..kc {
-            // SAFETY: as in the portable tile; SSE is part of x86-64.
-            let b0 = _mm_loadu_ps(bp);
-            let b1 = _mm_loadu_ps(bp.add(4));
-            for i in 0..MR {
-                let av = _mm_set1_ps(*starts[i].add(p));
-                acc[i][0] = _mm_add_ps(acc[i][0], _mm_mul_ps(av, b0));
-                acc[i][1] = _mm_add_ps(acc[i][1], _mm_mul_ps(av, b1));
+            #[inline(always)]
+            unsafe fn tile(
+                a: &[f32],
+                a_step: usize,
+                rows: usize,
+                panel: &[f32],
+                kc: usize,
+                c: *mut f32,
+                c_step: usize,
+                cols: usize,
+                accumulate: bool,
+            ) {
+                use std::arch::x86_64::*;
+                const NR: usize = 2 * $width;
+                let starts = row_starts::<MR>(a, a_step, rows, panel, kc, NR);
+                let mut acc: [[$vector; 2]; MR] = [[$zero(); 2]; MR];
+                let mut bp = panel.as_ptr();
+                for p in 0..kc {
+                    // SAFETY: p < kc, and `row_starts` checked every row's kc
+                    // values and the panel's kc rows of NR; the caller
+                    // enabled the level's instructions.
+                    let b0 = $load(bp);
+                    let b1 = $load(bp.add($width));
+                    for i in 0..MR {
+                        let av = $splat(*starts[i].add(p));
+                        acc[i][0] = $mul_add(av, b0, acc[i][0]);
+                        acc[i][1] = $mul_add(av, b1, acc[i][1]);
+                    }
+                    bp = bp.add(NR);
+                }
+                let mut sums = [[0f32; NR]; MR];
+                for i in 0..MR {
+                    $store(sums[i].as_mut_ptr(), acc[i][0]);
+                    $store(sums[i].as_mut_ptr().add($width), acc[i][1]);
+                }
+                store_tile(&sums, rows, c, c_step, cols, accumulate);
             }
-            bp = bp.add(8);
         }
-        let mut sums = [[0f32; 8]; MR];
-        for i in 0..MR {
-            _mm_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
-            _mm_storeu_ps(sums[i].as_mut_ptr().add(4), acc[i][1]);
-        }
-        store_tile(&sums, rows, c, c_step, cols, accumulate);
-    }
+    };
 }
 
-/// The AVX2 tile (`MR` × 16: two 8-wide sums per row) with intrinsics, so
-/// that the sums live in registers for the whole depth loop; the portable
-/// tile let the compiler mirror every sum to the stack after each step,
-/// which made the product store-bound.
 #[cfg(target_arch = "x86_64")]
-struct Avx2<const MR: usize>;
-
-#[cfg(target_arch = "x86_64")]
-impl<const MR: usize> Tile for Avx2<MR> {
-    const MR: usize = MR;
-    const NR: usize = 16;
-
-    #[inline(always)]
-    unsafe fn tile(
-        a: &[f32],
-        a_step: usize,
-        rows: usize,
-        panel: &[f32],
-        kc: usize,
-        c: *mut f32,
-        c_step: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        use std::arch::x86_64::{
-            __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-            _mm256_storeu_ps,
-        };
-        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 16);
-        let mut acc: [[__m256; 2]; MR] = [[_mm256_setzero_ps(); 2]; MR];
-        let mut bp = panel.as_ptr();
-        for p in 0..kc {
-            // SAFETY: as in the portable tile; the caller enabled AVX2 and FMA.
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for i in 0..MR {
-                let av = _mm256_set1_ps(*starts[i].add(p));
-                acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
-            }
-            bp = bp.add(16);
-        }
-        let mut sums = [[0f32; 16]; MR];
-        for i in 0..MR {
-            _mm256_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
-            _mm256_storeu_ps(sums[i].as_mut_ptr().add(8), acc[i][1]);
-        }
-        store_tile(&sums, rows, c, c_step, cols, accumulate);
-    }
-}
-
-/// The AVX-512 tile (`MR` × 32: two 16-wide sums per row) with intrinsics,
-/// for the same reason as [`Avx2`].
-#[cfg(target_arch = "x86_64")]
-struct Avx512<const MR: usize>;
+register_tile!(
+    /// The x86-64 baseline tile on SSE registers (`MR` × 8), a multiply
+    /// then an add (no fused multiply-add below AVX2).
+    Sse, __m128, 4, _mm_setzero_ps, _mm_loadu_ps, _mm_set1_ps, _mm_storeu_ps,
+    |a, b, c| _mm_add_ps(c, _mm_mul_ps(a, b))
+);
 
 #[cfg(target_arch = "x86_64")]
-impl<const MR: usize> Tile for Avx512<MR> {
-    const MR: usize = MR;
-    const NR: usize = 32;
+register_tile!(
+    /// The AVX2 tile (`MR` × 16), fused multiply-adds.
+    Avx2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps,
+    _mm256_fmadd_ps
+);
 
-    #[inline(always)]
-    unsafe fn tile(
-        a: &[f32],
-        a_step: usize,
-        rows: usize,
-        panel: &[f32],
-        kc: usize,
-        c: *mut f32,
-        c_step: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        use std::arch::x86_64::{
-            __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-            _mm512_storeu_ps,
-        };
-        let starts = row_starts::<MR>(a, a_step, rows, panel, kc, 32);
-        let mut acc: [[__m512; 2]; MR] = [[_mm512_setzero_ps(); 2]; MR];
-        let mut bp = panel.as_ptr();
-        for p in 0..kc {
-            // SAFETY: as in the portable tile; the caller enabled AVX-512F.
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
-            for i in 0..MR {
-                let av = _mm512_set1_ps(*starts[i].add(p));
-                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-            }
-            bp = bp.add(32);
-        }
-        let mut sums = [[0f32; 32]; MR];
-        for i in 0..MR {
-            _mm512_storeu_ps(sums[i].as_mut_ptr(), acc[i][0]);
-            _mm512_storeu_ps(sums[i].as_mut_ptr().add(16), acc[i][1]);
-        }
-        store_tile(&sums, rows, c, c_step, cols, accumulate);
-    }
-}
+#[cfg(target_arch = "x86_64")]
+register_tile!(
+    /// The AVX-512 tile (`MR` × 32), fused multiply-adds.
+    Avx512, __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps,
+    _mm512_storeu_ps, _mm512_fmadd_ps
+);
 
 /// Pointers to the first value of each of a tile's `MR` rows of `A`; rows
 /// past `rows` repeat the last one (computed, never stored). Checks that
@@ -590,7 +518,7 @@ fn block_product_dispatch(
             panels: (usize, usize),
             accumulate: bool,
         ) {
-            block_product::<Sse>(dst, a, rows, b, panels, accumulate)
+            block_product::<Sse<6>>(dst, a, rows, b, panels, accumulate)
         }
         match b.level {
             // SAFETY: `b` was packed for a level in force at the time, which

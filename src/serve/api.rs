@@ -24,6 +24,7 @@ use crate::corpus::Paper;
 use crate::lexical::Rank;
 use crate::library_info::LibraryInfo;
 use crate::library_topics::{TopicPath, TopicTag};
+use crate::paper_filter::RecordFilter;
 use crate::query::{self, Answer};
 use crate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
@@ -717,9 +718,11 @@ impl RecommendBody {
             profile,
             candidates: Candidates::Library,
             filters: Filters {
-                since: date("since", &self.since)?,
-                until: date("until", &self.until)?,
-                categories: self.category.clone(),
+                record: RecordFilter {
+                    since: date("since", &self.since)?,
+                    until: date("until", &self.until)?,
+                    categories: self.category.clone(),
+                },
                 exclude: self.exclude.clone(),
                 sources: None,
                 topic: None,
@@ -874,8 +877,8 @@ mod tests {
         ));
         assert_eq!(request.scorer, Scorer::Multi);
         assert_eq!(request.k, 3);
-        assert_eq!(request.filters.categories, ["cs."]);
-        assert_eq!(request.filters.since, "2024-05".parse().ok());
+        assert_eq!(request.filters.record.categories, ["cs."]);
+        assert_eq!(request.filters.record.since, "2024-05".parse().ok());
 
         let e = RecommendBody::default().to_request().unwrap_err();
         assert!(e.message().contains("no positive example"));
