@@ -318,6 +318,24 @@ fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
         ["2306.00007", "2307.00003", "2312.00004", "2401.00005"]
     );
 
+    // Written to a log rather than a terminal, progress comes as lines
+    // (every RELATE_PROGRESS_EVERY seconds) with the share of the file read.
+    let out = Command::new(env!("CARGO_BIN_EXE_relate"))
+        .args(["ingest", path, "--category", "q-bio"])
+        .env("RELATE_MODEL", model_dir())
+        .env("RELATE_STORE", dir.path().join("other"))
+        .env("RELATE_PROGRESS_EVERY", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("relate: {path}: ")) && l.contains("% read (")),
+        "{err}"
+    );
+    assert!(err.contains("8 filtered out"), "{err}");
+
     // A range no date can be in is bad usage, named.
     let out = relate_in(
         &store,

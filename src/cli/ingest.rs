@@ -115,7 +115,12 @@ impl LazyEmbedder {
     }
 }
 
-/// Shows an ingest on standard error: a spinner on a terminal, each bad
+/// Seconds between progress lines when standard error is not a terminal
+/// (a log file): `RELATE_PROGRESS_EVERY` sets it; the default is 30.
+const PROGRESS_EVERY_SECONDS: u64 = 30;
+
+/// Shows an ingest on standard error: a bar (or spinner) on a terminal, a
+/// progress line every [`PROGRESS_EVERY_SECONDS`] otherwise, each bad
 /// record, and the first warnings of each file.
 #[derive(Default)]
 struct CliProgress {
@@ -123,6 +128,16 @@ struct CliProgress {
     warnings: usize,
     /// Whether the bar shows the file's size.
     sized: bool,
+    /// Progress lines for a log: the file, when it started, when the last
+    /// line was written, and how often to write one.
+    log: Option<ProgressLog>,
+}
+
+struct ProgressLog {
+    path: String,
+    started: Instant,
+    last: Instant,
+    every: std::time::Duration,
 }
 
 impl CliProgress {
@@ -131,9 +146,77 @@ impl CliProgress {
     }
 }
 
+impl ProgressLog {
+    fn new(path: &str) -> ProgressLog {
+        let seconds = std::env::var("RELATE_PROGRESS_EVERY")
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(PROGRESS_EVERY_SECONDS as f64);
+        let now = Instant::now();
+        ProgressLog {
+            path: path.to_string(),
+            started: now,
+            last: now,
+            every: std::time::Duration::from_secs_f64(seconds),
+        }
+    }
+
+    /// Writes a progress line when one is due.
+    fn report(&mut self, summary: &FileSummary, position: &ReadPosition) {
+        if self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = Instant::now();
+        let read = position.bytes_read();
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let mut line = match position.total_bytes() {
+            Some(total) if total > 0 => {
+                let done = (read as f64 / total as f64).min(1.0);
+                let elapsed = self.started.elapsed().as_secs_f64();
+                let left = if done > 0.0 {
+                    format!(
+                        ", about {} left",
+                        duration_words(elapsed * (1.0 - done) / done)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{:.0}% read ({:.1} of {:.1} MiB){left}",
+                    done * 100.0,
+                    mib(read),
+                    mib(total)
+                )
+            }
+            _ => format!("{:.1} MiB read", mib(read)),
+        };
+        line.push_str(&format!("; {} papers", summary.read));
+        if summary.filtered_out > 0 {
+            line.push_str(&format!(", {} filtered out", summary.filtered_out));
+        }
+        if summary.rejected > 0 {
+            line.push_str(&format!(", {} rejected", summary.rejected));
+        }
+        eprintln!("relate: {}: {line}", self.path);
+    }
+}
+
+/// `95 s`, `12 min`, `3.5 h`.
+fn duration_words(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
 impl Progress for CliProgress {
     fn file_started(&mut self, path: &str) {
-        let bar = if io::stderr().is_terminal() {
+        let terminal = io::stderr().is_terminal();
+        let bar = if terminal {
             ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {prefix} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -145,9 +228,14 @@ impl Progress for CliProgress {
         self.bar = Some(bar);
         self.warnings = 0;
         self.sized = false;
+        self.log = (!terminal).then(|| ProgressLog::new(path));
     }
 
     fn reading(&mut self, summary: &FileSummary, position: &ReadPosition) {
+        if let Some(log) = &mut self.log {
+            log.report(summary, position);
+            return;
+        }
         let bar = self.bar();
         if let (Some(total), false) = (position.total_bytes(), self.sized) {
             // A file of known size gets a bar with the time left.
