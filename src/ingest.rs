@@ -124,8 +124,6 @@ fn is_zero(n: &usize) -> bool {
 pub trait Progress {
     /// A file is about to be read (after a `strict` check passed).
     fn file_started(&mut self, _path: &str) {}
-    /// `read` papers of the current file have been stored so far.
-    fn papers_stored(&mut self, _read: usize) {}
     /// How far the current file has been read: `summary` counts the papers
     /// so far (stored, filtered out, rejected), `position` the bytes.
     fn reading(&mut self, _summary: &FileSummary, _position: &ReadPosition) {}
@@ -336,7 +334,6 @@ fn store_events(
                 if without_vector == BATCH || batch.len() == VECTOR_BATCH {
                     store.batch(&mut batch, summary)?;
                     without_vector = 0;
-                    progress.papers_stored(summary.read);
                     progress.reading(summary, watch.position);
                 }
             }

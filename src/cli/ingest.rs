@@ -170,7 +170,7 @@ impl ProgressLog {
         self.last = Instant::now();
         let read = position.bytes_read();
         let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-        let mut line = match position.total_bytes() {
+        let line = match position.total_bytes() {
             Some(total) if total > 0 => {
                 let done = (read as f64 / total as f64).min(1.0);
                 let elapsed = self.started.elapsed().as_secs_f64();
@@ -191,15 +191,21 @@ impl ProgressLog {
             }
             _ => format!("{:.1} MiB read", mib(read)),
         };
-        line.push_str(&format!("; {} papers", summary.read));
-        if summary.filtered_out > 0 {
-            line.push_str(&format!(", {} filtered out", summary.filtered_out));
-        }
-        if summary.rejected > 0 {
-            line.push_str(&format!(", {} rejected", summary.rejected));
-        }
-        eprintln!("relate: {}: {line}", self.path);
+        eprintln!("relate: {}: {line}; {}", self.path, counts(summary));
     }
+}
+
+/// The papers of a file so far: stored, and filtered out or rejected when
+/// there are any.
+fn counts(summary: &FileSummary) -> String {
+    let mut counts = format!("{} papers", summary.read);
+    if summary.filtered_out > 0 {
+        counts.push_str(&format!(", {} filtered out", summary.filtered_out));
+    }
+    if summary.rejected > 0 {
+        counts.push_str(&format!(", {} rejected", summary.rejected));
+    }
+    counts
 }
 
 /// `95 s`, `12 min`, `3.5 h`.
@@ -254,14 +260,7 @@ impl Progress for CliProgress {
         } else {
             bar.tick();
         }
-        let mut message = format!("{} papers", summary.read);
-        if summary.filtered_out > 0 {
-            message.push_str(&format!(", {} filtered out", summary.filtered_out));
-        }
-        if summary.rejected > 0 {
-            message.push_str(&format!(", {} rejected", summary.rejected));
-        }
-        bar.set_message(message);
+        bar.set_message(counts(summary));
     }
 
     fn warning(&mut self, problem: &Problem) {
