@@ -123,6 +123,75 @@ fn half_precision_tensor_path_matches_reference() {
     assert!(refused.is_err());
 }
 
+/// The opt-in int8 mode: every sample abstract and odd input within a
+/// cosine of 0.99 of the reference, and each abstract's ten nearest
+/// neighbours among the others mostly the same as the reference's.
+#[test]
+fn int8_stays_close_to_the_reference_and_keeps_the_neighbours() {
+    use relate::embed::Precision;
+    let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");
+    let odd = read_references("odd-inputs.reference.jsonl");
+    let int8 = Embedder::load(EmbedderOptions {
+        model_dir: model_dir(),
+        device: DeviceChoice::Cpu,
+        precision: Precision::Int8,
+        ..EmbedderOptions::default()
+    })
+    .unwrap();
+    assert!(
+        int8.engine_name().contains("int8"),
+        "{}",
+        int8.engine_name()
+    );
+    let all: Vec<&common::Reference> = refs.iter().chain(odd.iter()).collect();
+    let texts: Vec<&str> = all.iter().map(|r| r.text.as_str()).collect();
+    let out = int8.embed(&texts).unwrap();
+    let mut worst = 1.0f64;
+    for (i, (r, v)) in all.iter().zip(&out.vectors).enumerate() {
+        assert!(
+            (norm(v) - 1.0).abs() < 1e-4,
+            "text {i} is not a unit vector"
+        );
+        let c = cosine(&r.embedding, v);
+        assert!(c >= 0.99, "text {i}: cosine {c} to the reference");
+        worst = worst.min(c);
+    }
+    let nearest = |vectors: &[Vec<f32>], i: usize| -> Vec<usize> {
+        let mut others: Vec<(f64, usize)> = (0..vectors.len())
+            .filter(|&j| j != i)
+            .map(|j| (cosine(&vectors[i], &vectors[j]), j))
+            .collect();
+        others.sort_by(|a, b| b.0.total_cmp(&a.0));
+        others.iter().take(10).map(|&(_, j)| j).collect()
+    };
+    let reference: Vec<Vec<f32>> = refs.iter().map(|r| r.embedding.clone()).collect();
+    let quantized = &out.vectors[..refs.len()];
+    let shared: usize = (0..refs.len())
+        .map(|i| {
+            let want = nearest(&reference, i);
+            nearest(quantized, i)
+                .iter()
+                .filter(|j| want.contains(j))
+                .count()
+        })
+        .sum();
+    let agreement = shared as f64 / (10 * refs.len()) as f64;
+    println!(
+        "int8: lowest cosine to the reference {worst:.5}; top-10 neighbours shared {:.1}%",
+        100.0 * agreement
+    );
+    assert!(agreement >= 0.9, "top-10 neighbours shared: {agreement}");
+    // The tensor engine has no int8.
+    let refused = Embedder::load(EmbedderOptions {
+        model_dir: model_dir(),
+        device: DeviceChoice::Cpu,
+        precision: Precision::Int8,
+        cpu_engine: CpuEngine::Tensors,
+        ..EmbedderOptions::default()
+    });
+    assert!(refused.is_err());
+}
+
 #[test]
 fn token_counts_match_reference_truncation() {
     let refs = read_references("all-MiniLM-L6-v2.abstracts.jsonl");

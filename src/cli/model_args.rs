@@ -23,7 +23,8 @@ pub struct ModelArgs {
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
 
-    /// Precision: f32, or f16/bf16 on CUDA
+    /// Precision: f32; int8 on the CPU (linear layers quantised: faster,
+    /// vectors within cosine 0.99 of f32's); f16 or bf16 on CUDA
     #[arg(long, default_value = "f32", value_name = "DTYPE")]
     pub dtype: Precision,
 

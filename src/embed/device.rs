@@ -101,6 +101,9 @@ pub enum Precision {
     F32,
     F16,
     Bf16,
+    /// Linear layers in int8 on the CPU (weights per output channel,
+    /// activations per row), everything else in f32.
+    Int8,
 }
 
 impl Precision {
@@ -109,20 +112,27 @@ impl Precision {
             Precision::F32 => DType::F32,
             Precision::F16 => DType::F16,
             Precision::Bf16 => DType::BF16,
+            // Loaded in f32, then quantised.
+            Precision::Int8 => DType::F32,
         }
     }
 
     /// Refuses half precision on the CPU, where candle's kernels are slow and
-    /// the results drift from the reference.
+    /// the results drift from the reference, and int8 on a GPU.
     pub fn check_device(self, device: &Device) -> Result<()> {
-        if self != Precision::F32 && device.is_cpu() {
-            return Err(Error::Device {
-                requested: format!("cpu with dtype {self}"),
-                problem: "half precision is only offered on CUDA; use --dtype f32 on the CPU"
-                    .into(),
-            });
-        }
-        Ok(())
+        let problem = match self {
+            Precision::F16 | Precision::Bf16 if device.is_cpu() => {
+                "half precision is only offered on CUDA; use --dtype f32 or int8 on the CPU"
+            }
+            Precision::Int8 if !device.is_cpu() => {
+                "int8 is a CPU mode; use --dtype f32, f16 or bf16 on a GPU, or --device cpu"
+            }
+            _ => return Ok(()),
+        };
+        Err(Error::Device {
+            requested: format!("{} with dtype {self}", describe(device)),
+            problem: problem.into(),
+        })
     }
 }
 
@@ -134,9 +144,10 @@ impl FromStr for Precision {
             "f32" | "fp32" | "float32" => Ok(Precision::F32),
             "f16" | "fp16" | "float16" => Ok(Precision::F16),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            "int8" | "i8" | "q8" => Ok(Precision::Int8),
             other => Err(Error::InvalidArgument {
                 name: "dtype".into(),
-                problem: format!("'{other}' is not a precision; use f32, f16 or bf16"),
+                problem: format!("'{other}' is not a precision; use f32, int8, f16 or bf16"),
             }),
         }
     }
@@ -148,6 +159,7 @@ impl fmt::Display for Precision {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         })
     }
 }
@@ -185,6 +197,8 @@ mod tests {
     fn cpu_refuses_half_precision() {
         assert!(Precision::F16.check_device(&Device::Cpu).is_err());
         assert!(Precision::F32.check_device(&Device::Cpu).is_ok());
+        assert!(Precision::Int8.check_device(&Device::Cpu).is_ok());
+        assert_eq!("INT8".parse::<Precision>().unwrap(), Precision::Int8);
     }
 
     #[cfg(not(feature = "cuda"))]

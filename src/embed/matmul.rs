@@ -132,6 +132,19 @@ impl Dest {
         }
     }
 
+    /// Whether rows `0..m` of `n` values each lie inside this destination.
+    pub(crate) fn holds(&self, m: usize, n: usize) -> bool {
+        m == 0 || self.len >= (m - 1) * self.row_step + n
+    }
+
+    /// The address of row `i`, column `j`.
+    ///
+    /// # Safety
+    /// `(i, j)` must lie inside the destination (see [`Dest::holds`]).
+    pub(crate) unsafe fn at(&self, i: usize, j: usize) -> *mut f32 {
+        self.ptr.add(i * self.row_step + j)
+    }
+
     /// The part starting `offset` values in (its rows keep their step).
     pub(crate) fn offset(self, offset: usize) -> Self {
         assert!(offset <= self.len);
@@ -173,29 +186,39 @@ pub(crate) fn product(
         }
         return;
     }
-    let work = m * n * k;
-    let threads = rayon::current_num_threads();
-    if !parallel || work < PARALLEL_WORK || threads == 1 {
-        block_product_dispatch(
-            dst,
-            a,
-            (0, m),
-            b,
-            (0, b.data.len() / (k * b.nr)),
-            accumulate,
-        );
+    let panels = b.data.len() / (k * b.nr);
+    if !parallel || !worth_threads(m * n * k) {
+        block_product_dispatch(dst, a, (0, m), b, (0, panels), accumulate);
         return;
     }
-    // Row blocks, and when there are too few of them for the threads,
-    // column ranges of panels as well.
-    let row_blocks = m.div_ceil(MC);
-    let panels = n.div_ceil(b.nr);
-    let col_splits = (2 * threads).div_ceil(row_blocks).clamp(1, panels);
+    block_tasks(m, MC, panels)
+        .par_iter()
+        .for_each(|&(rows, cols)| block_product_dispatch(dst, a, rows, b, cols, accumulate));
+}
+
+/// Whether a product of `work` multiply-adds is worth spreading over
+/// threads.
+pub(crate) fn worth_threads(work: usize) -> bool {
+    work >= PARALLEL_WORK && rayon::current_num_threads() > 1
+}
+
+/// The pieces of a product of `m` rows and `panels` column panels that
+/// threads take: blocks of `mc` rows, and when there are too few of them for
+/// the threads, ranges of panels as well. Each piece is `(rows, panels)` as
+/// half-open ranges.
+pub(crate) fn block_tasks(
+    m: usize,
+    mc: usize,
+    panels: usize,
+) -> Vec<((usize, usize), (usize, usize))> {
+    let threads = rayon::current_num_threads();
+    let row_blocks = m.div_ceil(mc);
+    let col_splits = (2 * threads).div_ceil(row_blocks).clamp(1, panels.max(1));
     let panels_per_split = panels.div_ceil(col_splits);
-    let tasks: Vec<((usize, usize), (usize, usize))> = (0..row_blocks)
+    (0..row_blocks)
         .flat_map(|rb| {
             (0..col_splits).filter_map(move |cs| {
-                let rows = (rb * MC, ((rb + 1) * MC).min(m));
+                let rows = (rb * mc, ((rb + 1) * mc).min(m));
                 let cols = (
                     cs * panels_per_split,
                     ((cs + 1) * panels_per_split).min(panels),
@@ -203,10 +226,7 @@ pub(crate) fn product(
                 (cols.0 < cols.1).then_some((rows, cols))
             })
         })
-        .collect();
-    tasks.par_iter().for_each(|&(rows, cols)| {
-        block_product_dispatch(dst, a, rows, b, cols, accumulate);
-    });
+        .collect()
 }
 
 /// Rows `rows.0..rows.1` of `A` times panels `panels.0..panels.1` of `B`.

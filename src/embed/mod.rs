@@ -12,6 +12,7 @@ mod batching;
 mod bert;
 mod device;
 mod fingerprint;
+mod int8;
 pub(crate) mod kernels;
 pub(crate) mod matmul;
 mod model_folder;
@@ -146,9 +147,15 @@ impl Embedder {
         let folder = ModelFolder::open(&options.model_dir)?;
         let device = select_device(options.device)?;
         // Half precision on the CPU is refused, except through the tensor
-        // engine, which exists to cross-check the GPU's code path.
+        // engine, which exists to cross-check the GPU's code path; int8 runs
+        // only on the packed engine.
         if options.cpu_engine != CpuEngine::Tensors {
             options.precision.check_device(&device)?;
+        } else if options.precision == Precision::Int8 {
+            return Err(crate::Error::Device {
+                requested: "cpu with dtype int8 on the tensor engine".into(),
+                problem: "int8 runs on the packed CPU engine only".into(),
+            });
         }
         let tokenizer = TextTokenizer::load(&folder)?;
         let encoder = BertEncoder::load(
@@ -162,8 +169,9 @@ impl Embedder {
             tokens: options.max_batch_tokens.unwrap_or(defaults.tokens).max(1),
             texts: options.max_batch_size.unwrap_or(defaults.texts).max(1),
         };
+        let quantized = options.precision == Precision::Int8;
         let packed = device.is_cpu()
-            && options.precision == Precision::F32
+            && (options.precision == Precision::F32 || quantized)
             && options.cpu_engine == CpuEngine::Packed;
         let encoder = if packed {
             let weights = encoder
@@ -173,7 +181,7 @@ impl Embedder {
                     problem: format!("cannot be prepared for the CPU: {e}"),
                     fix: "Re-run models/fetch.sh (or re-download the model)".into(),
                 })?;
-            Encoder::Packed(Box::new(PackedEncoder::new(weights)))
+            Encoder::Packed(Box::new(PackedEncoder::new(weights, quantized)))
         } else {
             Encoder::Tensors(encoder)
         };
@@ -221,11 +229,15 @@ impl Embedder {
         device::describe(&self.device)
     }
 
-    /// The device with, on the CPU, the SIMD level of the packed kernels:
-    /// `cpu (avx2)`, `cuda`.
+    /// The device with, on the CPU, the SIMD level of the packed kernels
+    /// and the int8 kernel when quantised: `cpu (avx2)`, `cpu (avx512, int8
+    /// vnni)`, `cuda`.
     pub fn engine_name(&self) -> String {
         match &self.encoder {
-            Encoder::Packed(_) => format!("cpu ({})", crate::simd::level()),
+            Encoder::Packed(packed) => match packed.int8_kernel() {
+                Some(kernel) => format!("cpu ({}, int8 {kernel})", crate::simd::level()),
+                None => format!("cpu ({})", crate::simd::level()),
+            },
             Encoder::Tensors(_) => self.device_name(),
         }
     }

@@ -6,13 +6,16 @@
 //! level, weights packed once at load) with biases and residuals pre-loaded
 //! into the output, and the working buffers are reused from batch to batch.
 //! The result equals candle's tensor forward pass (`bert`) to float
-//! rounding; the parity tests check both.
+//! rounding; the parity tests check both. In the quantised mode the four
+//! linear layers of each encoder layer run as int8 products (`int8`), and
+//! everything else (attention included) stays in f32.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::int8::{self, Int8Kernel, QuantizedRows, QuantizedWeight};
 use super::kernels;
 use super::matmul::{product, Dest, PackedB, RowsView};
 
@@ -57,36 +60,54 @@ pub(crate) struct HostWeights {
     pub layers: Vec<HostLayer>,
 }
 
+/// A linear layer's weight, packed for the level in force: in f32, or
+/// quantised to int8.
+enum LinearWeight {
+    F32(PackedB),
+    Int8(QuantizedWeight),
+}
+
+impl LinearWeight {
+    /// Packs `w` (`n × k`, out × in).
+    fn new(w: &[f32], n: usize, k: usize, quantized: bool) -> Self {
+        if quantized {
+            LinearWeight::Int8(QuantizedWeight::from_weight(w, n, k))
+        } else {
+            LinearWeight::F32(PackedB::from_weight(w, n, k))
+        }
+    }
+}
+
 /// One layer ready for the packed pass: weights packed for the level in
 /// force, biases and norms as they are.
 struct PackedLayer {
-    qkv: PackedB,
+    qkv: LinearWeight,
     qkv_b: Vec<f32>,
-    attn_out: PackedB,
+    attn_out: LinearWeight,
     attn_out_b: Vec<f32>,
     attn_norm_w: Vec<f32>,
     attn_norm_b: Vec<f32>,
-    inter: PackedB,
+    inter: LinearWeight,
     inter_b: Vec<f32>,
-    out: PackedB,
+    out: LinearWeight,
     out_b: Vec<f32>,
     out_norm_w: Vec<f32>,
     out_norm_b: Vec<f32>,
 }
 
 impl PackedLayer {
-    fn new(l: HostLayer, hidden: usize) -> Self {
+    fn new(l: HostLayer, hidden: usize, quantized: bool) -> Self {
         let i = l.intermediate;
         PackedLayer {
-            qkv: PackedB::from_weight(&l.qkv_w, 3 * hidden, hidden),
+            qkv: LinearWeight::new(&l.qkv_w, 3 * hidden, hidden, quantized),
             qkv_b: l.qkv_b,
-            attn_out: PackedB::from_weight(&l.attn_out_w, hidden, hidden),
+            attn_out: LinearWeight::new(&l.attn_out_w, hidden, hidden, quantized),
             attn_out_b: l.attn_out_b,
             attn_norm_w: l.attn_norm_w,
             attn_norm_b: l.attn_norm_b,
-            inter: PackedB::from_weight(&l.inter_w, i, hidden),
+            inter: LinearWeight::new(&l.inter_w, i, hidden, quantized),
             inter_b: l.inter_b,
-            out: PackedB::from_weight(&l.out_w, hidden, i),
+            out: LinearWeight::new(&l.out_w, hidden, i, quantized),
             out_b: l.out_b,
             out_norm_w: l.out_norm_w,
             out_norm_b: l.out_norm_b,
@@ -101,6 +122,8 @@ struct Workspace {
     qkv: Vec<f32>,
     context: Vec<f32>,
     inter: Vec<f32>,
+    /// The input of an int8 linear layer, quantised.
+    quantized: QuantizedRows,
 }
 
 /// Per-thread buffers of attention: one head's scores and its packed keys
@@ -133,20 +156,30 @@ pub(crate) struct PackedEncoder {
     w: HostWeights,
     layers: Vec<PackedLayer>,
     workspace: Mutex<Workspace>,
+    /// The int8 kernel of the linear layers, when quantised.
+    int8: Option<Int8Kernel>,
 }
 
 impl PackedEncoder {
-    pub(crate) fn new(mut w: HostWeights) -> Self {
+    /// Packs the weights for the level in force; `quantized` runs the
+    /// linear layers in int8.
+    pub(crate) fn new(mut w: HostWeights, quantized: bool) -> Self {
         let hidden = w.hidden;
         let layers = std::mem::take(&mut w.layers)
             .into_iter()
-            .map(|l| PackedLayer::new(l, hidden))
+            .map(|l| PackedLayer::new(l, hidden, quantized))
             .collect();
         PackedEncoder {
             w,
             layers,
             workspace: Mutex::new(Workspace::default()),
+            int8: quantized.then(Int8Kernel::current),
         }
+    }
+
+    /// The int8 kernel's name, when the linear layers are quantised.
+    pub(crate) fn int8_kernel(&self) -> Option<&'static str> {
+        self.int8.map(Int8Kernel::name)
     }
 
     /// Runs the encoder over `texts` (token ids, special tokens included,
@@ -212,18 +245,19 @@ impl PackedEncoder {
     fn layer(&self, l: &PackedLayer, spans: &[(usize, usize)], ws: &mut Workspace, t: usize) {
         let i = self.w.intermediate;
         // Fused query/key/value: qkv = bias + x · Wᵀ.
+        let q = &mut ws.quantized;
         fill_rows(&mut ws.qkv, &l.qkv_b);
-        linear(&mut ws.qkv, &ws.x, &l.qkv, t, true);
+        linear(&mut ws.qkv, &ws.x, &l.qkv, t, true, q);
         self.attention(spans, &ws.qkv, &mut ws.context);
         // Attention output with its residual: x = x + bias + context · Wᵀ.
         kernels::add_rows(&mut ws.x, &l.attn_out_b);
-        linear(&mut ws.x, &ws.context, &l.attn_out, t, true);
+        linear(&mut ws.x, &ws.context, &l.attn_out, t, true, q);
         kernels::layer_norm_rows(&mut ws.x, &l.attn_norm_w, &l.attn_norm_b, self.w.eps);
         // Feed-forward: inter = act(bias + x · Wᵀ); x = x + bias + inter · Wᵀ.
-        linear(&mut ws.inter[..t * i], &ws.x, &l.inter, t, false);
+        linear(&mut ws.inter[..t * i], &ws.x, &l.inter, t, false, q);
         kernels::bias_activation_rows(&mut ws.inter, &l.inter_b, self.w.activation);
         kernels::add_rows(&mut ws.x, &l.out_b);
-        linear(&mut ws.x, &ws.inter, &l.out, t, true);
+        linear(&mut ws.x, &ws.inter, &l.out, t, true, q);
         kernels::layer_norm_rows(&mut ws.x, &l.out_norm_w, &l.out_norm_b, self.w.eps);
     }
 
@@ -282,8 +316,25 @@ impl PackedEncoder {
 }
 
 /// `dst (rows × n) = a (rows × k) · Wᵀ`, or `+=` when `accumulate`, for a
-/// packed weight `W` (n × k).
-fn linear(dst: &mut [f32], a: &[f32], w: &PackedB, rows: usize, accumulate: bool) {
+/// packed weight `W` (n × k); an int8 weight quantises `a` into `quantized`
+/// first.
+fn linear(
+    dst: &mut [f32],
+    a: &[f32],
+    w: &LinearWeight,
+    rows: usize,
+    accumulate: bool,
+    quantized: &mut QuantizedRows,
+) {
+    let w = match w {
+        LinearWeight::F32(w) => w,
+        LinearWeight::Int8(w) => {
+            let (k, n) = (w.rows(), w.cols());
+            quantized.quantize(&a[..rows * k], rows, k, w.kernel());
+            int8::product(Dest::new(dst, n), quantized, w, accumulate);
+            return;
+        }
+    };
     let (k, n) = (w.rows(), w.cols());
     product(
         Dest::new(dst, n),

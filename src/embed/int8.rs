@@ -1,0 +1,924 @@
+//! Int8 matrix products of the opt-in quantised CPU mode (`--dtype int8`).
+//!
+//! A linear layer's weight is quantised once, at load, to signed bytes
+//! with one scale per output channel; each batch's activations are
+//! quantised to unsigned bytes with a scale and a zero point per row (so a
+//! row that is mostly positive, as after GELU, keeps all 256 steps). A
+//! product sums byte × byte into 32-bit integers exactly, so every kernel
+//! gives the same sums and therefore the same vectors: AVX-512 VNNI
+//! (`vpdpbusd`, 64 multiply-adds an instruction), AVX2 (`vpmaddubsw` then
+//! `vpmaddwd`), SSE2 (`pmaddwd` on values widened to 16 bits) and a
+//! portable one elsewhere. Each sum is scaled back to f32 as
+//! `c (+)= sa · sw · (Σ qa·qw − za · Σ qw)`.
+//!
+//! AVX2's `vpmaddubsw` adds each pair of neighbouring products into 16 bits
+//! with saturation, and 255 × 127 twice does not fit. Cutting weights to 7
+//! bits avoids that but moved short texts to a cosine of 0.983 from the
+//! reference. Instead, a channel's scale is also large enough that every
+//! pair of neighbouring weights of the same sign sums to at most 128 steps
+//! (pairs of opposite signs cannot overflow): the sums stay exact, and the
+//! vectors as close to the reference as with a plain 8-bit scale (0.9933
+//! against 0.9935 at worst on the odd inputs).
+//!
+//! Weights are packed in column panels as wide as the kernel's tile; within
+//! a panel, each group of depths holds every column's values side by side:
+//! 4 bytes (what one 32-bit lane of `vpdpbusd`, or of `vpmaddubsw` then
+//! `vpmaddwd`, sums) or, for SSE2, 2 16-bit words (what one lane of
+//! `pmaddwd` sums).
+
+// Kernels index fixed-size lane arrays on purpose, as in `matmul`.
+#![allow(clippy::needless_range_loop)]
+
+use rayon::prelude::*;
+
+use super::matmul::{block_tasks, worth_threads, Dest};
+use crate::simd::{level, simd_dispatch, MulAdd, SimdLevel};
+
+/// Largest weight magnitude after quantisation.
+const WEIGHT_STEPS: f32 = 127.0;
+/// Largest sum of the magnitudes of two neighbouring weights of the same
+/// sign (255 × 128 fits in 16 bits; see above).
+const PAIR_STEPS: i32 = 128;
+/// Steps of a quantised activation (one byte).
+const ACTIVATION_STEPS: f32 = 255.0;
+/// Depths one 32-bit lane sums at once.
+const GROUP: usize = 4;
+/// Rows of `A` per block (all of their depth stays in the L2 cache).
+const MC: usize = 64;
+/// Adding and subtracting this rounds an f32 in [0, 2²²) to the nearest
+/// integer (ties to even) with two plain additions, which vectorise on
+/// every level and give the same result on all of them.
+const ROUNDING: f32 = 12_582_912.0;
+
+/// A register-tile kernel for int8 products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Int8Kernel {
+    /// AVX-512 with VNNI: 8 rows × 32 columns.
+    Vnni,
+    /// AVX2: 4 rows × 16 columns.
+    Avx2,
+    /// SSE2, the x86-64 baseline: 4 rows × 8 columns.
+    Sse2,
+    /// Plain Rust, on other architectures (on x86-64, the tests' yardstick):
+    /// 4 rows × 8 columns.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    Portable,
+}
+
+impl Int8Kernel {
+    /// The kernel for a SIMD level on this CPU: VNNI needs AVX-512 with
+    /// VNNI and BW; an AVX-512 CPU without VNNI runs the AVX2 kernel.
+    pub(crate) fn for_level(level: SimdLevel) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if level >= SimdLevel::Avx512
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+            {
+                return Int8Kernel::Vnni;
+            }
+            if level >= SimdLevel::Avx2 {
+                return Int8Kernel::Avx2;
+            }
+            Int8Kernel::Sse2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = level;
+            Int8Kernel::Portable
+        }
+    }
+
+    /// The kernel in force (see [`crate::simd::level`]).
+    pub(crate) fn current() -> Self {
+        Int8Kernel::for_level(level())
+    }
+
+    /// Every kernel this CPU can run.
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Self> {
+        let mut kernels = vec![Int8Kernel::Portable];
+        for l in SimdLevel::available() {
+            let k = Int8Kernel::for_level(l);
+            if !kernels.contains(&k) {
+                kernels.push(k);
+            }
+        }
+        kernels
+    }
+
+    /// The name shown in reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Int8Kernel::Vnni => "vnni",
+            Int8Kernel::Avx2 => "avx2",
+            Int8Kernel::Sse2 => "sse2",
+            Int8Kernel::Portable => "portable",
+        }
+    }
+
+    /// Whether the kernel reads 16-bit words rather than bytes.
+    fn wide(self) -> bool {
+        self == Int8Kernel::Sse2
+    }
+
+    /// Depths whose products one 32-bit lane sums in one instruction: the
+    /// group each column's values are packed in.
+    fn depth_step(self) -> usize {
+        if self.wide() {
+            2
+        } else {
+            GROUP
+        }
+    }
+
+    /// Rows × columns of one register tile.
+    fn tile_shape(self) -> (usize, usize) {
+        match self {
+            Int8Kernel::Vnni => (8, 32),
+            Int8Kernel::Avx2 => (4, 16),
+            Int8Kernel::Sse2 => (4, 8),
+            Int8Kernel::Portable => (4, 8),
+        }
+    }
+}
+
+/// A linear layer's weight `W` (`n × k`, out × in), quantised per output
+/// channel and packed for one kernel, ready for `A · Wᵀ`.
+#[derive(Debug, Clone)]
+pub(crate) struct QuantizedWeight {
+    k: usize,
+    /// The depth padded with zeros to whole groups of [`GROUP`].
+    depth: usize,
+    n: usize,
+    nr: usize,
+    kernel: Int8Kernel,
+    /// Panels of `nr` columns, `depth × nr` values each, in bytes (VNNI,
+    /// portable) or 16-bit words (AVX2); the other is empty.
+    bytes: Vec<i8>,
+    words: Vec<i16>,
+    /// Per column: the value of one step.
+    scales: Vec<f32>,
+    /// Per column: the sum of its quantised values.
+    sums: Vec<i32>,
+}
+
+impl QuantizedWeight {
+    /// Quantises and packs `w` (`n × k`, row-major) for the kernel in force.
+    pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
+        Self::for_kernel(w, n, k, Int8Kernel::current())
+    }
+
+    /// As [`QuantizedWeight::from_weight`], for a given kernel.
+    pub(crate) fn for_kernel(w: &[f32], n: usize, k: usize, kernel: Int8Kernel) -> Self {
+        assert!(w.len() >= n * k, "weight is smaller than {n} × {k}");
+        let (_, nr) = kernel.tile_shape();
+        let step = kernel.depth_step();
+        let depth = k.div_ceil(GROUP) * GROUP;
+        let panels = n.div_ceil(nr);
+        let mut packed = vec![0i8; panels * depth * nr];
+        let mut scales = vec![0f32; n];
+        let mut sums = vec![0i32; n];
+        for j in 0..n {
+            let Some((scale, q)) = quantize_channel(&w[j * k..(j + 1) * k]) else {
+                continue;
+            };
+            scales[j] = scale;
+            let (p, jj) = (j / nr, j % nr);
+            for (kk, &q) in q.iter().enumerate() {
+                // Panel p; its group of `step` depths holding kk; column jj
+                // within it; kk's place in the group.
+                packed[p * depth * nr + (kk / step * nr + jj) * step + kk % step] = q;
+                sums[j] += q as i32;
+            }
+        }
+        let (bytes, words) = if kernel.wide() {
+            (Vec::new(), packed.iter().map(|&q| q as i16).collect())
+        } else {
+            (packed, Vec::new())
+        };
+        QuantizedWeight {
+            k,
+            depth,
+            n,
+            nr,
+            kernel,
+            bytes,
+            words,
+            scales,
+            sums,
+        }
+    }
+
+    /// Depth (inputs).
+    pub(crate) fn rows(&self) -> usize {
+        self.k
+    }
+
+    /// Outputs.
+    pub(crate) fn cols(&self) -> usize {
+        self.n
+    }
+
+    /// The kernel this weight was packed for.
+    pub(crate) fn kernel(&self) -> Int8Kernel {
+        self.kernel
+    }
+}
+
+/// One output channel's scale and quantised weights, or `None` when the
+/// channel is all zeros (or not finite): the scale makes the largest weight
+/// 127 steps at most and each pair of neighbours of the same sign 128 steps
+/// at most together (see the module's notes).
+fn quantize_channel(row: &[f32]) -> Option<(f32, Vec<i8>)> {
+    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let widest_pair = row
+        .chunks(2)
+        .filter(|pair| pair.len() == 2 && (pair[0] >= 0.0) == (pair[1] >= 0.0))
+        .map(|pair| pair[0].abs() + pair[1].abs())
+        .fold(0f32, f32::max);
+    let scale = (largest / WEIGHT_STEPS).max(widest_pair / PAIR_STEPS as f32);
+    if !(scale > 0.0 && scale.is_finite()) {
+        return None;
+    }
+    let mut q: Vec<i32> = row
+        .iter()
+        .map(|v| (v / scale).round().clamp(-WEIGHT_STEPS, WEIGHT_STEPS) as i32)
+        .collect();
+    // Rounding can push a pair one step past the bound: take it back from
+    // the larger of the two.
+    for pair in q.chunks_mut(2) {
+        if let [a, b] = pair {
+            let excess = a.abs() + b.abs() - PAIR_STEPS;
+            if excess > 0 && a.signum() == b.signum() {
+                let larger = if a.abs() >= b.abs() { a } else { b };
+                *larger -= larger.signum() * excess;
+            }
+        }
+    }
+    Some((scale, q.into_iter().map(|v| v as i8).collect()))
+}
+
+/// Rows of activations quantised to bytes, each with its own scale and
+/// zero point (`a ≈ scale · (q − zero)`), depth padded to whole groups;
+/// for AVX2 also widened to 16-bit words.
+#[derive(Debug, Default)]
+pub(crate) struct QuantizedRows {
+    m: usize,
+    k: usize,
+    /// Values per row: `k` rounded up to whole groups.
+    stride: usize,
+    bytes: Vec<u8>,
+    words: Vec<i16>,
+    scales: Vec<f32>,
+    zeros: Vec<i32>,
+}
+
+/// Rows of a block handed to one thread when quantising.
+const QUANTIZE_ROWS: usize = 64;
+
+impl QuantizedRows {
+    /// Quantises `a` (`m` rows of `k` values, contiguous) into this buffer
+    /// for `kernel`, reusing its memory.
+    pub(crate) fn quantize(&mut self, a: &[f32], m: usize, k: usize, kernel: Int8Kernel) {
+        assert!(a.len() >= m * k, "activations are smaller than {m} × {k}");
+        let stride = k.div_ceil(GROUP) * GROUP;
+        self.m = m;
+        self.k = k;
+        self.stride = stride;
+        if self.bytes.len() < m * stride {
+            self.bytes = vec![0; m * stride];
+        }
+        let wide = kernel.wide();
+        if wide && self.words.len() < m * stride {
+            self.words = vec![0; m * stride];
+        }
+        self.scales.resize(m, 0.0);
+        self.zeros.resize(m, 0);
+        if k == 0 || m == 0 {
+            return;
+        }
+        a[..m * k]
+            .par_chunks(QUANTIZE_ROWS * k)
+            .zip(self.bytes[..m * stride].par_chunks_mut(QUANTIZE_ROWS * stride))
+            .zip(self.scales.par_chunks_mut(QUANTIZE_ROWS))
+            .zip(self.zeros.par_chunks_mut(QUANTIZE_ROWS))
+            .for_each(|(((rows, out), scales), zeros)| {
+                quantize_rows(rows, k, out, stride, scales, zeros)
+            });
+        if wide {
+            let chunk = QUANTIZE_ROWS * stride;
+            self.words[..m * stride]
+                .par_chunks_mut(chunk)
+                .zip(self.bytes[..m * stride].par_chunks(chunk))
+                .for_each(|(words, bytes)| {
+                    for (w, &b) in words.iter_mut().zip(bytes) {
+                        *w = b as i16;
+                    }
+                });
+        }
+    }
+}
+
+/// Quantises each row of `rows` (`k` values each) into `out` (`stride`
+/// bytes each), with its scale and zero point.
+#[inline(always)]
+fn quantize_rows_slice<M: MulAdd>(
+    rows: &[f32],
+    k: usize,
+    out: &mut [u8],
+    stride: usize,
+    scales: &mut [f32],
+    zeros: &mut [i32],
+) {
+    for (r, (row, dst)) in rows
+        .chunks_exact(k)
+        .zip(out.chunks_exact_mut(stride))
+        .enumerate()
+    {
+        // The range always holds zero, so that zero is a whole step. Lanes
+        // of independent minima and maxima let the loop vectorise.
+        let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
+        let mut chunks = row.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for l in 0..LANES {
+                lo[l] = if chunk[l] < lo[l] { chunk[l] } else { lo[l] };
+                hi[l] = if chunk[l] > hi[l] { chunk[l] } else { hi[l] };
+            }
+        }
+        for (l, &v) in chunks.remainder().iter().enumerate() {
+            lo[l] = if v < lo[l] { v } else { lo[l] };
+            hi[l] = if v > hi[l] { v } else { hi[l] };
+        }
+        let (mut low, mut high) = (0f32, 0f32);
+        for l in 0..LANES {
+            low = if lo[l] < low { lo[l] } else { low };
+            high = if hi[l] > high { hi[l] } else { high };
+        }
+        let mut scale = (high - low) / ACTIVATION_STEPS;
+        if !(scale > 0.0 && scale.is_finite()) {
+            scale = 1.0;
+        }
+        let zero = ((-low / scale + ROUNDING) - ROUNDING).clamp(0.0, ACTIVATION_STEPS);
+        let inverse = 1.0 / scale;
+        let (body, tail) = dst.split_at_mut(k);
+        let mut src = row.chunks_exact(LANES);
+        let mut out = body.chunks_exact_mut(LANES);
+        for (chunk, o) in (&mut src).zip(&mut out) {
+            for l in 0..LANES {
+                o[l] = quantize_value(chunk[l], inverse, zero);
+            }
+        }
+        for (o, &v) in out.into_remainder().iter_mut().zip(src.remainder()) {
+            *o = quantize_value(v, inverse, zero);
+        }
+        tail.fill(0);
+        scales[r] = scale;
+        zeros[r] = zero as i32;
+    }
+}
+
+/// Values quantised at once (lanes of the vector loops).
+const LANES: usize = 16;
+
+/// `v / scale + zero`, rounded to the nearest step and kept in a byte.
+#[inline(always)]
+fn quantize_value(v: f32, inverse: f32, zero: f32) -> u8 {
+    // `max` and `min` (unlike `clamp`) turn a NaN into a bound.
+    #[allow(clippy::manual_clamp)]
+    let q = (((v * inverse + zero) + ROUNDING) - ROUNDING)
+        .max(0.0)
+        .min(ACTIVATION_STEPS);
+    // SAFETY: `q` is finite and within 0..=255.
+    unsafe { q.to_int_unchecked::<i32>() as u8 }
+}
+
+simd_dispatch!(
+    fn quantize_rows(
+        rows: &[f32],
+        k: usize,
+        out: &mut [u8],
+        stride: usize,
+        scales: &mut [f32],
+        zeros: &mut [i32],
+    ) => quantize_rows_slice
+);
+
+/// `dst (m × n) = a · Wᵀ`, or `+=` when `accumulate`, spread over threads
+/// when large. The caller must not touch `dst` meanwhile.
+pub(crate) fn product(dst: Dest, a: &QuantizedRows, w: &QuantizedWeight, accumulate: bool) {
+    let (m, n) = (a.m, w.n);
+    assert_eq!(a.k, w.k, "activations and weight differ in depth");
+    assert!(dst.holds(m, n), "C is too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let panels = n.div_ceil(w.nr);
+    if !worth_threads(m * n * w.k) {
+        block_dispatch(dst, a, (0, m), w, (0, panels), accumulate);
+        return;
+    }
+    block_tasks(m, MC, panels)
+        .par_iter()
+        .for_each(|&(rows, cols)| block_dispatch(dst, a, rows, w, cols, accumulate));
+}
+
+/// A register tile: `sums[i·NR + j] = Σ a_i · panel_j` over the depth.
+trait Int8Tile {
+    const MR: usize;
+    const NR: usize;
+    /// The activation and weight values the tile reads.
+    type A: Copy;
+    type B: Copy;
+
+    /// The activations as this tile reads them.
+    fn activations(a: &QuantizedRows) -> &[Self::A];
+    /// The packed weight as this tile reads it.
+    fn weights(w: &QuantizedWeight) -> &[Self::B];
+
+    /// # Safety
+    /// `starts[..MR]` must each address `depth` values, `panel`
+    /// `depth · NR`, `depth` must be a multiple of [`GROUP`], and the caller
+    /// must have enabled the kernel's instructions.
+    unsafe fn tile(
+        starts: &[*const Self::A; 8],
+        panel: *const Self::B,
+        depth: usize,
+        sums: &mut [i32; 256],
+    );
+}
+
+/// Rows `rows` of `a` times panels `panels` of `w`, tile by tile, each
+/// tile's sums scaled into `dst`.
+#[inline(always)]
+fn block<T: Int8Tile>(
+    dst: Dest,
+    a: &QuantizedRows,
+    rows: (usize, usize),
+    w: &QuantizedWeight,
+    panels: (usize, usize),
+    accumulate: bool,
+) {
+    let (mr, nr) = (T::MR, T::NR);
+    assert_eq!(w.nr, nr, "packed for another tile width");
+    let depth = w.depth;
+    assert!(a.stride == depth && depth.is_multiple_of(GROUP));
+    let (values, weights) = (T::activations(a), T::weights(w));
+    assert!(rows.1 <= a.m && values.len() >= a.m * depth);
+    let panel_len = depth * nr;
+    assert!(weights.len() >= panels.1 * panel_len);
+    let mut sums = [0i32; 256];
+    let mut row_block = rows.0;
+    while row_block < rows.1 {
+        let block_end = (row_block + MC).min(rows.1);
+        for p in panels.0..panels.1 {
+            let panel = &weights[p * panel_len..(p + 1) * panel_len];
+            let cols = nr.min(w.n - p * nr);
+            let mut i = row_block;
+            while i < block_end {
+                let tile_rows = mr.min(block_end - i);
+                let mut starts = [values.as_ptr(); 8];
+                for (r, s) in starts.iter_mut().enumerate().take(mr) {
+                    *s = values[(i + r.min(tile_rows - 1)) * depth..].as_ptr();
+                }
+                // SAFETY: every row holds `depth` values and the panel
+                // `depth · nr` (asserted above); the dispatch enabled the
+                // kernel's instructions.
+                unsafe { T::tile(&starts, panel.as_ptr(), depth, &mut sums) };
+                let columns = p * nr..p * nr + cols;
+                let (w_scales, w_sums) = (&w.scales[columns.clone()], &w.sums[columns]);
+                for r in 0..tile_rows {
+                    // SAFETY: row i + r < m and columns p·nr..+cols < n lie
+                    // inside `dst` (checked in `product`), and this task
+                    // alone writes them.
+                    let out =
+                        unsafe { std::slice::from_raw_parts_mut(dst.at(i + r, p * nr), cols) };
+                    scale_sums(
+                        &sums[r * nr..r * nr + cols],
+                        (a.scales[i + r], a.zeros[i + r]),
+                        (w_scales, w_sums),
+                        out,
+                        accumulate,
+                    );
+                }
+                i += mr;
+            }
+        }
+        row_block = block_end;
+    }
+}
+
+/// One row of a tile's integer sums scaled back to f32 into `out`:
+/// `sa · sw · (Σ qa·qw − za · Σ qw)`, added when `accumulate`. Plain
+/// multiplications and additions, so that every level gives the same bits.
+#[inline(always)]
+fn scale_sums(
+    sums: &[i32],
+    (scale, zero): (f32, i32),
+    (w_scales, w_sums): (&[f32], &[i32]),
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    let n = out.len();
+    let (sums, w_scales, w_sums) = (&sums[..n], &w_scales[..n], &w_sums[..n]);
+    if accumulate {
+        for j in 0..n {
+            out[j] += (scale * w_scales[j]) * (sums[j] - zero * w_sums[j]) as f32;
+        }
+    } else {
+        for j in 0..n {
+            out[j] = (scale * w_scales[j]) * (sums[j] - zero * w_sums[j]) as f32;
+        }
+    }
+}
+
+/// The portable tile: 4 rows × 8 columns of plain integer sums.
+struct PortableTile;
+
+impl Int8Tile for PortableTile {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    type A = u8;
+    type B = i8;
+
+    fn activations(a: &QuantizedRows) -> &[u8] {
+        &a.bytes
+    }
+
+    fn weights(w: &QuantizedWeight) -> &[i8] {
+        &w.bytes
+    }
+
+    #[inline(always)]
+    unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
+        let mut acc = [[0i32; 8]; 4];
+        for g in 0..depth / GROUP {
+            let b = &*(panel.add(g * 8 * GROUP) as *const [i8; 8 * GROUP]);
+            for i in 0..4 {
+                let a = &*(starts[i].add(g * GROUP) as *const [u8; GROUP]);
+                for j in 0..8 {
+                    let mut s = 0i32;
+                    for l in 0..GROUP {
+                        s += a[l] as i32 * b[j * GROUP + l] as i32;
+                    }
+                    acc[i][j] += s;
+                }
+            }
+        }
+        for i in 0..4 {
+            sums[i * 8..i * 8 + 8].copy_from_slice(&acc[i]);
+        }
+    }
+}
+
+/// The AVX2 tile: 4 rows × 16 columns; `vpmaddubsw` multiplies bytes and
+/// adds neighbouring pairs into 16 bits (never saturating, see the module's
+/// notes), `vpmaddwd` by ones adds those pairs into 32.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Tile;
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tile for Avx2Tile {
+    const MR: usize = 4;
+    const NR: usize = 16;
+    type A = u8;
+    type B = i8;
+
+    fn activations(a: &QuantizedRows) -> &[u8] {
+        &a.bytes
+    }
+
+    fn weights(w: &QuantizedWeight) -> &[i8] {
+        &w.bytes
+    }
+
+    #[inline(always)]
+    unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
+        use std::arch::x86_64::*;
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_si256(); 2]; 4];
+        let mut bp = panel as *const __m256i;
+        for g in 0..depth / GROUP {
+            let b0 = _mm256_loadu_si256(bp);
+            let b1 = _mm256_loadu_si256(bp.add(1));
+            for i in 0..4 {
+                let a =
+                    _mm256_set1_epi32((starts[i].add(g * GROUP) as *const i32).read_unaligned());
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones);
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones);
+                acc[i][0] = _mm256_add_epi32(acc[i][0], p0);
+                acc[i][1] = _mm256_add_epi32(acc[i][1], p1);
+            }
+            bp = bp.add(2);
+        }
+        for i in 0..4 {
+            let out = sums.as_mut_ptr().add(i * 16) as *mut __m256i;
+            _mm256_storeu_si256(out, acc[i][0]);
+            _mm256_storeu_si256(out.add(1), acc[i][1]);
+        }
+    }
+}
+
+/// The SSE2 tile (the x86-64 baseline, which has no `pmaddubsw`): 4 rows ×
+/// 8 columns of `pmaddwd`, which multiplies 16-bit words and adds each pair
+/// into 32 bits.
+#[cfg(target_arch = "x86_64")]
+struct Sse2Tile;
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tile for Sse2Tile {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    type A = i16;
+    type B = i16;
+
+    fn activations(a: &QuantizedRows) -> &[i16] {
+        &a.words
+    }
+
+    fn weights(w: &QuantizedWeight) -> &[i16] {
+        &w.words
+    }
+
+    #[inline(always)]
+    unsafe fn tile(
+        starts: &[*const i16; 8],
+        panel: *const i16,
+        depth: usize,
+        sums: &mut [i32; 256],
+    ) {
+        use std::arch::x86_64::*;
+        let mut acc = [[_mm_setzero_si128(); 2]; 4];
+        let mut bp = panel as *const __m128i;
+        for t in 0..depth / 2 {
+            let b0 = _mm_loadu_si128(bp);
+            let b1 = _mm_loadu_si128(bp.add(1));
+            for i in 0..4 {
+                let a = _mm_set1_epi32((starts[i].add(2 * t) as *const i32).read_unaligned());
+                acc[i][0] = _mm_add_epi32(acc[i][0], _mm_madd_epi16(a, b0));
+                acc[i][1] = _mm_add_epi32(acc[i][1], _mm_madd_epi16(a, b1));
+            }
+            bp = bp.add(2);
+        }
+        for i in 0..4 {
+            let out = sums.as_mut_ptr().add(i * 8) as *mut __m128i;
+            _mm_storeu_si128(out, acc[i][0]);
+            _mm_storeu_si128(out.add(1), acc[i][1]);
+        }
+    }
+}
+
+/// The AVX-512 VNNI tile: 8 rows × 32 columns; `vpdpbusd` multiplies bytes
+/// and adds each group of 4 into a 32-bit sum in one instruction.
+#[cfg(target_arch = "x86_64")]
+struct VnniTile;
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tile for VnniTile {
+    const MR: usize = 8;
+    const NR: usize = 32;
+    type A = u8;
+    type B = i8;
+
+    fn activations(a: &QuantizedRows) -> &[u8] {
+        &a.bytes
+    }
+
+    fn weights(w: &QuantizedWeight) -> &[i8] {
+        &w.bytes
+    }
+
+    #[inline(always)]
+    unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
+        use std::arch::x86_64::*;
+        let mut acc = [[_mm512_setzero_si512(); 2]; 8];
+        let mut bp = panel as *const __m512i;
+        for g in 0..depth / GROUP {
+            let b0 = _mm512_loadu_si512(bp);
+            let b1 = _mm512_loadu_si512(bp.add(1));
+            for i in 0..8 {
+                let a =
+                    _mm512_set1_epi32((starts[i].add(g * GROUP) as *const i32).read_unaligned());
+                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
+                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+            }
+            bp = bp.add(2);
+        }
+        for i in 0..8 {
+            let out = sums.as_mut_ptr().add(i * 32) as *mut __m512i;
+            _mm512_storeu_si512(out, acc[i][0]);
+            _mm512_storeu_si512(out.add(1), acc[i][1]);
+        }
+    }
+}
+
+/// [`block`] for the kernel `w` was packed for, each an `#[inline(never)]`
+/// function named after it.
+fn block_dispatch(
+    dst: Dest,
+    a: &QuantizedRows,
+    rows: (usize, usize),
+    w: &QuantizedWeight,
+    panels: (usize, usize),
+    accumulate: bool,
+) {
+    #[inline(never)]
+    fn int8_portable(
+        dst: Dest,
+        a: &QuantizedRows,
+        rows: (usize, usize),
+        w: &QuantizedWeight,
+        panels: (usize, usize),
+        accumulate: bool,
+    ) {
+        block::<PortableTile>(dst, a, rows, w, panels, accumulate)
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+        #[inline(never)]
+        fn int8_vnni(
+            dst: Dest,
+            a: &QuantizedRows,
+            rows: (usize, usize),
+            w: &QuantizedWeight,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block::<VnniTile>(dst, a, rows, w, panels, accumulate)
+        }
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        fn int8_avx2(
+            dst: Dest,
+            a: &QuantizedRows,
+            rows: (usize, usize),
+            w: &QuantizedWeight,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block::<Avx2Tile>(dst, a, rows, w, panels, accumulate)
+        }
+        #[inline(never)]
+        fn int8_sse2(
+            dst: Dest,
+            a: &QuantizedRows,
+            rows: (usize, usize),
+            w: &QuantizedWeight,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block::<Sse2Tile>(dst, a, rows, w, panels, accumulate)
+        }
+        match w.kernel {
+            // SAFETY: the kernel was chosen by `Int8Kernel::for_level`, which
+            // checked that the CPU has its instructions.
+            Int8Kernel::Vnni => return unsafe { int8_vnni(dst, a, rows, w, panels, accumulate) },
+            // SAFETY: as above.
+            Int8Kernel::Avx2 => return unsafe { int8_avx2(dst, a, rows, w, panels, accumulate) },
+            Int8Kernel::Sse2 => return int8_sse2(dst, a, rows, w, panels, accumulate),
+            Int8Kernel::Portable => {}
+        }
+    }
+    int8_portable(dst, a, rows, w, panels, accumulate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0)
+            .collect()
+    }
+
+    fn run(
+        a: &[f32],
+        m: usize,
+        k: usize,
+        w: &QuantizedWeight,
+        start: f32,
+        accumulate: bool,
+    ) -> Vec<f32> {
+        let mut rows = QuantizedRows::default();
+        rows.quantize(a, m, k, w.kernel());
+        let mut c = vec![start; m * w.cols()];
+        let n = w.cols();
+        product(Dest::new(&mut c, n), &rows, w, accumulate);
+        c
+    }
+
+    #[test]
+    fn products_are_close_to_f32_and_identical_on_every_kernel() {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 7, 3),
+            (9, 33, 257),
+            (70, 70, 384),
+            (130, 96, 1536),
+        ] {
+            // Shifted activations, as after GELU: mostly positive.
+            let a: Vec<f32> = values(m * k, 1).iter().map(|v| v + 0.4).collect();
+            let wf = values(n * k, 2);
+            let exact: Vec<f32> = (0..m * n)
+                .map(|idx| {
+                    let (i, j) = (idx / n, idx % n);
+                    (0..k)
+                        .map(|kk| a[i * k + kk] as f64 * wf[j * k + kk] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            let scale = exact.iter().fold(0f32, |s, v| s.max(v.abs())).max(1e-6);
+            let mut first: Option<Vec<f32>> = None;
+            for kernel in Int8Kernel::available() {
+                let w = QuantizedWeight::for_kernel(&wf, n, k, kernel);
+                assert_eq!(w.kernel(), kernel);
+                let c = run(&a, m, k, &w, f32::NAN, false);
+                let worst = c
+                    .iter()
+                    .zip(&exact)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst <= 0.02 * scale,
+                    "{}: {m}×{n}×{k}: off by {worst} (largest {scale})",
+                    kernel.name()
+                );
+                // Accumulating adds to what is there.
+                let twice = run(&a, m, k, &w, 1.0, true);
+                for (t, v) in twice.iter().zip(&c) {
+                    assert_eq!(*t, 1.0 + v, "{}: accumulate", kernel.name());
+                }
+                match &first {
+                    None => first = Some(c),
+                    Some(f) => assert_eq!(f, &c, "{} differs from portable", kernel.name()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn neighbouring_weights_of_one_sign_never_saturate() {
+        // Every activation at the top step and neighbouring weights equal:
+        // with 127 steps each, a pair would sum 2 × 255 × 127 in 16 bits.
+        let (m, n, k) = (6, 40, 64);
+        let a = vec![3.0f32; m * k];
+        let mut wf = values(n * k, 5);
+        for j in 0..n / 2 {
+            let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
+            wf[j * k..(j + 1) * k].fill(sign * 0.5);
+        }
+        for j in 0..n {
+            let (_, q) = quantize_channel(&wf[j * k..(j + 1) * k]).unwrap();
+            assert!(q.iter().all(|v| v.unsigned_abs() <= 127));
+            for pair in q.chunks(2) {
+                if pair[0].signum() == pair[1].signum() {
+                    let sum = pair[0].unsigned_abs() as i32 + pair[1].unsigned_abs() as i32;
+                    assert!(sum <= PAIR_STEPS, "channel {j}: pair {pair:?}");
+                }
+            }
+        }
+        // (the product, the sum of its terms' magnitudes)
+        let exact: Vec<(f32, f32)> = (0..m * n)
+            .map(|idx| {
+                let w = &wf[(idx % n) * k..(idx % n + 1) * k];
+                (
+                    w.iter().map(|v| 3.0 * v).sum(),
+                    w.iter().map(|v| 3.0 * v.abs()).sum(),
+                )
+            })
+            .collect();
+        for kernel in Int8Kernel::available() {
+            let w = QuantizedWeight::for_kernel(&wf, n, k, kernel);
+            let c = run(&a, m, k, &w, f32::NAN, false);
+            for (idx, (got, (want, size))) in c.iter().zip(&exact).enumerate() {
+                assert!(
+                    (got - want).abs() <= 0.01 * size,
+                    "{}: ({}, {}): {got} vs {want}",
+                    kernel.name(),
+                    idx / n,
+                    idx % n
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zero_rows_and_weights_give_zero() {
+        let (m, n, k) = (3, 5, 8);
+        let mut wf = values(n * k, 3);
+        wf[..k].fill(0.0);
+        let mut a = values(m * k, 4);
+        a[k..2 * k].fill(0.0);
+        for kernel in Int8Kernel::available() {
+            let w = QuantizedWeight::for_kernel(&wf, n, k, kernel);
+            let c = run(&a, m, k, &w, f32::NAN, false);
+            for i in 0..m {
+                assert_eq!(c[i * n], 0.0, "zero weight column");
+                assert!(c[i * n..(i + 1) * n].iter().all(|v| v.is_finite()));
+            }
+            assert!(c[n..2 * n].iter().all(|v| *v == 0.0), "zero row");
+        }
+    }
+}
