@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side CPU throughput: `relate embed` at every SIMD level this CPU
-# has (baseline, AVX2, AVX-512; see RELATE_SIMD) against sentence-transformers
-# on the same texts (the 61 sample abstracts, repeated), alternating runs,
-# with the same number of threads. Prints the CPU model and flags first.
-# sentence-transformers runs twice per round: with its best kernels, and held
-# to SSE4 (no AVX), the counterpart of relate's baseline level.
+# has (baseline, AVX2, AVX-512; see RELATE_SIMD), in f32 and in the int8
+# mode, against sentence-transformers on the same texts (the 61 sample
+# abstracts, repeated), alternating runs, with the same number of threads.
+# Prints the CPU model and flags first. sentence-transformers runs up to
+# three times per round: with its best kernels, held to AVX2 (on a CPU with
+# AVX-512: the counterpart of relate's avx2 level) and held to SSE4 (no
+# AVX), the counterpart of relate's baseline level.
 #
 # Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]
 #   PYTHON   a Python with sentence-transformers installed
@@ -42,11 +44,19 @@ echo "relate levels on this CPU: ${levels[*]}"
 for run in $(seq "$RUNS"); do
   echo "run $run"
   for level in "${levels[@]}"; do
-    RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
-      --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
+    for dtype in f32 int8; do
+      RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
+        --dtype "$dtype" --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
+    done
   done
   echo -n "(best instructions) "
   HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
+  if [[ " ${levels[*]} " == *" avx512 "* ]]; then
+    # torch's kernels held to AVX2: the counterpart of relate's avx2 level.
+    echo -n "(AVX2) "
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+      HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
+  fi
   # torch's kernels held to SSE4 (no AVX): the counterpart of relate's
   # baseline level on a CPU without AVX2.
   echo -n "(no AVX) "

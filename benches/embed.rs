@@ -4,9 +4,10 @@
 //! AVX2, AVX-512; `RELATE_SIMD` caps the highest), so any machine shows the
 //! figure of a CPU without its best instructions. On a GPU, or with `RELATE_BENCH_SWEEP=1`, group
 //! `embed_batch_size` also measures 1,024 abstracts at batch sizes 32 to 512.
-//! `RELATE_BENCH_DEVICE` (default auto) and `RELATE_BENCH_DTYPE` (default
-//! f32) choose where and how the model runs. Needs the model: run
-//! models/fetch.sh first.
+//! `RELATE_BENCH_DEVICE` (default auto) and `RELATE_BENCH_DTYPE` choose
+//! where and how the model runs; without a dtype the CPU runs both f32 and
+//! the quantised int8 mode at each level (ids ending `_int8`), a GPU f32.
+//! Needs the model: run models/fetch.sh first.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,15 @@ fn sample_abstracts() -> Vec<String> {
             value["text"].as_str().expect("text field").to_string()
         })
         .collect()
+}
+
+/// The precisions to measure: `RELATE_BENCH_DTYPE` alone when set, else
+/// f32 and int8.
+fn precisions() -> Vec<Precision> {
+    match std::env::var("RELATE_BENCH_DTYPE") {
+        Ok(dtype) => vec![dtype.parse::<Precision>().expect("RELATE_BENCH_DTYPE")],
+        Err(_) => vec![Precision::F32, Precision::Int8],
+    }
 }
 
 fn options() -> EmbedderOptions {
@@ -58,17 +68,34 @@ fn bench_embed(c: &mut Criterion) {
         .into_iter()
         .filter(|l| cap.is_none_or(|cap| *l <= simd::capped(cap)))
         .collect();
-    for level in levels {
+    for (level, precision) in levels
+        .iter()
+        .flat_map(|&l| precisions().into_iter().map(move |p| (l, p)))
+    {
         simd::set_level(level);
-        let embedder = Embedder::load(options()).expect("model loads (run models/fetch.sh first)");
+        let loaded = Embedder::load(EmbedderOptions {
+            precision,
+            ..options()
+        });
+        let embedder = match loaded {
+            Ok(embedder) => embedder,
+            // int8 on a GPU: not offered, nothing to measure.
+            Err(_) if precision == Precision::Int8 => continue,
+            Err(e) => panic!("model loads (run models/fetch.sh first): {e}"),
+        };
         sweep_device_is_gpu = !embedder.device().is_cpu();
         let tokens: usize = embedder
             .token_counts(&texts)
             .expect("tokenizes")
             .iter()
             .sum();
+        let suffix = if precision == Precision::Int8 {
+            "_int8"
+        } else {
+            ""
+        };
         let name = if embedder.device().is_cpu() {
-            format!("{}_{level}", embedder.device_name())
+            format!("{}_{level}{suffix}", embedder.device_name())
         } else {
             embedder.device_name()
         };
