@@ -5,7 +5,7 @@
 # abstracts, repeated), alternating runs, with the same number of threads.
 # Prints the CPU model and flags first. sentence-transformers runs up to
 # three times per round: with its best kernels, held to AVX2 (on a CPU with
-# AVX-512: the counterpart of relate's avx2 level) and held to SSE4 (no
+# AVX-512: the counterpart of relate's avx2 level) and held to SSE (no
 # AVX), the counterpart of relate's baseline level.
 #
 # Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]
@@ -57,9 +57,13 @@ for run in $(seq "$RUNS"); do
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
       HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
   fi
-  # torch's kernels held to SSE4 (no AVX): the counterpart of relate's
-  # baseline level on a CPU without AVX2.
+  # torch's kernels held to SSE (no AVX): the counterpart of relate's
+  # baseline level on a CPU without AVX2. MKL ignores MKL_ENABLE_INSTRUCTIONS
+  # on AMD CPUs and keeps its AVX2/FMA kernels there; MKL_CBWR=COMPATIBLE
+  # holds it to SSE2 on every vendor, and the glibc tunable keeps libm's
+  # expf off its FMA variant.
   echo -n "(no AVX) "
   ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+    MKL_CBWR=COMPATIBLE GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-FMA,-AVX512F \
     HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null
 done
