@@ -99,6 +99,16 @@ fn main() {
             group.bench_function("hnsw", |b| {
                 b.iter(|| index.search(next(), 10, &|_| false).unwrap())
             });
+            // As `relate serve` searches: the graph walked with int8 copies.
+            index.quantize_traversal();
+            let report = measure_recall(&index, &vectors, DIM, 500, 10, SEED).unwrap();
+            eprintln!(
+                "n={n} ef_search={} int8 walk: {report}",
+                index.params().ef_search
+            );
+            group.bench_function("hnsw_int8_walk", |b| {
+                b.iter(|| index.search(next(), 10, &|_| false).unwrap())
+            });
             group.finish();
         }
 

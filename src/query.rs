@@ -149,6 +149,15 @@ impl Searcher {
         self.topics.as_ref()
     }
 
+    /// Walks the HNSW graph, when there is one, with int8 copies of the
+    /// vectors (see [`crate::index::HnswIndex::quantize_traversal`]): for a
+    /// process that answers many queries.
+    pub fn quantize_traversal(&mut self) {
+        if let Some(index) = &mut self.hnsw {
+            index.quantize_traversal();
+        }
+    }
+
     /// `exact` or `hnsw`.
     pub fn method_name(&self) -> &'static str {
         if self.hnsw.is_some() {

@@ -40,6 +40,50 @@ fn hnsw_recall_at_default_settings_is_at_least_095() {
     assert!(report.self_found >= 0.99, "{report}");
 }
 
+#[test]
+fn int8_traversal_keeps_the_recall_and_returns_exact_scores() {
+    let seed = seed();
+    let (n, dim) = (5_000, 128);
+    let vectors = clustered_unit_vectors(n, dim, 100, 1.0, seed);
+    let mut index = HnswIndex::build(&vectors, dim, &HnswParams::default()).unwrap();
+    let before = measure_recall(&index, &vectors, dim, 300, 10, seed).unwrap();
+    let f32_walk = results(&index, &vectors, dim);
+    index.quantize_traversal();
+    let after = measure_recall(&index, &vectors, dim, 300, 10, seed).unwrap();
+    println!("f32 walk: {before}\nint8 walk: {after}");
+    assert!(after.recall >= 0.95, "{after}");
+    assert!(
+        after.recall >= before.recall - 0.01,
+        "{before} then {after}"
+    );
+    // Scores are the f32 dot products, whichever walk found the hits, and
+    // the lists mostly agree with the f32 walk's.
+    let int8_walk = results(&index, &vectors, dim);
+    let (mut shared, mut total) = (0, 0);
+    for (i, (a, b)) in f32_walk.iter().zip(&int8_walk).enumerate() {
+        let query = &vectors[i * 37 * dim..(i * 37 + 1) * dim];
+        for hit in b {
+            let at = hit.slot as usize * dim;
+            let exact: f32 = query
+                .iter()
+                .zip(&vectors[at..at + dim])
+                .map(|(x, y)| x * y)
+                .sum();
+            assert!((hit.score - exact).abs() < 1e-5, "{} vs {exact}", hit.score);
+        }
+        assert!(b.windows(2).all(|w| w[0].score >= w[1].score));
+        shared += b
+            .iter()
+            .filter(|h| a.iter().any(|x| x.slot == h.slot))
+            .count();
+        total += a.len();
+    }
+    assert!(
+        shared as f64 >= 0.97 * total as f64,
+        "{shared} of {total} shared"
+    );
+}
+
 /// Builds a small index over 3,000 vectors and returns it with its data.
 fn small_index(seed: u64) -> (Vec<f32>, usize, HnswIndex) {
     let dim = 64;

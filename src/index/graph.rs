@@ -26,6 +26,7 @@ use memmap2::Mmap;
 
 use super::{cosine_score, dot, sort_hits, Hit};
 use crate::atomic_file::replace_file;
+use crate::simd::prefetch;
 use crate::{Error, Result};
 
 /// "RLHG" read as a little-endian word.
@@ -43,6 +44,10 @@ const LAYER_ONE_EF: usize = 16;
 /// Most members of an upper layer that a search scores one by one to find
 /// its entry point (about 0.2 ms of dot products at 384 dimensions).
 const SCAN_LAYER: usize = 4096;
+
+/// How many neighbours ahead of the one being scored a beam search asks for
+/// vectors to be brought into the caches.
+const FETCH_AHEAD: usize = 3;
 
 /// Adjacency of one layer while it is being built or repaired.
 #[derive(Debug, Clone, Default)]
@@ -343,20 +348,50 @@ impl LayeredGraph {
         ef: usize,
         skip: &dyn Fn(u32) -> bool,
     ) -> Result<Vec<Hit>> {
-        if self.nodes == 0 || k == 0 {
-            return Ok(Vec::new());
-        }
         let dim = self.dim;
-        if vectors.len() < self.nodes * dim {
+        self.check_vector_count(vectors.len() / dim.max(1))?;
+        let score = |slot: u32| {
+            let at = slot as usize * dim;
+            dot(query, &vectors[at..at + dim])
+        };
+        let fetch = |slot: u32| {
+            let at = slot as usize * dim;
+            if let Some(v) = vectors.get(at..at + dim) {
+                prefetch(v);
+            }
+        };
+        let mut hits = self.search_by(k, ef, skip, score, fetch)?;
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    /// Fails unless `count` stored vectors cover every node the graph links.
+    pub(crate) fn check_vector_count(&self, count: usize) -> Result<()> {
+        if count < self.nodes {
             return Err(corrupt(
                 &self.origin,
                 "it links more vectors than are stored",
             ));
         }
-        let score = |slot: u32| {
-            let at = slot as usize * dim;
-            dot(query, &vectors[at..at + dim])
-        };
+        Ok(())
+    }
+
+    /// The search of [`LayeredGraph::search`] with scores from `score` (the
+    /// dot product of the query and a slot's vector, exact or not) and
+    /// `fetch` (a hint that a slot is about to be scored), the caller having
+    /// checked that every slot can be scored. Returns every hit the beam
+    /// kept (at least `k` where the graph has them), best first.
+    pub(crate) fn search_by(
+        &self,
+        k: usize,
+        ef: usize,
+        skip: &dyn Fn(u32) -> bool,
+        score: impl Fn(u32) -> f32,
+        fetch: impl Fn(u32),
+    ) -> Result<Vec<Hit>> {
+        if self.nodes == 0 || k == 0 {
+            return Ok(Vec::new());
+        }
         // Start on the lowest upper layer small enough to score in full:
         // its best member is a far better entry than a greedy walk from a
         // single point, which on strongly clustered data can end in the
@@ -398,7 +433,8 @@ impl LayeredGraph {
                 self.nodes,
                 &[entry],
                 LAYER_ONE_EF,
-                score,
+                &score,
+                &fetch,
                 |slot| self.links(1, slot),
                 &|_| false,
             )?;
@@ -410,7 +446,8 @@ impl LayeredGraph {
             self.nodes,
             &[entry],
             ef.max(k),
-            score,
+            &score,
+            &fetch,
             |slot| self.links(0, slot),
             skip,
         )?;
@@ -422,7 +459,6 @@ impl LayeredGraph {
             })
             .collect();
         sort_hits(&mut hits);
-        hits.truncate(k);
         Ok(hits)
     }
 }
@@ -431,11 +467,15 @@ impl LayeredGraph {
 /// nodes seen (leaving out those `skip` rejects, though still walking
 /// through them), expanding the best unexpanded one until none left can
 /// improve the set. Returns (score, slot) pairs in no particular order.
+/// `fetch` hints that a node's vector is about to be scored: it is called a
+/// few neighbours ahead, so that the memory reads of the next vectors
+/// overlap the arithmetic of the current one.
 pub(crate) fn beam_search<'g>(
     nodes: usize,
     entries: &[u32],
     ef: usize,
     score: impl Fn(u32) -> f32,
+    fetch: impl Fn(u32),
     links: impl Fn(u32) -> Result<&'g [u32]>,
     skip: &dyn Fn(u32) -> bool,
 ) -> Result<Vec<(f32, u32)>> {
@@ -460,7 +500,16 @@ pub(crate) fn beam_search<'g>(
         if results.len() >= ef && results.peek().is_some_and(|w| s < w.0 .0) {
             break;
         }
-        for &next in links(slot)? {
+        let list = links(slot)?;
+        for &ahead in list.iter().take(FETCH_AHEAD) {
+            fetch(ahead);
+        }
+        for (i, &next) in list.iter().enumerate() {
+            if let Some(&ahead) = list.get(i + FETCH_AHEAD) {
+                if !visited.contains(ahead) {
+                    fetch(ahead);
+                }
+            }
             if !visited.insert(next) {
                 continue;
             }
@@ -507,6 +556,12 @@ struct VisitedSet(Vec<u64>);
 impl VisitedSet {
     fn new(n: usize) -> Self {
         VisitedSet(vec![0; n.div_ceil(64)])
+    }
+
+    /// Whether `slot` is marked (false for a slot past the set).
+    fn contains(&self, slot: u32) -> bool {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        self.0.get(word).is_some_and(|w| w & bit != 0)
     }
 
     /// Marks `slot`; false when it was already marked.

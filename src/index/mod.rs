@@ -17,6 +17,7 @@
 mod exact;
 mod graph;
 mod hnsw;
+mod quantized;
 mod recall;
 mod repair;
 mod synthetic;

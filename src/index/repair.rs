@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::dot;
 use super::graph::{beam_search, LayerLists};
+use crate::simd::prefetch;
 
 /// Re-chooses every list of `layer` from its links and their reverses, up
 /// to `cap` links each: first the candidates the diversity heuristic keeps,
@@ -122,6 +123,7 @@ pub(crate) fn connect_unreachable(
             &[entry],
             ef,
             |s| dot(own, vector(s)),
+            |s| prefetch(vector(s)),
             |s| Ok(&links[s as usize][..]),
             &|s| s == node,
         ) else {

@@ -108,7 +108,10 @@ impl Snapshot {
         let key = StateKey::read(&library)?;
         let searcher = if use_index && library_index::is_fresh(&library)? {
             match Searcher::open(&library, SearchMethod::Hnsw) {
-                Ok(searcher) => searcher,
+                Ok(mut searcher) => {
+                    searcher.quantize_traversal();
+                    searcher
+                }
                 Err(e) => {
                     eprintln!("relate: cannot load the saved index ({e}); using exact search");
                     Searcher::open(&library, SearchMethod::Exact)?
