@@ -334,8 +334,10 @@ pub async fn similar_answer(
 ) -> std::result::Result<Answer, ApiError> {
     on_snapshot(state, move |s| {
         s.with_library(|library| {
-            let rank = crate::lexical::choose(rank, library)?;
-            query::similar_in(library, &s.searcher, &paper, k, None, rank)
+            library.read_together(|library| {
+                let rank = crate::lexical::choose(rank, library)?;
+                query::similar_in(library, &s.searcher, &paper, k, None, rank)
+            })
         })
         .map_err(ApiError::from)
     })
@@ -365,8 +367,18 @@ pub async fn search_answer(
     tokio::task::spawn_blocking(move || {
         snapshot
             .with_library(|library| {
-                let rank = crate::lexical::choose(rank, library)?;
-                query::search_vector_in(library, &snapshot.searcher, &text, &vector, k, None, rank)
+                library.read_together(|library| {
+                    let rank = crate::lexical::choose(rank, library)?;
+                    query::search_vector_in(
+                        library,
+                        &snapshot.searcher,
+                        &text,
+                        &vector,
+                        k,
+                        None,
+                        rank,
+                    )
+                })
             })
             .map_err(ApiError::from)
     })

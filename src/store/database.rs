@@ -788,6 +788,19 @@ impl Database {
         Ok(())
     }
 
+    /// Runs `read`, whose statements then share one read transaction: one
+    /// consistent state, and one lock taken rather than one per statement.
+    /// `read` must not start a transaction of its own.
+    pub fn read_together<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err("begin a read", e))?;
+        let out = read()?;
+        tx.finish().map_err(|e| self.err("end a read", e))?;
+        Ok(out)
+    }
+
     /// Runs `read` on one consistent snapshot of the database.
     pub fn snapshot<T>(&self, read: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
         let tx = self

@@ -560,6 +560,14 @@ impl Library {
         Ok(self.db.paper_by_id(id)?.map(|(slot, _)| slot))
     }
 
+    /// Runs `read` with every lookup it makes through this handle in one
+    /// read transaction: all of them see the same committed state, for the
+    /// price of one lock. For a query's lookups (a paper, its neighbours'
+    /// records), not for reading the vectors.
+    pub fn read_together<T>(&self, read: impl FnOnce(&Library) -> Result<T>) -> Result<T> {
+        self.db.read_together(|| read(self))
+    }
+
     /// The papers in these slots, in the order given. An unknown slot is an
     /// error.
     pub fn papers_by_slots(&self, slots: &[u32]) -> Result<Vec<Paper>> {
