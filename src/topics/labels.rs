@@ -118,8 +118,86 @@ pub(crate) fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
         .collect()
 }
 
-/// How many members hold each term.
-type Counts<'a> = HashMap<&'a str, u32>;
+/// How many members hold each term (by id).
+type Counts = HashMap<u32, u32>;
+
+/// Terms numbered as they are first seen, so that counts hold small ids
+/// rather than a copy of each term's text per paper.
+#[derive(Default)]
+struct Terms {
+    ids: HashMap<String, u32>,
+    texts: Vec<String>,
+}
+
+impl Terms {
+    fn id(&mut self, term: &str) -> u32 {
+        if let Some(&id) = self.ids.get(term) {
+            return id;
+        }
+        let id = self.texts.len() as u32;
+        self.ids.insert(term.to_string(), id);
+        self.texts.push(term.to_string());
+        id
+    }
+}
+
+/// Every word of the `count` texts `text` gives, for folding plurals
+/// ([`singular`]).
+fn vocabulary<S: AsRef<str>>(count: usize, text: impl Fn(usize) -> S) -> HashSet<String> {
+    (0..count)
+        .flat_map(|i| words(text(i).as_ref()))
+        .map(|w| w.text)
+        .collect()
+}
+
+/// The distinct unigram and bigram terms of `text` (as [`term_sets`]
+/// finds them) as ids, into `out`.
+fn term_ids(text: &str, vocab: &HashSet<String>, terms: &mut Terms, out: &mut Vec<u32>) {
+    out.clear();
+    let mut prev: Option<String> = None;
+    for w in words(text) {
+        let s = singular(&w.text, vocab).into_owned();
+        if let (true, Some(p)) = (w.joined, &prev) {
+            out.push(terms.id(&format!("{p} {s}")));
+        }
+        out.push(terms.id(&s));
+        prev = Some(s);
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// The topics of one partition that list each paper, as offsets into one
+/// array (a paper may be in none, an outlier, or in several).
+struct TopicsOfPaper {
+    starts: Vec<usize>,
+    topics: Vec<u32>,
+}
+
+impl TopicsOfPaper {
+    fn new(members: &[Vec<usize>], papers: usize) -> Self {
+        let mut starts = vec![0usize; papers + 1];
+        for &i in members.iter().flatten() {
+            starts[i + 1] += 1;
+        }
+        for i in 0..papers {
+            starts[i + 1] += starts[i];
+        }
+        let mut next = starts.clone();
+        let mut topics = vec![0u32; starts[papers]];
+        for (t, m) in members.iter().enumerate() {
+            for &i in m {
+                topics[next[i]] = t as u32;
+                next[i] += 1;
+            }
+        }
+        TopicsOfPaper { starts, topics }
+    }
+
+    fn of(&self, paper: usize) -> &[u32] {
+        &self.topics[self.starts[paper]..self.starts[paper + 1]]
+    }
+}
 
 /// The top `n_terms` terms of each topic. `titles` and `texts` (title and
 /// abstract together) hold one entry per paper; `members` lists each
@@ -131,78 +209,98 @@ pub(crate) fn topic_terms(
     members: &[Vec<usize>],
     n_terms: usize,
 ) -> Vec<Vec<String>> {
-    topic_terms_by_level(titles, texts, &[members], n_terms)
+    topic_terms_by_level(titles, &|i| texts[i], &[members], n_terms)
         .pop()
         .unwrap_or_default()
 }
 
 /// [`topic_terms`] for several partitions of the same papers (the broad and
-/// the fine topics), tokenising the papers once; terms are ranked against
-/// the other topics of the same partition.
-pub(crate) fn topic_terms_by_level(
+/// the fine topics), with paper `i`'s text (title and abstract) from
+/// `text(i)`, tokenising each paper once for all partitions; terms are
+/// ranked against the other topics of the same partition. Papers are read
+/// one at a time into per-topic counts, so memory grows with the topics'
+/// vocabularies rather than with the number of papers or their length.
+pub(crate) fn topic_terms_by_level<S: AsRef<str>>(
     titles: &[&str],
-    texts: &[&str],
+    text: &dyn Fn(usize) -> S,
     levels: &[&[Vec<usize>]],
     n_terms: usize,
 ) -> Vec<Vec<Vec<String>>> {
-    let sets = term_sets(texts);
-    let title_sets = term_sets(titles);
+    let papers = titles.len();
+    let text_vocab = vocabulary(papers, text);
+    let title_vocab = vocabulary(papers, |i| titles[i]);
+    let listed: Vec<TopicsOfPaper> = levels
+        .iter()
+        .map(|members| TopicsOfPaper::new(members, papers))
+        .collect();
+    // Per level and topic: members containing each term, and members whose
+    // title does.
+    let mut counts: Vec<Vec<(Counts, Counts)>> = levels
+        .iter()
+        .map(|members| vec![(Counts::new(), Counts::new()); members.len()])
+        .collect();
+    let mut terms = Terms::default();
+    let (mut text_terms, mut title_terms) = (Vec::new(), Vec::new());
+    for (i, title) in titles.iter().enumerate() {
+        if listed.iter().all(|l| l.of(i).is_empty()) {
+            continue;
+        }
+        term_ids(text(i).as_ref(), &text_vocab, &mut terms, &mut text_terms);
+        term_ids(title, &title_vocab, &mut terms, &mut title_terms);
+        for (level, l) in listed.iter().enumerate() {
+            for &t in l.of(i) {
+                let (df, in_titles) = &mut counts[level][t as usize];
+                for &id in &text_terms {
+                    *df.entry(id).or_default() += 1;
+                }
+                for &id in &title_terms {
+                    *in_titles.entry(id).or_default() += 1;
+                }
+            }
+        }
+    }
     levels
         .iter()
-        .map(|members| ranked_terms(&sets, &title_sets, members, n_terms))
+        .zip(&counts)
+        .map(|(members, per_topic)| ranked_terms(per_topic, &terms.texts, members, n_terms))
         .collect()
 }
 
-/// The top terms of each topic from the papers' term sets.
+/// The top terms of each topic from its members' term counts.
 fn ranked_terms(
-    sets: &[HashSet<String>],
-    title_sets: &[HashSet<String>],
+    per_topic: &[(Counts, Counts)],
+    terms: &[String],
     members: &[Vec<usize>],
     n_terms: usize,
 ) -> Vec<Vec<String>> {
-    // Per topic: members containing each term, and members whose title does.
-    let per_topic: Vec<(Counts, Counts)> = members
-        .iter()
-        .map(|m| {
-            let (mut df, mut in_titles) = (HashMap::new(), HashMap::new());
-            for &i in m {
-                for t in &sets[i] {
-                    *df.entry(t.as_str()).or_default() += 1;
-                }
-                for t in &title_sets[i] {
-                    *in_titles.entry(t.as_str()).or_default() += 1;
-                }
-            }
-            (df, in_titles)
-        })
-        .collect();
-    let mut total: HashMap<&str, u32> = HashMap::new();
-    for (df, _) in &per_topic {
-        for (t, c) in df {
+    let mut total: HashMap<u32, u32> = HashMap::new();
+    for (df, _) in per_topic {
+        for (&t, &c) in df {
             *total.entry(t).or_default() += c;
         }
     }
     let papers = members.iter().map(Vec::len).sum::<usize>().max(1) as f64;
     members
         .iter()
-        .zip(&per_topic)
+        .zip(per_topic)
         .map(|(m, (df, in_titles))| {
             let size = m.len().max(1) as f64;
             let chance = m.len() as f64 / papers;
             let min_df = m.len().min(2) as u32;
             let mut scored: Vec<(f64, &str, u32)> = df
                 .iter()
-                .map(|(t, &c)| {
-                    let titled = in_titles.get(t).copied().unwrap_or(0);
+                .map(|(&id, &c)| {
+                    let t = terms[id as usize].as_str();
+                    let titled = in_titles.get(&id).copied().unwrap_or(0);
                     let coverage = (c as f64 + TITLE_BONUS * titled as f64) / size;
-                    let share = c as f64 / total[t] as f64;
+                    let share = c as f64 / total[&id] as f64;
                     let precision = if chance < 1.0 {
                         ((share - chance) / (1.0 - chance)).max(0.0)
                     } else {
                         share
                     };
                     let bonus = if t.contains(' ') { BIGRAM_BONUS } else { 1.0 };
-                    (coverage * precision * bonus, *t, c)
+                    (coverage * precision * bonus, t, c)
                 })
                 .collect();
             scored.sort_by(|a, b| {

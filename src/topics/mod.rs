@@ -391,10 +391,6 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
     let fine_score =
         |i: usize| fine_of[i].map_or(0.0, |f| vectors::dot(row(i), &fine_centroids[f]));
 
-    let texts: Vec<String> = (0..n)
-        .map(|i| compose_text(&input.titles[i], &input.abstracts[i]))
-        .collect();
-    let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let paper = |i: usize, score: f32| PaperRef {
         id: input.ids[i].clone(),
         title: input.titles[i].clone(),
@@ -412,12 +408,10 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
         m.sort_by(|a, b| by_score(&fine_score, a, b));
     }
     let title_refs: Vec<&str> = input.titles.iter().map(String::as_str).collect();
-    let mut terms = labels::topic_terms_by_level(
-        &title_refs,
-        &text_refs,
-        &[&groups, &fine_groups],
-        opts.terms,
-    );
+    // Each paper's text is composed when it is read, not held for all.
+    let text_of = |i: usize| compose_text(&input.titles[i], &input.abstracts[i]);
+    let mut terms =
+        labels::topic_terms_by_level(&title_refs, &text_of, &[&groups, &fine_groups], opts.terms);
     let fine_terms = terms.pop().unwrap_or_default();
     let broad_terms = terms.pop().unwrap_or_default();
     let make = |id: usize,
