@@ -683,6 +683,12 @@ pub fn recommend(
     if request.profile.positives.is_empty() {
         return Err(no_positive());
     }
+    if let Err(problem) = request.filters.record.check() {
+        return Err(Error::InvalidArgument {
+            name: "filters".into(),
+            problem,
+        });
+    }
     if request.rank == Rank::Hybrid {
         if matches!(request.candidates, Candidates::Papers(_)) {
             return Err(Error::InvalidArgument {

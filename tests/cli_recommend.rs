@@ -500,6 +500,10 @@ fn bad_input_gets_clear_errors() {
 
     for (args, says) in [
         (vec!["--like", "dated-1", "--since", "2024-13"], "YYYY-MM"),
+        (
+            vec!["--like", "dated-1", "--since", "2025", "--until", "2024"],
+            "swap them",
+        ),
         (vec!["--like", "dated-1@0"], "above 0"),
         (vec!["--like", "dated-1", "--scorer", "best"], "centroid"),
         (vec!["--like", "dated-1", "--ingest"], "--from"),

@@ -519,6 +519,10 @@ fn bad_parameters_are_400_and_name_the_parameter() {
         ("{\"like\": [\"dated-1\"], \"k\": 0}", "'k'"),
         ("{\"like\": [\"dated-1\"], \"since\": \"May\"}", "'since'"),
         (
+            "{\"like\": [\"dated-1\"], \"since\": \"2025\", \"until\": \"2024\"}",
+            "swap them",
+        ),
+        (
             "{\"like\": [\"dated-1\"], \"scorer\": \"best\"}",
             "'scorer'",
         ),

@@ -20,6 +20,19 @@ use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
+/// Exits as for a usage error (status 2) when the date and category flags
+/// contradict each other (`--since` after `--until`, an empty
+/// `--category`), so that no run can keep nothing by mistake.
+pub(crate) fn exit_on_contradictory_filter(filter: &RecordFilter) {
+    if let Err(problem) = filter.check() {
+        clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{problem}\n"),
+        )
+        .exit();
+    }
+}
+
 /// Warnings printed per file; the rest are counted in the summary.
 const MAX_WARNINGS_SHOWN: usize = 10;
 
@@ -324,13 +337,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         until: args.until,
         categories: args.category.clone(),
     };
-    if let Err(problem) = filter.check() {
-        clap::Error::raw(
-            clap::error::ErrorKind::ArgumentConflict,
-            format!("{problem}\n"),
-        )
-        .exit();
-    }
+    exit_on_contradictory_filter(&filter);
     let options = IngestOptions {
         format: args.format,
         strict: args.strict,

@@ -206,6 +206,11 @@ impl TextEmbedder for LazyModel<'_> {
 }
 
 pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
+    ingest::exit_on_contradictory_filter(&RecordFilter {
+        since: args.since,
+        until: args.until,
+        categories: args.category.clone(),
+    });
     if args.topic.is_some() && !args.from.is_empty() {
         bail!(
             "--topic keeps library papers of a saved topic, and papers from --from have none: \
