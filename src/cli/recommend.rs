@@ -206,11 +206,12 @@ impl TextEmbedder for LazyModel<'_> {
 }
 
 pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
-    ingest::exit_on_contradictory_filter(&RecordFilter {
+    let record = RecordFilter {
         since: args.since,
         until: args.until,
         categories: args.category.clone(),
-    });
+    };
+    ingest::exit_on_contradictory_filter(&record);
     if args.topic.is_some() && !args.from.is_empty() {
         bail!(
             "--topic keeps library papers of a saved topic, and papers from --from have none: \
@@ -315,11 +316,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         profile,
         candidates,
         filters: Filters {
-            record: RecordFilter {
-                since: args.since,
-                until: args.until,
-                categories: args.category.clone(),
-            },
+            record,
             exclude: args.exclude.clone(),
             sources: SourceFilter::new(&library, &args.source)?,
             topic: args

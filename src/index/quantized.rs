@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
 use crate::simd::{level, SimdLevel};
 
 /// Largest magnitude of a vector's codes.
@@ -122,7 +123,6 @@ fn dot_codes(q: &[i16], v: &[i8]) -> i32 {
         // SAFETY: the level in force is at most what the CPU has.
         return unsafe { dot_codes_avx2(q, v) };
     }
-    let _ = level;
     dot_codes_portable(q, v)
 }
 

@@ -98,22 +98,16 @@ fn singular<'a>(word: &'a str, vocab: &HashSet<String>) -> std::borrow::Cow<'a, 
 /// The set of unigram and bigram terms of each text (also the shared
 /// terms of a recommendation's reasons).
 pub(crate) fn term_sets(texts: &[&str]) -> Vec<HashSet<String>> {
-    let tokenised: Vec<Vec<Word>> = texts.iter().map(|t| words(t)).collect();
-    let vocab: HashSet<String> = tokenised.iter().flatten().map(|w| w.text.clone()).collect();
-    tokenised
+    let vocab = vocabulary(texts.len(), |i| texts[i]);
+    let mut terms = Terms::default();
+    let mut ids = Vec::new();
+    texts
         .iter()
-        .map(|ws| {
-            let mut set = HashSet::new();
-            let mut prev: Option<String> = None;
-            for w in ws {
-                let s = singular(&w.text, &vocab).into_owned();
-                if let (true, Some(p)) = (w.joined, &prev) {
-                    set.insert(format!("{p} {s}"));
-                }
-                set.insert(s.clone());
-                prev = Some(s);
-            }
-            set
+        .map(|text| {
+            term_ids(text, &vocab, &mut terms, &mut ids);
+            ids.iter()
+                .map(|&id| terms.texts[id as usize].clone())
+                .collect()
         })
         .collect()
 }
@@ -150,8 +144,9 @@ fn vocabulary<S: AsRef<str>>(count: usize, text: impl Fn(usize) -> S) -> HashSet
         .collect()
 }
 
-/// The distinct unigram and bigram terms of `text` (as [`term_sets`]
-/// finds them) as ids, into `out`.
+/// The distinct unigram and bigram terms of `text` as ids, into `out`:
+/// its words with plurals folded, and each two kept words that stood next
+/// to each other.
 fn term_ids(text: &str, vocab: &HashSet<String>, terms: &mut Terms, out: &mut Vec<u32>) {
     out.clear();
     let mut prev: Option<String> = None;
