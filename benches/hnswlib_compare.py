@@ -36,7 +36,7 @@ def main():
     queries = rng.choice(n, size=min(200, n), replace=False)
     truth = np.argsort(-(vectors[queries] @ vectors.T), axis=1)[:, :10]
     print(f"hnswlib n={n} dim={dim} M={m} ef_construction={ef_construction} threads={threads}: build {build:.1f} s")
-    for ef in (32, 64, 100, 128, 200):
+    for ef in (32, 64, 100, 128, 200, 400, 800):
         index.set_ef(ef)
         labels, _ = index.knn_query(vectors[queries], k=10)
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(labels, truth)])

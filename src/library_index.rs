@@ -6,9 +6,12 @@
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::atomic_file::{create_dir_all_durably, replace_file};
-use crate::index::{measure_recall, HnswIndex, HnswParams, RecallReport};
+use crate::index::{
+    measure_recall, GraphBuilder, HnswIndex, HnswParams, RecallReport, RecallSample,
+};
 use crate::store::Library;
 use crate::{Error, Result};
 
@@ -51,19 +54,65 @@ pub fn load(library: &Library) -> Result<HnswIndex> {
     HnswIndex::load(&graph_dir(library), Arc::new(view))
 }
 
+/// How to build the index.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    pub params: HnswParams,
+    pub builder: GraphBuilder,
+    /// When set, `ef_search` is raised from `params.ef_search` (see
+    /// [`HnswIndex::tune_ef_search`]) until recall@10 on a sample of the
+    /// library reaches this share.
+    pub target_recall: Option<f64>,
+    /// When set, recall@10 is measured on a sample chosen by this seed (a
+    /// different sample from the one `ef_search` was tuned on).
+    pub check_seed: Option<u64>,
+}
+
+/// Queries in the samples that tune `ef_search` and check recall.
+const SAMPLE: usize = 200;
+
+/// Neighbours per query in those samples.
+const SAMPLE_K: usize = 10;
+
 /// What building the index did.
 #[derive(Debug, Clone)]
 pub struct BuildReport {
     pub papers: usize,
+    /// The parameters saved, `ef_search` as tuned.
     pub params: HnswParams,
+    /// Time to build the graph, tune it and save it.
+    pub build_time: Duration,
+    /// Recall@10 on the tuning sample at the `ef_search` chosen.
+    pub tuned: Option<RecallReport>,
     pub recall: Option<RecallReport>,
 }
 
-/// Builds the HNSW index over the library's vectors and saves it. With
-/// `check`, compares it with exact search on a sample and reports recall@10.
-pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Result<BuildReport> {
+/// Builds the HNSW index over the library's vectors and saves it, calling
+/// `progress(inserted, total)` while it inserts.
+pub fn build(
+    library: &Library,
+    options: &BuildOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<BuildReport> {
+    let start = Instant::now();
     let view = Arc::new(library.vectors()?);
-    let index = HnswIndex::build_over(view.clone(), view.dim(), params)?;
+    let mut index = HnswIndex::build_with(
+        view.clone(),
+        view.dim(),
+        &options.params,
+        options.builder,
+        progress,
+    )?;
+    let tuned = match options.target_recall {
+        Some(target) if !view.is_empty() => {
+            // Never the check's sample: a value tuned on the queries it is
+            // then judged by would flatter it.
+            let seed = options.check_seed.unwrap_or(0).wrapping_add(1);
+            let sample = RecallSample::new(view.as_slice(), view.dim(), SAMPLE, SAMPLE_K, seed)?;
+            Some(index.tune_ef_search(&sample, target)?)
+        }
+        _ => None,
+    };
     let dir = library.index_dir();
     create_dir_all_durably(&dir)?;
     // Invalidate first: a crash between saving the graph and writing the
@@ -76,20 +125,23 @@ pub fn build(library: &Library, params: &HnswParams, check: Option<u64>) -> Resu
     }
     index.save(&graph_dir(library))?;
     replace_file(&stamp, view.generation().to_string().as_bytes())?;
-    let recall = match check {
-        Some(seed) => Some(measure_recall(
+    let build_time = start.elapsed();
+    let recall = match options.check_seed {
+        Some(seed) if !view.is_empty() => Some(measure_recall(
             &index,
             view.as_slice(),
             view.dim(),
-            200.min(view.len()),
-            10,
+            SAMPLE,
+            SAMPLE_K,
             seed,
         )?),
-        None => None,
+        _ => None,
     };
     Ok(BuildReport {
         papers: view.len(),
         params: index.params(),
+        build_time,
+        tuned,
         recall,
     })
 }

@@ -62,10 +62,15 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     assert_eq!(info["default_search"], "exact");
     assert_eq!(info["hnsw_index"], "none");
 
-    // The index at its defaults; its self-check is printed.
+    // The index at its defaults: the search beam is tuned to the target
+    // recall, and the self-check on another sample is printed.
     let out = relate_in(&store, &["index"]);
     let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
     assert!(stderr.contains("recall@10"), "{stderr}");
+    assert!(
+        stderr.contains("is the smallest that reaches recall@10 0.97"),
+        "{stderr}"
+    );
 
     let auto = similar(&store, &[]);
     assert_eq!(auto["query"]["method"], "hnsw", "{auto}");
@@ -140,4 +145,52 @@ fn hybrid_ranking_is_the_default_up_to_its_size_limit_and_dense_above() {
     drop(library);
     assert_eq!(rank(&[]), "dense");
     assert_eq!(rank(&["--rank", "hybrid"]), "hybrid");
+}
+
+#[test]
+fn the_search_beam_is_tuned_unless_given_and_either_builder_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    synthetic_library(&store, 1_500);
+    let saved_ef = |store: &Path| -> u64 {
+        let text = std::fs::read_to_string(store.join("index/hnsw/index.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        manifest["params"]["ef_search"].as_u64().unwrap()
+    };
+
+    // A target no beam reaches: the largest tried is kept, and said so.
+    let out = relate_in(&store, &["index", "--target-recall", "1"]);
+    let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
+    if stderr.contains("falls short") {
+        assert_eq!(saved_ef(&store), 1600, "{stderr}");
+    } else {
+        assert!(stderr.contains("reaches recall@10 1"), "{stderr}");
+    }
+
+    // A given beam is used as it is, with hnsw_rs's builder too.
+    for builder in ["native", "hnsw-rs"] {
+        let out = relate_in(
+            &store,
+            &["index", "--ef-search", "37", "--builder", builder],
+        );
+        let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
+        assert!(!stderr.contains("tuning sample"), "{stderr}");
+        assert!(stderr.contains("ef_search 37"), "{stderr}");
+        assert_eq!(saved_ef(&store), 37);
+        let found = similar(&store, &["--hnsw"]);
+        assert_eq!(found["results"].as_array().unwrap().len(), 5, "{found}");
+    }
+
+    // Both at once, a target out of range, or an unknown builder: usage
+    // errors, and the saved index is untouched.
+    for args in [
+        &["index", "--ef-search", "50", "--target-recall", "0.9"][..],
+        &["index", "--target-recall", "1.5"],
+        &["index", "--target-recall", "most"],
+        &["index", "--builder", "faiss"],
+    ] {
+        let out = relate_in(&store, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(saved_ef(&store), 37);
+    }
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use relate::index::{
-    clustered_unit_vectors, measure_recall, ExactSearch, Hit, HnswIndex, HnswParams,
-    NeighbourSearch,
+    clustered_unit_vectors, measure_recall, ExactSearch, GraphBuilder, Hit, HnswIndex, HnswParams,
+    NeighbourSearch, RecallSample, EF_SEARCH_LADDER,
 };
 use relate::Error;
 
@@ -38,6 +38,82 @@ fn hnsw_recall_at_default_settings_is_at_least_095() {
     println!("{report}");
     assert!(report.recall >= 0.95, "{report}");
     assert!(report.self_found >= 0.99, "{report}");
+}
+
+#[test]
+fn both_builders_reach_the_recall_on_several_distributions() {
+    let seed = seed();
+    let dim = 96;
+    // Topics at cosine about 0.5 (as abstracts), tight topics at about 0.8,
+    // and no topics at all (points spread over the whole sphere).
+    let sets = [
+        (
+            "100 loose topics",
+            clustered_unit_vectors(4_000, dim, 100, 1.0, seed),
+        ),
+        (
+            "40 tight topics",
+            clustered_unit_vectors(4_000, dim, 40, 0.5, seed),
+        ),
+        (
+            "no topics",
+            clustered_unit_vectors(4_000, dim, 1, 50.0, seed),
+        ),
+    ];
+    for (name, vectors) in &sets {
+        for builder in [GraphBuilder::Native, GraphBuilder::HnswRs] {
+            let index = HnswIndex::build_with(
+                Arc::new(vectors.clone()),
+                dim,
+                &HnswParams::default(),
+                builder,
+                &|_, _| {},
+            )
+            .unwrap();
+            let report = measure_recall(&index, vectors, dim, 200, 10, seed).unwrap();
+            println!("{name}, {builder:?}: {report}");
+            assert!(report.recall >= 0.95, "{name}, {builder:?}: {report}");
+            assert!(report.self_found >= 0.98, "{name}, {builder:?}: {report}");
+        }
+    }
+}
+
+#[test]
+fn tuning_raises_ef_search_until_the_sample_reaches_the_target() {
+    let seed = seed();
+    // Points with no topics in 256 dimensions, searched with a beam of 10
+    // at first: short of 0.995.
+    let dim = 256;
+    let vectors = clustered_unit_vectors(6_000, dim, 1, 50.0, seed);
+    let params = HnswParams {
+        ef_search: 10,
+        ..HnswParams::default()
+    };
+    let mut index = HnswIndex::build(&vectors, dim, &params).unwrap();
+    let sample = RecallSample::new(&vectors, dim, 200, 10, seed).unwrap();
+    let start = sample.measure(&index, &vectors).unwrap();
+    assert!(start.recall < 0.995, "{start}");
+
+    let reached = index.tune_ef_search(&sample, 0.995).unwrap();
+    let ef = index.params().ef_search;
+    assert!(EF_SEARCH_LADDER.contains(&ef), "{ef}");
+    assert!(reached.recall >= 0.995, "ef {ef}: {reached}");
+    assert_eq!(reached, sample.measure(&index, &vectors).unwrap());
+    // The value below the one chosen fell short (it is the smallest).
+    let below = EF_SEARCH_LADDER
+        .iter()
+        .rev()
+        .find(|&&e| e < ef)
+        .copied()
+        .unwrap_or(10);
+    index.set_ef_search(below).unwrap();
+    assert!(sample.measure(&index, &vectors).unwrap().recall < 0.995);
+
+    // A target no setting reaches ends at the largest tried.
+    let mut index = HnswIndex::build(&vectors, dim, &params).unwrap();
+    let report = index.tune_ef_search(&sample, 1.01).unwrap();
+    assert_eq!(index.params().ef_search, *EF_SEARCH_LADDER.last().unwrap());
+    assert!(report.recall <= 1.0);
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `relate index`: builds (or rebuilds) the library's HNSW index and checks
 //! its recall against exact search.
 
-use clap::Args;
-use relate::index::{HnswParams, MAX_CONNECTIONS, MAX_EF};
+use std::io::IsTerminal;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use relate::index::{GraphBuilder, HnswParams, MAX_CONNECTIONS, MAX_EF};
 use relate::library_index;
 use relate::store::Library;
 
@@ -28,10 +31,22 @@ pub struct IndexArgs {
           value_parser = clap::value_parser!(u64).range(1..=MAX_EF as u64))]
     pub ef_construction: u64,
 
-    /// Candidate list size while searching; 1 to 10,000
-    #[arg(long, default_value_t = HnswParams::default().ef_search as u64,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_EF as u64))]
-    pub ef_search: u64,
+    /// Candidate list size while searching; 1 to 10,000. Without it, the
+    /// smallest of 100, 150, 200, 300, 400, 600, 800, 1200 and 1600 that
+    /// reaches --target-recall on a sample of the library
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_EF as u64))]
+    pub ef_search: Option<u64>,
+
+    /// Recall@10 against exact search that the automatic --ef-search aims
+    /// for, measured on 200 stored papers; 0.5 to 1
+    #[arg(long, default_value_t = 0.97, value_parser = parse_target_recall,
+          conflicts_with = "ef_search")]
+    pub target_recall: f64,
+
+    /// Code that inserts the vectors: relate's own (faster, better recall),
+    /// or hnsw_rs's followed by a repair of the links it drops
+    #[arg(long, value_enum, default_value_t = BuilderArg::Native)]
+    pub builder: BuilderArg,
 
     /// Seed of the sample used for the recall self-check
     #[arg(long, default_value_t = 42)]
@@ -44,24 +59,81 @@ pub struct IndexArgs {
     pub wait: WaitArgs,
 }
 
+fn parse_target_recall(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; give a share such as 0.97"))?;
+    if (0.5..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is outside 0.5 to 1 (0.95 to 0.99 is usual)"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BuilderArg {
+    Native,
+    HnswRs,
+}
+
 pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let library = Library::open_for_update(&args.store.dir()?, args.wait.duration())?;
     let params = HnswParams {
         max_connections: args.max_connections as usize,
         ef_construction: args.ef_construction as usize,
-        ef_search: args.ef_search as usize,
+        ef_search: args
+            .ef_search
+            .map_or(HnswParams::default().ef_search, |ef| ef as usize),
     };
     params.validate()?;
-    let start = std::time::Instant::now();
-    let report = library_index::build(&library, &params, Some(args.seed))?;
+    let builder = match args.builder {
+        BuilderArg::Native => GraphBuilder::Native,
+        BuilderArg::HnswRs => GraphBuilder::HnswRs,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} papers linked  {per_sec}  eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let options = library_index::BuildOptions {
+        params,
+        builder,
+        target_recall: args.ef_search.is_none().then_some(args.target_recall),
+        check_seed: Some(args.seed),
+    };
+    let report = library_index::build(&library, &options, &progress)?;
+    bar.finish_and_clear();
     eprintln!(
         "relate: HNSW index over {} papers built in {:.1}s (M {}, ef_construction {}, ef_search {})",
         report.papers,
-        start.elapsed().as_secs_f64(),
+        report.build_time.as_secs_f64(),
         report.params.max_connections,
         report.params.ef_construction,
         report.params.ef_search
     );
+    if let Some(tuned) = report.tuned {
+        let verdict = if tuned.recall >= args.target_recall {
+            "the smallest that reaches"
+        } else {
+            "the largest tried; it falls short of"
+        };
+        eprintln!(
+            "relate: ef_search {} is {verdict} recall@10 {} on a tuning sample ({:.4})",
+            report.params.ef_search, args.target_recall, tuned.recall
+        );
+    }
     if let Some(recall) = report.recall {
         eprintln!("relate: self-check against exact search: {recall}");
     }

@@ -1,6 +1,6 @@
 //! The HNSW graph in relate's own compact form: layered adjacency lists of
-//! vector slots, built from an hnsw_rs graph ([`LayeredGraph::from_lists`]),
-//! repaired, saved as one little-endian file of 32-bit words, memory-mapped
+//! vector slots, packed from the lists a builder made
+//! ([`LayeredGraph::from_lists`]), saved as one little-endian file of 32-bit words, memory-mapped
 //! on load (opening costs a header check, not a rebuild), and searched by
 //! the standard HNSW descent: greedy on the upper layers, a beam of `ef`
 //! candidates on the bottom one.
@@ -430,12 +430,15 @@ impl LayeredGraph {
         // wrong cluster.
         if top >= 1 {
             let found = beam_search(
-                self.nodes,
+                &mut VisitedSet::new(self.nodes),
                 &[entry],
                 LAYER_ONE_EF,
                 &score,
                 &fetch,
-                |slot| self.links(1, slot),
+                |slot, expand| {
+                    expand(self.links(1, slot)?);
+                    Ok(())
+                },
                 &|_| false,
             )?;
             if let Some(best) = found.iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
@@ -443,12 +446,15 @@ impl LayeredGraph {
             }
         }
         let found = beam_search(
-            self.nodes,
+            &mut VisitedSet::new(self.nodes),
             &[entry],
             ef.max(k),
             &score,
             &fetch,
-            |slot| self.links(0, slot),
+            |slot, expand| {
+                expand(self.links(0, slot)?);
+                Ok(())
+            },
             skip,
         )?;
         let mut hits: Vec<Hit> = found
@@ -470,16 +476,19 @@ impl LayeredGraph {
 /// `fetch` hints that a node's vector is about to be scored: it is called a
 /// few neighbours ahead, so that the memory reads of the next vectors
 /// overlap the arithmetic of the current one.
-pub(crate) fn beam_search<'g>(
-    nodes: usize,
+///
+/// `links(slot, expand)` calls `expand` with the links of `slot` (so that a
+/// graph under construction can lend a list while it holds its lock), and
+/// `visited` must be empty: it marks every node the search scores.
+pub(crate) fn beam_search(
+    visited: &mut impl Marks,
     entries: &[u32],
     ef: usize,
     score: impl Fn(u32) -> f32,
     fetch: impl Fn(u32),
-    links: impl Fn(u32) -> Result<&'g [u32]>,
+    mut links: impl FnMut(u32, &mut dyn FnMut(&[u32])) -> Result<()>,
     skip: &dyn Fn(u32) -> bool,
 ) -> Result<Vec<(f32, u32)>> {
-    let mut visited = VisitedSet::new(nodes);
     // Candidates to expand, best first; results kept, worst on top.
     let mut candidates = BinaryHeap::new();
     let mut results: BinaryHeap<Reverse<Scored>> = BinaryHeap::new();
@@ -500,31 +509,33 @@ pub(crate) fn beam_search<'g>(
         if results.len() >= ef && results.peek().is_some_and(|w| s < w.0 .0) {
             break;
         }
-        let list = links(slot)?;
-        for &ahead in list.iter().take(FETCH_AHEAD) {
-            fetch(ahead);
-        }
-        for (i, &next) in list.iter().enumerate() {
-            if let Some(&ahead) = list.get(i + FETCH_AHEAD) {
-                if !visited.contains(ahead) {
-                    fetch(ahead);
+        let mut expand = |list: &[u32]| {
+            for &ahead in list.iter().take(FETCH_AHEAD) {
+                fetch(ahead);
+            }
+            for (i, &next) in list.iter().enumerate() {
+                if let Some(&ahead) = list.get(i + FETCH_AHEAD) {
+                    if !visited.contains(ahead) {
+                        fetch(ahead);
+                    }
                 }
-            }
-            if !visited.insert(next) {
-                continue;
-            }
-            let sn = score(next);
-            let worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0 .0);
-            if results.len() < ef || sn > worst {
-                candidates.push(Scored(sn, next));
-                if !skip(next) {
-                    results.push(Reverse(Scored(sn, next)));
-                    if results.len() > ef {
-                        results.pop();
+                if !visited.insert(next) {
+                    continue;
+                }
+                let sn = score(next);
+                let worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0 .0);
+                if results.len() < ef || sn > worst {
+                    candidates.push(Scored(sn, next));
+                    if !skip(next) {
+                        results.push(Reverse(Scored(sn, next)));
+                        if results.len() > ef {
+                            results.pop();
+                        }
                     }
                 }
             }
-        }
+        };
+        links(slot, &mut expand)?;
     }
     Ok(results
         .into_iter()
@@ -550,26 +561,53 @@ impl Ord for Scored {
     }
 }
 
-/// One bit per slot.
-struct VisitedSet(Vec<u64>);
+/// The nodes a search has scored.
+pub(crate) trait Marks {
+    /// Whether `slot` is marked (false for a slot past the set).
+    fn contains(&self, slot: u32) -> bool;
+    /// Marks `slot`; false when it was already marked.
+    fn insert(&mut self, slot: u32) -> bool;
+}
+
+/// One bit per slot, and the words a search has set so that emptying it
+/// for the next search costs what the search touched: small enough to stay
+/// in the caches (125 KiB for a million slots).
+pub(crate) struct VisitedSet {
+    bits: Vec<u64>,
+    touched: Vec<u32>,
+}
 
 impl VisitedSet {
-    fn new(n: usize) -> Self {
-        VisitedSet(vec![0; n.div_ceil(64)])
+    pub(crate) fn new(n: usize) -> Self {
+        VisitedSet {
+            bits: vec![0; n.div_ceil(64)],
+            touched: Vec::new(),
+        }
     }
 
-    /// Whether `slot` is marked (false for a slot past the set).
+    /// Unmarks every slot.
+    pub(crate) fn clear(&mut self) {
+        for &word in &self.touched {
+            self.bits[word as usize] = 0;
+        }
+        self.touched.clear();
+    }
+}
+
+impl Marks for VisitedSet {
     fn contains(&self, slot: u32) -> bool {
         let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
-        self.0.get(word).is_some_and(|w| w & bit != 0)
+        self.bits.get(word).is_some_and(|w| w & bit != 0)
     }
 
-    /// Marks `slot`; false when it was already marked.
     fn insert(&mut self, slot: u32) -> bool {
         let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
-        let fresh = self.0[word] & bit == 0;
-        self.0[word] |= bit;
-        fresh
+        let old = self.bits[word];
+        if old == 0 {
+            self.touched.push(word as u32);
+        }
+        self.bits[word] = old | bit;
+        old & bit == 0
     }
 }
 

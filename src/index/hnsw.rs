@@ -1,7 +1,8 @@
-//! The approximate index: hnsw_rs builds the graph (parallel insertion),
-//! [`super::repair`] restores the links its insertion dropped, and the result
-//! is kept, saved and memory-mapped in relate's own compact form
-//! ([`super::graph`]). Building never panics or exits on bad input, and
+//! The approximate index: relate's own parallel insertion builds the graph
+//! ([`super::build`]; hnsw_rs's, followed by [`super::repair`] of the links
+//! it drops, on request), its search-time beam can be tuned to a recall
+//! measured on a sample, and the result is kept, saved and memory-mapped in
+//! relate's own compact form ([`super::graph`]). Building never panics or exits on bad input, and
 //! saving is atomic (the graph file flushed to disk, then the manifest naming
 //! it replaced through [`crate::atomic_file`]).
 //!
@@ -18,8 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::{create_dir_all_durably, remove_stale_temps, replace_file};
 
+use super::build;
 use super::graph::{LayerLists, LayeredGraph};
 use super::quantized::QuantizedVectors;
+use super::recall::{RecallReport, RecallSample};
 use super::{
     cosine_score, dot, normalised_query, repair, sort_hits, validate_unit_vectors, vector_count,
     Hit, NeighbourSearch,
@@ -36,6 +39,11 @@ const MAX_LAYERS: usize = 16;
 /// graph file of about 100 bytes per vector.
 const BOTTOM_LINKS_PER_M: usize = 3;
 const UPPER_LINKS_PER_M: usize = 2;
+
+/// The `ef_search` values [`HnswIndex::tune_ef_search`] tries, in order.
+/// Above 1,600 a query on a million vectors takes tens of milliseconds,
+/// the time an exact scan on a few cores takes.
+pub const EF_SEARCH_LADDER: [usize; 9] = [100, 150, 200, 300, 400, 600, 800, 1200, 1600];
 
 /// Name of the manifest that makes a saved index visible.
 const MANIFEST: &str = "index.json";
@@ -58,6 +66,17 @@ pub const MAX_CONNECTIONS: usize = 255;
 /// allocated per insertion or query, so a huge value exhausts memory, and
 /// far below this recall no longer improves.
 pub const MAX_EF: usize = 10_000;
+
+/// Which code inserts the vectors into the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphBuilder {
+    /// relate's own parallel insertion ([`super::build`]).
+    #[default]
+    Native,
+    /// hnsw_rs's parallel insertion, followed by relate's repair of the
+    /// links it drops ([`super::repair`]).
+    HnswRs,
+}
 
 /// Construction and search settings of an [`HnswIndex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,8 +183,8 @@ impl VectorSlice for Vec<f32> {
     }
 }
 
-/// An HNSW graph over a fixed set of unit vectors. hnsw_rs builds it; it is
-/// then repaired ([`super::repair`]), kept in relate's own compact form
+/// An HNSW graph over a fixed set of unit vectors, built by
+/// [`super::build`] (or by hnsw_rs and then repaired), kept in relate's own compact form
 /// ([`LayeredGraph`]), saved as one file beside a manifest, and memory-mapped
 /// on load, so opening a saved index costs a header check rather than a
 /// rebuild. The vectors are not part of the index: it searches the ones it
@@ -212,6 +231,18 @@ impl HnswIndex {
         dim: usize,
         params: &HnswParams,
     ) -> Result<Self> {
+        HnswIndex::build_with(vectors, dim, params, GraphBuilder::default(), &|_, _| {})
+    }
+
+    /// Builds a graph over `vectors` with the chosen builder, calling
+    /// `progress(inserted, total)` now and then (see [`HnswIndex::build`]).
+    pub fn build_with(
+        vectors: Arc<dyn VectorSlice>,
+        dim: usize,
+        params: &HnswParams,
+        builder: GraphBuilder,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Self> {
         params.validate()?;
         let slice = vectors.as_slice();
         let len = vector_count(slice, dim)?;
@@ -219,16 +250,19 @@ impl HnswIndex {
         let mut layers = Vec::new();
         let mut entry = 0;
         if len > 0 {
-            (layers, entry) = hnsw_rs_layers(slice, dim, params);
-            for (l, layer) in layers.iter_mut().enumerate() {
-                let cap = if l == 0 {
-                    BOTTOM_LINKS_PER_M * params.max_connections
-                } else {
-                    UPPER_LINKS_PER_M * params.max_connections
-                };
-                repair::symmetrise(layer, slice, dim, cap);
-                repair::link_back_from_nearest(layer);
-            }
+            (layers, entry) = match builder {
+                GraphBuilder::Native => build::build_layers(
+                    slice,
+                    dim,
+                    params.max_connections,
+                    params.ef_construction,
+                    progress,
+                ),
+                GraphBuilder::HnswRs => hnsw_rs_layers(slice, dim, params),
+            };
+            // Parallel insertion can leave a node that no list points to
+            // (its links to others all pruned later); bridging them costs
+            // one pass over the links when there are none.
             repair::connect_unreachable(&mut layers[0], slice, dim, entry, params.ef_construction);
         }
         let graph = LayeredGraph::from_lists(len, dim, entry, &layers)?;
@@ -271,6 +305,37 @@ impl HnswIndex {
         params.validate()?;
         self.params = params;
         Ok(())
+    }
+
+    /// Sets `ef_search` to the smallest of [`EF_SEARCH_LADDER`] (from the
+    /// current value up) whose recall on `sample` reaches `target`, or to
+    /// the largest when none does, and returns the recall at the value
+    /// chosen. The graph is unchanged; a saved index keeps the value.
+    ///
+    /// The recall a graph reaches at a given `ef_search` depends on the
+    /// data: on 100,000 clustered vectors 100 gives 0.99, on 1,000,000
+    /// vectors of the same spread 0.81. Choosing it from a measurement
+    /// keeps queries as fast as the data allows at the recall asked for.
+    pub fn tune_ef_search(&mut self, sample: &RecallSample, target: f64) -> Result<RecallReport> {
+        let vectors = self.vectors.clone();
+        let start = self.params.ef_search;
+        let mut ladder: Vec<usize> = EF_SEARCH_LADDER
+            .iter()
+            .copied()
+            .filter(|&ef| ef > start)
+            .collect();
+        ladder.insert(0, start);
+        let mut report = None;
+        for ef in ladder {
+            self.set_ef_search(ef)?;
+            let measured = sample.measure(self, vectors.as_slice())?;
+            report = Some(measured);
+            if measured.recall >= target {
+                break;
+            }
+        }
+        report
+            .ok_or_else(|| index_error(Path::new("(index in memory)"), "nothing to measure".into()))
     }
 
     /// Saves the index into directory `dir` (created if missing).
@@ -390,8 +455,9 @@ impl HnswIndex {
     }
 }
 
-/// Builds an hnsw_rs graph over `vectors` and copies out its layers: layer 0
-/// with every slot, each upper layer with the slots whose level reaches it.
+/// Builds an hnsw_rs graph over `vectors`, copies out its layers (layer 0
+/// with every slot, each upper layer with the slots whose level reaches
+/// it) and repairs the links its insertion dropped ([`repair`]).
 /// Returns the layers and the entry slot (a node of the top layer).
 fn hnsw_rs_layers(vectors: &[f32], dim: usize, params: &HnswParams) -> (Vec<LayerLists>, u32) {
     let len = vectors.len() / dim;
@@ -425,6 +491,15 @@ fn hnsw_rs_layers(vectors: &[f32], dim: usize, params: &HnswParams) -> (Vec<Laye
             layers[l].members.push(slot as u32);
             layers[l].links.push(links);
         }
+    }
+    for (l, layer) in layers.iter_mut().enumerate() {
+        let cap = if l == 0 {
+            BOTTOM_LINKS_PER_M * params.max_connections
+        } else {
+            UPPER_LINKS_PER_M * params.max_connections
+        };
+        repair::symmetrise(layer, vectors, dim, cap);
+        repair::link_back_from_nearest(layer);
     }
     (layers, entry)
 }

@@ -6,14 +6,16 @@
 //! its data and can be saved and reloaded ([`HnswIndex`]), a recall check of
 //! one against the other ([`measure_recall`]), synthetic clustered vectors
 //! for tests and benches ([`clustered_unit_vectors`]), and the choice between
-//! exact and approximate search ([`prefer_exact`]). It is the only module
-//! that knows hnsw_rs.
+//! exact and approximate search ([`prefer_exact`]). The graph is built by
+//! relate's own parallel insertion, or by hnsw_rs on request; this is the
+//! only module that knows hnsw_rs.
 //!
 //! Vectors are stored as one contiguous `&[f32]` of `n * dim` values: slot
 //! `i` is `vectors[i * dim..(i + 1) * dim]`. The score of a hit is the cosine
 //! similarity to the query (the dot product, as stored vectors have length 1),
 //! clamped to `[-1, 1]`; higher is closer.
 
+mod build;
 mod exact;
 mod graph;
 mod hnsw;
@@ -23,8 +25,10 @@ mod repair;
 mod synthetic;
 
 pub use exact::ExactSearch;
-pub use hnsw::{HnswIndex, HnswParams, VectorSlice, MAX_CONNECTIONS, MAX_EF};
-pub use recall::{measure_recall, RecallReport};
+pub use hnsw::{
+    GraphBuilder, HnswIndex, HnswParams, VectorSlice, EF_SEARCH_LADDER, MAX_CONNECTIONS, MAX_EF,
+};
+pub use recall::{measure_recall, RecallReport, RecallSample};
 pub use synthetic::clustered_unit_vectors;
 
 use crate::{Error, Result};

@@ -5,6 +5,7 @@
 use rand::rngs::StdRng;
 use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
+use rayon::prelude::*;
 
 use super::{vector_count, ExactSearch, NeighbourSearch};
 use crate::{Error, Result};
@@ -46,70 +47,115 @@ impl std::fmt::Display for RecallReport {
 /// `sample` is capped at the number of vectors. Fails when `vectors` does not
 /// match the index's size and dimension, or when `k` or `sample` is zero.
 pub fn measure_recall(
-    index: &dyn NeighbourSearch,
+    index: &(dyn NeighbourSearch + Sync),
     vectors: &[f32],
     dim: usize,
     sample: usize,
     k: usize,
     seed: u64,
 ) -> Result<RecallReport> {
-    let n = vector_count(vectors, dim)?;
-    if index.dim() != dim {
-        return Err(Error::WrongDimension {
-            expected: index.dim(),
-            received: dim,
-        });
-    }
-    if index.len() != n {
-        return Err(Error::InvalidArgument {
-            name: "vectors".into(),
-            problem: format!(
-                "{n} vectors given but the index holds {}; measure against the vectors it was built from",
-                index.len()
-            ),
-        });
-    }
-    if k == 0 || sample == 0 {
-        return Err(Error::InvalidArgument {
-            name: (if k == 0 { "k" } else { "sample" }).into(),
-            problem: "must be at least 1".into(),
-        });
-    }
-    if n == 0 {
-        return Err(Error::InvalidArgument {
-            name: "vectors".into(),
-            problem: "there are none, so recall cannot be measured".into(),
-        });
-    }
-    let sample = sample.min(n);
-    let exact = ExactSearch::new(vectors, dim)?;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut total = 0.0;
-    let mut min_recall: f64 = 1.0;
-    let mut self_found = 0usize;
-    for slot in sample_indices(&mut rng, n, sample) {
-        let query = &vectors[slot * dim..(slot + 1) * dim];
-        let truth = exact.search(query, k, &|_| false)?;
-        let got = index.search(query, k, &|_| false)?;
-        let found = truth
-            .iter()
-            .filter(|t| got.iter().any(|g| g.slot == t.slot))
-            .count();
-        let recall = found as f64 / truth.len() as f64;
-        total += recall;
-        min_recall = min_recall.min(recall);
-        if got.iter().any(|g| g.slot as usize == slot) {
-            self_found += 1;
+    RecallSample::new(vectors, dim, sample, k, seed)?.measure(index, vectors)
+}
+
+/// Sampled stored vectors with their exact top `k`, found once so that an
+/// index can be measured against them many times (at several `ef_search`).
+#[derive(Debug, Clone)]
+pub struct RecallSample {
+    queries: Vec<usize>,
+    truth: Vec<Vec<u32>>,
+    dim: usize,
+    k: usize,
+    seed: u64,
+}
+
+impl RecallSample {
+    /// Chooses `sample` distinct stored vectors by `seed` (capped at their
+    /// number) and finds each one's exact top `k`, in parallel. Fails when
+    /// `vectors` is not a whole number of vectors or is empty, or when `k`
+    /// or `sample` is zero.
+    pub fn new(vectors: &[f32], dim: usize, sample: usize, k: usize, seed: u64) -> Result<Self> {
+        let n = vector_count(vectors, dim)?;
+        if k == 0 || sample == 0 {
+            return Err(Error::InvalidArgument {
+                name: (if k == 0 { "k" } else { "sample" }).into(),
+                problem: "must be at least 1".into(),
+            });
         }
+        if n == 0 {
+            return Err(Error::InvalidArgument {
+                name: "vectors".into(),
+                problem: "there are none, so recall cannot be measured".into(),
+            });
+        }
+        let exact = ExactSearch::new(vectors, dim)?.with_threads(1);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let queries = sample_indices(&mut rng, n, sample.min(n)).into_vec();
+        let truth = queries
+            .par_iter()
+            .map(|&slot| {
+                let query = &vectors[slot * dim..(slot + 1) * dim];
+                let hits = exact.search(query, k, &|_| false)?;
+                Ok(hits.into_iter().map(|h| h.slot).collect())
+            })
+            .collect::<Result<Vec<Vec<u32>>>>()?;
+        Ok(RecallSample {
+            queries,
+            truth,
+            dim,
+            k,
+            seed,
+        })
     }
-    Ok(RecallReport {
-        recall: total / sample as f64,
-        min_recall,
-        self_found: self_found as f64 / sample as f64,
-        sample,
-        k,
-        seed,
-    })
+
+    /// Measures `index`, which must hold `vectors` (those the sample was
+    /// drawn from).
+    pub fn measure(
+        &self,
+        index: &(dyn NeighbourSearch + Sync),
+        vectors: &[f32],
+    ) -> Result<RecallReport> {
+        let dim = self.dim;
+        let n = vector_count(vectors, dim)?;
+        if index.dim() != dim {
+            return Err(Error::WrongDimension {
+                expected: index.dim(),
+                received: dim,
+            });
+        }
+        if index.len() != n {
+            return Err(Error::InvalidArgument {
+                name: "vectors".into(),
+                problem: format!(
+                    "{n} vectors given but the index holds {}; measure against the vectors it was built from",
+                    index.len()
+                ),
+            });
+        }
+        let per_query = self
+            .queries
+            .par_iter()
+            .zip(&self.truth)
+            .map(|(&slot, truth)| {
+                let query = &vectors[slot * dim..(slot + 1) * dim];
+                let got = index.search(query, self.k, &|_| false)?;
+                let found = truth
+                    .iter()
+                    .filter(|&&t| got.iter().any(|g| g.slot == t))
+                    .count();
+                let itself = got.iter().any(|g| g.slot as usize == slot);
+                Ok((found as f64 / truth.len().max(1) as f64, itself))
+            })
+            .collect::<Result<Vec<(f64, bool)>>>()?;
+        let sample = per_query.len();
+        Ok(RecallReport {
+            recall: per_query.iter().map(|q| q.0).sum::<f64>() / sample as f64,
+            min_recall: per_query.iter().map(|q| q.0).fold(1.0, f64::min),
+            self_found: per_query.iter().filter(|q| q.1).count() as f64 / sample as f64,
+            sample,
+            k: self.k,
+            seed: self.seed,
+        })
+    }
 }
 
 #[cfg(test)]

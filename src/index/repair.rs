@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 
 use super::dot;
-use super::graph::{beam_search, LayerLists};
+use super::graph::{beam_search, LayerLists, VisitedSet};
 use crate::simd::prefetch;
 
 /// Re-chooses every list of `layer` from its links and their reverses, up
@@ -56,7 +56,7 @@ pub(crate) fn symmetrise(layer: &mut LayerLists, vectors: &[f32], dim: usize, ca
             // Best (highest similarity) first; duplicates adjacent.
             candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             candidates.dedup_by_key(|c| c.1);
-            select_diverse(&candidates, cap, vector)
+            select_diverse(&candidates, cap, true, vector)
         })
         .collect();
     layer.links = chosen;
@@ -119,12 +119,15 @@ pub(crate) fn connect_unreachable(
         let own = vector(node);
         let links = &layer.links;
         let Ok(mut found) = beam_search(
-            n,
+            &mut VisitedSet::new(n),
             &[entry],
             ef,
             |s| dot(own, vector(s)),
             |s| prefetch(vector(s)),
-            |s| Ok(&links[s as usize][..]),
+            |s, expand| {
+                expand(&links[s as usize]);
+                Ok(())
+            },
             &|s| s == node,
         ) else {
             continue;
@@ -164,11 +167,12 @@ fn mark_reachable(layer: &LayerLists, start: u32, reached: &mut [bool]) {
 
 /// HNSW's neighbour-selection heuristic over `candidates` (similarity to
 /// the node, slot), best first: keep a candidate unless some kept one is
-/// more similar to it than the node is; then fill up to `cap` with the best
-/// of the rest.
-fn select_diverse<'v>(
+/// more similar to it than the node is; then, with `fill`, fill up to `cap`
+/// with the best of the rest.
+pub(crate) fn select_diverse<'v>(
     candidates: &[(f32, u32)],
     cap: usize,
+    fill: bool,
     vector: impl Fn(u32) -> &'v [f32],
 ) -> Vec<u32> {
     let mut kept: Vec<u32> = Vec::with_capacity(cap);
@@ -184,11 +188,9 @@ fn select_diverse<'v>(
             pruned.push(slot);
         }
     }
-    for slot in pruned {
-        if kept.len() >= cap {
-            break;
-        }
-        kept.push(slot);
+    if fill {
+        let room = cap - kept.len();
+        kept.extend(pruned.into_iter().take(room));
     }
     kept
 }
