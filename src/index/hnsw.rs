@@ -43,7 +43,8 @@ const UPPER_LINKS_PER_M: usize = 2;
 /// The `ef_search` values [`HnswIndex::tune_ef_search`] tries, in order.
 /// Above 1,600 a query on a million vectors takes tens of milliseconds,
 /// the time an exact scan on a few cores takes.
-pub const EF_SEARCH_LADDER: [usize; 9] = [100, 150, 200, 300, 400, 600, 800, 1200, 1600];
+pub const EF_SEARCH_LADDER: [usize; 12] =
+    [40, 60, 80, 100, 150, 200, 300, 400, 600, 800, 1200, 1600];
 
 /// Name of the manifest that makes a saved index visible.
 const MANIFEST: &str = "index.json";
