@@ -21,10 +21,10 @@ used, so run `relate index` again after ingesting.\n\n\
 Exit status: 0 when the index was built, 1 on error, 2 on bad usage."
 )]
 pub struct IndexArgs {
-    /// Links per node (M); 2 to 255
-    #[arg(long, default_value_t = HnswParams::default().max_connections as u64,
-          value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIONS as u64))]
-    pub max_connections: u64,
+    /// Links per node (M); 2 to 255. Without it, 16, or 24 for libraries
+    /// of 500,000 papers or more
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=MAX_CONNECTIONS as u64))]
+    pub max_connections: Option<u64>,
 
     /// Candidate list size while building; 1 to 10,000
     #[arg(long, default_value_t = HnswParams::default().ef_construction as u64,
@@ -82,7 +82,9 @@ pub enum BuilderArg {
 pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let library = Library::open_for_update(&args.store.dir()?, args.wait.duration())?;
     let params = HnswParams {
-        max_connections: args.max_connections as usize,
+        max_connections: args
+            .max_connections
+            .map_or_else(|| HnswParams::links_for_size(library.len()), |m| m as usize),
         ef_construction: args.ef_construction as usize,
         // Tuning starts from the smallest beam it tries.
         ef_search: args.ef_search.map_or(EF_SEARCH_LADDER[0], |ef| ef as usize),

@@ -26,7 +26,8 @@ mod synthetic;
 
 pub use exact::ExactSearch;
 pub use hnsw::{
-    GraphBuilder, HnswIndex, HnswParams, VectorSlice, EF_SEARCH_LADDER, MAX_CONNECTIONS, MAX_EF,
+    GraphBuilder, HnswIndex, HnswParams, VectorSlice, EF_SEARCH_LADDER, MANY_LINKS_FROM,
+    MAX_CONNECTIONS, MAX_EF,
 };
 pub use recall::{measure_recall, RecallReport, RecallSample};
 pub use synthetic::clustered_unit_vectors;
