@@ -2,9 +2,10 @@
 //! ([`super::build`]; hnsw_rs's, followed by [`super::repair`] of the links
 //! it drops, on request), its search-time beam can be tuned to a recall
 //! measured on a sample, and the result is kept, saved and memory-mapped in
-//! relate's own compact form ([`super::graph`]). Building never panics or exits on bad input, and
-//! saving is atomic (the graph file flushed to disk, then the manifest naming
-//! it replaced through [`crate::atomic_file`]).
+//! relate's own compact form ([`super::graph`]). Building never panics or
+//! exits on bad input, and saving is atomic (the graph file flushed to
+//! disk, then the manifest naming it replaced through
+//! [`crate::atomic_file`]).
 //!
 //! There is no delete: when papers are removed, callers keep them out of
 //! results with the `skip` filter (tombstones) and rebuild the index.
@@ -341,23 +342,15 @@ impl HnswIndex {
     pub fn tune_ef_search(&mut self, sample: &RecallSample, target: f64) -> Result<RecallReport> {
         let vectors = self.vectors.clone();
         let start = self.params.ef_search;
-        let mut ladder: Vec<usize> = EF_SEARCH_LADDER
-            .iter()
-            .copied()
-            .filter(|&ef| ef > start)
-            .collect();
-        ladder.insert(0, start);
-        let mut report = None;
-        for ef in ladder {
-            self.set_ef_search(ef)?;
-            let measured = sample.measure(self, vectors.as_slice())?;
-            report = Some(measured);
-            if measured.recall >= target {
+        let mut report = sample.measure(self, vectors.as_slice())?;
+        for &ef in EF_SEARCH_LADDER.iter().filter(|&&ef| ef > start) {
+            if report.recall >= target {
                 break;
             }
+            self.set_ef_search(ef)?;
+            report = sample.measure(self, vectors.as_slice())?;
         }
-        report
-            .ok_or_else(|| index_error(Path::new("(index in memory)"), "nothing to measure".into()))
+        Ok(report)
     }
 
     /// Saves the index into directory `dir` (created if missing).
