@@ -66,6 +66,11 @@ pub struct BuildOptions {
     /// When set, recall@10 is measured on a sample chosen by this seed (a
     /// different sample from the one `ef_search` was tuned on).
     pub check_seed: Option<u64>,
+    /// Whether a saved index over an earlier state of the library may be
+    /// brought up to date (see [`update`]) instead of built again, when it
+    /// has the same `max_connections` and `ef_construction` and `builder`
+    /// is relate's own (which does the inserting).
+    pub update: bool,
 }
 
 /// Queries in the samples that tune `ef_search` and check recall.
@@ -78,6 +83,10 @@ const SAMPLE_K: usize = 10;
 #[derive(Debug, Clone)]
 pub struct BuildReport {
     pub papers: usize,
+    /// `None` when the graph was built from scratch; when a saved graph was
+    /// brought up to date instead, the papers inserted into it (added or
+    /// changed since it was built).
+    pub inserted: Option<usize>,
     /// The parameters saved, `ef_search` as tuned.
     pub params: HnswParams,
     /// Time to build the graph, tune it and save it.
@@ -88,7 +97,9 @@ pub struct BuildReport {
 }
 
 /// Builds the HNSW index over the library's vectors and saves it, calling
-/// `progress(inserted, total)` while it inserts.
+/// `progress(inserted, total)` while it inserts. With `options.update`, a
+/// saved index over an earlier state of the library is brought up to date
+/// instead when it can be (see [`update`]).
 pub fn build(
     library: &Library,
     options: &BuildOptions,
@@ -96,13 +107,31 @@ pub fn build(
 ) -> Result<BuildReport> {
     let start = Instant::now();
     let view = Arc::new(library.vectors()?);
-    let mut index = HnswIndex::build_with(
-        view.clone(),
-        view.dim(),
-        &options.params,
-        options.builder,
-        progress,
-    )?;
+    let same_graph = |saved: &HnswParams| {
+        saved.max_connections == options.params.max_connections
+            && saved.ef_construction == options.params.ef_construction
+            && options.builder == GraphBuilder::Native
+    };
+    let updated = match options.update {
+        true => updated_index(library, &view, &same_graph, progress)?,
+        false => None,
+    };
+    let (mut index, inserted) = match updated {
+        Some((mut index, inserted)) => {
+            index.set_ef_search(options.params.ef_search)?;
+            (index, Some(inserted))
+        }
+        None => {
+            let index = HnswIndex::build_with(
+                view.clone(),
+                view.dim(),
+                &options.params,
+                options.builder,
+                progress,
+            )?;
+            (index, None)
+        }
+    };
     let tuned = match options.target_recall {
         Some(target) if !view.is_empty() => {
             // Never the check's sample: a value tuned on the queries it is
@@ -113,18 +142,7 @@ pub fn build(
         }
         _ => None,
     };
-    let dir = library.index_dir();
-    create_dir_all_durably(&dir)?;
-    // Invalidate first: a crash between saving the graph and writing the
-    // stamp leaves an index that is not used, never a mismatched one.
-    let stamp = stamp_path(library);
-    match fs::remove_file(&stamp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("remove", &stamp, e)),
-    }
-    index.save(&graph_dir(library))?;
-    replace_file(&stamp, view.generation().to_string().as_bytes())?;
+    save(library, &index, view.generation())?;
     let build_time = start.elapsed();
     let recall = match options.check_seed {
         Some(seed) if !view.is_empty() => Some(measure_recall(
@@ -139,9 +157,98 @@ pub fn build(
     };
     Ok(BuildReport {
         papers: view.len(),
+        inserted,
         params: index.params(),
         build_time,
         tuned,
         recall,
     })
+}
+
+/// Saves `index` as the library's index for vectors of `generation`.
+fn save(library: &Library, index: &HnswIndex, generation: u64) -> Result<()> {
+    let dir = library.index_dir();
+    create_dir_all_durably(&dir)?;
+    // Invalidate first: a crash between saving the graph and writing the
+    // stamp leaves an index that is not used, never a mismatched one.
+    let stamp = stamp_path(library);
+    match fs::remove_file(&stamp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &stamp, e)),
+    }
+    index.save(&graph_dir(library))?;
+    replace_file(&stamp, generation.to_string().as_bytes())
+}
+
+/// Share of the library above which inserting what changed costs about as
+/// much as building again, and a new build is made instead.
+const UPDATE_AT_MOST: f64 = 0.5;
+
+/// The saved index brought up to date with `view` (the library's current
+/// vectors), and how many papers were inserted into it; `None` when there
+/// is no saved index to start from, it is damaged or of another version,
+/// `same_graph` rejects its parameters, or more than half the library
+/// changed since it was built.
+fn updated_index(
+    library: &Library,
+    view: &Arc<crate::store::VectorView>,
+    same_graph: &dyn Fn(&HnswParams) -> bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Option<(HnswIndex, usize)>> {
+    let Some(saved) = saved_generation(library).filter(|&g| g <= view.generation()) else {
+        return Ok(None);
+    };
+    let dir = graph_dir(library);
+    match HnswIndex::saved_params(&dir) {
+        Ok((params, _)) if same_graph(&params) => {}
+        Ok(_) | Err(Error::IndexFile { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let changed = library.slots_stored_after(saved)?;
+    if changed.len() as f64 > UPDATE_AT_MOST * view.len() as f64 {
+        return Ok(None);
+    }
+    let vectors: Arc<dyn crate::index::VectorSlice> = view.clone();
+    match HnswIndex::update(&dir, vectors, &changed, progress) {
+        Ok(index) => Ok(Some((index, changed.len()))),
+        Err(Error::IndexFile { .. } | Error::IndexStale { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`update`] did.
+#[derive(Debug, Clone)]
+pub struct UpdateReport {
+    pub papers: usize,
+    /// Papers inserted into the graph (added or changed since it was saved).
+    pub inserted: usize,
+    pub time: Duration,
+}
+
+/// Brings the library's saved index up to date after papers were added or
+/// changed, by inserting them into the graph rather than building it again,
+/// and saves it with the parameters it had (`ef_search` included). Returns
+/// `None`, leaving the index as it was, when there is none to update: never
+/// built, damaged, or more than half the library changed since (then a
+/// query searches exactly until `relate index` is run). An index already up
+/// to date is left alone.
+pub fn update(
+    library: &Library,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Option<UpdateReport>> {
+    let start = Instant::now();
+    let view = Arc::new(library.vectors()?);
+    if saved_generation(library) == Some(view.generation()) {
+        return Ok(None);
+    }
+    let Some((index, inserted)) = updated_index(library, &view, &|_| true, progress)? else {
+        return Ok(None);
+    };
+    save(library, &index, view.generation())?;
+    Ok(Some(UpdateReport {
+        papers: view.len(),
+        inserted,
+        time: start.elapsed(),
+    }))
 }

@@ -40,6 +40,16 @@ fn synthetic_library(dir: &Path, n: usize) {
     library.upsert(batch).unwrap();
 }
 
+/// The ids of a query's results, best first.
+fn ids(answer: &serde_json::Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn similar(store: &Path, extra: &[&str]) -> serde_json::Value {
     // Dense ranking: these tests are about the search structure.
     let mut args = vec!["similar", "p7", "-k", "5", "--json", "--rank", "dense"];
@@ -81,14 +91,6 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     // measured in tests/index_recall.rs; here the neighbours of a paper
     // lie at nearly equal distances, so an exact match of all five is not
     // expected).
-    let ids = |v: &serde_json::Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(ids(&auto).len(), 5);
     let forced = similar(&store, &["--exact"]);
     assert_eq!(forced["query"]["method"], "exact");
@@ -193,4 +195,101 @@ fn the_search_beam_is_tuned_unless_given_and_either_builder_can_be_chosen() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(saved_ef(&store), 37);
     }
+}
+
+/// Papers `prefix-0..count` as JSON lines carrying made-up vectors (from
+/// `seed`), as another tool would export them.
+fn papers_with_vectors(path: &Path, prefix: &str, count: usize, seed: u64) {
+    let vectors = clustered_unit_vectors(count, DIM, 40, 1.0, seed);
+    let lines: Vec<String> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("{prefix}-{i}"),
+                "title": format!("Paper {prefix} {i}"),
+                "abstract": format!("Abstract of {prefix} {i}."),
+                "embedding": &vectors[i * DIM..(i + 1) * DIM],
+            })
+            .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn papers_ingested_into_an_indexed_library_are_inserted_into_its_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    synthetic_library(&store, 1_500);
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let out = relate_in(&store, &["index"]);
+    assert!(stderr(succeed(&out)).contains("built in"));
+
+    // 300 new papers, and p7 revised (a new abstract and vector).
+    let new = dir.path().join("new.jsonl");
+    papers_with_vectors(&new, "new", 300, 99);
+    let mut text = std::fs::read_to_string(&new).unwrap();
+    let revised = clustered_unit_vectors(1, DIM, 1, 1.0, 5);
+    text.push_str(
+        &serde_json::json!({
+            "id": "p7", "title": "Paper number 7", "abstract": "Revised.", "embedding": revised,
+        })
+        .to_string(),
+    );
+    std::fs::write(&new, text).unwrap();
+    let ingest = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            file.to_str().unwrap(),
+            "--model-id",
+            "all-MiniLM-L6-v2",
+            "--json",
+        ];
+        args.extend(extra);
+        stdout_json(&common::relate_without_model(&store, &args))
+    };
+    let summary = ingest(&new, &[]);
+    assert_eq!(summary["index"]["state"], "updated", "{summary}");
+    assert_eq!(summary["index"]["inserted"], 301, "{summary}");
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["hnsw_index"], "fresh", "{info}");
+
+    // The graph finds the new papers and the revised one where exact
+    // search does.
+    for paper in ["new-0", "new-150", "new-299", "p7"] {
+        let args = ["similar", paper, "-k", "5", "--json", "--rank", "dense"];
+        let hnsw = stdout_json(&relate_in(&store, &[&args[..], &["--hnsw"]].concat()));
+        let exact = stdout_json(&relate_in(&store, &[&args[..], &["--exact"]].concat()));
+        assert_eq!(hnsw["query"]["method"], "hnsw");
+        let shared = ids(&hnsw)
+            .iter()
+            .filter(|id| ids(&exact).contains(id))
+            .count();
+        assert!(
+            shared >= 4,
+            "{paper}: hnsw {:?} vs exact {:?}",
+            ids(&hnsw),
+            ids(&exact)
+        );
+    }
+
+    // Asked not to, ingest leaves the index behind; `relate index` then
+    // inserts what it missed, and --rebuild builds anew.
+    let more = dir.path().join("more.jsonl");
+    papers_with_vectors(&more, "more", 40, 100);
+    let summary = ingest(&more, &["--no-index-update"]);
+    assert_eq!(summary["index"]["state"], "behind", "{summary}");
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["hnsw_index"], "stale", "{info}");
+    let out = relate_in(&store, &["index"]);
+    let text = stderr(succeed(&out));
+    assert!(
+        text.contains("brought up to date (40 added or changed papers inserted"),
+        "{text}"
+    );
+    assert!(text.contains("1840 papers"), "{text}");
+    let out = relate_in(&store, &["index", "--rebuild"]);
+    assert!(stderr(succeed(&out)).contains("built in"));
+    // Nothing new: the ingest says the index is current.
+    let summary = ingest(&more, &[]);
+    assert_eq!(summary["index"]["state"], "current", "{summary}");
 }

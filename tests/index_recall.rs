@@ -316,3 +316,72 @@ fn hnsw_and_exact_agree_on_scores_and_top_hits() {
     let other = clustered_unit_vectors(10, dim, 2, 0.5, seed);
     assert!(measure_recall(&index, &other, dim, 5, 3, seed).is_err());
 }
+
+#[test]
+fn an_index_updated_with_new_and_changed_vectors_keeps_the_recall() {
+    let seed = seed();
+    let (n, dim) = (5_000, 96);
+    // The library at first: 3,500 vectors of 100 topics; then 1,500 more
+    // arrive, and 300 of the first ones get new vectors (a revised
+    // abstract), some moving to another topic.
+    let all = clustered_unit_vectors(n, dim, 100, 1.0, seed);
+    let first = 3_500;
+    let params = HnswParams::default();
+    let dir = tempfile::tempdir().unwrap();
+    HnswIndex::build(&all[..first * dim], dim, &params)
+        .unwrap()
+        .save(dir.path())
+        .unwrap();
+    let elsewhere = clustered_unit_vectors(300, dim, 100, 1.0, seed ^ 1);
+    let mut now = all.clone();
+    let changed: Vec<u32> = (0..300u32).map(|i| i * 11).collect();
+    for (i, &slot) in changed.iter().enumerate() {
+        let at = slot as usize * dim;
+        now[at..at + dim].copy_from_slice(&elsewhere[i * dim..(i + 1) * dim]);
+    }
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let index = HnswIndex::update(
+        dir.path(),
+        Arc::new(now.clone()),
+        &changed,
+        &|done, total| {
+            assert!(done <= total && total == 1_500 + 300);
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        },
+    )
+    .unwrap();
+    assert!(calls.into_inner() > 0);
+    assert_eq!((index.len(), index.params()), (n, params));
+    let report = measure_recall(&index, &now, dim, 300, 10, seed).unwrap();
+    println!("updated: {report}");
+    assert!(report.recall >= 0.95, "{report}");
+    assert!(report.self_found >= 0.98, "{report}");
+    // The changed and added vectors in particular are found as well as the
+    // others: each finds itself.
+    for slot in changed
+        .iter()
+        .copied()
+        .chain((first as u32..n as u32).step_by(7))
+    {
+        let at = slot as usize * dim;
+        let hits = index.search(&now[at..at + dim], 1, &|_| false).unwrap();
+        assert_eq!(hits[0].slot, slot, "slot {slot} does not find itself");
+    }
+    // Saved and loaded again, the updated graph answers as before.
+    index.save(dir.path()).unwrap();
+    let loaded = HnswIndex::load(dir.path(), Arc::new(now.clone())).unwrap();
+    assert_eq!(
+        results(&loaded, &now[..50 * dim], dim),
+        results(&index, &now[..50 * dim], dim)
+    );
+    // Fewer vectors than the saved graph links cannot be an update of it.
+    assert!(matches!(
+        HnswIndex::update(
+            dir.path(),
+            Arc::new(now[..100 * dim].to_vec()),
+            &[],
+            &|_, _| {}
+        ),
+        Err(Error::IndexStale { .. })
+    ));
+}

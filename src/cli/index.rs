@@ -16,8 +16,11 @@ use super::Outcome;
 #[command(
     after_help = "`similar` and `search` use the index for libraries of 20,000 papers or more \
 (below that an exact search over every stored vector is as fast), and `--hnsw` makes them use it \
-at any size. It is rebuilt from the stored vectors; an index older than the library is never \
-used, so run `relate index` again after ingesting.\n\n\
+at any size. An index older than the library is never used. `relate ingest` inserts the papers it \
+adds or changes into a saved index; `relate index` brings an older index up to date the same way \
+(unless more than half the library changed, the links per node or ef_construction differ, or \
+--rebuild or --builder hnsw-rs is given, when it builds anew), then tunes ef_search and checks \
+recall.\n\n\
 Exit status: 0 when the index was built, 1 on error, 2 on bad usage."
 )]
 pub struct IndexArgs {
@@ -47,6 +50,11 @@ pub struct IndexArgs {
     /// or hnsw_rs's followed by a repair of the links it drops
     #[arg(long, value_enum, default_value_t = BuilderArg::Native)]
     pub builder: BuilderArg,
+
+    /// Build the graph from scratch, even where the saved one could be
+    /// brought up to date by inserting the papers added or changed since
+    #[arg(long)]
+    pub rebuild: bool,
 
     /// Seed of the sample used for the recall self-check
     #[arg(long, default_value_t = 42)]
@@ -113,11 +121,19 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
         builder,
         target_recall: args.ef_search.is_none().then_some(args.target_recall),
         check_seed: Some(args.seed),
+        update: !args.rebuild,
     };
     let report = library_index::build(&library, &options, &progress)?;
     bar.finish_and_clear();
+    let how = match report.inserted {
+        None => "built".to_string(),
+        Some(n) => format!(
+            "brought up to date ({n} added or changed paper{} inserted into the saved graph)",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
     eprintln!(
-        "relate: HNSW index over {} papers built in {:.1}s (M {}, ef_construction {}, ef_search {})",
+        "relate: HNSW index over {} papers {how} in {:.1}s (M {}, ef_construction {}, ef_search {})",
         report.papers,
         report.build_time.as_secs_f64(),
         report.params.max_connections,

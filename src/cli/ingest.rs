@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use relate::corpus::{Format, Problem, ReadPosition};
 use relate::embed::{Embedder, ModelFolder};
 use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
+use relate::library_index;
 use relate::paper_filter::{PartialDate, RecordFilter};
 use relate::store::{Library, ModelInfo};
 use serde::Serialize;
@@ -91,6 +92,12 @@ pub struct IngestArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Leave the saved HNSW index as it is, rather than inserting the papers
+    /// added or changed into it (it is then behind the library, and queries
+    /// search exactly until `relate index` is run)
+    #[arg(long)]
+    pub no_index_update: bool,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -107,7 +114,22 @@ struct IngestSummary {
     papers_in_library: usize,
     embedded: usize,
     seconds: f64,
+    /// What became of the saved HNSW index, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<IndexSummary>,
     files: Vec<FileSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct IndexSummary {
+    /// `updated`, `current` (nothing to insert), `behind` (left for
+    /// `relate index`), or `failed`.
+    state: &'static str,
+    /// Papers inserted into the graph.
+    inserted: usize,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// The model is loaded only when some paper needs a vector.
@@ -365,12 +387,14 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     // Bring the query-side vector file up to date now, so the first query
     // after a large ingest does not pay for it.
     library.vectors()?;
+    let index = update_index(&library, args.no_index_update);
 
     let summary = IngestSummary {
         store: store_dir.display().to_string(),
         papers_in_library: library.len(),
         embedded,
         seconds: start.elapsed().as_secs_f64(),
+        index,
         files,
     };
     if args.json {
@@ -380,6 +404,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             "relate: library {} now holds {} papers ({} embedded in {:.1}s)",
             summary.store, summary.papers_in_library, summary.embedded, summary.seconds
         );
+        if let Some(index) = &summary.index {
+            print_index_summary(index);
+        }
     }
     let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
     if unreadable == summary.files.len() {
@@ -439,6 +466,57 @@ fn open_without_model(
     };
     Library::open_or_create_waiting(store_dir, &model, args.wait.duration())
         .with_context(|| format!("cannot create the library at {}", store_dir.display()))
+}
+
+/// Inserts what the ingest added or changed into the saved HNSW index, when
+/// there is one. A failure leaves the index as it was (behind the library,
+/// so unused) and is reported, never undoing the ingest.
+fn update_index(library: &Library, skip: bool) -> Option<IndexSummary> {
+    let saved = library_index::saved_generation(library)?;
+    let summary = |state, inserted, seconds, error| IndexSummary {
+        state,
+        inserted,
+        seconds,
+        error,
+    };
+    let current = library.generation().ok()?;
+    if saved == current {
+        return Some(summary("current", 0, 0.0, None));
+    }
+    if skip {
+        return Some(summary("behind", 0, 0.0, None));
+    }
+    match library_index::update(library, &|_, _| {}) {
+        Ok(Some(report)) => Some(summary(
+            "updated",
+            report.inserted,
+            report.time.as_secs_f64(),
+            None,
+        )),
+        Ok(None) => Some(summary("behind", 0, 0.0, None)),
+        Err(e) => Some(summary("failed", 0, 0.0, Some(e.to_string()))),
+    }
+}
+
+fn print_index_summary(index: &IndexSummary) {
+    match index.state {
+        "updated" => eprintln!(
+            "relate: {} paper{} inserted into the HNSW index in {:.1}s",
+            index.inserted,
+            if index.inserted == 1 { "" } else { "s" },
+            index.seconds
+        ),
+        "behind" => eprintln!(
+            "relate: the HNSW index is now behind the library (queries search every vector); \
+             run `relate index` to bring it up to date"
+        ),
+        "failed" => eprintln!(
+            "relate: warning: the HNSW index could not be updated ({}); queries search every \
+             vector until `relate index` is run",
+            index.error.as_deref().unwrap_or("unknown error")
+        ),
+        _ => {}
+    }
 }
 
 fn print_file_summary(s: &FileSummary) {

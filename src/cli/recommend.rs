@@ -230,6 +230,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             since: None,
             until: None,
             json: false,
+            no_index_update: false,
             store: args.store.clone(),
             wait: args.wait.clone(),
             model: args.model.clone(),

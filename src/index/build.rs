@@ -48,7 +48,7 @@ pub(crate) fn build_layers(
         .as_ref()
         .and_then(|map| bytemuck::try_cast_slice(&map[..]).ok())
         .unwrap_or(vectors);
-    let levels = draw_levels(n, max_connections);
+    let levels = draw_levels(n, max_connections, LEVEL_SEED);
     // The first slot among those of the highest level.
     let entry = (0..n)
         .max_by_key(|&s| (levels[s], std::cmp::Reverse(s)))
@@ -67,34 +67,84 @@ pub(crate) fn build_layers(
         ef: ef_construction.max(1),
         max_connections,
     };
-    let done = AtomicUsize::new(0);
-    (0..n)
-        .into_par_iter()
-        .filter(|&slot| slot != entry)
-        .for_each_init(
-            || VisitedSet::new(n),
-            |visited, slot| {
-                builder.insert(slot as u32, levels[slot] as usize, visited);
-                let count = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if count.is_multiple_of(PROGRESS_EVERY) {
-                    progress(count, n);
-                }
-            },
-        );
-    progress(n, n);
-    let mut layers: Vec<LayerLists> = (0..=top).map(|_| LayerLists::default()).collect();
-    layers[0] = LayerLists {
-        members: (0..n as u32).collect(),
-        links: builder.bottom.into_lists(),
-    };
-    for (slot, node) in builder.upper.into_iter().enumerate() {
-        let node = node.into_inner().unwrap_or_else(|e| e.into_inner());
-        for (l, links) in node.into_iter().enumerate() {
-            layers[l + 1].members.push(slot as u32);
-            layers[l + 1].links.push(links);
+    let slots: Vec<u32> = (0..n as u32).filter(|&s| s as usize != entry).collect();
+    builder.insert_all(&slots, &levels, progress);
+    (builder.into_layers(), entry as u32)
+}
+
+/// Brings the layers of a graph built over the first
+/// `layers[0].members.len()` of `vectors` up to date with all of them: the
+/// slots past that end are inserted (their levels drawn as in
+/// [`build_layers`], but never above the graph's top layer, so the entry
+/// point stays), and the slots in `changed`, whose vectors were replaced,
+/// are inserted again: their links are chosen anew from a search, while
+/// the links other nodes hold to them stay. `progress(inserted, total)`
+/// counts the insertions. `graph` is the layers and entry slot of a graph
+/// built with `max_connections`, as [`build_layers`] returns them.
+pub(crate) fn extend_layers(
+    vectors: &[f32],
+    dim: usize,
+    max_connections: usize,
+    ef_construction: usize,
+    graph: (Vec<LayerLists>, u32),
+    changed: &[u32],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<LayerLists> {
+    let (layers, entry) = graph;
+    let n = vectors.len() / dim;
+    let old = layers.first().map_or(0, |l| l.members.len()).min(n);
+    let top = layers.len().saturating_sub(1);
+    // Levels of the nodes already there, from their layers; new ones drawn
+    // from a seed of their own, so that a library grown in several steps
+    // does not repeat the levels of the first slots.
+    let mut levels = draw_levels(n - old, max_connections, LEVEL_SEED ^ old as u64);
+    levels.iter_mut().for_each(|l| *l = (*l).min(top as u8));
+    let mut levels: Vec<u8> = std::iter::repeat_n(0, old).chain(levels).collect();
+    let mut upper: Vec<Vec<Vec<u32>>> = levels
+        .iter()
+        .map(|&l| vec![Vec::new(); l as usize])
+        .collect();
+    let mut layers = layers.into_iter();
+    let bottom = layers.next().unwrap_or_default();
+    for (l, layer) in layers.enumerate() {
+        for (&member, links) in layer.members.iter().zip(layer.links) {
+            let Some(lists) = upper
+                .get_mut(member as usize)
+                .filter(|_| (member as usize) < old)
+            else {
+                continue;
+            };
+            levels[member as usize] = l as u8 + 1;
+            lists.resize(l + 1, Vec::new());
+            lists[l] = links;
         }
     }
-    (layers, entry as u32)
+    // Lists built by hnsw_rs, or bridged by the repair, may be longer
+    // than the cap; the blocks hold them whole.
+    let longest = bottom.links.iter().map(Vec::len).max().unwrap_or(0);
+    let builder = Builder {
+        vectors,
+        dim,
+        bottom: BottomLists::new(n, longest.max(2 * max_connections)),
+        upper: upper.into_iter().map(Mutex::new).collect(),
+        entry,
+        top,
+        ef: ef_construction.max(1),
+        max_connections,
+    };
+    for (slot, links) in bottom.links.into_iter().enumerate().take(old) {
+        builder.bottom.update(slot as u32, |list| *list = links);
+    }
+    let mut slots: Vec<u32> = changed
+        .iter()
+        .copied()
+        .filter(|&s| (s as usize) < old && s != entry)
+        .chain(old as u32..n as u32)
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    builder.insert_all(&slots, &levels, progress);
+    builder.into_layers()
 }
 
 /// Size from which the vectors are copied into huge pages for the build.
@@ -116,9 +166,9 @@ fn huge_page_copy(vectors: &[f32]) -> Option<memmap2::MmapMut> {
 
 /// Each node's level: `floor(-ln(u) / ln(M))` for uniform `u`, so a level
 /// holds about 1/M of the nodes of the one below.
-fn draw_levels(n: usize, max_connections: usize) -> Vec<u8> {
+fn draw_levels(n: usize, max_connections: usize, seed: u64) -> Vec<u8> {
     let scale = 1.0 / (max_connections.max(2) as f64).ln();
-    let mut rng = StdRng::seed_from_u64(LEVEL_SEED);
+    let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
             let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
@@ -188,6 +238,42 @@ impl Builder<'_> {
         } else {
             self.max_connections
         }
+    }
+
+    /// Inserts `slots` in parallel (`levels[s]` is the level of slot `s`),
+    /// calling `progress` every [`PROGRESS_EVERY`] insertions and at the end.
+    fn insert_all(&self, slots: &[u32], levels: &[u8], progress: &(dyn Fn(usize, usize) + Sync)) {
+        let n = self.vectors.len() / self.dim;
+        let done = AtomicUsize::new(0);
+        slots.par_iter().for_each_init(
+            || VisitedSet::new(n),
+            |visited, &slot| {
+                self.insert(slot, levels[slot as usize] as usize, visited);
+                let count = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if count.is_multiple_of(PROGRESS_EVERY) {
+                    progress(count, slots.len());
+                }
+            },
+        );
+        progress(slots.len(), slots.len());
+    }
+
+    /// The layers once every insertion is over (layer 0 with every slot).
+    fn into_layers(self) -> Vec<LayerLists> {
+        let n = self.upper.len();
+        let mut layers: Vec<LayerLists> = (0..=self.top).map(|_| LayerLists::default()).collect();
+        layers[0] = LayerLists {
+            members: (0..n as u32).collect(),
+            links: self.bottom.into_lists(),
+        };
+        for (slot, node) in self.upper.into_iter().enumerate() {
+            let node = node.into_inner().unwrap_or_else(|e| e.into_inner());
+            for (l, links) in node.into_iter().enumerate() {
+                layers[l + 1].members.push(slot as u32);
+                layers[l + 1].links.push(links);
+            }
+        }
+        layers
     }
 
     /// Inserts `slot`, whose level is `level`.
@@ -354,11 +440,11 @@ mod tests {
 
     #[test]
     fn levels_thin_out_by_about_m() {
-        let levels = draw_levels(100_000, 16);
+        let levels = draw_levels(100_000, 16, LEVEL_SEED);
         let above = |l: u8| levels.iter().filter(|&&x| x >= l).count() as f64;
         let ratio = above(0) / above(1);
         assert!((12.0..20.0).contains(&ratio), "ratio {ratio}");
-        assert_eq!(levels, draw_levels(100_000, 16));
+        assert_eq!(levels, draw_levels(100_000, 16, LEVEL_SEED));
     }
 
     #[test]

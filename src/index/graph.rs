@@ -298,6 +298,31 @@ impl LayeredGraph {
         self.layers.len()
     }
 
+    /// The slot every search starts from.
+    pub(crate) fn entry(&self) -> u32 {
+        self.entry
+    }
+
+    /// The layers as lists again (to insert more nodes), checking every
+    /// link as it is read.
+    pub(crate) fn to_lists(&self) -> Result<Vec<LayerLists>> {
+        (0..self.layers.len())
+            .map(|l| {
+                let members: Vec<u32> = if l == 0 {
+                    (0..self.nodes as u32).collect()
+                } else {
+                    let d = &self.layers[l];
+                    self.words()[d.members_at..d.members_at + d.members].to_vec()
+                };
+                let links = members
+                    .iter()
+                    .map(|&slot| self.links(l, slot).map(<[u32]>::to_vec))
+                    .collect::<Result<_>>()?;
+                Ok(LayerLists { members, links })
+            })
+            .collect()
+    }
+
     /// The position of `slot` among layer `l`'s members.
     fn member_index(&self, l: usize, slot: u32) -> Option<usize> {
         let d = &self.layers[l];

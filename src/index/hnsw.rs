@@ -10,6 +10,7 @@
 //! There is no delete: when papers are removed, callers keep them out of
 //! results with the `skip` filter (tombstones) and rebuild the index.
 
+use std::cell::RefCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use super::graph::{LayerLists, LayeredGraph};
 use super::quantized::QuantizedVectors;
 use super::recall::{RecallReport, RecallSample};
 use super::{
-    cosine_score, dot, normalised_query, repair, sort_hits, validate_unit_vectors, vector_count,
-    Hit, NeighbourSearch,
+    cosine_score, dot, normalised_query, repair, sort_hits, validate_slots, validate_unit_vectors,
+    vector_count, Hit, NeighbourSearch,
 };
 use crate::{Error, Result};
 
@@ -198,6 +199,17 @@ impl Distance<f32> for UnitDot {
 pub trait VectorSlice: Send + Sync {
     /// Slot `i` is `as_slice()[i * dim..(i + 1) * dim]`.
     fn as_slice(&self) -> &[f32];
+
+    /// Copies slot `slot`'s vector into `out` with a positional read of the
+    /// file behind the slice, or `None` when there is no file (the
+    /// default). A search that scores a few thousand scattered vectors
+    /// once, in a process that then exits, is faster this way: each page
+    /// fault on a cold mapping also maps the pages around it, and the
+    /// process pays again to unmap them all (at 1,000,000 vectors, 8,300
+    /// faults mapped 520 MB for one query).
+    fn read_slot(&self, _slot: u32, _out: &mut [f32]) -> Option<Result<()>> {
+        None
+    }
 }
 
 impl VectorSlice for Vec<f32> {
@@ -221,6 +233,9 @@ pub struct HnswIndex {
     /// Int8 copies of the vectors to walk the graph with, when asked for
     /// ([`HnswIndex::quantize_traversal`]).
     traversal: Option<QuantizedVectors>,
+    /// Whether the unquantised search reads vectors from their file one by
+    /// one ([`VectorSlice::read_slot`]) rather than through the mapping.
+    reads_slots: bool,
     len: usize,
     dim: usize,
     params: HnswParams,
@@ -283,19 +298,36 @@ impl HnswIndex {
                 ),
                 GraphBuilder::HnswRs => hnsw_rs_layers(slice, dim, params),
             };
-            // Parallel insertion can leave a node that no list points to
-            // (its links to others all pruned later); bridging them costs
-            // one pass over the links when there are none.
-            repair::connect_unreachable(&mut layers[0], slice, dim, entry, params.ef_construction);
+        }
+        HnswIndex::from_layers(vectors, dim, *params, layers, entry)
+    }
+
+    /// The index over `vectors` with these layers (none when there are no
+    /// vectors), once the nodes no list reaches are bridged: parallel
+    /// insertion can leave a node that no list points to (its links to
+    /// others all pruned later), and bridging them costs one pass over the
+    /// links when there are none.
+    fn from_layers(
+        vectors: Arc<dyn VectorSlice>,
+        dim: usize,
+        params: HnswParams,
+        mut layers: Vec<LayerLists>,
+        entry: u32,
+    ) -> Result<Self> {
+        let slice = vectors.as_slice();
+        let len = vector_count(slice, dim)?;
+        if let Some(bottom) = layers.first_mut() {
+            repair::connect_unreachable(bottom, slice, dim, entry, params.ef_construction);
         }
         let graph = LayeredGraph::from_lists(len, dim, entry, &layers)?;
         Ok(HnswIndex {
+            reads_slots: reads_slots(vectors.as_ref(), len, dim),
             graph,
             vectors,
             traversal: None,
             len,
             dim,
-            params: *params,
+            params,
         })
     }
 
@@ -388,66 +420,7 @@ impl HnswIndex {
     /// dimension are checked against the manifest). The graph file is
     /// memory-mapped; its links are checked as searches read them.
     pub fn load(dir: &Path, vectors: Arc<dyn VectorSlice>) -> Result<Self> {
-        let manifest_path = dir.join(MANIFEST);
-        let text = fs::read(&manifest_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::IndexFile {
-                    path: dir.to_path_buf(),
-                    problem: format!("no {MANIFEST} found, so no index was saved here"),
-                    fix: "Build the index first.".into(),
-                }
-            } else {
-                Error::io("read", &manifest_path, e)
-            }
-        })?;
-        let header: ManifestHeader = serde_json::from_slice(&text)
-            .map_err(|e| index_error(&manifest_path, format!("unreadable manifest: {e}")))?;
-        if header.format != FORMAT || header.version != FORMAT_VERSION {
-            return Err(index_error(
-                &manifest_path,
-                format!(
-                    "format {} version {} is not {FORMAT} version {FORMAT_VERSION} \
-                     (an index saved by another version of relate)",
-                    header.format, header.version
-                ),
-            ));
-        }
-        let manifest: Manifest = serde_json::from_slice(&text)
-            .map_err(|e| index_error(&manifest_path, format!("unreadable manifest: {e}")))?;
-        manifest.params.validate()?;
-        let name = &manifest.graph.file;
-        if name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(index_error(
-                &manifest_path,
-                "names an invalid graph file".into(),
-            ));
-        }
-        let path = dir.join(name);
-        let bytes = fs::metadata(&path)
-            .map_err(|e| index_error(&path, format!("graph file cannot be opened ({e})")))?
-            .len();
-        if bytes != manifest.graph.bytes {
-            return Err(index_error(
-                &path,
-                format!(
-                    "file has {bytes} bytes, {} were saved",
-                    manifest.graph.bytes
-                ),
-            ));
-        }
-        let graph = LayeredGraph::open(&path)?;
-        if graph.nodes() != manifest.len || graph.dim() != manifest.dim {
-            return Err(index_error(
-                &path,
-                format!(
-                    "graph links {} vectors of dimension {}, manifest says {} of {}",
-                    graph.nodes(),
-                    graph.dim(),
-                    manifest.len,
-                    manifest.dim
-                ),
-            ));
-        }
+        let (manifest, graph) = open_saved(dir)?;
         let stored = vectors.as_slice().len();
         if stored != manifest.len * manifest.dim {
             return Err(Error::IndexStale {
@@ -455,6 +428,7 @@ impl HnswIndex {
             });
         }
         Ok(HnswIndex {
+            reads_slots: reads_slots(vectors.as_ref(), manifest.len, manifest.dim),
             graph,
             vectors,
             traversal: None,
@@ -464,10 +438,155 @@ impl HnswIndex {
         })
     }
 
+    /// The parameters and number of vectors of the index saved in `dir`.
+    pub fn saved_params(dir: &Path) -> Result<(HnswParams, usize)> {
+        let (manifest, _) = open_saved(dir)?;
+        Ok((manifest.params, manifest.len))
+    }
+
+    /// Opens the index saved in `dir`, built over the first slots of
+    /// `vectors` (an earlier state of the same library), and brings it up
+    /// to date in memory: the slots added since are inserted into the
+    /// graph, and the slots in `changed` (whose vectors were replaced in
+    /// place) are inserted again with links chosen for their new vectors.
+    /// The parameters stay those saved. Save the result with
+    /// [`HnswIndex::save`]. `progress(inserted, total)` counts insertions.
+    ///
+    /// Fails, as [`HnswIndex::load`] does, on a damaged index, and with
+    /// [`Error::IndexStale`] when `vectors` are fewer than the graph's nodes
+    /// or of another dimension.
+    pub fn update(
+        dir: &Path,
+        vectors: Arc<dyn VectorSlice>,
+        changed: &[u32],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Self> {
+        let (manifest, graph) = open_saved(dir)?;
+        let slice = vectors.as_slice();
+        let dim = manifest.dim;
+        let len = vector_count(slice, dim)?;
+        if len < manifest.len || dim != graph.dim() {
+            return Err(Error::IndexStale {
+                path: dir.to_path_buf(),
+            });
+        }
+        let inserted: Vec<u32> = changed
+            .iter()
+            .copied()
+            .filter(|&s| (s as usize) < len)
+            .collect();
+        validate_slots(
+            slice,
+            dim,
+            inserted
+                .iter()
+                .map(|&s| s as usize)
+                .chain(manifest.len..len),
+        )?;
+        let params = manifest.params;
+        let mut layers = Vec::new();
+        let mut entry = 0;
+        if manifest.len == 0 {
+            if len > 0 {
+                (layers, entry) = build::build_layers(
+                    slice,
+                    dim,
+                    params.max_connections,
+                    params.ef_construction,
+                    progress,
+                );
+            }
+        } else {
+            entry = graph.entry();
+            layers = build::extend_layers(
+                slice,
+                dim,
+                params.max_connections,
+                params.ef_construction,
+                (graph.to_lists()?, entry),
+                &inserted,
+                progress,
+            );
+        }
+        drop(graph);
+        HnswIndex::from_layers(vectors, dim, params, layers, entry)
+    }
+
     /// Number of layers in the graph (0 when it is empty).
     pub fn layer_count(&self) -> usize {
         self.graph.layer_count()
     }
+}
+
+/// Reads the manifest of the index saved in `dir` and maps the graph file
+/// it names, checking that the two agree.
+fn open_saved(dir: &Path) -> Result<(Manifest, LayeredGraph)> {
+    let manifest_path = dir.join(MANIFEST);
+    let text = fs::read(&manifest_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::IndexFile {
+                path: dir.to_path_buf(),
+                problem: format!("no {MANIFEST} found, so no index was saved here"),
+                fix: "Build the index first.".into(),
+            }
+        } else {
+            Error::io("read", &manifest_path, e)
+        }
+    })?;
+    let header: ManifestHeader = serde_json::from_slice(&text)
+        .map_err(|e| index_error(&manifest_path, format!("unreadable manifest: {e}")))?;
+    if header.format != FORMAT || header.version != FORMAT_VERSION {
+        return Err(index_error(
+            &manifest_path,
+            format!(
+                "format {} version {} is not {FORMAT} version {FORMAT_VERSION} \
+                     (an index saved by another version of relate)",
+                header.format, header.version
+            ),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| index_error(&manifest_path, format!("unreadable manifest: {e}")))?;
+    manifest.params.validate()?;
+    let name = &manifest.graph.file;
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(index_error(
+            &manifest_path,
+            "names an invalid graph file".into(),
+        ));
+    }
+    let path = dir.join(name);
+    let bytes = fs::metadata(&path)
+        .map_err(|e| index_error(&path, format!("graph file cannot be opened ({e})")))?
+        .len();
+    if bytes != manifest.graph.bytes {
+        return Err(index_error(
+            &path,
+            format!(
+                "file has {bytes} bytes, {} were saved",
+                manifest.graph.bytes
+            ),
+        ));
+    }
+    let graph = LayeredGraph::open(&path)?;
+    if graph.nodes() != manifest.len || graph.dim() != manifest.dim {
+        return Err(index_error(
+            &path,
+            format!(
+                "graph links {} vectors of dimension {}, manifest says {} of {}",
+                graph.nodes(),
+                graph.dim(),
+                manifest.len,
+                manifest.dim
+            ),
+        ));
+    }
+    Ok((manifest, graph))
+}
+
+/// Whether `vectors` (`len` of `dim`) can be read one by one from a file.
+fn reads_slots(vectors: &dyn VectorSlice, len: usize, dim: usize) -> bool {
+    len > 0 && matches!(vectors.read_slot(0, &mut vec![0f32; dim]), Some(Ok(())))
 }
 
 /// Builds an hnsw_rs graph over `vectors`, copies out its layers (layer 0
@@ -533,6 +652,7 @@ impl NeighbourSearch for HnswIndex {
         loop {
             let hits = match &self.traversal {
                 Some(quantized) => self.search_quantized(quantized, &query, k, ef, skip)?,
+                None if self.reads_slots => self.search_reading(&query, k, ef, skip)?,
                 None => self.graph.search(vectors, &query, k, ef, skip)?,
             };
             if hits.len() >= k || ef >= self.len {
@@ -552,6 +672,41 @@ impl NeighbourSearch for HnswIndex {
 }
 
 impl HnswIndex {
+    /// The graph walked with vectors read one by one from the file behind
+    /// them (see [`VectorSlice::read_slot`]); the scores are exact.
+    fn search_reading(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<Hit>> {
+        self.graph
+            .check_vector_count(self.vectors.as_slice().len() / self.dim.max(1))?;
+        let buffer = RefCell::new(vec![0f32; self.dim]);
+        let failure = RefCell::new(None);
+        let score = |slot: u32| {
+            let mut vector = buffer.borrow_mut();
+            match self.vectors.read_slot(slot, &mut vector) {
+                Some(Ok(())) => dot(query, &vector),
+                Some(Err(e)) => {
+                    failure.borrow_mut().get_or_insert(e);
+                    f32::NEG_INFINITY
+                }
+                None => {
+                    let at = slot as usize * self.dim;
+                    dot(query, &self.vectors.as_slice()[at..at + self.dim])
+                }
+            }
+        };
+        let mut hits = self.graph.search_by(k, ef, skip, score, |_| {})?;
+        if let Some(e) = failure.into_inner() {
+            return Err(e);
+        }
+        hits.truncate(k);
+        Ok(hits)
+    }
+
     /// The graph walked with the int8 copies; the beam's hits scored again
     /// in f32 and the best `k` of them returned.
     fn search_quantized(

@@ -129,7 +129,17 @@ pub(crate) fn vector_count(vectors: &[f32], dim: usize) -> Result<usize> {
 /// appears in exact search results.
 pub fn validate_unit_vectors(vectors: &[f32], dim: usize) -> Result<()> {
     vector_count(vectors, dim)?;
-    for (slot, v) in vectors.chunks_exact(dim).enumerate() {
+    validate_slots(vectors, dim, 0..vectors.len() / dim.max(1))
+}
+
+/// [`validate_unit_vectors`] for the slots in `slots` only.
+pub(crate) fn validate_slots(
+    vectors: &[f32],
+    dim: usize,
+    slots: impl IntoIterator<Item = usize>,
+) -> Result<()> {
+    for slot in slots {
+        let v = &vectors[slot * dim..(slot + 1) * dim];
         if let Some(position) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteSlot {
                 slot,

@@ -738,6 +738,22 @@ impl Database {
         Ok(summary)
     }
 
+    /// The slots whose vectors were stored after generation `since`, in
+    /// ascending order.
+    pub fn slots_stored_after(&self, since: u64) -> Result<Vec<u32>> {
+        let err = |e| self.err("read which vectors changed", e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT slot FROM vectors WHERE generation > ?1 ORDER BY slot")
+            .map_err(err)?;
+        let slots = stmt
+            .query_map([since as i64], |r| r.get::<_, u32>(0))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<u32>>>()
+            .map_err(err)?;
+        Ok(slots)
+    }
+
     /// The paper with this id and its slot.
     pub fn paper_by_id(&self, id: &str) -> Result<Option<(u32, Paper)>> {
         let found = self

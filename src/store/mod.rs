@@ -560,6 +560,12 @@ impl Library {
         Ok(self.db.paper_by_id(id)?.map(|(slot, _)| slot))
     }
 
+    /// The slots whose vectors were stored (added or replaced) after
+    /// generation `since`, in ascending order.
+    pub fn slots_stored_after(&self, since: u64) -> Result<Vec<u32>> {
+        self.db.slots_stored_after(since)
+    }
+
     /// Runs `read` with every lookup it makes through this handle in one
     /// read transaction: all of them see the same committed state, for the
     /// price of one lock. For a query's lookups (a paper, its neighbours'

@@ -176,15 +176,27 @@ pub struct VectorView {
 }
 
 enum ViewData {
-    Mapped(Mmap),
+    Mapped(MappedFile),
     /// Big-endian targets convert the little-endian file once; readers that
     /// find the file behind read the database.
     Owned(Vec<f32>),
 }
 
+/// A vector file's mapping, and the file itself for positional reads of
+/// single vectors.
+struct MappedFile {
+    map: Mmap,
+    file: File,
+    path: std::path::PathBuf,
+}
+
 impl crate::index::VectorSlice for VectorView {
     fn as_slice(&self) -> &[f32] {
         VectorView::as_slice(self)
+    }
+
+    fn read_slot(&self, slot: u32, out: &mut [f32]) -> Option<Result<()>> {
+        VectorView::read_slot(self, slot, out)
     }
 }
 
@@ -211,7 +223,11 @@ impl VectorView {
             }
         }
         let data = if cfg!(target_endian = "little") {
-            ViewData::Mapped(map)
+            ViewData::Mapped(MappedFile {
+                map,
+                file: file.try_clone().map_err(|e| Error::io("open", path, e))?,
+                path: path.to_path_buf(),
+            })
         } else {
             ViewData::Owned(
                 map[HEADER_LEN as usize..]
@@ -262,7 +278,7 @@ impl VectorView {
     /// All vectors, contiguous: slot `i` is `[i * dim .. (i + 1) * dim]`.
     pub fn as_slice(&self) -> &[f32] {
         match &self.data {
-            ViewData::Mapped(map) => {
+            ViewData::Mapped(MappedFile { map, .. }) => {
                 let bytes = &map[HEADER_LEN as usize..];
                 let n = self.len * self.dim;
                 assert!(bytes.len() == n * 4 && (bytes.as_ptr() as usize).is_multiple_of(4));
@@ -281,6 +297,37 @@ impl VectorView {
         let start = (slot as usize).checked_mul(self.dim)?;
         self.as_slice().get(start..start + self.dim)
     }
+
+    /// Reads the vector in `slot` (`out` is `dim` long and `slot` below
+    /// `len`) from the file with one positional read, bypassing the
+    /// mapping; `None` for vectors held in memory. See
+    /// [`crate::index::VectorSlice::read_slot`] for when that is cheaper.
+    pub fn read_slot(&self, slot: u32, out: &mut [f32]) -> Option<Result<()>> {
+        let ViewData::Mapped(mapped) = &self.data else {
+            return None;
+        };
+        debug_assert!(out.len() == self.dim && (slot as usize) < self.len);
+        let at = HEADER_LEN + slot as u64 * self.dim as u64 * 4;
+        Some(read_f32s_at(&mapped.file, at, out).map_err(|e| Error::io("read", &mapped.path, e)))
+    }
+}
+
+/// Fills `out` with the little-endian f32 at byte `at` of `file`.
+#[cfg(unix)]
+fn read_f32s_at(file: &File, at: u64, out: &mut [f32]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(bytemuck::cast_slice_mut(out), at)?;
+    // The view is only mapped on little-endian targets (see `map`), so the
+    // bytes are already in order.
+    Ok(())
+}
+
+/// Fills `out` with the little-endian f32 at byte `at` of `file`.
+#[cfg(not(unix))]
+fn read_f32s_at(file: &File, at: u64, out: &mut [f32]) -> std::io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(bytemuck::cast_slice_mut(out))
 }
 
 impl std::fmt::Debug for VectorView {
