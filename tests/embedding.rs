@@ -378,3 +378,83 @@ fn settings_come_from_sentence_transformers_files() {
     assert!(e.folder().normalize);
     assert_eq!(e.dim(), 384);
 }
+
+/// The model folder with every weight stored as `dtype` (f16 or bf16) and
+/// the names under `prefix`, as checkpoints saved in half precision or from
+/// a task model are.
+fn model_stored_as(dtype: safetensors::Dtype, prefix: &str) -> tempfile::TempDir {
+    let model = copy_model();
+    let path = model.path().join("model.safetensors");
+    let bytes = fs::read(&path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let converted: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            // Integer tensors (position ids) stay as they are.
+            if view.dtype() != safetensors::Dtype::F32 {
+                let shape = view.shape().to_vec();
+                return (
+                    format!("{prefix}{name}"),
+                    shape,
+                    view.data().to_vec(),
+                    view.dtype(),
+                );
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .flat_map(|b| {
+                    let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    match dtype {
+                        safetensors::Dtype::F16 => half::f16::from_f32(x).to_le_bytes(),
+                        _ => half::bf16::from_f32(x).to_le_bytes(),
+                    }
+                })
+                .collect();
+            (
+                format!("{prefix}{name}"),
+                view.shape().to_vec(),
+                data,
+                dtype,
+            )
+        })
+        .collect();
+    let views = converted.iter().map(|(name, shape, data, dtype)| {
+        (
+            name.clone(),
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap(),
+        )
+    });
+    fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    model
+}
+
+#[test]
+fn half_precision_checkpoints_load_on_the_cpu_and_embed_alike() {
+    let texts: Vec<String> = read_references("all-MiniLM-L6-v2.abstracts.jsonl")
+        .into_iter()
+        .take(6)
+        .map(|r| r.text)
+        .collect();
+    let full = embedder().embed(&texts).unwrap().vectors;
+    for (dtype, prefix, least) in [
+        (safetensors::Dtype::F16, "", 0.999),
+        (safetensors::Dtype::BF16, "bert.", 0.99),
+    ] {
+        let model = model_stored_as(dtype, prefix);
+        let half = Embedder::load(EmbedderOptions {
+            model_dir: model.path().to_path_buf(),
+            device: DeviceChoice::Cpu,
+            ..EmbedderOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{dtype:?}: {e}"));
+        let vectors = half.embed(&texts).unwrap().vectors;
+        for (text, (a, b)) in texts.iter().zip(full.iter().zip(&vectors)) {
+            let cos = cosine(a, b);
+            assert!(cos >= least, "{dtype:?} {}: cos {cos}", short(text));
+            // Not the f32 weights under another name.
+            assert!(cos < 0.999_999_9, "{dtype:?} {}: cos {cos}", short(text));
+        }
+    }
+}

@@ -9,8 +9,8 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use super::kernels::Activation;
 use super::model_folder::BertConfig;
-use super::packed::{HostActivation, HostLayer, HostWeights};
 use crate::{Error, Result};
 
 /// Added to attention scores at padding positions. Large enough that
@@ -18,28 +18,12 @@ use crate::{Error, Result};
 /// f16 (where `f32::MIN` would become -inf and turn `0 * -inf` into NaN).
 const MASKED_SCORE: f32 = -10_000.0;
 
-#[derive(Debug, Clone, Copy)]
-enum Activation {
-    GeluErf,
-    GeluTanh,
-    Relu,
-}
-
-impl Activation {
-    fn from_config(name: &str) -> Self {
-        match name {
-            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            _ => Activation::GeluErf,
-        }
-    }
-
-    fn apply(self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Activation::GeluErf => xs.gelu_erf(),
-            Activation::GeluTanh => xs.gelu(),
-            Activation::Relu => xs.relu(),
-        }
+/// Applies a layer's activation to a tensor.
+fn apply_activation(activation: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
+    match activation {
+        Activation::GeluErf => xs.gelu_erf(),
+        Activation::GeluTanh => xs.gelu(),
+        Activation::Relu => xs.relu(),
     }
 }
 
@@ -148,7 +132,7 @@ impl EncoderLayer {
             .reshape((batch * seq, hidden))?;
         let attended = self.attention_out.forward(&context)?;
         let xs = self.attention_norm.forward(&(attended + xs)?)?;
-        let inner = self.activation.apply(&self.intermediate.forward(&xs)?)?;
+        let inner = apply_activation(self.activation, &self.intermediate.forward(&xs)?)?;
         let out = self.output.forward(&inner)?;
         self.output_norm.forward(&(out + xs)?)
     }
@@ -240,63 +224,6 @@ impl BertEncoder {
             hidden: h,
             dtype,
             device: device.clone(),
-        })
-    }
-
-    /// Copies every weight to host memory in f32, for the packed CPU
-    /// encoder.
-    pub(crate) fn host_weights(&self) -> candle_core::Result<HostWeights> {
-        let host = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
-            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
-        };
-        let bias = |l: &Linear, n: usize| -> candle_core::Result<Vec<f32>> {
-            match l.bias() {
-                Some(b) => host(b),
-                None => Ok(vec![0.0; n]),
-            }
-        };
-        let word = self.word_embeddings.embeddings();
-        let (vocab, hidden) = word.dims2()?;
-        let first = self.layers.first();
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                let inter = l.intermediate.weight().dim(0)?;
-                Ok(HostLayer {
-                    qkv_w: host(l.qkv.weight())?,
-                    qkv_b: bias(&l.qkv, 3 * hidden)?,
-                    attn_out_w: host(l.attention_out.weight())?,
-                    attn_out_b: bias(&l.attention_out, hidden)?,
-                    attn_norm_w: host(&l.attention_norm.weight)?,
-                    attn_norm_b: host(&l.attention_norm.bias)?,
-                    inter_w: host(l.intermediate.weight())?,
-                    inter_b: bias(&l.intermediate, inter)?,
-                    out_w: host(l.output.weight())?,
-                    out_b: bias(&l.output, hidden)?,
-                    out_norm_w: host(&l.output_norm.weight)?,
-                    out_norm_b: host(&l.output_norm.bias)?,
-                    intermediate: inter,
-                })
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(HostWeights {
-            hidden,
-            intermediate: layers.first().map_or(0, |l| l.intermediate),
-            heads: first.map_or(1, |l| l.heads),
-            eps: self.embedding_norm.eps,
-            activation: match first.map(|l| l.activation) {
-                Some(Activation::GeluTanh) => HostActivation::GeluTanh,
-                Some(Activation::Relu) => HostActivation::Relu,
-                _ => HostActivation::GeluErf,
-            },
-            vocab,
-            word: host(word)?,
-            position: host(&self.position_embeddings)?,
-            token_type: host(&self.token_type_row)?,
-            embed_norm_w: host(&self.embedding_norm.weight)?,
-            embed_norm_b: host(&self.embedding_norm.bias)?,
-            layers,
         })
     }
 

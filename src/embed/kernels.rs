@@ -103,6 +103,18 @@ pub enum Activation {
     Relu,
 }
 
+impl Activation {
+    /// The activation a model's `hidden_act` names (GELU with erf for any
+    /// name not known otherwise, as the reference implementation does).
+    pub fn from_config(name: &str) -> Self {
+        match name {
+            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            _ => Activation::GeluErf,
+        }
+    }
+}
+
 #[inline(always)]
 fn bias_activation_slice<M: MulAdd>(values: &mut [f32], bias: &[f32], activation: Activation) {
     let width = bias.len();

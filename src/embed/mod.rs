@@ -10,6 +10,7 @@
 
 mod batching;
 mod bert;
+mod checkpoint;
 mod device;
 mod fingerprint;
 mod int8;
@@ -158,12 +159,6 @@ impl Embedder {
             });
         }
         let tokenizer = TextTokenizer::load(&folder)?;
-        let encoder = BertEncoder::load(
-            &folder.weights_path,
-            &folder.config,
-            options.precision.dtype(),
-            &device,
-        )?;
         let defaults = BatchLimits::for_device(&device);
         let limits = BatchLimits {
             tokens: options.max_batch_tokens.unwrap_or(defaults.tokens).max(1),
@@ -174,16 +169,15 @@ impl Embedder {
             && (options.precision == Precision::F32 || quantized)
             && options.cpu_engine == CpuEngine::Packed;
         let encoder = if packed {
-            let weights = encoder
-                .host_weights()
-                .map_err(|e| crate::Error::ModelFile {
-                    path: folder.weights_path.clone(),
-                    problem: format!("cannot be prepared for the CPU: {e}"),
-                    fix: "Re-run models/fetch.sh (or re-download the model)".into(),
-                })?;
+            let weights = checkpoint::load_host_weights(&folder.weights_path, &folder.config)?;
             Encoder::Packed(Box::new(PackedEncoder::new(weights, quantized)))
         } else {
-            Encoder::Tensors(encoder)
+            Encoder::Tensors(BertEncoder::load(
+                &folder.weights_path,
+                &folder.config,
+                options.precision.dtype(),
+                &device,
+            )?)
         };
         Ok(Embedder {
             folder,

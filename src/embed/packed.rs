@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::checkpoint::WordTable;
 use super::int8::{self, Int8Kernel, QuantizedRows, QuantizedWeight};
 use super::kernels;
 use super::matmul::{product, Dest, PackedB, RowsView};
@@ -50,7 +51,7 @@ pub(crate) struct HostWeights {
     pub activation: HostActivation,
     pub vocab: usize,
     /// vocab × hidden.
-    pub word: Vec<f32>,
+    pub word: WordTable,
     /// max_positions × hidden.
     pub position: Vec<f32>,
     /// The embedding of token type 0.
@@ -226,15 +227,10 @@ impl PackedEncoder {
             for (pos, &id) in ids.iter().enumerate() {
                 let id = (id as usize).min(self.w.vocab - 1);
                 let out = &mut x[row * h..(row + 1) * h];
-                let word = &self.w.word[id * h..(id + 1) * h];
+                self.w.word.row(id, out);
                 let position = &self.w.position[pos * h..(pos + 1) * h];
-                for (((o, a), b), c) in out
-                    .iter_mut()
-                    .zip(word)
-                    .zip(position)
-                    .zip(&self.w.token_type)
-                {
-                    *o = a + b + c;
+                for ((o, b), c) in out.iter_mut().zip(position).zip(&self.w.token_type) {
+                    *o = *o + b + c;
                 }
                 row += 1;
             }
