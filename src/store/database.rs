@@ -105,12 +105,22 @@ CREATE VIRTUAL TABLE title_words USING fts5 (title, tokenize = 'unicode61 remove
 
 /// The full-text index of titles and abstracts (row id = slot), added after
 /// format version 2 without changing it: libraries made before it get it
-/// when next opened for writing ([`Database::ensure_text_index`]).
+/// when next opened for writing ([`Database::ensure_text_index`]). It keeps
+/// no copy of the text (`content = ''`): searches need only the row ids and
+/// scores, and the papers' records hold the text already. Indexes made
+/// before that keep their copy and work the same.
 const TEXT_SCHEMA: &str = "
 CREATE VIRTUAL TABLE IF NOT EXISTS paper_text USING fts5 (
-    title, abstract, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, abstract, content = '', contentless_delete = 1,
+    tokenize = 'porter unicode61 remove_diacritics 2'
 );
 ";
+
+/// Bytes per database page for new libraries. A 384-float vector row
+/// (about 1,550 bytes) fits twice in a 4 KiB page, wasting a quarter of it,
+/// and ten times in 16 KiB: 100,000 such rows take 165 MB rather than 206
+/// MB (154 MB raw).
+const PAGE_SIZE: i64 = 16_384;
 
 /// The meta key holding the generation the text index was last brought up
 /// to. A writer that does not know the index (an older build) raises the
@@ -226,10 +236,13 @@ impl Database {
         db.conn
             .busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| db.err("configure", e))?;
+        // A new database gets pages of PAGE_SIZE bytes (an existing one
+        // keeps its own: the size is fixed once the first page is written).
         // WAL lets queries read while an ingest writes; FULL syncs each
         // commit, so the generation on disk never goes backwards.
         db.conn
-            .pragma_update(None, "journal_mode", "WAL")
+            .pragma_update(None, "page_size", PAGE_SIZE)
+            .and_then(|()| db.conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| db.conn.pragma_update(None, "synchronous", "FULL"))
             .map_err(|e| db.err("open", e))?;
         Ok(db)
