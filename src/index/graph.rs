@@ -425,12 +425,15 @@ impl LayeredGraph {
         if let Some(l) = (1..self.layers.len()).find(|&l| self.layers[l].members <= SCAN_LAYER) {
             let d = &self.layers[l];
             let members = &self.words()[d.members_at..d.members_at + d.members];
-            if let Some(best) = members
+            // Each member scored once (`max_by` on the scores themselves
+            // would score both sides of every comparison).
+            if let Some((_, best)) = members
                 .iter()
                 .filter(|&&s| (s as usize) < self.nodes)
-                .max_by(|&&a, &&b| score(a).total_cmp(&score(b)))
+                .map(|&s| (score(s), s))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
             {
-                (entry, top) = (*best, l);
+                (entry, top) = (best, l);
             }
         }
         let mut entry_score = score(entry);
