@@ -116,9 +116,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS paper_text USING fts5 (
 );
 ";
 
-/// Bytes of the database file SQLite reads through a memory map rather
-/// than with a system call and a copy per page.
-const MMAP_SIZE: i64 = 1 << 30;
+/// KiB of database pages each connection keeps in memory (SQLite's
+/// default is 2,000 KiB).
+const CACHE_KIB: i64 = 32 * 1024;
 
 /// Bytes per database page for new libraries. A 384-float vector row
 /// (about 1,550 bytes) fits twice in a 4 KiB page, wasting a quarter of it,
@@ -248,7 +248,7 @@ impl Database {
             .pragma_update(None, "page_size", PAGE_SIZE)
             .and_then(|()| db.conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| db.conn.pragma_update(None, "synchronous", "FULL"))
-            .and_then(|()| db.conn.pragma_update(None, "mmap_size", MMAP_SIZE))
+            .and_then(|()| db.conn.pragma_update(None, "cache_size", -CACHE_KIB))
             .map_err(|e| db.err("open", e))?;
         Ok(db)
     }
