@@ -13,26 +13,13 @@ use relate::corpus::{Format, Problem, ReadPosition};
 use relate::embed::{Embedder, ModelFolder};
 use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
 use relate::library_index;
-use relate::paper_filter::{PartialDate, RecordFilter};
 use relate::store::{Library, ModelInfo};
 use serde::Serialize;
 
+use super::filter_args::FilterArgs;
 use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
-
-/// Exits as for a usage error (status 2) when the date and category flags
-/// contradict each other (`--since` after `--until`, an empty
-/// `--category`), so that no run can keep nothing by mistake.
-pub(crate) fn exit_on_contradictory_filter(filter: &RecordFilter) {
-    if let Err(problem) = filter.check() {
-        clap::Error::raw(
-            clap::error::ErrorKind::ArgumentConflict,
-            format!("{problem}\n"),
-        )
-        .exit();
-    }
-}
 
 /// Warnings printed per file; the rest are counted in the summary.
 const MAX_WARNINGS_SHOWN: usize = 10;
@@ -76,17 +63,8 @@ pub struct IngestArgs {
     #[arg(long, value_name = "FINGERPRINT|NAME")]
     pub model_id: Option<String>,
 
-    /// Only papers with a category starting with CAT (repeatable: any of them)
-    #[arg(long, value_name = "CAT")]
-    pub category: Vec<String>,
-
-    /// Only papers dated on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<PartialDate>,
-
-    /// Only papers dated on or before DATE (YYYY, YYYY-MM or YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub until: Option<PartialDate>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 
     /// Print the summary as JSON on standard output
     #[arg(long)]
@@ -354,12 +332,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         embedder: None,
     };
 
-    let filter = RecordFilter {
-        since: args.since,
-        until: args.until,
-        categories: args.category.clone(),
-    };
-    exit_on_contradictory_filter(&filter);
+    let filter = args.filter.filter();
     let options = IngestOptions {
         format: args.format,
         strict: args.strict,

@@ -3,6 +3,7 @@
 
 mod embed;
 mod export;
+mod filter_args;
 mod index;
 mod info;
 mod ingest;

@@ -11,14 +11,14 @@ use clap::{ArgGroup, Args};
 use relate::embed::Embedder;
 use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
-use relate::paper_filter::RecordFilter;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
-    self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
-    Request, Scorer, SourceFilter, TextEmbedder, TopicFilter,
+    self, Candidates, Example, ExampleSource, Filters, Profile, Recommendation, Request, Scorer,
+    SourceFilter, TextEmbedder, TopicFilter,
 };
 use relate::store::{Library, ModelInfo};
 
+use super::filter_args::FilterArgs;
 use super::ingest::{self, IngestArgs};
 use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
@@ -82,17 +82,8 @@ pub struct RecommendArgs {
     #[arg(long, requires = "from")]
     pub ingest: bool,
 
-    /// Only papers dated on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<PartialDate>,
-
-    /// Only papers dated on or before DATE (YYYY, YYYY-MM or YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub until: Option<PartialDate>,
-
-    /// Only papers with a category starting with CAT (repeatable: any of them)
-    #[arg(long, value_name = "CAT")]
-    pub category: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 
     /// Leave out the paper with this id (repeatable)
     #[arg(long, value_name = "ID")]
@@ -206,12 +197,7 @@ impl TextEmbedder for LazyModel<'_> {
 }
 
 pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
-    let record = RecordFilter {
-        since: args.since,
-        until: args.until,
-        categories: args.category.clone(),
-    };
-    ingest::exit_on_contradictory_filter(&record);
+    let record = args.filter.filter();
     if args.topic.is_some() && !args.from.is_empty() {
         bail!(
             "--topic keeps library papers of a saved topic, and papers from --from have none: \
@@ -226,9 +212,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             strict: false,
             model_id: None,
             // Every paper is stored; the filters choose among them below.
-            category: Vec::new(),
-            since: None,
-            until: None,
+            filter: FilterArgs::default(),
             json: false,
             no_index_update: false,
             store: args.store.clone(),
