@@ -201,7 +201,7 @@ fn updated_index(
     };
     let dir = graph_dir(library);
     match HnswIndex::saved_params(&dir) {
-        Ok((params, _)) if same_graph(&params) => {}
+        Ok(params) if same_graph(&params) => {}
         Ok(_) | Err(Error::IndexFile { .. }) => return Ok(None),
         Err(e) => return Err(e),
     }

@@ -100,14 +100,26 @@ struct IngestSummary {
 
 #[derive(Debug, Serialize)]
 struct IndexSummary {
-    /// `updated`, `current` (nothing to insert), `behind` (left for
-    /// `relate index`), or `failed`.
-    state: &'static str,
+    state: IndexState,
     /// Papers inserted into the graph.
     inserted: usize,
     seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// What became of the saved HNSW index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum IndexState {
+    /// The papers were inserted into it.
+    Updated,
+    /// Nothing to insert.
+    Current,
+    /// Left behind the library, for `relate index`.
+    Behind,
+    /// The update failed; the index is as it was.
+    Failed,
 }
 
 /// The model is loaded only when some paper needs a vector.
@@ -454,41 +466,41 @@ fn update_index(library: &Library, skip: bool) -> Option<IndexSummary> {
     };
     let current = library.generation().ok()?;
     if saved == current {
-        return Some(summary("current", 0, 0.0, None));
+        return Some(summary(IndexState::Current, 0, 0.0, None));
     }
     if skip {
-        return Some(summary("behind", 0, 0.0, None));
+        return Some(summary(IndexState::Behind, 0, 0.0, None));
     }
     match library_index::update(library, &|_, _| {}) {
         Ok(Some(report)) => Some(summary(
-            "updated",
+            IndexState::Updated,
             report.inserted,
             report.time.as_secs_f64(),
             None,
         )),
-        Ok(None) => Some(summary("behind", 0, 0.0, None)),
-        Err(e) => Some(summary("failed", 0, 0.0, Some(e.to_string()))),
+        Ok(None) => Some(summary(IndexState::Behind, 0, 0.0, None)),
+        Err(e) => Some(summary(IndexState::Failed, 0, 0.0, Some(e.to_string()))),
     }
 }
 
 fn print_index_summary(index: &IndexSummary) {
     match index.state {
-        "updated" => eprintln!(
+        IndexState::Updated => eprintln!(
             "relate: {} paper{} inserted into the HNSW index in {:.1}s",
             index.inserted,
             if index.inserted == 1 { "" } else { "s" },
             index.seconds
         ),
-        "behind" => eprintln!(
+        IndexState::Behind => eprintln!(
             "relate: the HNSW index is now behind the library (queries search every vector); \
              run `relate index` to bring it up to date"
         ),
-        "failed" => eprintln!(
+        IndexState::Failed => eprintln!(
             "relate: warning: the HNSW index could not be updated ({}); queries search every \
              vector until `relate index` is run",
             index.error.as_deref().unwrap_or("unknown error")
         ),
-        _ => {}
+        IndexState::Current => {}
     }
 }
 

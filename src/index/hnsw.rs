@@ -438,10 +438,9 @@ impl HnswIndex {
         })
     }
 
-    /// The parameters and number of vectors of the index saved in `dir`.
-    pub fn saved_params(dir: &Path) -> Result<(HnswParams, usize)> {
-        let (manifest, _) = open_saved(dir)?;
-        Ok((manifest.params, manifest.len))
+    /// The parameters of the index saved in `dir`, from its manifest alone.
+    pub fn saved_params(dir: &Path) -> Result<HnswParams> {
+        Ok(read_manifest(dir)?.params)
     }
 
     /// Opens the index saved in `dir`, built over the first slots of
@@ -518,9 +517,8 @@ impl HnswIndex {
     }
 }
 
-/// Reads the manifest of the index saved in `dir` and maps the graph file
-/// it names, checking that the two agree.
-fn open_saved(dir: &Path) -> Result<(Manifest, LayeredGraph)> {
+/// Reads and checks the manifest of the index saved in `dir`.
+fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST);
     let text = fs::read(&manifest_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -548,6 +546,14 @@ fn open_saved(dir: &Path) -> Result<(Manifest, LayeredGraph)> {
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| index_error(&manifest_path, format!("unreadable manifest: {e}")))?;
     manifest.params.validate()?;
+    Ok(manifest)
+}
+
+/// Reads the manifest of the index saved in `dir` and maps the graph file
+/// it names, checking that the two agree.
+fn open_saved(dir: &Path) -> Result<(Manifest, LayeredGraph)> {
+    let manifest_path = dir.join(MANIFEST);
+    let manifest = read_manifest(dir)?;
     let name = &manifest.graph.file;
     if name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(index_error(
