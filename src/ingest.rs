@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::corpus::{
     is_stdin, read_input, read_papers, Format, Paper, PaperReader, Problem, ReadEvent,
-    ReadPosition, ReplayableInput, STDIN_NAME,
+    ReplayableInput, STDIN_NAME,
 };
 use serde_json::Value;
 
@@ -120,13 +120,25 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// How far through its file an ingest has got: the bytes of the file
+/// (as stored, so before decompression) behind the papers already handed
+/// to the model and the library. The reader runs ahead of them by up to
+/// [`READ_AHEAD`] records, which with the model on a CPU is minutes of
+/// work, so its own position would overstate the progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FileProgress {
+    pub bytes_done: u64,
+    /// The file's size; `None` for standard input and pipes.
+    pub total_bytes: Option<u64>,
+}
+
 /// Observes an ingest as it goes; every method does nothing by default.
 pub trait Progress {
     /// A file is about to be read (after a `strict` check passed).
     fn file_started(&mut self, _path: &str) {}
-    /// How far the current file has been read: `summary` counts the papers
-    /// so far (stored, filtered out, rejected), `position` the bytes.
-    fn reading(&mut self, _summary: &FileSummary, _position: &ReadPosition) {}
+    /// How far the current file has got: `summary` counts the papers so
+    /// far (stored, filtered out, rejected), `done` the bytes behind them.
+    fn reading(&mut self, _summary: &FileSummary, _done: FileProgress) {}
     /// A paper was accepted with a warning.
     fn warning(&mut self, _problem: &Problem) {}
     /// A record was rejected and skipped.
@@ -241,10 +253,12 @@ pub fn ingest_file(
     // The file is read and parsed on its own thread, the model runs on
     // another, and batches are classified and stored on this one.
     std::thread::scope(|scope| {
-        let (send, events) = std::sync::mpsc::sync_channel::<ReadEvent>(READ_AHEAD);
+        // Each event travels with the reader's position just after it.
+        let (send, events) = std::sync::mpsc::sync_channel::<(ReadEvent, u64)>(READ_AHEAD);
+        let reader_position = position.clone();
         scope.spawn(move || {
             for event in reader {
-                if send.send(event).is_err() {
+                if send.send((event, reader_position.bytes_read())).is_err() {
                     break;
                 }
             }
@@ -267,7 +281,10 @@ pub fn ingest_file(
         };
         let mut watch = Watch {
             filter: &options.filter,
-            position: &position,
+            done: FileProgress {
+                bytes_done: 0,
+                total_bytes: position.total_bytes(),
+            },
             progress,
         };
         store_events(&mut store, events, &check, &mut summary, &mut watch)
@@ -279,14 +296,15 @@ pub fn ingest_file(
 /// What [`store_events`] filters by and reports to.
 struct Watch<'a> {
     filter: &'a RecordFilter,
-    position: &'a ReadPosition,
+    /// The bytes behind the last event taken from the reader.
+    done: FileProgress,
     progress: &'a mut dyn Progress,
 }
 
 /// Stores the papers of `events` in batches; see [`ingest_file`].
 fn store_events(
     store: &mut Store<'_>,
-    events: impl IntoIterator<Item = ReadEvent>,
+    events: impl IntoIterator<Item = (ReadEvent, u64)>,
     check: &VectorCheck,
     summary: &mut FileSummary,
     watch: &mut Watch<'_>,
@@ -295,10 +313,11 @@ fn store_events(
     // Papers in the batch that did not bring their vector.
     let mut without_vector = 0;
     let progress = &mut *watch.progress;
-    for (n, event) in events.into_iter().enumerate() {
+    for (n, (event, bytes)) in events.into_iter().enumerate() {
         if n % PROGRESS_EVERY == 0 {
-            progress.reading(summary, watch.position);
+            progress.reading(summary, watch.done);
         }
+        watch.done.bytes_done = bytes;
         match event {
             ReadEvent::Paper { paper, .. } if !watch.filter.keeps(&paper) => {
                 summary.filtered_out += 1;
@@ -334,7 +353,7 @@ fn store_events(
                 if without_vector == BATCH || batch.len() == VECTOR_BATCH {
                     store.batch(&mut batch, summary)?;
                     without_vector = 0;
-                    progress.reading(summary, watch.position);
+                    progress.reading(summary, watch.done);
                 }
             }
             ReadEvent::Warning(problem) => {

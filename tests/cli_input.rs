@@ -319,7 +319,7 @@ fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
     );
 
     // Written to a log rather than a terminal, progress comes as lines
-    // (every RELATE_PROGRESS_EVERY seconds) with the share of the file read.
+    // (every RELATE_PROGRESS_EVERY seconds) with the share of the file done.
     let out = Command::new(env!("CARGO_BIN_EXE_relate"))
         .args(["ingest", path, "--category", "q-bio"])
         .env("RELATE_MODEL", model_dir())
@@ -331,7 +331,7 @@ fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.lines()
-            .any(|l| l.starts_with(&format!("relate: {path}: ")) && l.contains("% read (")),
+            .any(|l| l.starts_with(&format!("relate: {path}: ")) && l.contains("% done (")),
         "{err}"
     );
     assert!(err.contains("8 filtered out"), "{err}");

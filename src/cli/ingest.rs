@@ -9,9 +9,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use relate::corpus::{Format, Problem, ReadPosition};
+use relate::corpus::{Format, Problem};
 use relate::embed::{Embedder, ModelFolder};
-use relate::ingest::{ingest_file, model_of_vectors, FileSummary, IngestOptions, Progress};
+use relate::ingest::{
+    ingest_file, model_of_vectors, FileProgress, FileSummary, IngestOptions, Progress,
+};
 use relate::library_index;
 use relate::store::{Library, ModelInfo};
 use serde::Serialize;
@@ -188,14 +190,14 @@ impl ProgressLog {
     }
 
     /// Writes a progress line when one is due.
-    fn report(&mut self, summary: &FileSummary, position: &ReadPosition) {
+    fn report(&mut self, summary: &FileSummary, done: FileProgress) {
         if self.last.elapsed() < self.every {
             return;
         }
         self.last = Instant::now();
-        let read = position.bytes_read();
+        let read = done.bytes_done;
         let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-        let line = match position.total_bytes() {
+        let line = match done.total_bytes {
             Some(total) if total > 0 => {
                 let done = (read as f64 / total as f64).min(1.0);
                 let elapsed = self.started.elapsed().as_secs_f64();
@@ -208,13 +210,13 @@ impl ProgressLog {
                     String::new()
                 };
                 format!(
-                    "{:.0}% read ({:.1} of {:.1} MiB){left}",
+                    "{:.0}% done ({:.1} of {:.1} MiB){left}",
                     done * 100.0,
                     mib(read),
                     mib(total)
                 )
             }
-            _ => format!("{:.1} MiB read", mib(read)),
+            _ => format!("{:.1} MiB done", mib(read)),
         };
         eprintln!("relate: {}: {line}; {}", self.path, counts(summary));
     }
@@ -262,13 +264,13 @@ impl Progress for CliProgress {
         self.log = (!terminal).then(|| ProgressLog::new(path));
     }
 
-    fn reading(&mut self, summary: &FileSummary, position: &ReadPosition) {
+    fn reading(&mut self, summary: &FileSummary, done: FileProgress) {
         if let Some(log) = &mut self.log {
-            log.report(summary, position);
+            log.report(summary, done);
             return;
         }
         let bar = self.bar();
-        if let (Some(total), false) = (position.total_bytes(), self.sized) {
+        if let (Some(total), false) = (done.total_bytes, self.sized) {
             // A file of known size gets a bar with the time left.
             bar.set_style(
                 ProgressStyle::with_template(
@@ -281,7 +283,7 @@ impl Progress for CliProgress {
             self.sized = true;
         }
         if self.sized {
-            bar.set_position(position.bytes_read());
+            bar.set_position(done.bytes_done);
         } else {
             bar.tick();
         }
