@@ -39,7 +39,11 @@ fn main() -> ExitCode {
 fn read_labels(path: &PathBuf) -> Result<HashMap<String, String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut labels = HashMap::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let at = || format!("{} line {}", path.display(), n + 1);
         let record: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("{}: {e}", at()))?;
@@ -76,7 +80,9 @@ fn run() -> Result<(), String> {
         return Err("usage: topics_labelled LIBRARY LABELS.jsonl [SEED]".into());
     };
     let seed = match rest.first() {
-        Some(s) => s.parse().map_err(|_| format!("SEED '{s}' is not a number"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("SEED '{s}' is not a number"))?,
         None => 42,
     };
     let labels = read_labels(&PathBuf::from(labels_path))?;
