@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, FloatType, Int32Type};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::parser::parse_message_type;
@@ -108,7 +109,11 @@ pub fn export<W: Write + Send>(
             model: model.id.clone(),
             fingerprint: model.fingerprint.clone(),
         }),
-        ExportFormat::Parquet => Box::new(ParquetSink::new(out)?),
+        ExportFormat::Parquet => Box::new(ParquetSink::new(
+            out,
+            &model.id,
+            model.fingerprint.as_deref(),
+        )?),
     };
     let mut papers = 0;
     let mut failed = None;
@@ -301,12 +306,23 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 }
 
 impl<W: Write + Send> ParquetSink<W> {
-    fn new(out: W) -> Result<Self> {
+    /// A sink whose file names the model of its vectors in its key-value
+    /// metadata (`embedding_model`, `embedding_fingerprint`), which `relate
+    /// ingest` checks as it does the same fields of a JSON Lines record.
+    fn new(out: W, model: &str, fingerprint: Option<&str>) -> Result<Self> {
         let schema = Arc::new(parse_message_type(PARQUET_SCHEMA).map_err(parquet_error)?);
+        let mut metadata = vec![KeyValue::new(MODEL_FIELD.to_string(), model.to_string())];
+        if let Some(fingerprint) = fingerprint {
+            metadata.push(KeyValue::new(
+                FINGERPRINT_FIELD.to_string(),
+                fingerprint.to_string(),
+            ));
+        }
         let properties = Arc::new(
             WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .set_created_by(format!("relate {}", env!("CARGO_PKG_VERSION")))
+                .set_key_value_metadata(Some(metadata))
                 .build(),
         );
         let writer = SerializedFileWriter::new(out, schema, properties).map_err(parquet_error)?;

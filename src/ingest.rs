@@ -51,8 +51,10 @@ pub const BATCH: usize = 256;
 /// Most papers stored in one transaction when they bring their vectors
 /// (a batch ends at [`BATCH`] papers without one, or at this many in all).
 pub const VECTOR_BATCH: usize = 4096;
-/// Events read ahead of the batch being stored.
-const READ_AHEAD: usize = 1024;
+/// Records read ahead of the batch being stored: two batches of papers
+/// that bring their vectors, so that reading (and checking the vectors)
+/// goes on while a batch is committed rather than waiting for it.
+const READ_AHEAD: usize = 2 * VECTOR_BATCH;
 /// Progress is reported at least every this many records read, so a
 /// filter that keeps few papers still shows reading going on.
 const PROGRESS_EVERY: usize = 4096;
@@ -253,12 +255,30 @@ pub fn ingest_file(
     // The file is read and parsed on its own thread, the model runs on
     // another, and batches are classified and stored on this one.
     std::thread::scope(|scope| {
-        // Each event travels with the reader's position just after it.
-        let (send, events) = std::sync::mpsc::sync_channel::<(ReadEvent, u64)>(READ_AHEAD);
+        // Each record travels filtered, its vector taken out and checked
+        // (work done beside the storing), with the reader's position just
+        // after it.
+        let (send, events) = std::sync::mpsc::sync_channel::<(Incoming, u64)>(READ_AHEAD);
         let reader_position = position.clone();
+        let (filter, check) = (&options.filter, &check);
         scope.spawn(move || {
             for event in reader {
-                if send.send((event, reader_position.bytes_read())).is_err() {
+                let incoming = match event {
+                    ReadEvent::Paper { paper, .. } if !filter.keeps(&paper) => {
+                        Incoming::FilteredOut
+                    }
+                    ReadEvent::Paper { mut paper, line } => {
+                        let vector = check.take_vector(&mut paper);
+                        Incoming::Kept {
+                            paper: Box::new(paper),
+                            line,
+                            vector,
+                        }
+                    }
+                    ReadEvent::Warning(problem) => Incoming::Warning(problem),
+                    ReadEvent::Rejected(problem) => Incoming::Rejected(problem),
+                };
+                if send.send((incoming, reader_position.bytes_read())).is_err() {
                     break;
                 }
             }
@@ -280,22 +300,33 @@ pub fn ingest_file(
             embedded: None,
         };
         let mut watch = Watch {
-            filter: &options.filter,
             done: FileProgress {
                 bytes_done: 0,
                 total_bytes: position.total_bytes(),
             },
             progress,
         };
-        store_events(&mut store, events, &check, &mut summary, &mut watch)
+        store_events(&mut store, events, &mut summary, &mut watch)
     })?;
     progress.file_finished(&summary);
     Ok(summary)
 }
 
-/// What [`store_events`] filters by and reports to.
+/// A record as the reader's thread hands it on.
+enum Incoming {
+    /// A paper the filter keeps, with the vector it brought, if any.
+    Kept {
+        paper: Box<Paper>,
+        line: usize,
+        vector: std::result::Result<Option<(Vec<f32>, bool)>, VectorProblem>,
+    },
+    FilteredOut,
+    Warning(Problem),
+    Rejected(Problem),
+}
+
+/// What [`store_events`] reports to.
 struct Watch<'a> {
-    filter: &'a RecordFilter,
     /// The bytes behind the last event taken from the reader.
     done: FileProgress,
     progress: &'a mut dyn Progress,
@@ -304,8 +335,7 @@ struct Watch<'a> {
 /// Stores the papers of `events` in batches; see [`ingest_file`].
 fn store_events(
     store: &mut Store<'_>,
-    events: impl IntoIterator<Item = (ReadEvent, u64)>,
-    check: &VectorCheck,
+    events: impl IntoIterator<Item = (Incoming, u64)>,
     summary: &mut FileSummary,
     watch: &mut Watch<'_>,
 ) -> Result<()> {
@@ -319,11 +349,15 @@ fn store_events(
         }
         watch.done.bytes_done = bytes;
         match event {
-            ReadEvent::Paper { paper, .. } if !watch.filter.keeps(&paper) => {
+            Incoming::FilteredOut => {
                 summary.filtered_out += 1;
             }
-            ReadEvent::Paper { mut paper, line } => {
-                let vector = match check.take_vector(&mut paper) {
+            Incoming::Kept {
+                paper,
+                line,
+                vector,
+            } => {
+                let vector = match vector {
                     Ok(vector) => vector,
                     Err(VectorProblem::Record(message)) => {
                         summary.rejected += 1;
@@ -349,18 +383,18 @@ fn store_events(
                 }
                 summary.read += 1;
                 without_vector += usize::from(vector.is_none());
-                batch.push((paper, vector.map(|(v, _)| v)));
+                batch.push((*paper, vector.map(|(v, _)| v)));
                 if without_vector == BATCH || batch.len() == VECTOR_BATCH {
                     store.batch(&mut batch, summary)?;
                     without_vector = 0;
                     progress.reading(summary, watch.done);
                 }
             }
-            ReadEvent::Warning(problem) => {
+            Incoming::Warning(problem) => {
                 summary.warnings += 1;
                 progress.warning(&problem);
             }
-            ReadEvent::Rejected(problem) => {
+            Incoming::Rejected(problem) => {
                 summary.rejected += 1;
                 progress.rejected(&problem);
             }

@@ -155,3 +155,242 @@ fn parquet_needs_a_file_and_a_bad_target_is_a_clear_error() {
     let out = relate_in(&store, &["export", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2), "bad usage");
 }
+
+#[test]
+fn a_parquet_export_imports_into_a_new_library_without_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    succeed(&relate_in(&store, &["ingest", sample().to_str().unwrap()]));
+    succeed(&relate_in(&store, &["topics"]));
+    let parquet_path = dir.path().join("papers.parquet");
+    succeed(&relate_in(
+        &store,
+        &["export", "-o", parquet_path.to_str().unwrap()],
+    ));
+    let jsonl = dir.path().join("papers.jsonl");
+    succeed(&relate_in(
+        &store,
+        &["export", "-o", jsonl.to_str().unwrap()],
+    ));
+
+    // The file names its model in its metadata, so no model is needed to
+    // create the new library, and nothing is embedded.
+    let copy = dir.path().join("copy");
+    let summary = stdout_json(&relate_without_model(
+        &copy,
+        &["ingest", parquet_path.to_str().unwrap(), "--json"],
+    ));
+    let file = &summary["files"][0];
+    assert_eq!(file["format"], "parquet", "{summary}");
+    assert_eq!(summary["embedded"], 0, "{summary}");
+    let exported = records(&jsonl);
+    assert_eq!(file["added"], exported.len(), "{summary}");
+    assert_eq!(file["vectors_given"], exported.len(), "{summary}");
+
+    // The same records and vectors come back out (the topics, not
+    // computed in the copy, aside).
+    let again = dir.path().join("again.jsonl");
+    succeed(&relate_without_model(
+        &copy,
+        &["export", "-o", again.to_str().unwrap()],
+    ));
+    let reimported = records(&again);
+    for (id, record) in &exported {
+        let mut record = record.clone();
+        let mut other = reimported[id].clone();
+        record.as_object_mut().unwrap().remove("relate_topic");
+        other.as_object_mut().unwrap().remove("relate_topic");
+        assert_eq!(other, record, "{id}");
+    }
+    // And the same answers.
+    let id = exported.keys().next().unwrap();
+    let answer = |store: &Path| {
+        let mut results = stdout_json(&relate_without_model(
+            store,
+            &["similar", id, "-k", "5", "--json"],
+        ))["results"]
+            .clone();
+        for row in results.as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("topic");
+        }
+        results
+    };
+    assert_eq!(answer(&copy), answer(&store));
+}
+
+/// A Parquet table as another tool writes it: no model named, a DATE
+/// column, 64-bit floats, a row without a title and one whose vector is
+/// too short.
+fn write_foreign_parquet(path: &Path, vectors: &[(String, String, Vec<f32>)]) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let schema = Arc::new(
+        parse_message_type(
+            "message table {
+               required binary id (UTF8);
+               optional binary title (UTF8);
+               optional binary abstract (UTF8);
+               optional int32 date (DATE);
+               required group embedding (LIST) {
+                 repeated group list { required double element; }
+               }
+             }",
+        )
+        .unwrap(),
+    );
+    let file = fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::default())).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let rows = vectors.len();
+    let mut leaf = 0;
+    while let Some(mut column) = group.next_column().unwrap() {
+        match leaf {
+            0 => {
+                let ids: Vec<ByteArray> = vectors.iter().map(|v| v.0.as_str().into()).collect();
+                column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&ids, None, None)
+                    .unwrap();
+            }
+            1 | 2 => {
+                // The last row has no title.
+                let values: Vec<ByteArray> = vectors
+                    .iter()
+                    .take(if leaf == 1 { rows - 1 } else { rows })
+                    .map(|v| v.1.split_once(". ").unwrap())
+                    .map(|(t, a)| if leaf == 1 { t.into() } else { a.into() })
+                    .collect();
+                let defined: Vec<i16> = (0..rows)
+                    .map(|r| i16::from(leaf == 2 || r < rows - 1))
+                    .collect();
+                column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&values, Some(&defined), None)
+                    .unwrap();
+            }
+            3 => {
+                // 2024-03-05 is day 19,787 after 1970-01-01.
+                let days = vec![19_787; rows];
+                column
+                    .typed::<Int32Type>()
+                    .write_batch(&days, Some(&vec![1; rows]), None)
+                    .unwrap();
+            }
+            _ => {
+                let (mut values, mut defined, mut repeated) = (Vec::new(), Vec::new(), Vec::new());
+                for (r, (_, _, vector)) in vectors.iter().enumerate() {
+                    // The first row's vector is cut short.
+                    let keep = if r == 0 { 10 } else { vector.len() };
+                    for (j, &x) in vector.iter().take(keep).enumerate() {
+                        values.push(f64::from(x));
+                        defined.push(1);
+                        repeated.push(i16::from(j > 0));
+                    }
+                }
+                column
+                    .typed::<DoubleType>()
+                    .write_batch(&values, Some(&defined), Some(&repeated))
+                    .unwrap();
+            }
+        }
+        column.close().unwrap();
+        leaf += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_parquet_table_from_another_tool_needs_the_model_vouched_for_and_names_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    succeed(&relate_in(&store, &["ingest", sample().to_str().unwrap()]));
+    let jsonl = dir.path().join("papers.jsonl");
+    succeed(&relate_in(
+        &store,
+        &["export", "-o", jsonl.to_str().unwrap()],
+    ));
+    let papers: Vec<(String, String, Vec<f32>)> = records(&jsonl)
+        .into_values()
+        .take(6)
+        .map(|r| {
+            (
+                format!("other-{}", r["id"].as_str().unwrap()),
+                format!(
+                    "{}. {}",
+                    r["title"].as_str().unwrap().trim_end_matches('.'),
+                    r["abstract"].as_str().unwrap()
+                ),
+                floats(&r["embedding"]),
+            )
+        })
+        .collect();
+    let table = dir.path().join("table.parquet");
+    write_foreign_parquet(&table, &papers);
+
+    // No model named in the file: refused unless --model-id vouches.
+    let out = relate_without_model(&store, &["ingest", table.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--model-id"), "{stderr}");
+
+    let out = relate_without_model(
+        &store,
+        &[
+            "ingest",
+            table.to_str().unwrap(),
+            "--model-id",
+            "all-MiniLM-L6-v2",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "bad rows: exit 3");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &summary["files"][0];
+    assert_eq!(file["added"], 4, "{summary}");
+    assert_eq!(file["rejected"], 2, "{summary}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("table.parquet:1: field `embedding` has 10 values"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("table.parquet:6: missing title"),
+        "{stderr}"
+    );
+    // The DATE column is read as a date; the vector is stored as given.
+    let stored = stdout_json(&relate_without_model(
+        &store,
+        &["similar", &papers[1].0, "-k", "1", "--json"],
+    ));
+    assert_eq!(stored["query"]["id"], papers[1].0.as_str(), "{stored}");
+    let best = &stored["results"][0];
+    assert_eq!(
+        best["id"],
+        papers[1].0.trim_start_matches("other-"),
+        "the same vector's paper is nearest: {stored}"
+    );
+
+    let out_path = dir.path().join("after.jsonl");
+    succeed(&relate_without_model(
+        &store,
+        &["export", "-o", out_path.to_str().unwrap()],
+    ));
+    assert_eq!(records(&out_path)[&papers[1].0]["date"], "2024-03-05");
+
+    // A file that only starts like Parquet is a clear error.
+    let broken = dir.path().join("broken.parquet");
+    fs::write(&broken, b"PAR1 and then nothing of a Parquet file").unwrap();
+    let out = relate_without_model(&store, &["ingest", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.parquet") && stderr.contains("not a readable Parquet file"),
+        "{stderr}"
+    );
+}

@@ -50,7 +50,7 @@ pub struct IngestArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex
+    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex, parquet
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<Format>,
 

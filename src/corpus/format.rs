@@ -29,16 +29,21 @@ pub enum Format {
     Arxiv,
     /// A BibTeX file as exported by Zotero or Google Scholar.
     Bibtex,
+    /// A Parquet table with a row per paper and columns named like the
+    /// fields of [`Format::Jsonl`], an `embedding` column included (what
+    /// `relate export` writes).
+    Parquet,
 }
 
 impl Format {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Digest,
         Format::Jsonl,
         Format::Csv,
         Format::Arxiv,
         Format::Bibtex,
+        Format::Parquet,
     ];
 
     /// The name used on the command line and in messages.
@@ -49,6 +54,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Arxiv => "arxiv",
             Format::Bibtex => "bibtex",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -71,10 +77,11 @@ impl FromStr for Format {
             "csv" | "tsv" => Ok(Format::Csv),
             "arxiv" => Ok(Format::Arxiv),
             "bibtex" | "bib" => Ok(Format::Bibtex),
+            "parquet" => Ok(Format::Parquet),
             _ => Err(Error::InvalidArgument {
                 name: "format".to_string(),
                 problem: format!(
-                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex"
+                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, parquet"
                 ),
             }),
         }
@@ -85,7 +92,8 @@ impl FromStr for Format {
 /// is then consumed; a compressed file is looked at decompressed).
 ///
 /// The extension decides first: `.txt` is a digest page, `.csv`/`.tsv` a
-/// table, `.bib`/`.bibtex` BibTeX, and `.jsonl`/`.ndjson`/`.json` JSON lines,
+/// table, `.bib`/`.bibtex` BibTeX, `.parquet` (or content starting with
+/// Parquet's `PAR1`) a Parquet table, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
 /// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
 /// arXiv). Any other extension is decided by the start of the content. A
@@ -115,7 +123,11 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
         Some("txt") => return Ok(Format::Digest),
         Some("csv" | "tsv") => return Ok(Format::Csv),
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
+        Some("parquet") => return Ok(Format::Parquet),
         _ => {}
+    }
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
     }
     // Bytes that are not UTF-8 are reported later, by the reader, with
     // their line.
@@ -221,6 +233,17 @@ mod tests {
         assert_eq!("ndjson".parse::<Format>().unwrap(), Format::Jsonl);
         let err = "xml".parse::<Format>().unwrap_err().to_string();
         assert!(err.contains("xml") && err.contains("bibtex"), "{err}");
+    }
+
+    #[test]
+    fn parquet_is_told_by_its_extension_or_its_magic_bytes() {
+        let named = Path::new("papers.parquet");
+        assert_eq!(detect_from(Some(named), b"anything"), Ok(Format::Parquet));
+        assert_eq!(
+            detect_from(Some(Path::new("table.bin")), b"PAR1\x15\x04"),
+            Ok(Format::Parquet)
+        );
+        assert_eq!(detect_from(None, b"PAR1\x15\x04"), Ok(Format::Parquet));
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl ReadPosition {
     pub fn total_bytes(&self) -> Option<u64> {
         self.total
     }
+
+    /// Says how far a reader that does not read front to back has got.
+    pub(crate) fn set(&self, bytes: u64) {
+        self.read.store(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Counts the bytes that pass through into a [`ReadPosition`].
@@ -112,6 +117,9 @@ pub struct Input {
     name: Option<PathBuf>,
     compression: Option<Compression>,
     position: ReadPosition,
+    /// The path of a regular, uncompressed file, which a reader that needs
+    /// to seek (Parquet) opens again.
+    file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Input {
@@ -142,6 +150,7 @@ impl Input {
             name: Some(PathBuf::from(name)),
             compression: None,
             position,
+            file: None,
         }
     }
 
@@ -164,6 +173,11 @@ impl Input {
     /// How far reading has got (shared with the reader).
     pub fn position(&self) -> ReadPosition {
         self.position.clone()
+    }
+
+    /// The input's path when it is a regular file, not compressed.
+    pub(crate) fn regular_file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// The input's bytes, decompressed.
@@ -279,12 +293,14 @@ fn decode(raw: Box<dyn Read + Send>, size: Option<u64>, path: &Path) -> Result<I
         )?),
         Some(Compression::Xz) => Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes)),
     };
+    let file = (size.is_some() && found.is_none() && !stdin).then(|| path.to_path_buf());
     Ok(Input {
         reader: Box::new(BufReader::with_capacity(BUFFER_BYTES, decoded)),
         shown,
         name,
         compression: found,
         position,
+        file,
     })
 }
 

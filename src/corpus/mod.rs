@@ -24,6 +24,7 @@ mod lines;
 mod normalize;
 mod paper;
 mod paper_id;
+mod parquet_table;
 mod reader;
 mod record;
 

@@ -19,7 +19,7 @@ use super::format::{detect_from, Format, SNIFF_BYTES};
 use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
-use super::{arxiv, bibtex, csv_table, digest, jsonl, record};
+use super::{arxiv, bibtex, csv_table, digest, jsonl, parquet_table, record};
 use crate::{Error, Result};
 
 /// The papers of one source, as an iterator of [`ReadEvent`]s.
@@ -67,6 +67,7 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
         .and_then(|e| e.to_str())
         .map(str::to_string);
     let position = input.position();
+    let regular_file = input.regular_file().map(Path::to_path_buf);
     let stream = input.into_reader();
     let events: Box<dyn Iterator<Item = ReadEvent> + Send> = if head.is_empty() {
         Box::new(std::iter::empty())
@@ -105,6 +106,24 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
                         .into_iter()
                         .chain(bibtex::read_bibtex(&text, &shown)),
                 )
+            }
+            Format::Parquet => {
+                let source = match regular_file {
+                    Some(path) => parquet_table::open_file(&path, &shown)?,
+                    None => {
+                        let mut bytes = Vec::new();
+                        let mut stream = stream;
+                        stream
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| Error::io("cannot read", Path::new(&shown), e))?;
+                        parquet_table::ParquetSource::Memory(bytes)
+                    }
+                };
+                Box::new(parquet_table::ParquetRows::open(
+                    source,
+                    &shown,
+                    position.clone(),
+                )?)
             }
         }
     };
