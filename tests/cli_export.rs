@@ -218,9 +218,9 @@ fn a_parquet_export_imports_into_a_new_library_without_the_model() {
     assert_eq!(answer(&copy), answer(&store));
 }
 
-/// A Parquet table as another tool writes it: no model named, a DATE
-/// column, 64-bit floats, a row without a title and one whose vector is
-/// too short.
+/// A Parquet table as another tool writes it: no model named, a `Title`
+/// column in its own case, a DATE column, 64-bit floats, a row without a
+/// title and one whose vector is too short.
 fn write_foreign_parquet(path: &Path, vectors: &[(String, String, Vec<f32>)]) {
     use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type};
     use parquet::file::properties::WriterProperties;
@@ -232,7 +232,7 @@ fn write_foreign_parquet(path: &Path, vectors: &[(String, String, Vec<f32>)]) {
         parse_message_type(
             "message table {
                required binary id (UTF8);
-               optional binary title (UTF8);
+               optional binary Title (UTF8);
                optional binary abstract (UTF8);
                optional int32 date (DATE);
                required group embedding (LIST) {

@@ -109,7 +109,12 @@ impl ParquetRows {
             })
             .cloned()
             .collect();
-        if !has_record && !kept.iter().any(|f| f.name() == "title") {
+        // Field names match as in JSON Lines: case and spacing aside.
+        if !has_record
+            && !kept
+                .iter()
+                .any(|f| f.name().trim().eq_ignore_ascii_case("title"))
+        {
             let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
             return Err(bad(
                 shown,
