@@ -13,6 +13,8 @@
 //! Topics are addressed as `T` (topic T) or `T.S` (subtopic S of topic T);
 //! see [`TopicPath`].
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fs;
 use std::path::PathBuf;
 
@@ -58,14 +60,12 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
     let n = vectors.len();
     let mut ids = Vec::with_capacity(n);
     let mut titles = Vec::with_capacity(n);
-    let mut abstracts = Vec::with_capacity(n);
     // Papers stored after the vectors were read have slots past the end;
     // they are left for the next run.
     library.for_each_paper(|slot, paper| {
         if (slot as usize) < n {
             ids.push(paper.id);
             titles.push(paper.title);
-            abstracts.push(paper.abstract_text);
         }
     })?;
     if ids.len() != n {
@@ -75,6 +75,12 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
             received: ids.len(),
         });
     }
+    let abstracts = StoredAbstracts {
+        library,
+        papers: n,
+        block: RefCell::new((0, Vec::new())),
+        failure: RefCell::new(None),
+    };
     let model = find_topics(
         &TopicInput {
             ids: &ids,
@@ -85,11 +91,59 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
         },
         opts,
     )?;
+    if let Some(e) = abstracts.failure.into_inner() {
+        return Err(e);
+    }
     Ok(LibraryTopics {
         model,
         titles,
         vectors,
     })
+}
+
+/// Abstracts read per block of this many slots.
+const ABSTRACT_BLOCK: usize = 4096;
+
+/// A library's abstracts, read from its database a block of slots at a
+/// time as the labels ask for them, rather than held for every paper.
+struct StoredAbstracts<'l> {
+    library: &'l Library,
+    papers: usize,
+    /// The first slot of the block held, and its abstracts.
+    block: RefCell<(usize, Vec<String>)>,
+    /// The first read that failed; the topics are then not returned.
+    failure: RefCell<Option<Error>>,
+}
+
+impl std::fmt::Debug for StoredAbstracts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAbstracts")
+            .field("papers", &self.papers)
+            .finish()
+    }
+}
+
+impl crate::topics::Abstracts for StoredAbstracts<'_> {
+    fn len(&self) -> usize {
+        self.papers
+    }
+
+    fn abstract_text(&self, i: usize) -> Cow<'_, str> {
+        let mut block = self.block.borrow_mut();
+        let (start, held) = &*block;
+        if !(*start..start + held.len()).contains(&i) {
+            let start = i / ABSTRACT_BLOCK * ABSTRACT_BLOCK;
+            let end = (start + ABSTRACT_BLOCK).min(self.papers);
+            match self.library.abstracts_in(start as u32..end as u32) {
+                Ok(read) => *block = (start, read),
+                Err(e) => {
+                    self.failure.borrow_mut().get_or_insert(e);
+                    return Cow::Borrowed("");
+                }
+            }
+        }
+        Cow::Owned(block.1.get(i - block.0).cloned().unwrap_or_default())
+    }
 }
 
 /// The 2-D position of each paper on the topic map (see

@@ -743,3 +743,17 @@ fn crash_at_random_moments_leaves_a_consistent_library() {
         "the writer made progress in only {kills_after_progress} rounds; nothing was tested"
     );
 }
+
+#[test]
+fn abstracts_are_read_by_slot_range_and_a_missing_slot_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let papers = sample();
+    lib.upsert(with_vectors(&papers)).unwrap();
+    let expected: Vec<String> = papers.iter().map(|p| p.abstract_text.clone()).collect();
+    assert_eq!(lib.abstracts_in(0..3).unwrap(), expected);
+    assert_eq!(lib.abstracts_in(1..2).unwrap(), expected[1..2]);
+    assert!(lib.abstracts_in(3..3).unwrap().is_empty());
+    let err = lib.abstracts_in(1..5).unwrap_err().to_string();
+    assert!(err.contains("slot 3"), "{err}");
+}

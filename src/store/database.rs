@@ -867,6 +867,36 @@ impl Database {
         Ok(())
     }
 
+    /// The abstracts of the papers in `slots`, in slot order.
+    pub fn abstracts_in(&self, slots: std::ops::Range<u32>) -> Result<Vec<String>> {
+        let err = |e| self.err("read papers", e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT slot, record FROM papers WHERE slot >= ?1 AND slot < ?2 ORDER BY slot",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![slots.start, slots.end]).map_err(err)?;
+        let mut out = Vec::with_capacity(slots.len());
+        while let Some(row) = rows.next().map_err(err)? {
+            let slot: u32 = row.get(0).map_err(err)?;
+            if slot != slots.start + out.len() as u32 {
+                break;
+            }
+            out.push(
+                self.decode(&row.get::<_, String>(1).map_err(err)?)?
+                    .abstract_text,
+            );
+        }
+        if out.len() != slots.len() {
+            return Err(self.corrupt(&format!(
+                "slot {} holds no paper, though the vectors run past it",
+                slots.start as usize + out.len()
+            )));
+        }
+        Ok(out)
+    }
+
     /// Runs `read`, whose statements then share one read transaction: one
     /// consistent state, and one lock taken rather than one per statement.
     /// `read` must not start a transaction of its own.

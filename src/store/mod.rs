@@ -678,6 +678,12 @@ impl Library {
         self.db.for_each_paper(each)
     }
 
+    /// The abstracts of the papers in `slots`, one per slot in order; an
+    /// error when one of them is missing.
+    pub fn abstracts_in(&self, slots: std::ops::Range<u32>) -> Result<Vec<String>> {
+        self.db.abstracts_in(slots)
+    }
+
     /// Bytes used by every file in the library folder, index files included.
     pub fn size_on_disk(&self) -> Result<u64> {
         folder_size(&self.dir)

@@ -24,6 +24,8 @@ mod stopwords;
 mod vectors;
 mod ward;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::corpus::compose_text;
@@ -46,9 +48,34 @@ pub(crate) use stopwords::is_stop_word;
 pub struct TopicInput<'a> {
     pub ids: &'a [String],
     pub titles: &'a [String],
-    pub abstracts: &'a [String],
+    /// Read only for the labels, in input order: a `Vec<String>`, or a
+    /// source that reads them when asked (a library's database).
+    pub abstracts: &'a dyn Abstracts,
     pub vectors: &'a [f32],
     pub dim: usize,
+}
+
+/// Each paper's abstract by input slot. The labels read them in slot
+/// order, twice, so a source may read them a block at a time rather than
+/// hold them all (about 1 GB at a million papers of real abstracts).
+pub trait Abstracts: std::fmt::Debug {
+    /// How many papers have an abstract here (one per input paper).
+    fn len(&self) -> usize;
+    /// The abstract of the paper in slot `i` (`i < len()`).
+    fn abstract_text(&self, i: usize) -> Cow<'_, str>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Abstracts for Vec<String> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn abstract_text(&self, i: usize) -> Cow<'_, str> {
+        Cow::Borrowed(self[i].as_str())
+    }
 }
 
 /// Most topics one may ask for: beyond this, k-means refinement over a
@@ -409,7 +436,7 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
     }
     let title_refs: Vec<&str> = input.titles.iter().map(String::as_str).collect();
     // Each paper's text is composed when it is read, not held for all.
-    let text_of = |i: usize| compose_text(&input.titles[i], &input.abstracts[i]);
+    let text_of = |i: usize| compose_text(&input.titles[i], &input.abstracts.abstract_text(i));
     let mut terms =
         labels::topic_terms_by_level(&title_refs, &text_of, &[&groups, &fine_groups], opts.terms);
     let fine_terms = terms.pop().unwrap_or_default();
