@@ -13,8 +13,7 @@
 //! ```
 //!
 //! Every paper of the library must have a label in the JSONL file (matched
-//! by id); outliers count in their nearest topic, as `relate topics` lists
-//! them beside it.
+//! by id); outliers count in their nearest topic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -96,24 +95,23 @@ fn run() -> Result<(), String> {
     let found = library_topics::find(&library, &options).map_err(|e| e.to_string())?;
     let auto_secs = started.elapsed().as_secs_f64();
     let model = &found.model;
-    let mut slot_labels: Vec<&str> = vec![""; model.assignments.len()];
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
-    for topic in &model.topics {
-        for (&slot, id) in topic.members.iter().zip(&topic.member_ids) {
-            by_id.insert(id, slot);
-        }
-    }
-    for outlier in &model.outliers {
-        by_id.insert(&outlier.id, outlier.slot);
-    }
-    for (id, &slot) in &by_id {
-        let label = labels
-            .get(*id)
-            .ok_or_else(|| format!("paper {id} has no label in {labels_path}"))?;
-        slot_labels[slot] = label;
-    }
-    if let Some(slot) = slot_labels.iter().position(|l| l.is_empty()) {
-        return Err(format!("the paper in slot {slot} is in no topic"));
+    // The label of each paper, in slot order (the topics' input order).
+    let mut slot_labels: Vec<&str> = Vec::with_capacity(model.assignments.len());
+    let mut missing = None;
+    library
+        .for_each_paper(|slot, paper| {
+            if (slot as usize) < model.assignments.len() {
+                match labels.get(&paper.id) {
+                    Some(label) => slot_labels.push(label),
+                    None => {
+                        missing.get_or_insert(paper.id);
+                    }
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    if let Some(id) = missing {
+        return Err(format!("paper {id} has no label in {labels_path}"));
     }
     let (truth, names) = numbered(&slot_labels);
 

@@ -56,7 +56,6 @@ pub(crate) struct ParquetRows {
     total_rows: usize,
     /// Set as rows are read, in proportion to the rows of the file.
     position: ReadPosition,
-    position_total: u64,
     has_record: bool,
     /// Model fields from the file's key-value metadata.
     file_fields: Vec<(String, String)>,
@@ -131,14 +130,12 @@ impl ParquetRows {
         let rows = RowIter::from_file_into(reader)
             .project(Some(projection))
             .map_err(unreadable)?;
-        let position_total = position.total_bytes().unwrap_or(0);
         Ok(ParquetRows {
             rows: Some(rows),
             shown: shown.to_string(),
             row: 0,
             total_rows,
             position,
-            position_total,
             has_record,
             file_fields,
         })
@@ -197,10 +194,9 @@ impl Iterator for ParquetRows {
         // The row reader panics on some damaged files rather than failing.
         let next = catch_unwind(AssertUnwindSafe(|| rows.next()));
         self.row += 1;
-        if self.total_rows > 0 {
+        if let (Some(total_bytes), true) = (self.position.total_bytes(), self.total_rows > 0) {
             let share = self.row.min(self.total_rows) as f64 / self.total_rows as f64;
-            self.position
-                .set((share * self.position_total as f64) as u64);
+            self.position.set((share * total_bytes as f64) as u64);
         }
         match next {
             Ok(None) => {

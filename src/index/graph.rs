@@ -352,8 +352,12 @@ impl LayeredGraph {
             ));
         }
         let links = &words[d.links_at + start..d.links_at + end];
-        // A maximum rather than `any`: no early exit, so it vectorises.
-        if links.iter().fold(0, |m, &s| m.max(s)) as usize >= self.nodes && !links.is_empty() {
+        // The largest link rather than `any`: no early exit, so it vectorises.
+        if links
+            .iter()
+            .max()
+            .is_some_and(|&s| s as usize >= self.nodes)
+        {
             return Err(corrupt(
                 &self.origin,
                 &format!("layer {l} links to no node"),

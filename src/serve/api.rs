@@ -161,11 +161,7 @@ pub async fn on_snapshot<T: Send + 'static>(
     f: impl FnOnce(&Snapshot) -> std::result::Result<T, ApiError> + Send + 'static,
 ) -> std::result::Result<T, ApiError> {
     let snapshot = state.current()?;
-    let _turn = state
-        .workers
-        .acquire()
-        .await
-        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
+    let _turn = state.turn().await?;
     tokio::task::spawn_blocking(move || f(&snapshot))
         .await
         .map_err(|e| ApiError::internal(format!("the request failed: {e}")))?
@@ -337,11 +333,7 @@ pub async fn similar_answer(
     rank: Option<Rank>,
 ) -> std::result::Result<Answer, ApiError> {
     let s = state.current()?;
-    let _turn = state
-        .workers
-        .acquire()
-        .await
-        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
+    let _turn = state.turn().await?;
     s.with_library(|library| {
         library.read_together(|library| {
             let rank = crate::lexical::choose(rank, library)?;
@@ -366,11 +358,7 @@ pub async fn search_answer(
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("the model returned no vector"))?;
-    let _turn = state
-        .workers
-        .acquire()
-        .await
-        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
+    let _turn = state.turn().await?;
     tokio::task::spawn_blocking(move || {
         snapshot
             .with_library(|library| {

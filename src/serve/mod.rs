@@ -162,8 +162,8 @@ pub struct AppState {
     pub model_id: String,
     pub request_timeout: Duration,
     pub reload_every: Duration,
-    /// Requests working on a blocking thread at once; the others wait
-    /// their turn without holding a thread or a database connection.
+    /// Requests working on the library at once; the others wait their
+    /// turn without holding a thread or a database connection.
     pub workers: tokio::sync::Semaphore,
 }
 
@@ -173,6 +173,15 @@ impl AppState {
         self.snapshot
             .load_full()
             .ok_or_else(|| ApiError::not_ready("the library is still loading; retry in a moment"))
+    }
+
+    /// Waits for this request's turn to work on the library (see
+    /// [`AppState::workers`]); 503 once the server is shutting down.
+    pub async fn turn(&self) -> std::result::Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.workers
+            .acquire()
+            .await
+            .map_err(|_| ApiError::not_ready("the server is shutting down"))
     }
 }
 

@@ -180,11 +180,7 @@ async fn answer_for(
     params.text("q", "a paper id or title, or a text")?;
     let text = q.to_string();
     let snapshot = state.current()?;
-    let turn = state
-        .workers
-        .acquire()
-        .await
-        .map_err(|_| ApiError::not_ready("the server is shutting down"))?;
+    let turn = state.turn().await?;
     let paper = tokio::task::spawn_blocking(move || {
         snapshot.with_library(|library| {
             Ok(match query::resolve_paper(library, &text) {
