@@ -44,6 +44,7 @@ use serde_json::Value;
 
 use crate::paper_filter::RecordFilter;
 use crate::store::{short_fingerprint, Library, ModelInfo};
+use crate::vector_rows::VectorRows;
 use crate::{Error, Result};
 
 /// Papers classified, embedded and stored together (one transaction).
@@ -84,6 +85,12 @@ pub struct IngestOptions {
     /// Only papers this filter keeps are stored; the others are counted in
     /// [`FileSummary::filtered_out`].
     pub filter: RecordFilter,
+    /// A NumPy `.npy` matrix holding the vector of each record, row `i`
+    /// for the file's `i`-th record (bad records included, so that one
+    /// does not shift the rest). The file's records must number its rows,
+    /// or nothing is stored; [`IngestOptions::model_id`] must say whose
+    /// vectors they are.
+    pub vectors: Option<std::path::PathBuf>,
 }
 
 /// What ingesting one file did.
@@ -187,9 +194,26 @@ pub fn ingest_file(
         summary.unreadable = !matches!(e, Error::BadRecord { .. });
         summary.error = Some(e.to_string());
     };
-    // `strict` reads the file twice: first to check every record, then to
-    // store them. A stream is kept in a temporary file for the second read.
-    let replay = if options.strict {
+    let check = VectorCheck {
+        model: library.manifest().model.clone(),
+        model_id: options.model_id.clone(),
+        dir: library.dir().display().to_string(),
+    };
+    let mut rows = match &options.vectors {
+        Some(vectors) => match check.open_rows(vectors) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                open_failed(&mut summary, e);
+                summary.unreadable = true;
+                return Ok(summary);
+            }
+        },
+        None => None,
+    };
+    // `strict` and `vectors` read the file twice: first to check every
+    // record (or count them against the rows), then to store them. A
+    // stream is kept in a temporary file for the second read.
+    let replay = if options.strict || rows.is_some() {
         match ReplayableInput::new(path) {
             Ok(replay) => Some(replay),
             Err(e) => {
@@ -217,18 +241,35 @@ pub fn ingest_file(
     };
     summary.format = reader.format().name().to_string();
 
-    let reader = if options.strict {
-        let problems: Vec<Problem> = reader
-            .filter_map(|event| match event {
-                ReadEvent::Rejected(p) => Some(p),
-                _ => None,
-            })
-            .collect();
-        if !problems.is_empty() {
+    let reader = if replay.is_some() {
+        let mut problems = Vec::new();
+        let mut records = 0;
+        for event in reader {
+            match event {
+                ReadEvent::Paper { .. } => records += 1,
+                ReadEvent::Rejected(p) => {
+                    records += 1;
+                    problems.push(p);
+                }
+                ReadEvent::Warning(_) => {}
+            }
+        }
+        if options.strict && !problems.is_empty() {
             progress.strict_refused(&problems);
             summary.rejected = problems.len();
             summary.error = Some(format!(
                 "{} bad records; nothing stored from this file (--strict)",
+                problems.len()
+            ));
+            return Ok(summary);
+        }
+        if let Some(rows) = rows.as_ref().filter(|rows| rows.rows() != records) {
+            summary.unreadable = true;
+            summary.error = Some(format!(
+                "{} has {} rows, but the file has {records} records (counting {} bad ones): \
+                 row i must be the vector of record i, so nothing was stored",
+                rows.path(),
+                rows.rows(),
                 problems.len()
             ));
             return Ok(summary);
@@ -247,11 +288,6 @@ pub fn ingest_file(
     progress.file_started(&summary.path);
     let position = reader.position();
     let source = source_name(path);
-    let check = VectorCheck {
-        model: library.manifest().model.clone(),
-        model_id: options.model_id.clone(),
-        dir: library.dir().display().to_string(),
-    };
     // The file is read and parsed on its own thread, the model runs on
     // another, and batches are classified and stored on this one.
     std::thread::scope(|scope| {
@@ -263,12 +299,22 @@ pub fn ingest_file(
         let (filter, check) = (&options.filter, &check);
         scope.spawn(move || {
             for event in reader {
+                // Every record takes its row, kept or not.
+                let row = match (&mut rows, &event) {
+                    (Some(rows), ReadEvent::Paper { .. } | ReadEvent::Rejected(_)) => {
+                        Some(rows.next_row().map(|row| (row, rows.taken(), rows.path())))
+                    }
+                    _ => None,
+                };
                 let incoming = match event {
                     ReadEvent::Paper { paper, .. } if !filter.keeps(&paper) => {
                         Incoming::FilteredOut
                     }
                     ReadEvent::Paper { mut paper, line } => {
-                        let vector = check.take_vector(&mut paper);
+                        let vector = match row {
+                            Some(row) => check.row_vector(&mut paper, row),
+                            None => check.take_vector(&mut paper),
+                        };
                         Incoming::Kept {
                             paper: Box::new(paper),
                             line,
@@ -364,7 +410,7 @@ fn store_events(
                         progress.rejected(&Problem::new(&summary.path, line, message));
                         continue;
                     }
-                    Err(VectorProblem::Model(message)) => {
+                    Err(VectorProblem::Stop(message)) => {
                         // Nothing more of this file is stored: its vectors
                         // would not be comparable with the library's. The
                         // papers before this line passed every check.
@@ -519,9 +565,9 @@ fn model_thread_gone() -> Error {
 enum VectorProblem {
     /// This record is bad (skipped, like any bad record).
     Record(String),
-    /// The vectors come from another model than the library's (the file is
-    /// refused from here on).
-    Model(String),
+    /// The vectors come from another model than the library's, or cannot
+    /// be read (the file is refused from here on).
+    Stop(String),
 }
 
 /// Checks the vectors that records carry against the library.
@@ -553,7 +599,7 @@ impl VectorCheck {
         let name = text(MODEL_FIELD, name)?;
         let fingerprint = text(FINGERPRINT_FIELD, fingerprint)?;
         self.check_model(name.as_deref(), fingerprint.as_deref())
-            .map_err(VectorProblem::Model)?;
+            .map_err(VectorProblem::Stop)?;
         let Value::Array(items) = embedding else {
             return Err(VectorProblem::Record(format!(
                 "field `{EMBEDDING_FIELD}` is not a list of numbers"
@@ -570,35 +616,76 @@ impl VectorCheck {
         }
         let mut vector = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let value = item.as_f64().map(|v| v as f32);
-            match value {
-                Some(v) if v.is_finite() => vector.push(v),
-                _ => {
+            match item.as_f64() {
+                Some(v) => vector.push(v as f32),
+                None => {
                     return Err(VectorProblem::Record(format!(
-                        "field `{EMBEDDING_FIELD}`: value {} ({item}) is not a finite 32-bit \
-                         number",
+                        "field `{EMBEDDING_FIELD}`: value {} ({item}) is not a number",
                         i + 1
                     )))
                 }
             }
         }
-        let norm = vector
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt();
-        if norm == 0.0 || !norm.is_finite() {
-            return Err(VectorProblem::Record(format!(
-                "field `{EMBEDDING_FIELD}` has length {norm}; it cannot be scaled to unit length"
+        unit_vector(vector, &format!("field `{EMBEDDING_FIELD}`")).map(Some)
+    }
+
+    /// Opens the `.npy` matrix of vectors given beside a file, after
+    /// checking that its rows have the library's dimension and that the
+    /// caller said which model made them (the file cannot say).
+    fn open_rows(&self, path: &Path) -> Result<VectorRows> {
+        let rows = VectorRows::open(path)?;
+        let bad = |problem: String| Error::BadInput {
+            path: rows.path().to_string(),
+            problem,
+        };
+        if rows.dim() != self.model.dim {
+            return Err(bad(format!(
+                "its rows have {} values, but the library at {} holds {}-dimensional vectors of \
+                 model {}",
+                rows.dim(),
+                self.dir,
+                self.model.dim,
+                self.model.id
             )));
         }
-        let normalise = (norm - 1.0).abs() > NORM_TOLERANCE;
-        if normalise {
-            for v in &mut vector {
-                *v = (f64::from(*v) / norm) as f32;
-            }
+        if self.model_id.is_none() {
+            return Err(bad(format!(
+                "a .npy file does not say which model made its vectors: if they come from the \
+                 library's model, say so with --model-id {}",
+                self.model
+                    .fingerprint
+                    .as_deref()
+                    .map_or(self.model.id.as_str(), short_fingerprint)
+            )));
         }
-        Ok(Some((vector, normalise)))
+        self.check_model(None, None).map_err(bad)?;
+        Ok(rows)
+    }
+
+    /// The vector for `paper` from its row of the `.npy` matrix (`row`:
+    /// the row as read, its 1-based number and the file's name). A record
+    /// that brings its own vector as well is refused.
+    fn row_vector(
+        &self,
+        paper: &mut Paper,
+        row: Result<(Option<Vec<f32>>, usize, &str)>,
+    ) -> std::result::Result<Option<(Vec<f32>, bool)>, VectorProblem> {
+        paper.extra.remove(MODEL_FIELD);
+        paper.extra.remove(FINGERPRINT_FIELD);
+        let own = paper.extra.remove(EMBEDDING_FIELD).is_some();
+        let (row, number, path) = row.map_err(|e| VectorProblem::Stop(e.to_string()))?;
+        let Some(row) = row else {
+            return Err(VectorProblem::Stop(format!(
+                "{path} has no row for this record (it changed while being read)"
+            )));
+        };
+        if own {
+            return Err(VectorProblem::Record(format!(
+                "the record carries its own `{EMBEDDING_FIELD}` and row {number} of {path} gives \
+                 another: keep one of them"
+            )));
+        }
+        unit_vector(row, &format!("row {number} of {path}")).map(Some)
     }
 
     /// Whether vectors made by the model `name` / `fingerprint` (as the
@@ -664,6 +751,38 @@ impl VectorCheck {
             ))
         }
     }
+}
+
+/// `vector` (described by `what` in a problem) scaled to unit length,
+/// with whether it had to be, once every value is known to be a finite
+/// 32-bit float and the length is not zero.
+fn unit_vector(
+    mut vector: Vec<f32>,
+    what: &str,
+) -> std::result::Result<(Vec<f32>, bool), VectorProblem> {
+    if let Some((i, v)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(VectorProblem::Record(format!(
+            "{what}: value {} ({v}) is not a finite 32-bit number",
+            i + 1
+        )));
+    }
+    let norm = vector
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(VectorProblem::Record(format!(
+            "{what} has length {norm}; it cannot be scaled to unit length"
+        )));
+    }
+    let normalise = (norm - 1.0).abs() > NORM_TOLERANCE;
+    if normalise {
+        for v in &mut vector {
+            *v = (f64::from(*v) / norm) as f32;
+        }
+    }
+    Ok((vector, normalise))
 }
 
 /// Records read when looking for the model of a file's vectors.

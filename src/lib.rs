@@ -26,5 +26,6 @@ pub mod serve;
 pub mod simd;
 pub mod store;
 pub mod topics;
+pub mod vector_rows;
 
 pub use error::{Error, Result};

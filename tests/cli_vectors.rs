@@ -1,7 +1,8 @@
 //! Papers that bring their own vectors, through the real binary: `relate
 //! embed` output imported into a new library without the model, the checks
 //! that refuse vectors of another dimension, model or value range, and
-//! mixed files where only the papers without a vector are embedded.
+//! mixed files where only the papers without a vector are embedded, and
+//! vectors given as a NumPy matrix beside the records.
 
 mod common;
 
@@ -282,4 +283,127 @@ fn source_filter_keeps_papers_of_the_files_named() {
     let other_path = dir.path().join(".").join("second.jsonl");
     assert_eq!(ids(&other_path), ["a2", "a3"]);
     assert!(ids(&dir.path().join("never-ingested.jsonl")).is_empty());
+}
+
+/// `rows` as a NumPy `.npy` file of 64-bit floats, as `numpy.save` writes it.
+fn write_npy(path: &Path, rows: &[Vec<f32>]) {
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut header = format!(
+        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {dim}), }}",
+        rows.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for value in rows.iter().flatten() {
+        bytes.extend_from_slice(&f64::from(*value).to_le_bytes());
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn npy_rows_pair_with_records_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    // The records without their vectors, and a bad record (no title) as
+    // the second line: it takes the second row, so the rest stay paired.
+    let mut records: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut record = row.clone();
+            let object = record.as_object_mut().unwrap();
+            for field in ["embedding", "embedding_model", "embedding_fingerprint"] {
+                object.remove(field);
+            }
+            record
+        })
+        .collect();
+    records.insert(1, serde_json::json!({"id": "untitled"}));
+    let papers = dir.path().join("papers.jsonl");
+    write_lines(&papers, &records);
+    let mut vectors: Vec<Vec<f32>> = rows.iter().map(vector_of).collect();
+    vectors.insert(1, vec![0.5; 384]);
+    let npy = dir.path().join("vectors.npy");
+    write_npy(&npy, &vectors);
+    let (papers, npy) = (papers.to_str().unwrap(), npy.to_str().unwrap());
+    let store = dir.path().join("library");
+
+    // Rows and records must agree in number: one row short stores nothing.
+    let short = dir.path().join("short.npy");
+    write_npy(&short, &vectors[..3]);
+    let out = relate_in(
+        &store,
+        &[
+            "ingest",
+            papers,
+            "--vectors",
+            short.to_str().unwrap(),
+            "--model-id",
+            "all-MiniLM-L6-v2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("short.npy has 3 rows, but the file has 4 records (counting 1 bad ones)"),
+        "{stderr}"
+    );
+    assert!(stored(&store).is_empty());
+
+    // Rows of another length, and no word on the model: refused.
+    let narrow = dir.path().join("narrow.npy");
+    write_npy(&narrow, &vec![vec![1.0, 0.0]; 4]);
+    let out = relate_in(
+        &store,
+        &[
+            "ingest",
+            papers,
+            "--vectors",
+            narrow.to_str().unwrap(),
+            "--model-id",
+            "all-MiniLM-L6-v2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("its rows have 2 values, but the library"),
+        "{stderr}"
+    );
+    let out = relate_in(&store, &["ingest", papers, "--vectors", npy]);
+    assert_eq!(out.status.code(), Some(2), "--vectors needs --model-id");
+    assert!(stored(&store).is_empty());
+
+    let out = relate_in(
+        &store,
+        &[
+            "ingest",
+            "--json",
+            papers,
+            "--vectors",
+            npy,
+            "--model-id",
+            "all-MiniLM-L6-v2",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the untitled record is rejected"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["embedded"], 0);
+    assert_eq!(summary["files"][0]["added"], 3);
+    assert_eq!(summary["files"][0]["vectors_given"], 3);
+    assert_eq!(summary["files"][0]["rejected"], 1);
+    let stored = stored(&store);
+    assert_eq!(stored.len(), 3);
+    for ((id, vector, _), row) in stored.iter().zip(&rows) {
+        assert_eq!(id, row["id"].as_str().unwrap());
+        assert_eq!(*vector, vector_of(row), "{id} has its own row's vector");
+    }
 }

@@ -65,6 +65,13 @@ pub struct IngestArgs {
     #[arg(long, value_name = "FINGERPRINT|NAME")]
     pub model_id: Option<String>,
 
+    /// The papers' vectors as a NumPy .npy matrix (papers × dimensions, 32-
+    /// or 64-bit floats), row i for the i-th record of the one PATH, bad
+    /// records included; needs --model-id. Nothing is stored when the rows
+    /// and records differ in number
+    #[arg(long, value_name = "FILE.npy", requires = "model_id")]
+    pub vectors: Option<PathBuf>,
+
     #[command(flatten)]
     pub filter: FilterArgs,
 
@@ -325,6 +332,15 @@ impl Progress for CliProgress {
 
 pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let start = Instant::now();
+    if args.vectors.is_some() && args.paths.len() != 1 {
+        use clap::CommandFactory;
+        super::Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--vectors pairs its rows with the records of one file: give one PATH",
+            )
+            .exit();
+    }
     let options = args.model.options();
     let store_dir = args.store.dir()?;
     let mut library = match ModelFolder::open(&options.model_dir) {
@@ -352,6 +368,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         strict: args.strict,
         model_id: args.model_id.clone(),
         filter,
+        vectors: args.vectors.clone(),
     };
     let mut progress = CliProgress::default();
     let mut files = Vec::new();

@@ -211,6 +211,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
             format: None,
             strict: false,
             model_id: None,
+            vectors: None,
             // Every paper is stored; the filters choose among them below.
             filter: FilterArgs::default(),
             json: false,
