@@ -482,6 +482,80 @@ fn a_missing_stale_or_damaged_vector_file_is_read_around_by_readers_and_rebuilt_
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn added_papers_grow_the_vector_file_in_place_and_changed_ones_replace_it() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("vectors.f32");
+    let inode = || std::fs::metadata(&vectors).unwrap().ino();
+    let papers: Vec<Paper> = (0..30)
+        .map(|i| {
+            paper(
+                &format!("p{i}"),
+                &format!("Paper number {i}"),
+                &format!("Abstract {i}."),
+            )
+        })
+        .collect();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&papers[..10])).unwrap();
+    let before = lib.vectors().unwrap();
+    let first_ten = before.as_slice().to_vec();
+    let file = inode();
+
+    lib.upsert(with_vectors(&papers[10..20])).unwrap();
+    assert_eq!(lib.vectors().unwrap().len(), 20);
+    assert_eq!(inode(), file, "papers only added: the file grows in place");
+    assert_eq!(before.len(), 10);
+    assert_eq!(
+        before.as_slice(),
+        &first_ten[..],
+        "a mapped view does not change"
+    );
+    drop(lib);
+    // A reader checks the whole body against the continued checksum.
+    let reader = Library::open(dir.path()).unwrap();
+    assert_eq!(reader.vectors().unwrap().generation(), 2);
+    assert_consistent(&reader);
+    drop(reader);
+
+    // A crash after appending but before the header was rewritten leaves
+    // more bytes than the header says: the file is written again whole.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&vectors)
+        .unwrap()
+        .write_all(&[7u8; DIM * 4 * 3])
+        .unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&papers[20..25])).unwrap();
+    assert_consistent(&lib);
+    assert_ne!(inode(), file, "replaced after the interrupted append");
+    let file = inode();
+
+    // A changed vector is not an append: the file is replaced.
+    let mut reworded = papers[3].clone();
+    reworded.abstract_text = "Reworded.".into();
+    lib.upsert(with_vectors(&[reworded])).unwrap();
+    lib.upsert(with_vectors(&papers[25..])).unwrap();
+    assert_consistent(&lib);
+    assert_ne!(inode(), file);
+    let file = inode();
+    lib.upsert(with_vectors(&papers[..1])).unwrap();
+    lib.upsert(with_vectors(&[paper(
+        "p30",
+        "Paper number 30",
+        "Abstract 30.",
+    )]))
+    .unwrap();
+    assert_consistent(&lib);
+    assert_eq!(inode(), file, "an unchanged paper stores no vector");
+    drop(lib);
+    assert_consistent(&Library::open(dir.path()).unwrap());
+}
+
 #[test]
 fn a_damaged_database_is_reported_by_name_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();

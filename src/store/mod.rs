@@ -9,8 +9,9 @@
 //! version 1 library, which recorded only the name, is matched by name and
 //! gets the fingerprint when it is next opened for writing. `vectors.f32` is a flat copy of all vectors in slot
 //! order for fast, memory-mapped queries; it carries the generation it was
-//! built from and is rebuilt (replaced whole, atomically) whenever it is
-//! missing, damaged or behind the database. `index/` is left to the index
+//! built from and is brought up to date whenever it is missing, damaged or
+//! behind the database: grown in place when papers were only added, else
+//! replaced whole, atomically. `index/` is left to the index
 //! module. Every file other than the database is replaced through
 //! [`crate::atomic_file`]. A crash at any moment therefore leaves the
 //! library as of its last committed transaction; temporary files a killed
@@ -50,7 +51,7 @@ use database::Database;
 use location::{
     DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, WRITE_LOCK_FILE,
 };
-use vector_file::{BodyCheck, Header, VectorFileWriter};
+use vector_file::{BodyCheck, Header, VectorFileAppender, VectorFileWriter};
 
 /// How many papers a word search on titles considers.
 const TITLE_SEARCH_LIMIT: usize = 200;
@@ -511,6 +512,29 @@ impl Library {
                 library_id: snap.meta.library_id,
                 checksum: None,
             };
+            // Papers only added since the old file: their vectors are
+            // appended to it (its body is not read again; the checksum
+            // carries on from the one recorded).
+            if let Some((_, old)) = vector_file::read_header(path).filter(|_| reuse) {
+                let only_added = snap
+                    .first_slot_stored_after(old.generation)?
+                    .is_none_or(|first| first >= old.count);
+                if only_added {
+                    // On failure the file is longer than its header says,
+                    // so it is written again whole below.
+                    let appended = (|| -> Result<bool> {
+                        let Some(mut out) = VectorFileAppender::open(path, old, header)? else {
+                            return Ok(false);
+                        };
+                        snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
+                        out.commit()?;
+                        Ok(true)
+                    })();
+                    if let Ok(true) = appended {
+                        return Ok(());
+                    }
+                }
+            }
             // An old file is reused only if its body is intact (or predates
             // checksums).
             let base = vector_file::read_header(path).filter(|(_, old)| {

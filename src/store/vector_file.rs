@@ -1,9 +1,13 @@
 //! The flat vector file: every stored vector as contiguous little-endian f32
 //! in slot order behind a 64-byte header, memory-mapped for queries. The
 //! file is derived from the database and stamped with the database's
-//! generation; it is only ever replaced whole (temp file, fsync, rename; see
-//! [`crate::atomic_file`]), so
-//! a mapped view never changes underneath its reader.
+//! generation. It is replaced whole (temp file, fsync, rename; see
+//! [`crate::atomic_file`]) when stored vectors changed, and grown in place
+//! when papers were only added ([`VectorFileAppender`]: the new vectors
+//! written past the end and made durable, then the header rewritten), so
+//! the bytes a mapped view covers never change underneath its reader. A
+//! crash between the two steps leaves a file longer than its header says,
+//! which [`read_header`] refuses, so it is rebuilt from the database.
 //!
 //! Header layout (all integers little-endian):
 //! `magic[8] = "RLTVECS\0"`, `version: u32`, `dim: u32`, `count: u64`,
@@ -441,6 +445,97 @@ impl VectorFileWriter {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&header.encode()).map_err(io)?;
         file.commit()
+    }
+}
+
+/// Papers added to the library since its vector file was written: their
+/// vectors appended to that file in place, so a large library is not
+/// copied for a few new papers. The header, rewritten last, takes the new
+/// count, generation and a checksum continued from the old one (so damage
+/// the old body already had is still caught).
+pub(crate) struct VectorFileAppender {
+    out: BufWriter<File>,
+    path: std::path::PathBuf,
+    header: Header,
+    next_slot: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl VectorFileAppender {
+    /// Opens the vector file at `path`, whose header is `old`, to grow it
+    /// to `new`. `None` when it cannot be grown: it records no checksum to
+    /// continue, has another shape, or is not as long as `old` says.
+    pub fn open(path: &Path, old: Header, new: Header) -> Result<Option<VectorFileAppender>> {
+        let (Some(checksum), Some(end)) = (old.checksum, old.file_len()) else {
+            return Ok(None);
+        };
+        if old.library_id != new.library_id
+            || old.dim != new.dim
+            || old.count > new.count
+            || old.generation >= new.generation
+        {
+            return Ok(None);
+        }
+        let io = |e| Error::io("open for appending", path, e);
+        let mut file = File::options().write(true).open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() != end {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(end)).map_err(io)?;
+        Ok(Some(VectorFileAppender {
+            out: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            header: Header {
+                checksum: None,
+                ..new
+            },
+            next_slot: old.count,
+            crc: crc32fast::Hasher::new_with_initial(checksum),
+        }))
+    }
+
+    /// Appends the vector of `slot` (`dim` little-endian f32), which must
+    /// be the next slot after those already in the file.
+    pub fn put(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(bytes.len(), self.header.dim * 4);
+        if slot != self.next_slot {
+            return Err(Error::StoreCorrupt {
+                path: self.path.clone(),
+                problem: format!("slot {slot} comes where slot {} belongs", self.next_slot),
+                fix: "The database skips a slot; restore it from a backup or ingest again".into(),
+            });
+        }
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io("append to", &self.path, e))?;
+        self.crc.update(bytes);
+        self.next_slot += 1;
+        Ok(())
+    }
+
+    /// Checks that every new slot came, makes the appended vectors durable,
+    /// then writes and syncs the new header.
+    pub fn commit(self) -> Result<()> {
+        if self.next_slot != self.header.count {
+            return Err(Error::StoreCorrupt {
+                path: self.path.clone(),
+                problem: format!(
+                    "the database lists {} papers but the file reached {}",
+                    self.header.count, self.next_slot
+                ),
+                fix: "Restore the library from a backup or ingest again".into(),
+            });
+        }
+        let io = |e| Error::io("append to", &self.path, e);
+        let mut file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_data().map_err(io)?;
+        let header = Header {
+            checksum: Some(self.crc.finalize()),
+            ..self.header
+        };
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&header.encode()).map_err(io)?;
+        file.sync_data().map_err(io)
     }
 }
 
