@@ -243,12 +243,16 @@ impl Database {
         // A new database gets pages of PAGE_SIZE bytes (an existing one
         // keeps its own: the size is fixed once the first page is written).
         // WAL lets queries read while an ingest writes; FULL syncs each
-        // commit, so the generation on disk never goes backwards.
+        // commit, so the generation on disk never goes backwards. Temporary
+        // tables (a batch's full-text rows) and statement journals stay in
+        // memory: written to temporary files they took a sixth of an
+        // import's time in system calls.
         db.conn
             .pragma_update(None, "page_size", PAGE_SIZE)
             .and_then(|()| db.conn.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| db.conn.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| db.conn.pragma_update(None, "cache_size", -CACHE_KIB))
+            .and_then(|()| db.conn.pragma_update(None, "temp_store", "MEMORY"))
             .map_err(|e| db.err("open", e))?;
         Ok(db)
     }
