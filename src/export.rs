@@ -4,7 +4,8 @@
 //! with its `embedding`, `embedding_model` and `embedding_fingerprint`, as
 //! `relate embed` writes them), or one Parquet file that DuckDB, Polars,
 //! Spark and LanceDB read directly (one row per paper, the vector a list of
-//! 32-bit floats). Each paper's topic goes with it when the saved topics
+//! 32-bit floats). Or JSON Lines without the vectors beside a NumPy `.npy`
+//! matrix of them, row `i` for line `i`. Each paper's topic goes with it when the saved topics
 //! are current. Papers are read in slot order and Parquet rows are written
 //! in groups of [`ROW_GROUP`], so memory stays bounded whatever the
 //! library's size.
@@ -12,6 +13,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use npyz::WriterBuilder;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, FloatType, Int32Type};
 use parquet::file::metadata::KeyValue;
@@ -100,14 +102,13 @@ pub fn export<W: Write + Send>(
     out: W,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ExportSummary> {
-    let topics = library_topics::load_fresh(library)?;
-    let vectors = library.vectors()?;
     let model = &library.manifest().model;
-    let mut sink: Box<dyn Sink + '_> = match format {
+    let sink: Box<dyn Sink + '_> = match format {
         ExportFormat::Jsonl => Box::new(JsonLines {
             out: std::io::BufWriter::new(out),
             model: model.id.clone(),
             fingerprint: model.fingerprint.clone(),
+            vectors: true,
         }),
         ExportFormat::Parquet => Box::new(ParquetSink::new(
             out,
@@ -115,6 +116,48 @@ pub fn export<W: Write + Send>(
             model.fingerprint.as_deref(),
         )?),
     };
+    write_papers(library, sink, progress)
+}
+
+/// Writes every paper of `library` to `out` as JSON Lines without its
+/// vector, and the vectors to `matrix` as a NumPy `.npy` matrix of 32-bit
+/// floats (papers × dimensions), row `i` for line `i`: what `relate ingest
+/// FILE --vectors MATRIX` reads back, and `numpy.load` reads directly.
+pub fn export_with_matrix<W: Write + Send, V: Write>(
+    library: &Library,
+    out: W,
+    matrix: V,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ExportSummary> {
+    let model = &library.manifest().model;
+    let shape = [library.len() as u64, model.dim as u64];
+    let matrix = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(std::io::BufWriter::with_capacity(1 << 20, matrix))
+        .begin_nd()
+        .map_err(io_write_error)?;
+    let sink = Box::new(SplitLines {
+        lines: JsonLines {
+            out: std::io::BufWriter::new(out),
+            model: model.id.clone(),
+            fingerprint: model.fingerprint.clone(),
+            vectors: false,
+        },
+        matrix: Some(matrix),
+    });
+    write_papers(library, sink, progress)
+}
+
+/// Hands every paper of `library`, in slot order, to `sink` with its vector
+/// and topic.
+fn write_papers(
+    library: &Library,
+    mut sink: Box<dyn Sink + '_>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ExportSummary> {
+    let topics = library_topics::load_fresh(library)?;
+    let vectors = library.vectors()?;
     let mut papers = 0;
     let mut failed = None;
     library.for_each_paper(|slot, paper| {
@@ -156,6 +199,16 @@ trait Sink {
     fn finish(&mut self) -> Result<()>;
 }
 
+/// A failed write, keeping the kind of the I/O error (so a closed pipe
+/// is told apart).
+fn io_write_error(e: impl Into<std::io::Error>) -> Error {
+    Error::Io {
+        action: "write",
+        path: "the export".into(),
+        cause: e.into(),
+    }
+}
+
 fn write_error(e: impl std::fmt::Display) -> Error {
     Error::Io {
         action: "write",
@@ -169,6 +222,8 @@ struct JsonLines<W: Write> {
     out: std::io::BufWriter<W>,
     model: String,
     fingerprint: Option<String>,
+    /// Whether each line carries the vector and its model.
+    vectors: bool,
 }
 
 impl<W: Write> Sink for JsonLines<W> {
@@ -198,20 +253,58 @@ impl<W: Write> Sink for JsonLines<W> {
                 serde_json::to_value(topic).map_err(write_error)?,
             );
         }
-        record.insert(MODEL_FIELD.into(), self.model.clone().into());
-        if let Some(fingerprint) = &self.fingerprint {
-            record.insert(FINGERPRINT_FIELD.into(), fingerprint.clone().into());
+        if self.vectors {
+            record.insert(MODEL_FIELD.into(), self.model.clone().into());
+            if let Some(fingerprint) = &self.fingerprint {
+                record.insert(FINGERPRINT_FIELD.into(), fingerprint.clone().into());
+            }
+            record.insert(
+                EMBEDDING_FIELD.into(),
+                Value::Array(vector.iter().map(|&x| Value::from(x)).collect()),
+            );
+        } else {
+            // A field of the source under one of these names would be
+            // taken for a vector when the file is read again.
+            for field in [MODEL_FIELD, FINGERPRINT_FIELD, EMBEDDING_FIELD] {
+                record.remove(field);
+            }
         }
-        record.insert(
-            EMBEDDING_FIELD.into(),
-            Value::Array(vector.iter().map(|&x| Value::from(x)).collect()),
-        );
-        serde_json::to_writer(&mut self.out, &record).map_err(write_error)?;
-        self.out.write_all(b"\n").map_err(write_error)
+        serde_json::to_writer(&mut self.out, &record).map_err(io_write_error)?;
+        self.out.write_all(b"\n").map_err(io_write_error)
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.out.flush().map_err(write_error)
+        self.out.flush().map_err(io_write_error)
+    }
+}
+
+/// JSON Lines without vectors, and the vectors as rows of a `.npy` matrix.
+struct SplitLines<W: Write, V: Write> {
+    lines: JsonLines<W>,
+    /// `None` once finished.
+    matrix: Option<npyz::NpyWriter<f32, V>>,
+}
+
+impl<W: Write, V: Write> Sink for SplitLines<W, V> {
+    fn push(&mut self, paper: &Paper, vector: &[f32], topic: Option<&TopicTag>) -> Result<()> {
+        self.lines.push(paper, vector, topic)?;
+        let matrix = self
+            .matrix
+            .as_mut()
+            .ok_or_else(|| write_error("finished"))?;
+        vector
+            .iter()
+            .try_for_each(|v| matrix.push(v))
+            .map_err(io_write_error)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.lines.finish()?;
+        // Fails unless exactly the promised rows were written.
+        match self.matrix.take() {
+            Some(matrix) => matrix.finish().map_err(io_write_error),
+            None => Ok(()),
+        }
     }
 }
 

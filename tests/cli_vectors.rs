@@ -407,3 +407,53 @@ fn npy_rows_pair_with_records_in_order() {
         assert_eq!(*vector, vector_of(row), "{id} has its own row's vector");
     }
 }
+
+#[test]
+fn an_export_with_a_matrix_imports_back_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, rows) = embedded(dir.path());
+    let store = dir.path().join("library");
+    succeed(&relate_without_model(
+        &store,
+        &["ingest", file.to_str().unwrap()],
+    ));
+    let papers = dir.path().join("out.jsonl");
+    let matrix = dir.path().join("out.npy");
+    let (papers, matrix) = (papers.to_str().unwrap(), matrix.to_str().unwrap());
+    succeed(&relate_without_model(
+        &store,
+        &["export", "-o", papers, "--vectors", matrix],
+    ));
+    for record in lines(Path::new(papers)) {
+        for field in ["embedding", "embedding_model", "embedding_fingerprint"] {
+            assert!(record.get(field).is_none(), "{record}");
+        }
+    }
+    let original = stored(&store);
+    let mut rows_read = relate::vector_rows::VectorRows::open(Path::new(matrix)).unwrap();
+    assert_eq!((rows_read.rows(), rows_read.dim()), (3, 384));
+    for (id, vector, _) in &original {
+        assert_eq!(&rows_read.next_row().unwrap().unwrap(), vector, "{id}");
+    }
+
+    let copy = dir.path().join("copy");
+    let fingerprint = &rows[0]["embedding_fingerprint"].as_str().unwrap()[..12];
+    let summary = stdout_json(&relate_in(
+        &copy,
+        &[
+            "ingest",
+            "--json",
+            papers,
+            "--vectors",
+            matrix,
+            "--model-id",
+            fingerprint,
+        ],
+    ));
+    assert_eq!(summary["embedded"], 0);
+    assert_eq!(stored(&copy), original);
+
+    // Parquet holds its vectors itself.
+    let out = relate_without_model(&store, &["export", "-o", "x.parquet", "--vectors", matrix]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use relate::atomic_file::AtomicFile;
-use relate::export::{export, ExportFormat};
+use relate::export::{export, export_with_matrix, ExportFormat};
 use relate::store::Library;
 
 use super::store_args::StoreArgs;
@@ -24,6 +24,9 @@ Parquet: one row per paper with the columns id, title, abstract, date, url, auth
 categories (list), embedding (list of float), topic, topic_label, subtopic, subtopic_label (null \
 without current topics) and record (the stored record as JSON); DuckDB, Polars, Spark and LanceDB \
 read it directly, e.g. `duckdb -c \"SELECT id, title FROM 'papers.parquet'\"`.\n\n\
+With --vectors FILE.npy: JSON Lines without the vector fields, and the vectors as a NumPy matrix \
+(numpy.load reads it), row i for line i; `relate ingest PAPERS --vectors FILE.npy --model-id ID` \
+reads the pair back.\n\n\
 A file given with --output is replaced atomically, only once it is complete.\n\n\
 Exit status: 0 when every paper was written, 1 on error, 2 on bad usage."
 )]
@@ -35,6 +38,12 @@ pub struct ExportArgs {
     /// jsonl or parquet [default: parquet for a FILE ending in .parquet, else jsonl]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<ExportFormat>,
+
+    /// Write the vectors to this NumPy .npy matrix (papers × dimensions,
+    /// 32-bit floats), row i for line i of the JSON Lines, which then carry
+    /// no vectors: `relate ingest FILE --vectors MATRIX` reads the pair back
+    #[arg(long, value_name = "FILE.npy")]
+    pub vectors: Option<PathBuf>,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -56,6 +65,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     if format == ExportFormat::Parquet && output.is_none() {
         bail!("Parquet is written to a file: give --output FILE.parquet");
     }
+    if format == ExportFormat::Parquet && args.vectors.is_some() {
+        bail!("--vectors goes with JSON Lines; a Parquet export holds the vectors itself");
+    }
     let library = Library::open(&dir)?;
     let total = library.len();
     let show = std::io::stderr().is_terminal();
@@ -64,20 +76,34 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             eprint!("\rrelate: exported {done} of {total} papers");
         }
     };
+    // The matrix, when asked for, is written beside the papers and takes
+    // its name just before them, so the pair is complete together.
+    let mut matrix = match &args.vectors {
+        Some(path) => Some((
+            AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+            path,
+        )),
+        None => None,
+    };
+    let mut write = |out: &mut (dyn std::io::Write + Send)| match matrix.as_mut() {
+        Some((file, _)) => export_with_matrix(&library, out, file, &mut progress),
+        None => export(&library, format, out, &mut progress),
+    };
     let (summary, shown) = match &output {
         Some(path) => {
             let mut file = AtomicFile::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            let summary = export(&library, format, &mut file, &mut progress)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let summary =
+                write(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
+            commit_matrix(matrix)?;
             file.commit()
                 .with_context(|| format!("cannot write {}", path.display()))?;
             (summary, path.display().to_string())
         }
         None => {
-            let stdout = std::io::stdout();
-            let summary = export(&library, format, stdout, &mut progress)
-                .context("cannot write to standard output")?;
+            let mut stdout = std::io::stdout();
+            let summary = write(&mut stdout).context("cannot write to standard output")?;
+            commit_matrix(matrix)?;
             (summary, "standard output".to_string())
         }
     };
@@ -95,4 +121,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         format.name()
     );
     Ok(Outcome::Complete)
+}
+
+/// Gives the finished `.npy` matrix its name, if one was written.
+fn commit_matrix(matrix: Option<(AtomicFile, &PathBuf)>) -> anyhow::Result<()> {
+    if let Some((file, path)) = matrix {
+        file.commit()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
