@@ -192,7 +192,7 @@ impl Iterator for ParquetRows {
     fn next(&mut self) -> Option<ReadEvent> {
         let rows = self.rows.as_mut()?;
         // The row reader panics on some damaged files rather than failing.
-        let next = catch_unwind(AssertUnwindSafe(|| rows.next()));
+        let next = catch_quietly(|| rows.next());
         self.row += 1;
         if let (Some(total_bytes), true) = (self.position.total_bytes(), self.total_rows > 0) {
             let share = self.row.min(self.total_rows) as f64 / self.total_rows as f64;
@@ -219,14 +219,43 @@ impl Iterator for ParquetRows {
                     "the file is damaged at this row ({e}); nothing after it was read"
                 )))
             }
-            Err(_) => {
+            Err(payload) => {
                 self.rows = None;
-                Some(self.reject(
-                    "the file is damaged at this row; nothing after it was read".to_string(),
-                ))
+                let reason = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .map_or(String::new(), |s| format!(" ({s})"));
+                Some(self.reject(format!(
+                    "the file is damaged at this row{reason}; nothing after it was read"
+                )))
             }
         }
     }
+}
+
+thread_local! {
+    /// Set while [`catch_quietly`] runs its closure on this thread.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic without the panic hook printing it (the
+/// panic becomes a bad row, reported once with its message). Panics on
+/// other threads, or outside `f`, are printed as usual.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET_PANICS.with(|quiet| quiet.set(true));
+    let out = catch_unwind(AssertUnwindSafe(f));
+    QUIET_PANICS.with(|quiet| quiet.set(false));
+    out
 }
 
 /// Reads a Parquet table from `path` in place.
@@ -234,4 +263,21 @@ pub(crate) fn open_file(path: &Path, shown: &str) -> Result<ParquetSource> {
     File::open(path)
         .map(ParquetSource::File)
         .map_err(|e| Error::io("cannot open", Path::new(shown), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_comes_back_with_its_message_and_quiet_ends_with_it() {
+        let caught = catch_quietly(|| -> u32 { panic!("the row reader gave up") });
+        let payload = caught.unwrap_err();
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the row reader gave up")
+        );
+        assert!(!QUIET_PANICS.with(std::cell::Cell::get));
+        assert_eq!(catch_quietly(|| 7).unwrap(), 7);
+    }
 }
