@@ -21,6 +21,10 @@
 //! must be a finite 32-bit float. A vector whose length is not 1 (within
 //! [`NORM_TOLERANCE`]) is scaled to unit length, as the model's own vectors
 //! are, and counted. These three fields are never kept in the stored record.
+//! The vectors may instead come as the rows of a NumPy matrix beside the
+//! file ([`IngestOptions::vectors`]), row `i` for the file's `i`-th record;
+//! the records are counted first, and nothing is stored when they and the
+//! rows differ in number.
 //!
 //! Three threads share the work of a file: one reads and parses it, one
 //! runs the model, and the calling thread classifies and stores, so a
