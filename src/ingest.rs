@@ -136,7 +136,7 @@ fn is_zero(n: &usize) -> bool {
 /// How far through its file an ingest has got: the bytes of the file
 /// (as stored, so before decompression) behind the papers already handed
 /// to the model and the library. The reader runs ahead of them by up to
-/// [`READ_AHEAD`] records, which with the model on a CPU is minutes of
+/// `READ_AHEAD` records, which with the model on a CPU is minutes of
 /// work, so its own position would overstate the progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FileProgress {

@@ -54,7 +54,7 @@ impl LibraryTopics {
 }
 
 /// Groups every paper of `library` into topics (see
-/// [`find_topics`](crate::topics::find_topics)). Nothing is saved.
+/// [`crate::topics::find_topics`]). Nothing is saved.
 pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
     let vectors = library.vectors()?;
     let n = vectors.len();

@@ -1,12 +1,12 @@
 //! Which vector instructions the crate's numeric kernels use, and the means
 //! to run each kernel with them: the level in force ([`level`], the best the
 //! CPU has, capped by the `RELATE_SIMD` environment variable so that every
-//! level can be tested and measured on any machine), the [`simd_dispatch`]
+//! level can be tested and measured on any machine), the `simd_dispatch`
 //! macro that every kernel uses, and the one dot product that search, topics
 //! and their tests share (so that scores agree wherever they are computed).
 //!
 //! A kernel is written once as a portable `#[inline(always)]` function that
-//! is generic over [`MulAdd`]; the macro compiles it once per level (AVX-512,
+//! is generic over `MulAdd`; the macro compiles it once per level (AVX-512,
 //! AVX2 + FMA, baseline on x86-64; NEON on aarch64) and picks one at run
 //! time. Kernels use plain indexed loops over fixed-size lane arrays, never
 //! closures handed to iterator adaptors: a closure is compiled without the

@@ -8,7 +8,7 @@ use crate::Result;
 /// How token vectors are combined into one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
-    /// The first token ([CLS]).
+    /// The first token (`[CLS]`).
     Cls,
     /// The mean over all non-padding tokens, special tokens included.
     Mean,

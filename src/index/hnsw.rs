@@ -73,11 +73,11 @@ pub const MAX_EF: usize = 10_000;
 /// Which code inserts the vectors into the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GraphBuilder {
-    /// relate's own parallel insertion ([`super::build`]).
+    /// relate's own parallel insertion (`super::build`).
     #[default]
     Native,
     /// hnsw_rs's parallel insertion, followed by relate's repair of the
-    /// links it drops ([`super::repair`]).
+    /// links it drops (`super::repair`).
     HnswRs,
 }
 
@@ -219,8 +219,8 @@ impl VectorSlice for Vec<f32> {
 }
 
 /// An HNSW graph over a fixed set of unit vectors, built by
-/// [`super::build`] (or by hnsw_rs and then repaired), kept in relate's own compact form
-/// ([`LayeredGraph`]), saved as one file beside a manifest, and memory-mapped
+/// `super::build` (or by hnsw_rs and then repaired), kept in relate's own compact form
+/// (`LayeredGraph`), saved as one file beside a manifest, and memory-mapped
 /// on load, so opening a saved index costs a header check rather than a
 /// rebuild. The vectors are not part of the index: it searches the ones it
 /// was given (at load, the library's vector file).

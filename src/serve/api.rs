@@ -208,7 +208,7 @@ impl Params {
         Ok(value.to_string())
     }
 
-    /// `k`: the number of results, 1 to [`MAX_K`], [`DEFAULT_K`] when absent.
+    /// `k`: the number of results, 1 to [`MAX_K`], `DEFAULT_K` when absent.
     pub fn k(&self) -> std::result::Result<usize, ApiError> {
         match self.get("k") {
             None => Ok(DEFAULT_K),

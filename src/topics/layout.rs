@@ -83,7 +83,7 @@ pub fn layout_2d(vectors: &[f32], dim: usize, seed: u64) -> Result<Vec<[f32; 2]>
 const TOPIC_PULL: f32 = 0.5;
 
 /// Places papers grouped into topics on a plane: like [`layout_2d`], after
-/// moving each vector [`TOPIC_PULL`] of the way towards the unit centre of
+/// moving each vector `TOPIC_PULL` of the way towards the unit centre of
 /// its topic (`topics[i]`, `None` for papers in no topic). `subtopics`, when
 /// given, numbers each paper's finer group (any numbering, `None` for none):
 /// on a large library a paper is then placed among the sampled papers of
