@@ -974,22 +974,6 @@ impl Drop for ReadTransaction<'_> {
 }
 
 impl Snapshot<'_> {
-    /// The lowest slot whose vector was stored after generation `since`;
-    /// `None` when none was.
-    pub fn first_slot_stored_after(&self, since: u64) -> Result<Option<usize>> {
-        self.db
-            .conn
-            .query_row(
-                // `+slot`: read the generation index, not the table in slot
-                // order until a match (a whole-table read for new papers).
-                "SELECT MIN(+slot) FROM vectors WHERE generation > ?1",
-                [since as i64],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map(|slot| slot.map(|s| s as usize))
-            .map_err(|e| self.db.err("read which vectors changed", e))
-    }
-
     /// Calls `each(slot, vector bytes)` in slot order for every vector
     /// stored after generation `since` (all vectors when `None`).
     pub fn for_each_vector(

@@ -516,9 +516,11 @@ impl Library {
             // appended to it (its body is not read again; the checksum
             // carries on from the one recorded).
             if let Some((_, old)) = vector_file::read_header(path).filter(|_| reuse) {
-                let only_added = snap
-                    .first_slot_stored_after(old.generation)?
-                    .is_none_or(|first| first >= old.count);
+                let only_added = self
+                    .db
+                    .slots_stored_after(old.generation)?
+                    .first()
+                    .is_none_or(|&first| first as usize >= old.count);
                 if only_added {
                     // On failure the file is longer than its header says,
                     // so it is written again whole below.
