@@ -26,13 +26,15 @@ use rayon::prelude::*;
 use crate::simd::Fused;
 #[cfg(not(target_arch = "x86_64"))]
 use crate::simd::MulAdd;
-use crate::simd::{level, SimdLevel};
+use crate::simd::{level, prefetch, SimdLevel};
 
 /// Depth handled per pass over a block (a panel slice of `KC × NR` stays in
 /// the L1 cache).
 const KC: usize = 384;
 /// Rows of `A` per block (with `KC` of depth, 96 KiB in the L2 cache).
 const MC: usize = 96;
+/// How many columns ahead [`PackedB::pack_columns`] asks for.
+const COLUMNS_AHEAD: usize = 4;
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_WORK: usize = 1 << 20;
 
@@ -61,15 +63,66 @@ impl PackedB {
     /// Packs `Wᵀ` for a linear layer's weight `w` (`n × k`, row-major:
     /// out × in), so that `A · B = A · Wᵀ`.
     pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
-        assert!(w.len() >= n * k, "weight is smaller than {n} × {k}");
         let mut packed = PackedB::default();
-        packed.pack(k, n, |kk, j| w[j * k + kk]);
+        packed.pack_columns(k, n, w, k);
         packed
     }
 
-    /// Repacks this buffer (reusing its memory) with `B[kk][j] = get(kk, j)`
-    /// for the level in force.
-    pub(crate) fn pack(&mut self, k: usize, n: usize, get: impl Fn(usize, usize) -> f32) {
+    /// Repacks this buffer (reusing its memory) for the level in force
+    /// with `B[kk][j] = src[kk · row_step + j]`: `B`'s rows lie in `src`,
+    /// `row_step` apart (attention's values).
+    pub(crate) fn pack_rows(&mut self, k: usize, n: usize, src: &[f32], row_step: usize) {
+        assert!(
+            k == 0 || n == 0 || src.len() >= (k - 1) * row_step + n,
+            "B is smaller than {k} × {n}"
+        );
+        let nr = self.reshape(k, n);
+        if k == 0 {
+            return;
+        }
+        for (p, panel) in self.data.chunks_exact_mut(k * nr).enumerate() {
+            let first = p * nr;
+            let cols = nr.min(n - first);
+            for (kk, dst) in panel.chunks_exact_mut(nr).enumerate() {
+                let from = kk * row_step + first;
+                dst[..cols].copy_from_slice(&src[from..from + cols]);
+            }
+        }
+    }
+
+    /// Repacks this buffer (reusing its memory) for the level in force
+    /// with `B[kk][j] = src[j · row_step + kk]`: `B`'s columns lie in
+    /// `src`, `row_step` apart (a linear layer's weight, attention's keys).
+    pub(crate) fn pack_columns(&mut self, k: usize, n: usize, src: &[f32], row_step: usize) {
+        assert!(
+            k == 0 || n == 0 || src.len() >= (n - 1) * row_step + k,
+            "B is smaller than {k} × {n}"
+        );
+        let nr = self.reshape(k, n);
+        if k == 0 {
+            return;
+        }
+        for (p, panel) in self.data.chunks_exact_mut(k * nr).enumerate() {
+            let first = p * nr;
+            for jj in 0..nr.min(n - first) {
+                let from = (first + jj) * row_step;
+                // Columns far apart in `src` (attention's keys: a token's
+                // row each) are fetched a few ahead.
+                if let Some(ahead) = src.get(from + COLUMNS_AHEAD * row_step..) {
+                    prefetch(&ahead[..k.min(ahead.len())]);
+                }
+                let column = &src[from..from + k];
+                for (kk, &v) in column.iter().enumerate() {
+                    panel[kk * nr + jj] = v;
+                }
+            }
+        }
+    }
+
+    /// Sizes the buffer for `k × n` in panels of the level in force, with
+    /// zeros in the columns past `n` (every other value is overwritten by
+    /// the packer), and returns the panel width.
+    fn reshape(&mut self, k: usize, n: usize) -> usize {
         let level = level();
         let (_, nr) = tile_shape(level);
         let panels = n.div_ceil(nr);
@@ -77,18 +130,15 @@ impl PackedB {
         self.n = n;
         self.nr = nr;
         self.level = Some(level);
-        self.data.clear();
         self.data.resize(panels * k * nr, 0.0);
-        for p in 0..panels {
-            let cols = nr.min(n - p * nr);
-            let panel = &mut self.data[p * k * nr..(p + 1) * k * nr];
-            for kk in 0..k {
-                let dst = &mut panel[kk * nr..kk * nr + cols];
-                for (jj, d) in dst.iter_mut().enumerate() {
-                    *d = get(kk, p * nr + jj);
-                }
+        let cols = n - (panels.max(1) - 1) * nr;
+        if panels > 0 && cols < nr {
+            let last = &mut self.data[(panels - 1) * k * nr..];
+            for row in last.chunks_exact_mut(nr) {
+                row[cols..].fill(0.0);
             }
         }
+        nr
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -672,6 +722,53 @@ mod tests {
                     assert!((got - want).abs() < 1e-4, "({i}, {j}): {got} vs {want}");
                 } else {
                     assert_eq!(got, -7.0, "({i}, {j}) was overwritten");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reused_buffer_packs_strided_rows_and_columns() {
+        // One buffer packed large, then smaller with a part-filled last
+        // panel, as attention's per-head buffers are. B (k × n) is given as rows
+        // n + 3 apart and as columns k + 4 apart; each packing multiplies
+        // like the B it describes.
+        let mut packed = PackedB::default();
+        let big = values(64 * 40, 5);
+        packed.pack_rows(40, 64, &big, 64);
+        for &(k, n) in &[(7, 5), (3, 17), (9, 33)] {
+            let b: Vec<f32> = values(k * n, k + n);
+            let (row_step, column_step) = (n + 3, k + 4);
+            let mut rows = vec![f32::NAN; k * row_step];
+            let mut columns = vec![f32::NAN; n * column_step];
+            for kk in 0..k {
+                for j in 0..n {
+                    rows[kk * row_step + j] = b[kk * n + j];
+                    columns[j * column_step + kk] = b[kk * n + j];
+                }
+            }
+            let m = 4;
+            let a = values(m * k, 9);
+            let mut wanted = vec![0f32; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    wanted[i * n + j] = (0..k).map(|kk| a[i * k + kk] * b[kk * n + j]).sum();
+                }
+            }
+            for by_columns in [false, true] {
+                if by_columns {
+                    packed.pack_columns(k, n, &columns, column_step);
+                } else {
+                    packed.pack_rows(k, n, &rows, row_step);
+                }
+                let mut c = vec![0f32; m * n];
+                let a_rows = RowsView {
+                    data: &a,
+                    row_step: k,
+                };
+                product(Dest::new(&mut c, n), a_rows, m, &packed, false, false);
+                for (got, want) in c.iter().zip(&wanted) {
+                    assert!((got - want).abs() < 1e-4, "{k}×{n}: {got} vs {want}");
                 }
             }
         }

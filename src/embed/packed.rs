@@ -274,10 +274,12 @@ impl PackedEncoder {
                 let row = |token: usize| (start + token) * 3 * h;
                 let (key, value) = (h + head * d, 2 * h + head * d);
                 // Kᵀ: d × len, and V: len × d, packed for the tile kernels.
-                scratch.keys.pack(d, len, |kk, j| qkv[row(j) + key + kk]);
+                scratch
+                    .keys
+                    .pack_columns(d, len, &qkv[row(0) + key..], 3 * h);
                 scratch
                     .values
-                    .pack(len, d, |kk, j| qkv[row(kk) + value + j]);
+                    .pack_rows(len, d, &qkv[row(0) + value..], 3 * h);
                 scratch.scores.resize(len * len, 0.0);
                 let queries = RowsView {
                     data: &qkv[row(0) + head * d..row(len - 1) + head * d + d],
