@@ -32,7 +32,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{block_tasks, worth_threads, Dest};
-use crate::simd::{level, simd_dispatch, MulAdd, SimdLevel};
+use crate::simd::{level, prefetch, simd_dispatch, MulAdd, SimdLevel};
 
 /// Largest weight magnitude after quantisation.
 const WEIGHT_STEPS: f32 = 127.0;
@@ -336,25 +336,8 @@ fn quantize_rows_slice<M: MulAdd>(
         .zip(out.chunks_exact_mut(stride))
         .enumerate()
     {
-        // The range always holds zero, so that zero is a whole step. Lanes
-        // of independent minima and maxima let the loop vectorise.
-        let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
-        let mut chunks = row.chunks_exact(LANES);
-        for chunk in &mut chunks {
-            for l in 0..LANES {
-                lo[l] = if chunk[l] < lo[l] { chunk[l] } else { lo[l] };
-                hi[l] = if chunk[l] > hi[l] { chunk[l] } else { hi[l] };
-            }
-        }
-        for (l, &v) in chunks.remainder().iter().enumerate() {
-            lo[l] = if v < lo[l] { v } else { lo[l] };
-            hi[l] = if v > hi[l] { v } else { hi[l] };
-        }
-        let (mut low, mut high) = (0f32, 0f32);
-        for l in 0..LANES {
-            low = if lo[l] < low { lo[l] } else { low };
-            high = if hi[l] > high { hi[l] } else { high };
-        }
+        // The range always holds zero, so that zero is a whole step.
+        let (low, high) = range_with_zero(row);
         let mut scale = (high - low) / ACTIVATION_STEPS;
         if !(scale > 0.0 && scale.is_finite()) {
             scale = 1.0;
@@ -365,9 +348,11 @@ fn quantize_rows_slice<M: MulAdd>(
         let mut src = row.chunks_exact(LANES);
         let mut out = body.chunks_exact_mut(LANES);
         for (chunk, o) in (&mut src).zip(&mut out) {
+            let mut steps = [0f32; LANES];
             for l in 0..LANES {
-                o[l] = quantize_value(chunk[l], inverse, zero);
+                steps[l] = quantize_step(chunk[l], inverse, zero);
             }
+            o.copy_from_slice(&narrow_steps(&steps));
         }
         for (o, &v) in out.into_remainder().iter_mut().zip(src.remainder()) {
             *o = quantize_value(v, inverse, zero);
@@ -378,19 +363,112 @@ fn quantize_rows_slice<M: MulAdd>(
     }
 }
 
+/// The lowest and highest value of `row` and zero; NaNs are passed over.
+#[inline(always)]
+fn range_with_zero(row: &[f32]) -> (f32, f32) {
+    let mut chunks = row.chunks_exact(LANES);
+    #[cfg(target_arch = "x86_64")]
+    let (mut low, mut high) = {
+        use std::arch::x86_64::*;
+        // SSE's `minps`/`maxps` (part of every level) keep the second
+        // operand when either is NaN; the compiler's own loop shuffled
+        // every vector before comparing.
+        // SAFETY: SSE is part of the x86-64 baseline; each load reads 4 of
+        // a chunk's 16 values, each store writes 4 of a 16-value array.
+        unsafe {
+            let zero = _mm_setzero_ps();
+            let (mut lo, mut hi) = ([zero; 4], [zero; 4]);
+            for chunk in &mut chunks {
+                for q in 0..4 {
+                    let v = _mm_loadu_ps(chunk.as_ptr().add(4 * q));
+                    lo[q] = _mm_min_ps(v, lo[q]);
+                    hi[q] = _mm_max_ps(v, hi[q]);
+                }
+            }
+            let (mut lows, mut highs) = ([0f32; LANES], [0f32; LANES]);
+            for q in 0..4 {
+                _mm_storeu_ps(lows.as_mut_ptr().add(4 * q), lo[q]);
+                _mm_storeu_ps(highs.as_mut_ptr().add(4 * q), hi[q]);
+            }
+            (
+                lows.iter().fold(0f32, |m, &v| if v < m { v } else { m }),
+                highs.iter().fold(0f32, |m, &v| if v > m { v } else { m }),
+            )
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (mut low, mut high) = {
+        // Lanes of independent minima and maxima let the loop vectorise.
+        let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
+        for chunk in &mut chunks {
+            for l in 0..LANES {
+                lo[l] = if chunk[l] < lo[l] { chunk[l] } else { lo[l] };
+                hi[l] = if chunk[l] > hi[l] { chunk[l] } else { hi[l] };
+            }
+        }
+        (
+            lo.iter().fold(0f32, |m, &v| if v < m { v } else { m }),
+            hi.iter().fold(0f32, |m, &v| if v > m { v } else { m }),
+        )
+    };
+    for &v in chunks.remainder() {
+        low = if v < low { v } else { low };
+        high = if v > high { v } else { high };
+    }
+    (low, high)
+}
+
 /// Values quantised at once (lanes of the vector loops).
 const LANES: usize = 16;
 
 /// `v / scale + zero`, rounded to the nearest step and kept in a byte.
 #[inline(always)]
 fn quantize_value(v: f32, inverse: f32, zero: f32) -> u8 {
+    let q = quantize_step(v, inverse, zero);
+    // SAFETY: `q` is a whole number within 0..=255.
+    unsafe { q.to_int_unchecked::<i32>() as u8 }
+}
+
+/// `v / scale + zero`, rounded to the nearest step within 0..=255.
+#[inline(always)]
+fn quantize_step(v: f32, inverse: f32, zero: f32) -> f32 {
     // `max` and `min` (unlike `clamp`) turn a NaN into a bound.
     #[allow(clippy::manual_clamp)]
-    let q = (((v * inverse + zero) + ROUNDING) - ROUNDING)
+    (((v * inverse + zero) + ROUNDING) - ROUNDING)
         .max(0.0)
-        .min(ACTIVATION_STEPS);
-    // SAFETY: `q` is finite and within 0..=255.
-    unsafe { q.to_int_unchecked::<i32>() as u8 }
+        .min(ACTIVATION_STEPS)
+}
+
+/// Steps (whole numbers within 0..=255, from [`quantize_step`]) as bytes.
+/// On x86-64 with SSE2's packing instructions (part of every level): the
+/// compiler turned the plain loop into one byte extract per value.
+#[inline(always)]
+fn narrow_steps(steps: &[f32; LANES]) -> [u8; LANES] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86-64 baseline; the loads read the
+        // 16 values of `steps` and the store writes the 16 bytes returned.
+        const _: () = assert!(LANES == 16, "four groups of four values are packed");
+        unsafe {
+            let p = steps.as_ptr();
+            let w = |at: usize| _mm_cvttps_epi32(_mm_loadu_ps(p.add(at)));
+            let low = _mm_packs_epi32(w(0), w(4));
+            let high = _mm_packs_epi32(w(8), w(12));
+            let mut bytes = [0u8; LANES];
+            _mm_storeu_si128(bytes.as_mut_ptr().cast(), _mm_packus_epi16(low, high));
+            bytes
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut bytes = [0u8; LANES];
+        for l in 0..LANES {
+            // SAFETY: every step is a whole number within 0..=255.
+            bytes[l] = unsafe { steps[l].to_int_unchecked::<i32>() as u8 };
+        }
+        bytes
+    }
 }
 
 simd_dispatch!(
@@ -480,6 +558,13 @@ fn block<T: Int8Tile>(
                 let mut starts = [values.as_ptr(); 8];
                 for (r, s) in starts.iter_mut().enumerate().take(mr) {
                     *s = values[(i + r.min(tile_rows - 1)) * depth..].as_ptr();
+                }
+                // The tile's part of `dst` is fetched while the sums are
+                // made: it is read (or written whole) only at the end, and
+                // waiting for it then cost a fifth of the kernel's time.
+                for r in 0..tile_rows {
+                    // SAFETY: inside `dst` (see below); only read as a hint.
+                    prefetch(unsafe { std::slice::from_raw_parts(dst.at(i + r, p * nr), cols) });
                 }
                 // SAFETY: every row holds `depth` values and the panel
                 // `depth · nr` (asserted above); the dispatch enabled the
