@@ -305,6 +305,12 @@ fn block_product<T: Tile>(
                 let mut i = row_block;
                 while i < row_end {
                     let tile_rows = mr.min(row_end - i);
+                    // The tile's part of `dst`, read or written only after
+                    // its depth loop, is fetched meanwhile.
+                    for r in i..i + tile_rows {
+                        // SAFETY: inside `dst` (see below); only a hint.
+                        prefetch(unsafe { std::slice::from_raw_parts(dst.at(r, p * nr), cols) });
+                    }
                     // SAFETY: rows i..i+tile_rows and columns p·nr..+cols lie
                     // inside `dst` (checked in `product`), and this task alone
                     // writes them.
