@@ -159,12 +159,27 @@ fn table_output_lists_rank_score_id_title() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines
-        .iter()
-        .any(|l| l.contains("rank") && l.contains("score") && l.contains("title")));
-    let first_row = lines.iter().position(|l| l.contains("rank")).unwrap() + 1;
+    // A small library ranks hybrid by default: the cosine and the BM25
+    // rank it was fused with are both shown.
+    let header = lines.iter().position(|l| l.starts_with("rank")).unwrap();
     assert!(
-        lines[first_row].contains(" b ") && lines[first_row].contains("Thompson"),
+        lines[header].starts_with("rank cosine words id") && lines[header].ends_with("title"),
+        "{text}"
+    );
+    assert!(
+        lines[header + 1].contains(" b ") && lines[header + 1].contains("Thompson"),
+        "{text}"
+    );
+    let dense = relate_in(&store, &["similar", "a", "-k", "2", "--rank", "dense"]);
+    let text = String::from_utf8_lossy(&dense.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("rank")).unwrap();
+    assert!(
+        lines[header].starts_with("rank  score id") && lines[header].ends_with("title"),
+        "{text}"
+    );
+    assert!(
+        lines[header + 1].contains(" b ") && !text.contains("words"),
         "{text}"
     );
 }

@@ -1,5 +1,6 @@
 //! Plain-text result tables that fit the terminal: rank, score, id, title
-//! (and topic, when known), with the title cut to the width that is left.
+//! (and topic, when known; the BM25 rank, for hybrid results), with the
+//! title cut to the width that is left.
 
 use std::io::{self, IsTerminal};
 
@@ -28,6 +29,10 @@ pub fn fit(text: &str, max: usize) -> String {
     out.push('…');
     out
 }
+
+/// Width of the column of BM25 ranks (`#12`, or `-` when the words did
+/// not match) in a table of hybrid results.
+const WORDS_WIDTH: usize = 5;
 
 /// Widest topic column in a result table.
 const MAX_TOPIC_WIDTH: usize = 24;
@@ -70,8 +75,13 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
-    // Room left after rank, score and id.
-    let rest = width.saturating_sub(4 + 1 + 6 + 1 + id_width + 1);
+    // Hybrid results are ordered by a fusion of the cosine's rank with the
+    // BM25 rank over titles and abstracts: both are shown, so that the
+    // order can be read (a cosine alone looks out of order).
+    let hybrid = rows.iter().any(|r| r.fused.is_some());
+    let words_width = if hybrid { WORDS_WIDTH + 1 } else { 0 };
+    // Room left after rank, score (and words) and id.
+    let rest = width.saturating_sub(4 + 1 + 6 + 1 + words_width + id_width + 1);
     let side_width = side.as_ref().map(|side| {
         side.cells
             .iter()
@@ -85,18 +95,38 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
         Some(sw) => rest.saturating_sub(sw + 2).max(10),
         None => rest.max(20),
     };
-    let mut out = format!("{:>4} {:>6} {:<id_width$} ", "rank", "score", "id");
+    let mut out = if hybrid {
+        format!(
+            "{:>4} {:>6} {:>WORDS_WIDTH$} {:<id_width$} ",
+            "rank", "cosine", "words", "id"
+        )
+    } else {
+        format!("{:>4} {:>6} {:<id_width$} ", "rank", "score", "id")
+    };
     match &side {
         Some(side) => out.push_str(&format!("{:<title_width$}  {}\n", "title", side.header)),
         None => out.push_str("title\n"),
     }
     for (i, row) in rows.iter().enumerate() {
-        let line = format!(
-            "{:>4} {:>6.3} {:<id_width$} ",
-            row.rank,
-            row.score,
-            fit(&row.id, id_width)
-        );
+        let line = if hybrid {
+            let words = row
+                .lexical_rank
+                .map_or("-".to_string(), |r| format!("#{r}"));
+            format!(
+                "{:>4} {:>6.3} {:>WORDS_WIDTH$} {:<id_width$} ",
+                row.rank,
+                row.score,
+                words,
+                fit(&row.id, id_width)
+            )
+        } else {
+            format!(
+                "{:>4} {:>6.3} {:<id_width$} ",
+                row.rank,
+                row.score,
+                fit(&row.id, id_width)
+            )
+        };
         out.push_str(&line);
         match (&side, side_width) {
             (Some(side), Some(sw)) => {
@@ -181,6 +211,26 @@ mod tests {
                 }),
             }],
         }
+    }
+
+    #[test]
+    fn hybrid_results_show_the_cosine_and_the_words_rank_they_were_fused_from() {
+        let mut hybrid = answer(None);
+        let mut second = hybrid.results[0].clone();
+        hybrid.results[0].fused = Some(0.032);
+        hybrid.results[0].lexical_rank = Some(1);
+        second.rank = 2;
+        second.id = "2401.00002".into();
+        second.score = 0.61;
+        second.fused = Some(0.016);
+        hybrid.results.push(second);
+        let table = render(&hybrid, 80);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("rank cosine words id"), "{table}");
+        assert!(lines[1].contains("0.500    #1 2401.00001"), "{table}");
+        assert!(lines[2].contains("0.610     - 2401.00002"), "{table}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{table}");
+        assert!(!render(&answer(None), 80).contains("words"));
     }
 
     #[test]
