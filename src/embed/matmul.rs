@@ -72,14 +72,9 @@ impl PackedB {
     /// with `B[kk][j] = src[kk · row_step + j]`: `B`'s rows lie in `src`,
     /// `row_step` apart (attention's values).
     pub(crate) fn pack_rows(&mut self, k: usize, n: usize, src: &[f32], row_step: usize) {
-        assert!(
-            k == 0 || n == 0 || src.len() >= (k - 1) * row_step + n,
-            "B is smaller than {k} × {n}"
-        );
-        let nr = self.reshape(k, n);
-        if k == 0 {
+        let Some(nr) = self.reshape(k, n, src.len(), (k, row_step, n)) else {
             return;
-        }
+        };
         for (p, panel) in self.data.chunks_exact_mut(k * nr).enumerate() {
             let first = p * nr;
             let cols = nr.min(n - first);
@@ -94,14 +89,9 @@ impl PackedB {
     /// with `B[kk][j] = src[j · row_step + kk]`: `B`'s columns lie in
     /// `src`, `row_step` apart (a linear layer's weight, attention's keys).
     pub(crate) fn pack_columns(&mut self, k: usize, n: usize, src: &[f32], row_step: usize) {
-        assert!(
-            k == 0 || n == 0 || src.len() >= (n - 1) * row_step + k,
-            "B is smaller than {k} × {n}"
-        );
-        let nr = self.reshape(k, n);
-        if k == 0 {
+        let Some(nr) = self.reshape(k, n, src.len(), (n, row_step, k)) else {
             return;
-        }
+        };
         for (p, panel) in self.data.chunks_exact_mut(k * nr).enumerate() {
             let first = p * nr;
             for jj in 0..nr.min(n - first) {
@@ -121,8 +111,20 @@ impl PackedB {
 
     /// Sizes the buffer for `k × n` in panels of the level in force, with
     /// zeros in the columns past `n` (every other value is overwritten by
-    /// the packer), and returns the panel width.
-    fn reshape(&mut self, k: usize, n: usize) -> usize {
+    /// the packer), and returns the panel width, or `None` when there is
+    /// nothing to pack. `src_len` must hold `(lines, step, width)`: that
+    /// many lines of `width` values, `step` apart.
+    fn reshape(
+        &mut self,
+        k: usize,
+        n: usize,
+        src_len: usize,
+        (lines, step, width): (usize, usize, usize),
+    ) -> Option<usize> {
+        assert!(
+            lines == 0 || width == 0 || src_len >= (lines - 1) * step + width,
+            "B is smaller than {k} × {n}"
+        );
         let level = level();
         let (_, nr) = tile_shape(level);
         let panels = n.div_ceil(nr);
@@ -138,7 +140,7 @@ impl PackedB {
                 row[cols..].fill(0.0);
             }
         }
-        nr
+        (k > 0).then_some(nr)
     }
 
     pub(crate) fn rows(&self) -> usize {
