@@ -157,30 +157,34 @@ fn table_output_lists_rank_score_id_title() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    // The header line and the first row of a table printed by `out`.
+    let table = |out: &std::process::Output| -> (String, String) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines().skip_while(|l| !l.starts_with("rank"));
+        let header = lines.next().unwrap_or_else(|| panic!("no table in {text}"));
+        let first = lines.next().unwrap_or_else(|| panic!("no rows in {text}"));
+        (header.to_string(), first.to_string())
+    };
     // A small library ranks hybrid by default: the cosine and the BM25
     // rank it was fused with are both shown.
-    let header = lines.iter().position(|l| l.starts_with("rank")).unwrap();
+    let (header, first) = table(&out);
     assert!(
-        lines[header].starts_with("rank cosine words id") && lines[header].ends_with("title"),
-        "{text}"
+        header.starts_with("rank cosine words id") && header.ends_with("title"),
+        "{header}"
     );
     assert!(
-        lines[header + 1].contains(" b ") && lines[header + 1].contains("Thompson"),
-        "{text}"
+        first.contains(" b ") && first.contains("Thompson"),
+        "{first}"
     );
     let dense = relate_in(&store, &["similar", "a", "-k", "2", "--rank", "dense"]);
-    let text = String::from_utf8_lossy(&dense.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    let header = lines.iter().position(|l| l.starts_with("rank")).unwrap();
+    let (header, first) = table(&dense);
     assert!(
-        lines[header].starts_with("rank  score id") && lines[header].ends_with("title"),
-        "{text}"
+        header.starts_with("rank  score id") && header.ends_with("title"),
+        "{header}"
     );
     assert!(
-        lines[header + 1].contains(" b ") && !text.contains("words"),
-        "{text}"
+        first.contains(" b ") && !header.contains("words"),
+        "{first}"
     );
 }
 

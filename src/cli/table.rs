@@ -95,39 +95,26 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
         Some(sw) => rest.saturating_sub(sw + 2).max(10),
         None => rest.max(20),
     };
-    let mut out = if hybrid {
-        format!(
-            "{:>4} {:>6} {:>WORDS_WIDTH$} {:<id_width$} ",
-            "rank", "cosine", "words", "id"
-        )
-    } else {
-        format!("{:>4} {:>6} {:<id_width$} ", "rank", "score", "id")
-    };
+    let mut out = format!(
+        "{:>4} {:>6} ",
+        "rank",
+        if hybrid { "cosine" } else { "score" }
+    );
+    if hybrid {
+        out.push_str(&format!("{:>WORDS_WIDTH$} ", "words"));
+    }
+    out.push_str(&format!("{:<id_width$} ", "id"));
     match &side {
         Some(side) => out.push_str(&format!("{:<title_width$}  {}\n", "title", side.header)),
         None => out.push_str("title\n"),
     }
     for (i, row) in rows.iter().enumerate() {
-        let line = if hybrid {
-            let words = row
-                .lexical_rank
-                .map_or("-".to_string(), |r| format!("#{r}"));
-            format!(
-                "{:>4} {:>6.3} {:>WORDS_WIDTH$} {:<id_width$} ",
-                row.rank,
-                row.score,
-                words,
-                fit(&row.id, id_width)
-            )
-        } else {
-            format!(
-                "{:>4} {:>6.3} {:<id_width$} ",
-                row.rank,
-                row.score,
-                fit(&row.id, id_width)
-            )
-        };
-        out.push_str(&line);
+        out.push_str(&format!("{:>4} {:>6.3} ", row.rank, row.score));
+        if hybrid {
+            let words = row.lexical_rank.map_or("-".into(), |r| format!("#{r}"));
+            out.push_str(&format!("{words:>WORDS_WIDTH$} "));
+        }
+        out.push_str(&format!("{:<id_width$} ", fit(&row.id, id_width)));
         match (&side, side_width) {
             (Some(side), Some(sw)) => {
                 let cell = side.cells.get(i).map_or("", String::as_str);

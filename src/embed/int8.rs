@@ -32,7 +32,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{block_tasks, worth_threads, Dest};
-use crate::simd::{level, prefetch, simd_dispatch, MulAdd, SimdLevel};
+use crate::simd::{level, simd_dispatch, MulAdd, SimdLevel};
 
 /// Largest weight magnitude after quantisation.
 const WEIGHT_STEPS: f32 = 127.0;
@@ -367,8 +367,10 @@ fn quantize_rows_slice<M: MulAdd>(
 #[inline(always)]
 fn range_with_zero(row: &[f32]) -> (f32, f32) {
     let mut chunks = row.chunks_exact(LANES);
+    // Lanes of independent minima and maxima, from zero.
+    let (mut lows, mut highs) = ([0f32; LANES], [0f32; LANES]);
     #[cfg(target_arch = "x86_64")]
-    let (mut low, mut high) = {
+    {
         use std::arch::x86_64::*;
         // SSE's `minps`/`maxps` (part of every level) keep the second
         // operand when either is NaN; the compiler's own loop shuffled
@@ -376,8 +378,7 @@ fn range_with_zero(row: &[f32]) -> (f32, f32) {
         // SAFETY: SSE is part of the x86-64 baseline; each load reads 4 of
         // a chunk's 16 values, each store writes 4 of a 16-value array.
         unsafe {
-            let zero = _mm_setzero_ps();
-            let (mut lo, mut hi) = ([zero; 4], [zero; 4]);
+            let (mut lo, mut hi) = ([_mm_setzero_ps(); 4], [_mm_setzero_ps(); 4]);
             for chunk in &mut chunks {
                 for q in 0..4 {
                     let v = _mm_loadu_ps(chunk.as_ptr().add(4 * q));
@@ -385,37 +386,34 @@ fn range_with_zero(row: &[f32]) -> (f32, f32) {
                     hi[q] = _mm_max_ps(v, hi[q]);
                 }
             }
-            let (mut lows, mut highs) = ([0f32; LANES], [0f32; LANES]);
             for q in 0..4 {
                 _mm_storeu_ps(lows.as_mut_ptr().add(4 * q), lo[q]);
                 _mm_storeu_ps(highs.as_mut_ptr().add(4 * q), hi[q]);
             }
-            (
-                lows.iter().fold(0f32, |m, &v| if v < m { v } else { m }),
-                highs.iter().fold(0f32, |m, &v| if v > m { v } else { m }),
-            )
         }
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let (mut low, mut high) = {
-        // Lanes of independent minima and maxima let the loop vectorise.
-        let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
-        for chunk in &mut chunks {
-            for l in 0..LANES {
-                lo[l] = if chunk[l] < lo[l] { chunk[l] } else { lo[l] };
-                hi[l] = if chunk[l] > hi[l] { chunk[l] } else { hi[l] };
-            }
-        }
-        (
-            lo.iter().fold(0f32, |m, &v| if v < m { v } else { m }),
-            hi.iter().fold(0f32, |m, &v| if v > m { v } else { m }),
-        )
-    };
-    for &v in chunks.remainder() {
-        low = if v < low { v } else { low };
-        high = if v > high { v } else { high };
     }
-    (low, high)
+    #[cfg(not(target_arch = "x86_64"))]
+    for chunk in &mut chunks {
+        for l in 0..LANES {
+            lows[l] = if chunk[l] < lows[l] {
+                chunk[l]
+            } else {
+                lows[l]
+            };
+            highs[l] = if chunk[l] > highs[l] {
+                chunk[l]
+            } else {
+                highs[l]
+            };
+        }
+    }
+    let below = |m: f32, &v: &f32| if v < m { v } else { m };
+    let above = |m: f32, &v: &f32| if v > m { v } else { m };
+    let rest = chunks.remainder();
+    (
+        rest.iter().fold(lows.iter().fold(0f32, below), below),
+        rest.iter().fold(highs.iter().fold(0f32, above), above),
+    )
 }
 
 /// Values quantised at once (lanes of the vector loops).
@@ -559,13 +557,7 @@ fn block<T: Int8Tile>(
                 for (r, s) in starts.iter_mut().enumerate().take(mr) {
                     *s = values[(i + r.min(tile_rows - 1)) * depth..].as_ptr();
                 }
-                // The tile's part of `dst` is fetched while the sums are
-                // made: it is read (or written whole) only at the end, and
-                // waiting for it then cost a fifth of the kernel's time.
-                for r in 0..tile_rows {
-                    // SAFETY: inside `dst` (see below); only read as a hint.
-                    prefetch(unsafe { std::slice::from_raw_parts(dst.at(i + r, p * nr), cols) });
-                }
+                dst.prefetch_tile(i..i + tile_rows, p * nr, cols);
                 // SAFETY: every row holds `depth` values and the panel
                 // `depth · nr` (asserted above); the dispatch enabled the
                 // kernel's instructions.
