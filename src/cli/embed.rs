@@ -7,13 +7,13 @@
 //! `--strict`); the output file appears only when the run completes.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use relate::atomic_file::AtomicFile;
 use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
@@ -21,6 +21,7 @@ use relate::ingest::{EMBEDDING_FIELD, FINGERPRINT_FIELD, MODEL_FIELD};
 use serde_json::{Map, Value};
 
 use super::model_args::ModelArgs;
+use super::progress;
 use super::Outcome;
 
 /// Fewest texts embedded between two writes of output. The chunk grows to
@@ -72,7 +73,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     let countable = input.compression().is_none()
         && input.name().is_some()
         && input_path.metadata().is_ok_and(|m| m.is_file());
-    let total_lines = if countable && io::stderr().is_terminal() {
+    let total_lines = if countable && progress::shown() {
         count_lines(&input_path).ok()
     } else {
         None
@@ -231,18 +232,9 @@ fn embed_chunk(
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
     match total {
-        Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} lines  {per_sec}  eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} lines  {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        ),
+        Some(n) => progress::bar(n, "{bar:40} {pos}/{len} lines  {per_sec}  eta {eta}"),
+        None => progress::spinner("{spinner} {pos} lines  {per_sec}"),
     }
 }
 

@@ -2,7 +2,6 @@
 //! topics when current) as JSON Lines or Parquet; flags and printing only,
 //! the writing is `relate::export`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -11,6 +10,7 @@ use relate::atomic_file::AtomicFile;
 use relate::export::{export, export_with_matrix, ExportFormat};
 use relate::store::Library;
 
+use super::progress;
 use super::store_args::StoreArgs;
 use super::Outcome;
 
@@ -70,7 +70,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     }
     let library = Library::open(&dir)?;
     let total = library.len();
-    let show = std::io::stderr().is_terminal();
+    let show = progress::shown();
     let mut progress = |done: usize| {
         if show {
             eprint!("\rrelate: exported {done} of {total} papers");

@@ -1,14 +1,12 @@
 //! `relate index`: builds (or rebuilds) the library's HNSW index and checks
 //! its recall against exact search.
 
-use std::io::IsTerminal;
-
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use relate::index::{GraphBuilder, HnswParams, EF_SEARCH_LADDER, MAX_CONNECTIONS, MAX_EF};
 use relate::library_index;
 use relate::store::Library;
 
+use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
@@ -102,16 +100,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
         BuilderArg::Native => GraphBuilder::Native,
         BuilderArg::HnswRs => GraphBuilder::HnswRs,
     };
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(0).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} papers linked  {per_sec}  eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress::bar(
+        0,
+        "{bar:40} {pos}/{len} papers linked  {per_sec}  eta {eta}",
+    );
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);

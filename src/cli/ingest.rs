@@ -2,13 +2,12 @@
 //! summary printed at the end. The pipeline itself (read, classify, embed,
 //! store in batches) is [`relate::ingest`].
 
-use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use relate::corpus::{Format, Problem};
 use relate::embed::{Embedder, ModelFolder};
 use relate::ingest::{
@@ -20,6 +19,7 @@ use serde::Serialize;
 
 use super::filter_args::FilterArgs;
 use super::model_args::ModelArgs;
+use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
 
@@ -255,15 +255,8 @@ fn duration_words(seconds: f64) -> String {
 
 impl Progress for CliProgress {
     fn file_started(&mut self, path: &str) {
-        let terminal = io::stderr().is_terminal();
-        let bar = if terminal {
-            ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {prefix} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            )
-        } else {
-            ProgressBar::hidden()
-        };
+        let terminal = progress::shown();
+        let bar = progress::spinner("{spinner} {prefix} {msg}");
         bar.set_prefix(path.to_string());
         self.bar = Some(bar);
         self.warnings = 0;
@@ -280,10 +273,9 @@ impl Progress for CliProgress {
         if let (Some(total), false) = (done.total_bytes, self.sized) {
             // A file of known size gets a bar with the time left.
             bar.set_style(
-                ProgressStyle::with_template(
+                progress::bar_style(
                     "{prefix} [{wide_bar}] {bytes}/{total_bytes}, {eta} left: {msg}",
                 )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
             bar.set_length(total);

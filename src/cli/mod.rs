@@ -8,6 +8,7 @@ mod index;
 mod info;
 mod ingest;
 mod model_args;
+mod progress;
 mod query;
 mod recommend;
 mod repair;
