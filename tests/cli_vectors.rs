@@ -206,6 +206,30 @@ fn bad_vectors_are_rejected_and_other_models_refused() {
 }
 
 #[test]
+fn a_file_that_stops_part_way_reports_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = embedded(dir.path());
+    let store = dir.path().join("library");
+    // The second record's vector is another model's: the file stops there.
+    let mut mixed = rows.clone();
+    mixed[1]["embedding_fingerprint"] = Value::from("ab".repeat(32));
+    mixed[1]["embedding_model"] = Value::from("other-model");
+    let file = dir.path().join("mixed.jsonl");
+    write_lines(&file, &mixed);
+    let out = relate_without_model(&store, &["ingest", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mixed.jsonl (jsonl): 1 read, 1 added")
+            && stderr.contains("mixed.jsonl: line 2:")
+            && stderr.contains("1 of 1 stopped part-way"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no input could be read"), "{stderr}");
+    assert_eq!(stored(&store).len(), 1);
+}
+
+#[test]
 fn mixed_files_embed_only_papers_without_a_vector() {
     let dir = tempfile::tempdir().unwrap();
     let (_, rows) = embedded(dir.path());

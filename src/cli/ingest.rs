@@ -404,14 +404,40 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             print_index_summary(index);
         }
     }
-    let unreadable = summary.files.iter().filter(|f| f.unreadable).count();
-    if unreadable == summary.files.len() {
+    // Inputs that failed before any paper was read, and inputs that
+    // stopped part-way, after some were stored.
+    let (stopped, unreadable): (Vec<&FileSummary>, Vec<&FileSummary>) = summary
+        .files
+        .iter()
+        .filter(|f| f.unreadable)
+        .partition(|f| f.read > 0);
+    let inputs = summary.files.len();
+    if unreadable.len() == inputs {
         anyhow::bail!("no input could be read (see above)");
     }
-    if unreadable > 0 {
+    if !unreadable.is_empty() || !stopped.is_empty() {
+        let mut problems = Vec::new();
+        if !unreadable.is_empty() {
+            problems.push(format!(
+                "{} of {inputs} inputs could not be read",
+                unreadable.len()
+            ));
+        }
+        if !stopped.is_empty() {
+            problems.push(format!(
+                "{} of {inputs} stopped part-way, after storing the papers before the problem",
+                stopped.len()
+            ));
+        }
+        let whole = inputs - unreadable.len() - stopped.len();
         anyhow::bail!(
-            "{unreadable} of {} inputs could not be read (see above); the others were ingested",
-            summary.files.len()
+            "{} (see above){}",
+            problems.join("; "),
+            if whole > 0 {
+                "; the others were ingested"
+            } else {
+                ""
+            }
         );
     }
     let failed = summary
@@ -516,9 +542,9 @@ fn print_index_summary(index: &IndexSummary) {
 }
 
 fn print_file_summary(s: &FileSummary) {
-    match &s.error {
-        Some(error) => eprintln!("relate: {}: {error}", s.path),
-        None => eprintln!(
+    // A file that stopped part-way shows what was stored before the error.
+    if s.error.is_none() || s.read > 0 {
+        eprintln!(
             "relate: {} ({}): {} read, {} added, {} updated, {} unchanged, {} rejected{}{}{}",
             s.path,
             s.format,
@@ -543,6 +569,9 @@ fn print_file_summary(s: &FileSummary) {
                 (given, scaled) =>
                     format!("; {given} came with their vectors ({scaled} scaled to unit length)"),
             }
-        ),
+        );
+    }
+    if let Some(error) = &s.error {
+        eprintln!("relate: {}: {error}", s.path);
     }
 }

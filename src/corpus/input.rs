@@ -284,14 +284,16 @@ fn decode(raw: Box<dyn Read + Send>, size: Option<u64>, path: &Path) -> Result<I
     let bytes = Cursor::new(magic).chain(raw);
     let decoded: Box<dyn Read + Send> = match found {
         None => Box::new(bytes),
-        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
-        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(bytes).map_err(
-            |e| Error::BadInput {
+        Some(Compression::Gzip) => Box::new(Decompressed(flate2::read::MultiGzDecoder::new(bytes))),
+        Some(Compression::Zstd) => Box::new(Decompressed(
+            zstd::stream::read::Decoder::new(bytes).map_err(|e| Error::BadInput {
                 path: shown.clone(),
                 problem: format!("cannot start reading zstd data ({e})"),
-            },
-        )?),
-        Some(Compression::Xz) => Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes)),
+            })?,
+        )),
+        Some(Compression::Xz) => Box::new(Decompressed(
+            liblzma::read::XzDecoder::new_multi_decoder(bytes),
+        )),
     };
     let file = (size.is_some() && found.is_none() && !stdin).then(|| path.to_path_buf());
     Ok(Input {
@@ -302,6 +304,29 @@ fn decode(raw: Box<dyn Read + Send>, size: Option<u64>, path: &Path) -> Result<I
         position,
         file,
     })
+}
+
+/// A decompressing reader whose errors say what they mean for the text
+/// already read: a damaged stream is often found only at its checksum, after
+/// the damaged text was handed on.
+struct Decompressed<R>(R);
+
+impl<R: Read> Read for Decompressed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                return e;
+            }
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{e}: the compressed data is damaged or cut short, so the papers read \
+                     before this point may hold damaged text too; get a fresh copy of the \
+                     file, or ingest it with --strict to store nothing from a damaged file"
+                ),
+            )
+        })
+    }
 }
 
 fn read_error(shown: &str, e: io::Error) -> Error {
@@ -445,6 +470,30 @@ mod tests {
             }
             assert_eq!(read_all(input), text, "{path:?}");
         }
+    }
+
+    #[test]
+    fn damaged_compressed_data_warns_about_the_text_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..2000)
+            .map(|i| format!("{{\"title\": \"Paper {i}\"}}\n"))
+            .collect();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).unwrap();
+        let mut bytes = enc.finish().unwrap();
+        // The stored checksum no longer matches what the data decodes to.
+        let end = bytes.len();
+        bytes[end - 8] ^= 0xff;
+        let path = dir.path().join("p.jsonl.gz");
+        std::fs::write(&path, bytes).unwrap();
+        let mut out = String::new();
+        let err = open_input(&path)
+            .unwrap()
+            .into_reader()
+            .read_to_string(&mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("damaged") && err.contains("--strict"), "{err}");
     }
 
     #[test]
