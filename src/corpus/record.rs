@@ -56,6 +56,19 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
     };
     let date = optional_text(&mut fields, DATE)?;
     let url = optional_text(&mut fields, URL)?;
+    // A fractional number has lost what JSON does not keep (arXiv's
+    // 1501.10 arrives as 1501.1): an id must be exact.
+    if let Some((name, Value::Number(n))) = fields
+        .iter()
+        .find(|(k, _)| ID.iter().any(|a| k.trim().eq_ignore_ascii_case(a)))
+    {
+        if !(n.is_u64() || n.is_i64()) {
+            return Err(format!(
+                "field `{name}` is the number {n}, which may have lost digits (1501.10 reads as \
+                 1501.1): write the id as text, in quotes"
+            ));
+        }
+    }
     let id = match optional_text(&mut fields, ID)? {
         Some(id) => id,
         None => fields
@@ -298,6 +311,11 @@ mod tests {
         assert_eq!(with_doi.unwrap().id, "10.1/ab");
         let bare = paper_from_fields(fields(json!({"title": "T", "id": " "}))).unwrap();
         assert_eq!(bare.id, title_id("T"));
+        // Whole numbers are exact ids; fractions may have lost digits.
+        let whole = paper_from_fields(fields(json!({"title": "T", "id": 42}))).unwrap();
+        assert_eq!(whole.id, "42");
+        let err = paper_from_fields(fields(json!({"title": "T", "id": 1501.10}))).unwrap_err();
+        assert!(err.contains("1501.1") && err.contains("in quotes"), "{err}");
     }
 
     #[test]
