@@ -242,6 +242,23 @@ fn results_come_back_in_input_order() {
     assert!(cosine(&together[0], &together[1]) < 0.99);
 }
 
+/// A megabyte abstract embeds as its beginning does: the text the model
+/// never sees is cut before tokenising, and nothing it sees changes.
+#[test]
+fn a_huge_text_embeds_as_its_beginning() {
+    let start = "Graph neural networks for molecule property prediction. ";
+    let filler = "We describe the experiments in detail and at length. ";
+    let beginning = start.to_string() + &filler.repeat(200);
+    let huge = start.to_string() + &filler.repeat(20_000);
+    assert!(huge.len() > 1_000_000);
+    let out = embedder()
+        .embed(&[beginning.as_str(), huge.as_str()])
+        .unwrap();
+    assert_eq!(out.tokens, 2 * 256, "both fill the model's 256 tokens");
+    let c = cosine(&out.vectors[0], &out.vectors[1]);
+    assert!(c > 0.999_999, "cosine {c}");
+}
+
 #[test]
 fn odd_inputs_give_unit_vectors_and_match_reference() {
     let refs = read_references("odd-inputs.reference.jsonl");
