@@ -199,12 +199,10 @@ impl ProfileVectors {
                 received: vector.len(),
             });
         }
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(Error::InvalidArgument {
-                name: "weight".into(),
-                problem: format!("{weight} is not a positive number"),
-            });
-        }
+        check_weight(weight).map_err(|problem| Error::InvalidArgument {
+            name: "weight".into(),
+            problem,
+        })?;
         let norm = dot(vector, vector).sqrt();
         if !(norm.is_finite() && norm > 0.0) {
             return Err(Error::InvalidVectors {
@@ -415,8 +413,27 @@ pub enum ExampleSource {
 #[derive(Debug, Clone)]
 pub struct Example {
     pub source: ExampleSource,
-    /// How much it counts, as if given this many times; must be above 0.
+    /// How much it counts, as if given this many times; within
+    /// [`WEIGHTS`].
     pub weight: f32,
+}
+
+/// The weights an example may have: a millionfold between the lightest
+/// and the heaviest is more than any reading list needs, and keeps the
+/// weighted sums and soft maxima of the scorers far from f32's limits.
+pub const WEIGHTS: std::ops::RangeInclusive<f32> = 0.001..=1000.0;
+
+/// Checks an example's weight against [`WEIGHTS`]: the problem, in words,
+/// when it is outside (or not a number).
+pub fn check_weight(weight: f32) -> std::result::Result<(), String> {
+    if WEIGHTS.contains(&weight) {
+        return Ok(());
+    }
+    Err(format!(
+        "weight {weight} is outside {}..={}: write X@2 or X@0.5 (to leave a paper out, drop it or use --unlike)",
+        WEIGHTS.start(),
+        WEIGHTS.end()
+    ))
 }
 
 /// What the user likes and dislikes.
@@ -1066,12 +1083,10 @@ fn resolve_examples(
     let mut to_embed: Vec<(usize, String)> = Vec::new();
     for example in examples {
         let weight = example.weight;
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(Error::InvalidArgument {
-                name: "weight".into(),
-                problem: format!("{weight} is not a positive number; write X@2 or X@0.5"),
-            });
-        }
+        check_weight(weight).map_err(|problem| Error::InvalidArgument {
+            name: "weight".into(),
+            problem,
+        })?;
         let resolved = match &example.source {
             ExampleSource::Paper(input) => {
                 let found = resolve_paper(library, input)?;

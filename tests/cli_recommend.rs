@@ -507,7 +507,7 @@ fn bad_input_gets_clear_errors() {
             vec!["--like", "dated-1", "--since", "2025", "--until", "2024"],
             "swap them",
         ),
-        (vec!["--like", "dated-1@0"], "above 0"),
+        (vec!["--like", "dated-1@0"], "outside 0.001..=1000"),
         (vec!["--like", "dated-1", "--scorer", "best"], "centroid"),
         (vec!["--like", "dated-1", "--ingest"], "--from"),
     ] {

@@ -13,8 +13,8 @@ use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
 use relate::query::MAX_RESULTS;
 use relate::recommend::{
-    self, Candidates, Example, ExampleSource, Filters, Profile, Recommendation, Request, Scorer,
-    SourceFilter, TextEmbedder, TopicFilter,
+    self, check_weight, Candidates, Example, ExampleSource, Filters, Profile, Recommendation,
+    Request, Scorer, SourceFilter, TextEmbedder, TopicFilter,
 };
 use relate::store::{Library, ModelInfo};
 
@@ -143,18 +143,16 @@ pub struct Weighted {
 /// inside a title, a trailing `@word`) is part of the value.
 fn parse_weighted(s: &str) -> Result<Weighted, String> {
     if let Some((value, tail)) = s.rsplit_once('@') {
+        // Digits and dots, or anything Rust reads as a number (a sign, an
+        // exponent, NaN, infinity): a weight, checked as one.
         let numeric = !tail.is_empty()
             && tail.bytes().all(|b| b.is_ascii_digit() || b == b'.')
             && tail.bytes().any(|b| b.is_ascii_digit());
-        if numeric {
+        if numeric || tail.parse::<f64>().is_ok() {
             let weight: f32 = tail
                 .parse()
                 .map_err(|_| format!("{tail:?} in {s:?} is not a weight: write X@2 or X@0.5"))?;
-            if !(weight.is_finite() && weight > 0.0) {
-                return Err(format!(
-                    "weight {tail} in {s:?} must be above 0 (to leave a paper out, drop it or use --unlike)"
-                ));
-            }
+            check_weight(weight).map_err(|problem| format!("in {s:?}: {problem}"))?;
             if value.trim().is_empty() {
                 return Err(format!("{s:?} has a weight but nothing to weigh"));
             }
@@ -419,7 +417,13 @@ mod tests {
         );
         assert_eq!(parse_weighted("Scaling@100k@1"), Ok(w("Scaling@100k", 1.0)));
         assert_eq!(parse_weighted("ends with @"), Ok(w("ends with @", 1.0)));
-        assert!(parse_weighted("x@0").unwrap_err().contains("above 0"));
+        for bad in [
+            "x@0", "x@-1", "x@NaN", "x@1e309", "x@3e38", "x@1e-46", "x@1001",
+        ] {
+            let err = parse_weighted(bad).unwrap_err();
+            assert!(err.contains("outside 0.001..=1000"), "{bad}: {err}");
+        }
+        assert_eq!(parse_weighted("x@1e3"), Ok(w("x", 1000.0)));
         assert!(parse_weighted("x@1.2.3")
             .unwrap_err()
             .contains("not a weight"));

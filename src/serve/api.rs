@@ -28,7 +28,7 @@ use crate::paper_filter::RecordFilter;
 use crate::query::{self, Answer};
 use crate::recommend::{
     self, Candidates, Example, ExampleSource, Filters, PartialDate, Profile, Recommendation,
-    Request as RecommendRequest, Scorer, SourceFilter, TopicFilter,
+    Request as RecommendRequest, Scorer, SourceFilter, TopicFilter, WEIGHTS,
 };
 use crate::store::Library;
 use crate::Error;
@@ -672,9 +672,11 @@ impl RecommendBody {
                     )));
                 }
                 check_text_length(field, value)?;
-                if !(weight.is_finite() && weight > 0.0) {
+                if !WEIGHTS.contains(&weight) {
                     return Err(ApiError::bad_request(format!(
-                        "'{field}' weight {weight} for {value:?}: give a number above 0"
+                        "'{field}' weight {weight} for {value:?}: give a number within {}..={}",
+                        WEIGHTS.start(),
+                        WEIGHTS.end()
                     )));
                 }
                 let source = if is_text {
