@@ -94,6 +94,18 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
     if let Some(e) = abstracts.failure.into_inner() {
         return Err(e);
     }
+    if model.topics.is_empty() && n > 0 {
+        // Nothing to save or show: every cluster was too small to hold a
+        // paper that is not an outlier.
+        return Err(Error::InvalidArgument {
+            name: "clusters".into(),
+            problem: format!(
+                "all {n} papers were left as outliers of {} clusters too small to be topics: \
+                 ask for fewer clusters, or leave --clusters out to choose the number",
+                model.choice.broad
+            ),
+        });
+    }
     Ok(LibraryTopics {
         model,
         titles,
@@ -267,7 +279,7 @@ impl std::str::FromStr for TopicPath {
     fn from_str(text: &str) -> std::result::Result<Self, String> {
         let bad = || {
             format!(
-                "'{text}' is not a topic: give a topic number such as 3, or a subtopic such as                  3.1 (numbers as `relate topics` lists them)"
+                "'{text}' is not a topic: give a topic number such as 3, or a subtopic such as 3.1 (numbers as `relate topics` lists them)"
             )
         };
         let text = text.trim();

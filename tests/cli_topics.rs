@@ -522,6 +522,14 @@ fn bad_arguments_and_an_empty_library_are_clear_errors() {
         "{}",
         stderr(&many)
     );
+    // As many clusters as papers: every paper alone, so none is a topic.
+    let alone = relate_in(&store, &["topics", "--clusters", "3"]);
+    assert_eq!(alone.status.code(), Some(1), "{}", stderr(&alone));
+    assert!(
+        stderr(&alone).contains("all 3 papers were left as outliers"),
+        "{}",
+        stderr(&alone)
+    );
     // Nothing was saved by the failed runs.
     assert_eq!(
         stdout_json(&relate_in(&store, &["info", "--json"]))["topics"],

@@ -583,6 +583,10 @@ fn an_empty_folder_is_not_a_library_and_says_how_to_make_one() {
     assert!(matches!(err, Error::StoreMissing { .. }), "{err}");
     assert!(err.to_string().contains("ingest"), "{err}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // Nor does a command that updates a library leave a lock file there.
+    let err = Library::open_for_update(dir.path(), std::time::Duration::ZERO).unwrap_err();
+    assert!(matches!(err, Error::StoreMissing { .. }), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
 }
 
 #[test]

@@ -124,7 +124,10 @@ impl Library {
         let missing = || Error::StoreMissing {
             dir: dir.to_path_buf(),
         };
-        if !dir.is_dir() {
+        // A folder with neither file holds no library: it is left as found,
+        // without a lock file.
+        if !dir.is_dir() || !(dir.join(DATABASE_FILE).exists() || dir.join(MANIFEST_FILE).exists())
+        {
             return Err(missing());
         }
         let lock = take_write_lock(dir, wait)?;
