@@ -557,6 +557,24 @@ fn unknown_papers_and_pages_are_404() {
 }
 
 #[test]
+fn wrong_methods_and_undecodable_paths_get_json_errors() {
+    let server = &shared_server();
+    let (status, body) = server.post_json("/api/search", "{}");
+    assert_eq!(status, 405, "{body}");
+    let message = error_of(405, &body);
+    assert!(
+        message.contains("POST") && message.contains("GET"),
+        "{message}"
+    );
+    let (status, body) = server.get_json("/api/recommend");
+    assert_eq!(status, 405, "{body}");
+    assert!(error_of(405, &body).contains("POST"), "{body}");
+    let (status, body) = server.get_json("/api/paper/%FF");
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(400, &body).contains("UTF-8"), "{body}");
+}
+
+#[test]
 fn too_large_texts_and_bodies_are_413() {
     let server = &shared_server();
     let long = "word ".repeat(500);

@@ -143,6 +143,54 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// Gives the errors the router answers by itself on the API's paths (a
+/// method the path does not take, a path that is not UTF-8) the API's JSON
+/// error body, keeping their status and headers.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let api = path.starts_with("/api/") || path == "/healthz";
+    if json || !api || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        // Every path of the API takes GET, but for recommend's POST.
+        let allowed = if path == "/api/recommend" {
+            "POST"
+        } else {
+            "GET"
+        };
+        format!("{path} does not take {method}: use {allowed}")
+    } else {
+        let text = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+            .unwrap_or_default();
+        if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("the request failed")
+                .to_string()
+        } else {
+            text
+        }
+    };
+    let mut answer = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
 /// Answers 503 for a request that takes longer than `limit`.
 pub async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {

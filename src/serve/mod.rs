@@ -205,6 +205,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 api::with_timeout(timeout, req, next)
             },
         ))
+        .layer(axum::middleware::from_fn(api::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
