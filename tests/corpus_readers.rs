@@ -475,19 +475,36 @@ fn a_missing_file_is_an_io_error() {
 }
 
 #[test]
-fn whole_file_formats_name_the_line_of_bytes_that_are_not_utf8() {
+fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() {
     let bib = b"@article{a,\n  title = {Ok}\n}\n@article{b,\n  title = {Caf\xe9}\n}\n";
     let (_dir, path) = temp_file("latin1.bib", bib);
-    let err = read_papers(&path, None).err().expect("not UTF-8");
-    assert!(matches!(&err, Error::BadRecord { line: 5, .. }), "{err:?}");
+    let events = read_all(&path, None);
+    let titles: Vec<&str> = papers(&events)
+        .iter()
+        .map(|(p, _)| p.title.as_str())
+        .collect();
+    assert_eq!(titles, ["Ok", "Caf\u{fffd}"]);
+    let warned: Vec<&Problem> = warnings(&events)
+        .into_iter()
+        .filter(|w| w.message.contains("UTF-8"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned[0].line, 5);
     assert!(
-        err.to_string().contains("0xE9") && err.to_string().contains("UTF-8"),
-        "{err}"
+        warned[0].message.contains("0xE9") && warned[0].message.contains("UTF-8"),
+        "{}",
+        warned[0].message
     );
 
     let (_dir, path) = temp_file("page.txt", b"Title\n\nAbstr\xffact.\n");
-    let err = read_papers(&path, None).err().expect("not UTF-8");
-    assert!(matches!(&err, Error::BadRecord { line: 3, .. }), "{err:?}");
+    let events = read_all(&path, None);
+    assert_eq!(papers(&events).len(), 1);
+    let warned: Vec<usize> = warnings(&events)
+        .into_iter()
+        .filter(|w| w.message.contains("UTF-8"))
+        .map(|w| w.line)
+        .collect();
+    assert_eq!(warned, [3]);
 }
 
 #[test]

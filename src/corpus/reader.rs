@@ -44,8 +44,9 @@ pub fn read_papers(path: &Path, format: Option<Format>) -> Result<PaperReader> {
 ///
 /// Fails with [`Error::Io`] when the input cannot be read, with
 /// [`Error::UnknownFormat`] when the format cannot be told, and with
-/// [`Error::BadRecord`] when a digest page or BibTeX file is not UTF-8 (the
-/// error names the line) or a CSV header has no `title` column. An empty
+/// [`Error::BadRecord`] when a CSV header has no `title` column (lines of a
+/// digest page or BibTeX file that are not UTF-8 are warned about and read
+/// with U+FFFD in place of their bad bytes). An empty
 /// input gives a reader with no papers. Problems with single records do not
 /// fail: they come out of the reader as [`ReadEvent::Rejected`].
 pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReader> {
@@ -194,9 +195,15 @@ impl Iterator for PaperReader {
     }
 }
 
+/// Lines of a whole-file input that are not UTF-8 warned about one by
+/// one; the rest are counted in one more warning.
+const NOT_UTF8_WARNINGS: usize = 10;
+
 /// Reads a whole input as UTF-8 text without a BOM, leaving out (as
-/// empty lines) lines over the limit, which come back as rejections; bytes
-/// that are not UTF-8 are an error naming their line.
+/// empty lines) lines over the limit, which come back as rejections. A
+/// line that is not UTF-8 is read with U+FFFD in place of its bad bytes
+/// and warned about by number, so that one stray byte (a Latin-1 accent in
+/// a BibTeX file, say) does not cost the file's other records.
 fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Vec<ReadEvent>)> {
     let mut limited = LineLimited::new(stream, MAX_LINE_BYTES);
     let skipped = limited.skipped();
@@ -204,18 +211,45 @@ fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Ve
     limited
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io("cannot read", shown, e))?;
-    let rejections = drain_skipped(&skipped, shown);
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok((strip_bom(&text).to_string(), rejections)),
+    let mut events = drain_skipped(&skipped, shown);
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
         Err(e) => {
-            let (line, problem) = describe_utf8_error(e.as_bytes(), &e.utf8_error());
-            Err(Error::BadRecord {
-                path: shown.to_string(),
-                line: line + 1,
-                problem,
-            })
+            let bytes = e.into_bytes();
+            let mut text = String::with_capacity(bytes.len());
+            let mut bad_lines = 0;
+            for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+                match std::str::from_utf8(line) {
+                    Ok(line) => text.push_str(line),
+                    Err(error) => {
+                        bad_lines += 1;
+                        if bad_lines <= NOT_UTF8_WARNINGS {
+                            let (_, problem) = describe_utf8_error(line, &error);
+                            events.push(ReadEvent::Warning(Problem::new(
+                                shown,
+                                i + 1,
+                                format!("{problem}; its bad bytes were read as \u{fffd}"),
+                            )));
+                        }
+                        text.push_str(&String::from_utf8_lossy(line));
+                    }
+                }
+            }
+            if bad_lines > NOT_UTF8_WARNINGS {
+                events.push(ReadEvent::Warning(Problem::new(
+                    shown,
+                    1,
+                    format!(
+                        "{} more lines are not valid UTF-8 and were read with \u{fffd} in place \
+                         of their bad bytes",
+                        bad_lines - NOT_UTF8_WARNINGS
+                    ),
+                )));
+            }
+            text
         }
-    }
+    };
+    Ok((strip_bom(&text).to_string(), events))
 }
 
 /// Rejections for the lines a [`LineLimited`] has left out so far.
