@@ -508,6 +508,18 @@ fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() 
 }
 
 #[test]
+fn an_html_page_read_as_a_digest_says_to_save_it_as_text() {
+    let page =
+        b"<!DOCTYPE html>\n<html><body><h1>Daily papers</h1>\n<p>A title</p>\n</body></html>\n";
+    let (_dir, path) = temp_file("digest.txt", page);
+    let err = read_papers(&path, Some(Format::Digest))
+        .err()
+        .expect("HTML is refused");
+    assert!(matches!(&err, Error::BadRecord { line: 1, .. }), "{err:?}");
+    assert!(err.to_string().contains("save the page as text"), "{err}");
+}
+
+#[test]
 fn the_same_title_gets_the_same_id_across_spacing_case_and_formats() {
     let jsonl = b"{\"title\": \"Deep  Learning for\\nGraphs\"}\n{\"title\": \"deep learning for graphs\"}\n";
     let (_dir, path) = temp_file("t.jsonl", jsonl);

@@ -572,6 +572,11 @@ fn print_file_summary(s: &FileSummary) {
         );
     }
     if let Some(error) = &s.error {
-        eprintln!("relate: {}: {error}", s.path);
+        // Errors about a line name the file already.
+        if error.starts_with(&format!("{}:", s.path)) {
+            eprintln!("relate: {error}");
+        } else {
+            eprintln!("relate: {}: {error}", s.path);
+        }
     }
 }

@@ -94,6 +94,16 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
             }
             Format::Digest => {
                 let (text, skipped) = read_text(stream, &shown)?;
+                if looks_like_html(&text) {
+                    return Err(Error::BadRecord {
+                        path: shown,
+                        line: 1,
+                        problem: "this is an HTML page, and digest pages are read as plain \
+                                  text: save the page as text (the browser's Save as, Text), \
+                                  or copy its text into a .txt file"
+                            .into(),
+                    });
+                }
                 Box::new(
                     skipped
                         .into_iter()
@@ -193,6 +203,17 @@ impl Iterator for PaperReader {
         }
         Some(ReadEvent::Paper { paper, line })
     }
+}
+
+/// Whether a text starts as an HTML document does.
+fn looks_like_html(text: &str) -> bool {
+    let start: String = text
+        .trim_start()
+        .chars()
+        .take(14)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    start.starts_with("<!doctype html") || start.starts_with("<html")
 }
 
 /// Lines of a whole-file input that are not UTF-8 warned about one by
