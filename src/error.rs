@@ -60,6 +60,10 @@ pub enum Error {
     #[error("no library at {dir}: create one by ingesting papers into it (relate ingest FILE --store {dir}), or point --store / RELATE_STORE at an existing library")]
     StoreMissing { dir: PathBuf },
 
+    /// The path given as a library folder is something else (a file).
+    #[error("{dir} is not a folder, so it cannot hold a library: point --store / RELATE_STORE at the library's folder (a papers file goes after `relate ingest`)")]
+    StoreNotFolder { dir: PathBuf },
+
     /// The library was embedded with another model or vector dimension.
     #[error("the library at {dir} holds vectors from model {stored_model} ({stored_dim} dimensions), not {requested_model} ({requested_dim} dimensions): use the {stored_model} model folder with this library (--model DIR), or ingest into a new library with --store NEW_DIR")]
     StoreModelMismatch {

@@ -583,6 +583,19 @@ fn an_empty_folder_is_not_a_library_and_says_how_to_make_one() {
     assert!(matches!(err, Error::StoreMissing { .. }), "{err}");
     assert!(err.to_string().contains("ingest"), "{err}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // A file is not a library folder, and is left alone.
+    let file = dir.path().join("papers.jsonl");
+    std::fs::write(&file, "{}\n").unwrap();
+    for err in [
+        Library::open(&file).unwrap_err(),
+        Library::open_or_create(&file, &model()).unwrap_err(),
+        Library::open_for_update(&file, std::time::Duration::ZERO).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::StoreNotFolder { .. }), "{err}");
+        assert!(err.to_string().contains("not a folder"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{}\n");
+    std::fs::remove_file(&file).unwrap();
     // Nor does a command that updates a library leave a lock file there.
     let err = Library::open_for_update(dir.path(), std::time::Duration::ZERO).unwrap_err();
     assert!(matches!(err, Error::StoreMissing { .. }), "{err}");

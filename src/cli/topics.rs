@@ -120,9 +120,30 @@ fn map_kind(path: &Path) -> anyhow::Result<MapKind> {
     }
 }
 
+/// Fails before any clustering when the map could not be written: its
+/// folder is missing or is not a folder.
+fn check_map_folder(path: &Path) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "--map {}: the folder {} does not exist: create it, or name a file in an existing folder",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
     let map = match &args.map {
-        Some(path) => Some((path.clone(), map_kind(path)?)),
+        Some(path) => {
+            let kind = map_kind(path)?;
+            check_map_folder(path)?;
+            Some((path.clone(), kind))
+        }
         None => None,
     };
     let dir = args.store.dir()?;
@@ -394,6 +415,14 @@ mod tests {
         let err = map_kind(Path::new("map.png")).unwrap_err().to_string();
         assert!(err.contains(".png") && err.contains(".svg"), "{err}");
         assert!(map_kind(Path::new("map")).is_err());
+        assert!(check_map_folder(Path::new("map.svg")).is_ok());
+        let err = check_map_folder(Path::new("/no/such/folder/map.svg"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/no/such/folder") && err.contains("does not exist"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl Library {
                 ),
             });
         }
+        not_a_folder(dir)?;
         create_dir_all_durably(dir)?;
         let lock = take_write_lock(dir, wait)?;
         let mut library = match Self::load(dir, true)? {
@@ -121,6 +122,7 @@ impl Library {
     /// for another writer to finish, then fails naming it. Fails if there
     /// is no library.
     pub fn open_for_update(dir: &Path, wait: Duration) -> Result<Library> {
+        not_a_folder(dir)?;
         let missing = || Error::StoreMissing {
             dir: dir.to_path_buf(),
         };
@@ -182,6 +184,7 @@ impl Library {
     /// Nothing in the folder is written through this handle (see
     /// [`Library::vectors`]); queries leave every file as it was.
     pub fn open(dir: &Path) -> Result<Library> {
+        not_a_folder(dir)?;
         Self::load(dir, false)?.ok_or_else(|| Error::StoreMissing {
             dir: dir.to_path_buf(),
         })
@@ -724,6 +727,17 @@ const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 /// Takes the library's write lock, trying again for up to `wait` while
 /// another process holds it, and records this process as its holder.
+/// Fails when `dir` exists but is not a folder (a papers file given as the
+/// library, say).
+fn not_a_folder(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::StoreNotFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 fn take_write_lock(dir: &Path, wait: Duration) -> Result<File> {
     let path = dir.join(WRITE_LOCK_FILE);
     let mut file = File::options()
