@@ -33,16 +33,29 @@ impl PartialDate {
     pub fn from_paper_date(text: &str) -> Option<PartialDate> {
         let text = text.trim();
         let year_digits: String = text.chars().take_while(char::is_ascii_digit).collect();
-        if year_digits.len() != 4 {
-            return None;
-        }
-        let year = year_digits.parse().ok()?;
-        let mut rest = text[4..].split(['-', '/']).skip(1).map(|part| {
-            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u8>().ok()
-        });
-        let month = rest.next().flatten().filter(|m| (1..=12).contains(m));
-        let day = month.and(rest.next().flatten().filter(|d| (1..=31).contains(d)));
+        let number = |digits: &str| digits.parse::<u8>().ok();
+        let (year, month, day) = match year_digits.len() {
+            4 => {
+                let mut rest = text[4..].split(['-', '/']).skip(1).map(|part| {
+                    let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+                    number(&digits)
+                });
+                (
+                    year_digits.parse().ok()?,
+                    rest.next().flatten(),
+                    rest.next().flatten(),
+                )
+            }
+            // Compact forms: YYYYMM and YYYYMMDD.
+            6 | 8 => (
+                year_digits[..4].parse().ok()?,
+                number(&year_digits[4..6]),
+                year_digits.get(6..8).and_then(number),
+            ),
+            _ => return None,
+        };
+        let month = month.filter(|m| (1..=12).contains(m));
+        let day = month.and_then(|m| day.filter(|&d| (1..=days_in_month(year, m)).contains(&d)));
         Some(PartialDate { year, month, day })
     }
 
@@ -80,16 +93,33 @@ impl FromStr for PartialDate {
             ),
             None => None,
         };
-        let day = match parts.get(2) {
-            Some(d) => Some(
-                d.parse()
-                    .ok()
-                    .filter(|d| (1..=31).contains(d))
-                    .ok_or_else(bad)?,
-            ),
-            None => None,
+        let day = match (parts.get(2), month) {
+            (Some(d), Some(m)) => {
+                let d: u8 = d.parse().map_err(|_| bad())?;
+                let last = days_in_month(year, m);
+                if !(1..=last).contains(&d) {
+                    return Err(format!(
+                        "{s:?} is not a date: {year:04}-{m:02} has {last} days (write YYYY, \
+                         YYYY-MM or YYYY-MM-DD)"
+                    ));
+                }
+                Some(d)
+            }
+            _ => None,
         };
         Ok(PartialDate { year, month, day })
+    }
+}
+
+/// Days in `month` (1–12) of `year`, in the Gregorian calendar.
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -210,7 +240,18 @@ mod tests {
             let err = bad.parse::<PartialDate>().unwrap_err();
             assert!(err.contains("YYYY-MM-DD"), "{bad}: {err}");
         }
+        for (bad, days) in [("2021-02-29", "28 days"), ("2023-04-31", "30 days")] {
+            let err = bad.parse::<PartialDate>().unwrap_err();
+            assert!(err.contains(days), "{bad}: {err}");
+        }
+        assert!("2024-02-29".parse::<PartialDate>().is_ok());
+        assert!("2000-02-29".parse::<PartialDate>().is_ok());
+        assert!("1900-02-29".parse::<PartialDate>().is_err());
         let paper = |d: &str| PartialDate::from_paper_date(d).map(|d| d.to_string());
+        assert_eq!(paper("20200101").as_deref(), Some("2020-01-01"));
+        assert_eq!(paper("202003").as_deref(), Some("2020-03"));
+        assert_eq!(paper("2020-02-30").as_deref(), Some("2020-02"));
+        assert_eq!(paper("2020-13-45").as_deref(), Some("2020"));
         assert_eq!(paper("2024-03-14T10:00:00Z").as_deref(), Some("2024-03-14"));
         assert_eq!(paper("2024/3/5").as_deref(), Some("2024-03-05"));
         assert_eq!(paper("2023").as_deref(), Some("2023"));

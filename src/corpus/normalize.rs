@@ -47,6 +47,15 @@ pub(crate) fn describe_utf8_error(bytes: &[u8], error: &std::str::Utf8Error) -> 
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     let byte = bytes.get(at).copied().unwrap_or(0);
+    // A UTF-16 byte-order mark: the whole file is UTF-16, not Latin-1.
+    if line == 0 && (bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF])) {
+        return (
+            line,
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8, \
+             for example with `iconv -f utf-16 -t utf-8`"
+                .to_string(),
+        );
+    }
     let message = format!(
         "not valid UTF-8 (byte 0x{byte:02X} at column {}); save the file as UTF-8, \
          for example with `iconv -f latin1 -t utf-8`",
@@ -81,5 +90,10 @@ mod tests {
         let (line, message) = describe_utf8_error(&bytes, &error);
         assert_eq!(line, 1);
         assert!(message.contains("0xE9 at column 3"), "{message}");
+        let utf16 = b"\xff\xfe{\x00\"\x00".to_vec();
+        let error = std::str::from_utf8(&utf16).unwrap_err();
+        let (line, message) = describe_utf8_error(&utf16, &error);
+        assert_eq!(line, 0);
+        assert!(message.contains("iconv -f utf-16"), "{message}");
     }
 }
