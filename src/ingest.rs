@@ -358,6 +358,22 @@ pub fn ingest_file(
         };
         store_events(&mut store, events, &mut summary, &mut watch)
     })?;
+    let nothing_found = summary.read + summary.rejected + summary.filtered_out == 0;
+    if nothing_found && summary.error.is_none() && position.bytes_read() > 0 {
+        // A file with content but no record: most likely read as the wrong
+        // format.
+        let problem = Problem::new(
+            &summary.path,
+            1,
+            format!(
+                "no paper was found in it, read as {}; if it holds papers, name its format with \
+                 --format",
+                summary.format
+            ),
+        );
+        summary.warnings += 1;
+        progress.warning(&problem);
+    }
     progress.file_finished(&summary);
     Ok(summary)
 }

@@ -82,6 +82,30 @@ fn unrecognisable_standard_input_asks_for_a_format() {
 }
 
 #[test]
+fn a_file_read_as_the_wrong_format_warns_that_it_found_no_paper() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let path = dir.path().join("papers.jsonl");
+    fs::write(&path, PAPERS).unwrap();
+    let out = relate_in(
+        &store,
+        &["ingest", path.to_str().unwrap(), "--format", "bibtex"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no paper was found in it, read as bibtex") && stderr.contains("--format"),
+        "{stderr}"
+    );
+    // Read as what it is, it is found.
+    let out = relate_in(&store, &["ingest", path.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("no paper was found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn strict_reads_a_stream_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("library");
