@@ -722,6 +722,24 @@ pub fn recommend(
     let dim = view.dim();
     let positives = resolve_examples(library, &view, embedder, &request.profile.positives)?;
     let negatives = resolve_examples(library, &view, embedder, &request.profile.negatives)?;
+    // A paper both liked and unliked says nothing; it is most likely a typo.
+    if let Some((liked, unliked)) = positives.iter().find_map(|p| {
+        let slot = p.slot?;
+        negatives
+            .iter()
+            .find(|n| n.slot == Some(slot))
+            .map(|n| (p, n))
+    }) {
+        return Err(Error::InvalidArgument {
+            name: "examples".into(),
+            problem: format!(
+                "paper {} is both liked (as {:?}) and unliked (as {:?}): keep it on one side",
+                liked.info.id.as_deref().unwrap_or("?"),
+                liked.info.input,
+                unliked.info.input
+            ),
+        });
+    }
     let mut profile = ProfileVectors::new(dim);
     for e in &positives {
         profile.add_positive(&e.vector, e.info.weight)?;

@@ -496,6 +496,20 @@ fn bad_input_gets_clear_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-paper-id-xyz"), "{stderr}");
 
+    let out = relate_in(
+        store,
+        &[
+            "recommend",
+            "--like",
+            DP_SEQUENTIAL,
+            "--unlike",
+            DP_SEQUENTIAL,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("both liked"), "{stderr}");
+
     let out = relate_in(store, &["recommend", "--unlike", DP_SEQUENTIAL]);
     assert_eq!(out.status.code(), Some(2), "no positive is a usage error");
     let stderr = String::from_utf8_lossy(&out.stderr);
