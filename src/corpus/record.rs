@@ -189,8 +189,13 @@ fn kind(value: &Value) -> &'static str {
 /// "A, B, and C"), so names written "Last, First" need `;` or a JSON list.
 pub fn split_authors(text: &str) -> Vec<String> {
     let text = normalize_text(text);
+    let and_parts = split_on_words(&text);
     let parts: Vec<String> = if text.contains(';') {
         text.split(';').map(str::to_string).collect()
+    } else if and_parts.len() > 1 && and_parts.iter().all(|p| p.matches(',').count() == 1) {
+        // BibTeX's "Last, First and Last, First": each comma is inside a
+        // name, as with semicolons.
+        and_parts
     } else {
         text.split(',')
             .flat_map(|piece| {
@@ -358,6 +363,10 @@ mod tests {
             ["Doe, Jane", "Roe, Rick"]
         );
         assert_eq!(split_authors("A & B"), ["A", "B"]);
+        assert_eq!(
+            split_authors("Smith, J. and Doe, A."),
+            ["Smith, J.", "Doe, A."]
+        );
         assert_eq!(split_authors("Alexander Anderson"), ["Alexander Anderson"]);
         assert!(split_authors("  ").is_empty());
     }
