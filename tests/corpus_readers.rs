@@ -508,6 +508,28 @@ fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() 
 }
 
 #[test]
+fn old_mac_line_endings_split_digest_pages_and_bibtex_files() {
+    let abstract_text = "We study a problem at length. ".repeat(8);
+    let page = format!("First title\r\r{abstract_text}\r\rSecond title\r\r{abstract_text}\r");
+    let (_dir, path) = temp_file("page.txt", page.as_bytes());
+    let events = read_all(&path, Some(Format::Digest));
+    let found: Vec<(&str, usize)> = papers(&events)
+        .iter()
+        .map(|(p, line)| (p.title.as_str(), *line))
+        .collect();
+    assert_eq!(found, [("First title", 1), ("Second title", 5)]);
+
+    let bib = b"@article{a,\r  title = {One}\r}\r@article{b,\r  title = {Two}\r}\r";
+    let (_dir, path) = temp_file("cr.bib", bib);
+    let events = read_all(&path, None);
+    let found: Vec<(&str, usize)> = papers(&events)
+        .iter()
+        .map(|(p, line)| (p.title.as_str(), *line))
+        .collect();
+    assert_eq!(found, [("One", 1), ("Two", 4)]);
+}
+
+#[test]
 fn an_html_page_read_as_a_digest_says_to_save_it_as_text() {
     let page =
         b"<!DOCTYPE html>\n<html><body><h1>Daily papers</h1>\n<p>A title</p>\n</body></html>\n";

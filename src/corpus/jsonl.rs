@@ -25,6 +25,9 @@ pub(crate) struct JsonLines<R> {
     buffer: Vec<u8>,
     line_limit: usize,
     done: bool,
+    /// Lines that followed a lone carriage return in the line just read
+    /// (a file with old Mac line endings), handed out next.
+    pending: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl<R: BufRead> JsonLines<R> {
@@ -37,6 +40,7 @@ impl<R: BufRead> JsonLines<R> {
             buffer: Vec::new(),
             line_limit: MAX_LINE_BYTES,
             done: false,
+            pending: std::collections::VecDeque::new(),
         }
     }
 
@@ -51,8 +55,15 @@ impl<R: BufRead> JsonLines<R> {
         ReadEvent::Rejected(Problem::new(&self.path, self.line, message))
     }
 
-    /// Reads the next line into the buffer, without its line ending.
+    /// Reads the next line into the buffer, without its line ending. A
+    /// lone carriage return ends a line too: JSON text holds none outside
+    /// its whitespace.
     fn read_line(&mut self) -> std::io::Result<LineRead> {
+        if let Some(next) = self.pending.pop_front() {
+            self.buffer = next;
+            self.line += 1;
+            return Ok(LineRead::Line);
+        }
         let read = read_line_limited(&mut self.reader, &mut self.buffer, self.line_limit)?;
         if read == LineRead::End {
             return Ok(read);
@@ -63,6 +74,12 @@ impl<R: BufRead> JsonLines<R> {
         }
         if self.line == 1 && self.buffer.starts_with(BOM.as_bytes()) {
             self.buffer.drain(..BOM.len());
+        }
+        if read == LineRead::Line && self.buffer.contains(&b'\r') {
+            let mut parts = self.buffer.split(|&b| b == b'\r').map(<[u8]>::to_vec);
+            let first = parts.next().unwrap_or_default();
+            self.pending.extend(parts);
+            self.buffer = first;
         }
         Ok(read)
     }
@@ -149,6 +166,24 @@ mod tests {
 
     fn events(input: &[u8]) -> Vec<ReadEvent> {
         JsonLines::new(input, "in.jsonl", paper_from_fields).collect()
+    }
+
+    #[test]
+    fn old_mac_line_endings_end_lines_too() {
+        let input = b"{\"title\": \"One\"}\r{\"title\": oops}\r\r{\"title\": \"Two\"}\r\n{\"title\": \"Three\"}\n";
+        let events = events(input);
+        let found: Vec<(usize, &str)> = events
+            .iter()
+            .map(|e| match e {
+                ReadEvent::Paper { paper, line } => (*line, paper.title.as_str()),
+                ReadEvent::Rejected(p) => (p.line, "rejected"),
+                ReadEvent::Warning(p) => (p.line, "warning"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [(1, "One"), (2, "rejected"), (4, "Two"), (5, "Three")]
+        );
     }
 
     #[test]

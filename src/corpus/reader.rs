@@ -270,6 +270,12 @@ fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Ve
             text
         }
     };
+    // Old Mac line endings (a lone carriage return) end lines too.
+    let text = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    };
     Ok((strip_bom(&text).to_string(), events))
 }
 
