@@ -26,6 +26,10 @@ pub(crate) struct CsvRows<R> {
     columns: Vec<String>,
     record: ByteRecord,
     done: bool,
+    /// The record read after one with a line break in a field, to learn
+    /// whether that one ran to the end of the file; or the error reading
+    /// it gave.
+    ahead: Option<std::result::Result<ByteRecord, csv::Error>>,
 }
 
 /// Chooses the field separator: tab for `.tsv` files or when the header
@@ -100,6 +104,7 @@ impl<R: Read> CsvRows<R> {
             columns,
             record: ByteRecord::new(),
             done: no_header,
+            ahead: None,
         })
     }
 
@@ -110,8 +115,23 @@ impl<R: Read> CsvRows<R> {
     /// Turns the current record into named fields, or says what is wrong.
     fn fields(&self) -> std::result::Result<Map<String, Value>, String> {
         if self.record.len() != self.columns.len() {
+            // A quote left open takes the lines after it into one field.
+            let breaks: usize = self
+                .record
+                .iter()
+                .map(|field| field.iter().filter(|&&b| b == b'\n').count())
+                .sum();
+            let spans = if breaks > 0 {
+                format!(
+                    "; a quoted field of it runs over {} lines, so a quote may be missing its \
+                     closing quote (the lines after it were read as part of this row)",
+                    breaks + 1
+                )
+            } else {
+                String::new()
+            };
             return Err(format!(
-                "this row has {} fields but the header has {}; check its quotes and separators",
+                "this row has {} fields but the header has {}; check its quotes and separators{spans}",
                 self.record.len(),
                 self.columns.len()
             ));
@@ -136,7 +156,15 @@ impl<R: Read> Iterator for CsvRows<R> {
         if self.done {
             return None;
         }
-        match self.reader.read_byte_record(&mut self.record) {
+        let read = match self.ahead.take() {
+            Some(Ok(record)) => {
+                self.record = record;
+                Ok(true)
+            }
+            Some(Err(e)) => Err(e),
+            None => self.reader.read_byte_record(&mut self.record),
+        };
+        match read {
             Ok(true) => {}
             Ok(false) => {
                 self.done = true;
@@ -157,6 +185,25 @@ impl<R: Read> Iterator for CsvRows<R> {
             .record
             .position()
             .map_or(0, |p| self.reader.get_ref().line_at(p.byte()));
+        if self.record.iter().any(|field| field.contains(&b'\n')) {
+            let mut next = ByteRecord::new();
+            match self.reader.read_byte_record(&mut next) {
+                Ok(true) => self.ahead = Some(Ok(next)),
+                Ok(false) => {
+                    self.done = true;
+                    // A quote left open runs to the end of the file with no
+                    // error from the parser: its quotes are then odd.
+                    if self.reader.get_ref().odd_quotes() {
+                        return Some(self.reject(
+                            line,
+                            "a quote opened in this row is never closed, so the rest of the \
+                             file was read into one of its fields: close the quote",
+                        ));
+                    }
+                }
+                Err(e) => self.ahead = Some(Err(e)),
+            }
+        }
         Some(match self.fields().and_then(paper_from_fields) {
             Ok(paper) => ReadEvent::Paper { paper, line },
             Err(message) => self.reject(line, message),
@@ -176,6 +223,8 @@ pub(crate) struct LineCounter<R> {
     offset: u64,
     line: usize,
     line_has_content: bool,
+    /// Quote characters passed so far: odd at the end when one is open.
+    quotes: u64,
     /// (byte offset, 1-based line) of the first content byte of each line.
     content_starts: RefCell<VecDeque<(u64, usize)>>,
 }
@@ -187,8 +236,14 @@ impl<R> LineCounter<R> {
             offset: 0,
             line: 1,
             line_has_content: false,
+            quotes: 0,
             content_starts: RefCell::new(VecDeque::new()),
         }
+    }
+
+    /// Whether an odd number of quote characters has passed.
+    fn odd_quotes(&self) -> bool {
+        self.quotes % 2 == 1
     }
 
     /// 1-based line of the record the parser says starts at byte `offset`.
@@ -212,6 +267,13 @@ impl<R: Read> Read for LineCounter<R> {
                     self.line_has_content = false;
                 }
                 b'\r' => {}
+                b'"' => {
+                    self.quotes += 1;
+                    if !self.line_has_content {
+                        starts.push_back((self.offset + i as u64, self.line));
+                        self.line_has_content = true;
+                    }
+                }
                 _ if !self.line_has_content => {
                     starts.push_back((self.offset + i as u64, self.line));
                     self.line_has_content = true;
@@ -252,6 +314,57 @@ mod tests {
                 .collect();
             assert_eq!(lines, [2, 5], "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_named_in_the_row_it_swallows() {
+        let input = b"id,title,abstract\n1,First,\"open\n2,Second,fine\n3,Third,fine\n";
+        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        match &events[0] {
+            ReadEvent::Rejected(problem) => {
+                assert_eq!(problem.line, 2);
+                assert!(
+                    problem.message.contains("never closed"),
+                    "{}",
+                    problem.message
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // In a middle column, to the end of the file too.
+        let input = b"id,title,abstract\n1,\"First,open\n2,Second,fine\n";
+        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        match &events[..] {
+            [ReadEvent::Rejected(problem)] => {
+                assert!(
+                    problem.message.contains("never closed"),
+                    "{}",
+                    problem.message
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Closed by a later quote: the row comes up short of fields, and
+        // the message says how many lines its field took.
+        let input = b"id,title,abstract\n1,\"First,open\n2,Second,\"fine\n3,Third,x\n";
+        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        match &events[0] {
+            ReadEvent::Rejected(problem) => assert!(
+                problem.message.contains("runs over 2 lines")
+                    && problem.message.contains("closing quote"),
+                "{}",
+                problem.message
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        // A closed quote over lines, last in the file, is a paper.
+        let input = b"id,title,abstract\n1,First,\"two\nlines\"\n";
+        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        assert!(
+            matches!(&events[..], [ReadEvent::Paper { line: 2, .. }]),
+            "{events:?}"
+        );
     }
 
     #[test]
