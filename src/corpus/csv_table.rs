@@ -261,19 +261,13 @@ impl<R: Read> Read for LineCounter<R> {
         let n = self.inner.read(buf)?;
         let starts = self.content_starts.get_mut();
         for (i, &byte) in buf[..n].iter().enumerate() {
+            self.quotes += u64::from(byte == b'"');
             match byte {
                 b'\n' => {
                     self.line += 1;
                     self.line_has_content = false;
                 }
                 b'\r' => {}
-                b'"' => {
-                    self.quotes += 1;
-                    if !self.line_has_content {
-                        starts.push_back((self.offset + i as u64, self.line));
-                        self.line_has_content = true;
-                    }
-                }
                 _ if !self.line_has_content => {
                     starts.push_back((self.offset + i as u64, self.line));
                     self.line_has_content = true;
@@ -316,10 +310,14 @@ mod tests {
         }
     }
 
+    fn rows_of(input: &[u8]) -> Vec<ReadEvent> {
+        CsvRows::new(input, "t.csv", b',').unwrap().collect()
+    }
+
     #[test]
     fn an_unclosed_quote_is_named_in_the_row_it_swallows() {
         let input = b"id,title,abstract\n1,First,\"open\n2,Second,fine\n3,Third,fine\n";
-        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        let events = rows_of(input);
         assert_eq!(events.len(), 1, "{events:?}");
         match &events[0] {
             ReadEvent::Rejected(problem) => {
@@ -334,7 +332,7 @@ mod tests {
         }
         // In a middle column, to the end of the file too.
         let input = b"id,title,abstract\n1,\"First,open\n2,Second,fine\n";
-        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        let events = rows_of(input);
         match &events[..] {
             [ReadEvent::Rejected(problem)] => {
                 assert!(
@@ -348,7 +346,7 @@ mod tests {
         // Closed by a later quote: the row comes up short of fields, and
         // the message says how many lines its field took.
         let input = b"id,title,abstract\n1,\"First,open\n2,Second,\"fine\n3,Third,x\n";
-        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        let events = rows_of(input);
         match &events[0] {
             ReadEvent::Rejected(problem) => assert!(
                 problem.message.contains("runs over 2 lines")
@@ -360,7 +358,7 @@ mod tests {
         }
         // A closed quote over lines, last in the file, is a paper.
         let input = b"id,title,abstract\n1,First,\"two\nlines\"\n";
-        let events: Vec<ReadEvent> = CsvRows::new(&input[..], "t.csv", b',').unwrap().collect();
+        let events = rows_of(input);
         assert!(
             matches!(&events[..], [ReadEvent::Paper { line: 2, .. }]),
             "{events:?}"

@@ -233,6 +233,19 @@ fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Ve
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io("cannot read", shown, e))?;
     let mut events = drain_skipped(&skipped, shown);
+    // Old Mac line endings (a lone carriage return) end lines too.
+    if bytes.contains(&b'\r') {
+        let mut unified = Vec::with_capacity(bytes.len());
+        let mut rest = bytes.iter().peekable();
+        while let Some(&byte) = rest.next() {
+            match byte {
+                b'\r' if rest.peek() == Some(&&b'\n') => {}
+                b'\r' => unified.push(b'\n'),
+                _ => unified.push(byte),
+            }
+        }
+        bytes = unified;
+    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -269,12 +282,6 @@ fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Ve
             }
             text
         }
-    };
-    // Old Mac line endings (a lone carriage return) end lines too.
-    let text = if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n")
-    } else {
-        text
     };
     Ok((strip_bom(&text).to_string(), events))
 }
