@@ -109,7 +109,13 @@ fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 /// papers read and the problems (rejections, warnings, errors) reported.
 fn read_checked(bytes: Vec<u8>, name: &str, format: Format) -> (usize, usize) {
     let (mut papers, mut problems) = (0, 0);
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    // A line ends at a line feed, or at a carriage return not before one.
+    let lines = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+        + 1;
     let start = Instant::now();
     match read_input(Input::from_bytes(bytes, name), Some(format)) {
         Ok(reader) => {
