@@ -1,9 +1,10 @@
 //! `relate repair`: mends everything in a library folder that is derived
 //! from its database, as the one writer. The database is the source of
-//! truth and is never changed: if SQLite finds it damaged, repair stops and
-//! says to restore a backup or ingest again. Otherwise it restores a
-//! missing manifest from the database, rebuilds the vector file from the
-//! database, removes a saved index that is stale or does not open, and
+//! truth: if SQLite finds it damaged, repair stops and says to restore a
+//! backup or ingest again. Otherwise it restores a missing manifest from
+//! the database, rebuilds the vector file (from the database and the intact
+//! rows of the old file; papers whose vectors only the file held and lost
+//! are marked in the database for embedding again, and named), removes a saved index that is stale or does not open, and
 //! removes saved topics that cannot be read or do not fit the library.
 //! Stale topics are kept: `relate topics --update` builds on them.
 
@@ -19,6 +20,9 @@ use crate::library_topics;
 use crate::store::{Library, DATABASE_FIX};
 use crate::{Error, Result};
 
+/// How many papers with lost vectors a repair names.
+const LOST_NAMED: usize = 20;
+
 /// What a repair did, and what the check after it found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepairReport {
@@ -31,7 +35,7 @@ pub struct RepairReport {
 /// Repairs the library in `dir`, waiting up to `wait` for another writer.
 pub fn repair(dir: &Path, wait: Duration) -> Result<RepairReport> {
     let manifest_missing = !dir.join("manifest.json").exists();
-    let library = Library::open_for_update(dir, wait)?;
+    let mut library = Library::open_for_update(dir, wait)?;
     let mut actions = Vec::new();
     if manifest_missing {
         // Opening for writing restored it from the database's record.
@@ -45,10 +49,22 @@ pub fn repair(dir: &Path, wait: Duration) -> Result<RepairReport> {
             fix: DATABASE_FIX.into(),
         });
     }
-    let vectors = library.rebuild_vectors_from_database()?;
-    actions.push(format!(
-        "rebuilt vectors.f32 from the database ({vectors} vectors)"
-    ));
+    let (vectors, lost) = library.rebuild_vectors_from_database()?;
+    actions.push(format!("rebuilt vectors.f32 ({vectors} vectors)"));
+    if !lost.is_empty() {
+        let named = lost.len().min(LOST_NAMED);
+        let more = if lost.len() > named {
+            format!(" and {} more", lost.len() - named)
+        } else {
+            String::new()
+        };
+        actions.push(format!(
+            "{} papers had lost their vectors (only vectors.f32 held them): {}{more}. They \
+             match nothing now; ingest the files they came from again to embed them afresh",
+            lost.len(),
+            lost[..named].join(", ")
+        ));
+    }
     let generation = library.generation()?;
     if let Some(saved) = library_index::saved_generation(&library) {
         let why = if saved != generation {

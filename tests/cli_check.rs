@@ -1,5 +1,6 @@
-//! `relate info --check` finds damage and `relate repair` mends what is
-//! derived from the database: a flipped byte in the vector file, a missing
+//! `relate info --check` finds damage and `relate repair` mends what it
+//! can: a flipped byte in a vector only the vector file keeps (its paper is
+//! named and embedded again by the next ingest), a missing
 //! manifest, unreadable topics, a vector file from before checksums. A
 //! truncated database is reported and left exactly as it was.
 
@@ -84,10 +85,33 @@ fn check_finds_damage_and_repair_mends_it() {
         "{}",
         String::from_utf8_lossy(&query.stderr)
     );
-    let done = repair(&store);
-    assert!(done["actions"].to_string().contains("rebuilt vectors.f32"));
-    assert_sound(&store);
+    assert!(problems(&report).contains("slots 7"), "{report}");
+    // The vector was kept only in the file: repair names its paper and
+    // marks it for embedding again, which the next ingest does.
+    let out = relate_in(&store, &["repair", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a problem remains until ingest");
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = done["actions"].to_string();
+    assert!(actions.contains("rebuilt vectors.f32"), "{actions}");
+    assert!(
+        actions.contains("1 papers had lost their vectors"),
+        "{actions}"
+    );
+    assert!(actions.contains("p7"), "{actions}");
+    let (code, report) = check(&store);
+    assert_eq!(code, 1);
+    assert!(
+        problems(&report).contains("1 papers lost their vectors"),
+        "{report}"
+    );
     succeed(&relate_in(&store, &["similar", "p0", "-k", "3"]));
+    succeed(&relate_in(
+        &store,
+        &["ingest", dir.path().join("papers.jsonl").to_str().unwrap()],
+    ));
+    assert_sound(&store);
+    let similar = stdout_json(&relate_in(&store, &["similar", "p7", "-k", "1", "--json"]));
+    assert_ne!(similar["results"][0]["score"], 0.0, "{similar}");
 
     // A missing manifest.
     fs::remove_file(store.join("manifest.json")).unwrap();

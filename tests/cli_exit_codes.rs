@@ -116,11 +116,17 @@ fn every_command_exits_as_documented() {
     assert_eq!(status(&store, &["repair", "--wait", "-1"]), 2);
     let vectors = store.join("vectors.f32");
     let mut bytes = fs::read(&vectors).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
+    // A bit of the first paper's vector, which only the file keeps.
+    bytes[64 + 13] ^= 1;
     fs::write(&vectors, &bytes).unwrap();
     assert_eq!(status(&store, &["info", "--check"]), 1, "check: damage");
-    assert_eq!(status(&store, &["repair"]), 0, "repair mends it");
+    assert_eq!(
+        status(&store, &["repair"]),
+        1,
+        "repair mends the file; a paper awaits embedding again"
+    );
+    assert_eq!(status(&store, &["info", "--check"]), 1, "check: still so");
+    assert_eq!(status(&store, &["ingest", good]), 0, "ingest embeds it");
     assert_eq!(status(&store, &["info", "--check"]), 0);
 
     // index

@@ -50,7 +50,11 @@ fn queries_leave_every_file_of_the_library_untouched() {
     succeed(&relate_in(&store, &["topics", "--clusters", "2"]));
     // A vector file behind the database (as a crash after a commit leaves
     // it) is read around, not rewritten, by queries.
-    fs::write(store.join("vectors.f32"), b"stale").unwrap();
+    let vectors = store.join("vectors.f32");
+    let mut bytes = fs::read(&vectors).unwrap();
+    let generation = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
+    bytes[24..32].copy_from_slice(&(generation - 1).to_le_bytes());
+    fs::write(&vectors, &bytes).unwrap();
 
     let before = snapshot(&store);
     let queries: [&[&str]; 6] = [

@@ -57,29 +57,25 @@ fn vector_of(row: &Value) -> Vec<f32> {
         .collect()
 }
 
-/// Every stored vector and record, by paper id.
+/// Every stored vector and record, by paper id, as the library reads them.
 fn stored(store: &Path) -> Vec<(String, Vec<f32>, Value)> {
-    let db = rusqlite::Connection::open(store.join("library.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare(
-            "SELECT p.id, v.vector, p.record FROM papers p JOIN vectors v ON v.slot = p.slot ORDER BY p.id",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        let bytes: Vec<u8> = r.get(1)?;
-        let record: String = r.get(2)?;
-        Ok((
-            r.get::<_, String>(0)?,
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-            serde_json::from_str(&record).unwrap(),
-        ))
-    })
-    .unwrap()
-    .collect::<Result<Vec<_>, _>>()
-    .unwrap()
+    let library = relate::store::Library::open(store).unwrap();
+    let vectors = library.vectors().unwrap();
+    let mut rows: Vec<_> = library
+        .all_papers()
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(slot, paper)| {
+            (
+                paper.id.clone(),
+                vectors.vector(slot as u32).unwrap().to_vec(),
+                serde_json::to_value(&paper).unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn a_renamed_model_is_accepted_and_a_changed_one_under_the_same_name_refused() {
     let store = library_with_papers(dir.path());
     let original = fingerprint(&model_dir());
     let info = stdout_json(&relate_in(&store, &["info", "--json"]));
-    assert_eq!(info["format_version"], 2);
+    assert_eq!(info["format_version"], relate::store::FORMAT_VERSION);
     assert_eq!(info["model_fingerprint"], short(&original));
 
     let renamed = dir.path().join("renamed-model");
@@ -178,7 +178,7 @@ fn a_version_1_library_is_queried_then_upgraded_by_ingest() {
     fs::write(&more, MORE).unwrap();
     succeed(&relate_in(&store, &["ingest", more.to_str().unwrap()]));
     let info = stdout_json(&relate_in(&store, &["info", "--json"]));
-    assert_eq!(info["format_version"], 2);
+    assert_eq!(info["format_version"], relate::store::FORMAT_VERSION);
     assert_eq!(info["papers"], 3);
     assert_eq!(info["model_fingerprint"], short(&fingerprint(&model_dir())));
     let text = String::from_utf8(succeed(&relate_in(&store, &["info"])).stdout.clone()).unwrap();

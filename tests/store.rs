@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use relate::corpus::Paper;
-use relate::store::{Change, Library, ModelInfo, TitleMatch};
+use relate::store::{Change, Library, ModelInfo, TitleMatch, FORMAT_VERSION};
 use relate::Error;
 use sha2::{Digest, Sha256};
 
@@ -230,7 +230,10 @@ fn another_model_dimension_or_format_version_is_refused_with_advice() {
 
     let manifest = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let newer = text.replace("\"format_version\": 2", "\"format_version\": 99");
+    let newer = text.replace(
+        &format!("\"format_version\": {FORMAT_VERSION}"),
+        "\"format_version\": 99",
+    );
     assert_ne!(text, newer);
     std::fs::write(&manifest, newer).unwrap();
     let err = Library::open(dir.path()).unwrap_err();
@@ -262,7 +265,7 @@ fn the_model_is_known_by_its_fingerprint_not_its_name() {
         lib.upsert(with_vectors(&sample())).unwrap();
     }
     let lib = Library::open(dir.path()).unwrap();
-    assert_eq!(lib.manifest().format_version, 2);
+    assert_eq!(lib.manifest().format_version, FORMAT_VERSION);
     assert_eq!(lib.manifest().model, made_with);
 
     // The same model in a folder of another name is the library's model.
@@ -327,7 +330,7 @@ fn a_version_1_library_is_read_and_upgraded_on_its_next_write() {
     // The next writer records the fingerprint and the new version.
     drop(Library::open_or_create(dir.path(), &known).unwrap());
     let lib = Library::open(dir.path()).unwrap();
-    assert_eq!(lib.manifest().format_version, 2);
+    assert_eq!(lib.manifest().format_version, FORMAT_VERSION);
     assert_eq!(lib.manifest().model, known);
     assert_eq!(lib.len(), sample().len());
     drop(lib);
@@ -429,57 +432,109 @@ fn titles_are_found_exactly_closely_or_reported_as_ambiguous() {
 }
 
 #[test]
-fn a_missing_stale_or_damaged_vector_file_is_read_around_by_readers_and_rebuilt_by_writers() {
+fn a_vector_file_behind_the_database_is_read_around_by_readers_and_caught_up_by_writers() {
     let dir = tempfile::tempdir().unwrap();
     let vectors = dir.path().join("vectors.f32");
     let papers = sample();
-    let old_copy;
+    let behind;
     {
         let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
         lib.upsert(with_vectors(&papers[..2])).unwrap();
-        lib.vectors().unwrap();
-        old_copy = std::fs::read(&vectors).unwrap();
         lib.upsert(with_vectors(&papers[2..])).unwrap();
         let mut reworded = papers[0].clone();
         reworded.abstract_text = "Reworded.".into();
         lib.upsert(with_vectors(&[reworded])).unwrap();
+        // A re-worded paper's vector waits in the database for the file.
+        behind = std::fs::read(&vectors).unwrap();
     }
-    // The upserts left the file behind the database: a reader reads the
-    // database instead and leaves the file alone; a writer catches up.
-    assert_eq!(std::fs::read(&vectors).unwrap(), old_copy);
+    // A reader reads the file and the database's newer vectors, and leaves
+    // the file alone; a writer catches up.
     let lib = Library::open(dir.path()).unwrap();
     assert_eq!(lib.vectors().unwrap().generation(), 3);
     assert_consistent(&lib);
-    assert_eq!(std::fs::read(&vectors).unwrap(), old_copy, "a reader wrote");
+    assert_eq!(std::fs::read(&vectors).unwrap(), behind, "a reader wrote");
     drop(lib);
     let lib = Library::open_or_create(dir.path(), &model()).unwrap();
     assert_eq!(lib.vectors().unwrap().generation(), 3);
-    assert_ne!(std::fs::read(&vectors).unwrap(), old_copy);
+    assert_ne!(std::fs::read(&vectors).unwrap(), behind);
+    assert_consistent(&lib);
     drop(lib);
 
-    std::fs::remove_file(&vectors).unwrap();
-    let lib = Library::open(dir.path()).unwrap();
-    assert_consistent(&lib);
-    assert!(!vectors.exists(), "a reader wrote");
-    drop(lib);
+    // A header torn by a crash hides nothing: the rows behind it are
+    // checked against the database.
+    let mut torn = std::fs::read(&vectors).unwrap();
+    torn[..16].fill(0);
+    std::fs::write(&vectors, &torn).unwrap();
+    assert_consistent(&Library::open(dir.path()).unwrap());
+    assert_eq!(std::fs::read(&vectors).unwrap(), torn, "a reader wrote");
     let lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
-    lib.vectors().unwrap();
-    assert!(vectors.exists());
+    assert_consistent(&lib);
+    assert_ne!(std::fs::read(&vectors).unwrap(), torn);
+}
+
+#[test]
+fn vectors_lost_with_the_vector_file_are_named_then_marked_by_repair_and_restored_by_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("vectors.f32");
+    let papers = sample();
+    let first_two;
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&papers[..2])).unwrap();
+        first_two = std::fs::read(&vectors).unwrap();
+        lib.upsert(with_vectors(&papers[2..])).unwrap();
+        lib.vectors().unwrap();
+    }
+    // New papers' vectors are kept once, in the file: losing it loses
+    // them, and every reader and writer says which.
+    let ids: Vec<&str> = papers.iter().map(|p| p.id.as_str()).collect();
+    for (damage, lost) in [
+        (None, ids.clone()),
+        (Some(b"garbage".to_vec()), ids.clone()),
+        (Some(first_two.clone()), ids[2..].to_vec()),
+    ] {
+        match &damage {
+            None => std::fs::remove_file(&vectors).unwrap(),
+            Some(bytes) => std::fs::write(&vectors, bytes).unwrap(),
+        }
+        for writer in [false, true] {
+            let lib = if writer {
+                Library::open_for_update(dir.path(), Duration::ZERO).unwrap()
+            } else {
+                Library::open(dir.path()).unwrap()
+            };
+            let err = lib.vectors().unwrap_err().to_string();
+            for id in &lost {
+                assert!(err.contains(id), "{id} is not named: {err}");
+            }
+            assert!(err.contains(&format!("of {} papers", lost.len())), "{err}");
+            assert!(err.contains("relate repair"), "{err}");
+        }
+    }
+
+    // Repair makes the library whole, naming the papers whose vectors are
+    // gone; they match nothing until ingested again, which embeds them.
+    let mut lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
+    let (count, lost) = lib.rebuild_vectors_from_database().unwrap();
+    assert_eq!((count, lost), (3, vec![papers[2].id.clone()]));
+    let view = lib.vectors().unwrap();
+    assert!(view.vector(2).unwrap().iter().all(|&v| v == 0.0));
+    assert_eq!(
+        view.vector(1).unwrap(),
+        &vector_for(&papers[1].embedding_text())[..]
+    );
+    let changes = lib.classify(&papers).unwrap();
+    assert_eq!(
+        changes,
+        [Change::Unchanged, Change::Unchanged, Change::TextChanged]
+    );
+    drop(lib);
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let done = lib.upsert(with_vectors(&papers)).unwrap();
+    assert_eq!((done.text_changed, done.unchanged), (1, 2));
     assert_consistent(&lib);
     drop(lib);
-
-    // An old generation put back, a truncated file and garbage.
-    for damaged in [
-        old_copy.clone(),
-        old_copy[..old_copy.len() - 4].to_vec(),
-        b"garbage".to_vec(),
-    ] {
-        std::fs::write(&vectors, &damaged).unwrap();
-        let lib = Library::open(dir.path()).unwrap();
-        assert_eq!(lib.vectors().unwrap().len(), 3);
-        assert_consistent(&lib);
-        assert_eq!(std::fs::read(&vectors).unwrap(), damaged);
-    }
+    assert_consistent(&Library::open(dir.path()).unwrap());
 }
 
 #[cfg(unix)]
@@ -521,8 +576,8 @@ fn added_papers_grow_the_vector_file_in_place_and_changed_ones_replace_it() {
     assert_consistent(&reader);
     drop(reader);
 
-    // A crash after appending but before the header was rewritten leaves
-    // more bytes than the header says: the file is written again whole.
+    // A batch that wrote its vectors and then crashed before committing
+    // leaves rows past the header: the next batch writes over them.
     std::fs::OpenOptions::new()
         .append(true)
         .open(&vectors)
@@ -532,8 +587,11 @@ fn added_papers_grow_the_vector_file_in_place_and_changed_ones_replace_it() {
     let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
     lib.upsert(with_vectors(&papers[20..25])).unwrap();
     assert_consistent(&lib);
-    assert_ne!(inode(), file, "replaced after the interrupted append");
-    let file = inode();
+    assert_eq!(
+        inode(),
+        file,
+        "rows past the header are written over in place"
+    );
 
     // A changed vector is not an append: the file is replaced.
     let mut reworded = papers[3].clone();

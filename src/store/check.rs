@@ -11,6 +11,7 @@ use std::path::Path;
 use memmap2::Mmap;
 use serde::Serialize;
 
+use super::database::StoredVector;
 use super::location::{DATABASE_FILE, MANIFEST_FILE, VECTOR_FILE};
 use super::vector_file::{self, BodyCheck, HEADER_LEN};
 use super::Library;
@@ -30,7 +31,13 @@ pub const DATABASE_FIX: &str =
      the papers again (`relate repair` rebuilds only what is derived from the database)";
 
 /// What to do about a damaged or mismatched vector file.
-pub const REPAIR_FIX: &str = "Run `relate repair` to rebuild it from the database";
+pub const REPAIR_FIX: &str =
+    "Run `relate repair` to rebuild it from the database and the file's intact vectors";
+
+/// What to do about vectors that only the vector file kept and lost.
+const LOST_FIX: &str = "Run `relate repair`: it rebuilds the file, names the papers whose \
+     vectors are gone and marks them for embedding again; then ingest the files they came \
+     from again";
 
 /// One thing an integrity check found wrong, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,25 +193,60 @@ impl Library {
                     self.check_vector_file(&file, &file_path, &header, meta, snap.count, check)?
                 }
             };
+            // The rows the file holds, whatever its header says, for the
+            // vectors only it keeps.
+            let held = match vector_file::Body::open(&file_path, meta.dim, meta.library_id) {
+                // SAFETY: as below; rows are only ever added past those a
+                // batch committed, never changed in place.
+                Some(body) => Some(
+                    unsafe { Mmap::map(&body.file) }
+                        .map_err(|e| Error::io("map", &file_path, e))?,
+                ),
+                None => None,
+            };
             let row_bytes = meta.dim * 4;
             let (mut bad_norm, mut bad_norm_total) = (Vec::new(), 0);
             let (mut differing, mut differing_total) = (Vec::new(), 0);
+            let (mut lost, mut lost_total) = (Vec::new(), 0);
+            let (mut awaiting, mut awaiting_total) = (Vec::new(), 0);
             let mut values = vec![0f32; meta.dim];
-            snap.for_each_vector(None, |slot, bytes| {
+            snap.for_each_vector(None, |slot, stored| {
+                let at = HEADER_LEN as usize + slot * row_bytes;
+                let bytes = match stored {
+                    StoredVector::Row(bytes) => bytes,
+                    StoredVector::InFile { crc } => {
+                        match held.as_ref().and_then(|map| map.get(at..at + row_bytes)) {
+                            Some(bytes) if crc32fast::hash(bytes) == crc => bytes,
+                            _ => {
+                                check.vectors_checked += 1;
+                                lost_total += 1;
+                                if lost.len() < SLOTS_NAMED {
+                                    lost.push(slot);
+                                }
+                                return Ok(());
+                            }
+                        }
+                    }
+                };
                 check.vectors_checked += 1;
                 for (value, le) in values.iter_mut().zip(bytes.chunks_exact(4)) {
                     *value = f32::from_le_bytes([le[0], le[1], le[2], le[3]]);
                 }
                 let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
                 let unit = (norm - 1.0).abs() <= UNIT_NORM_TOLERANCE;
-                if !unit {
+                if norm == 0.0 {
+                    // What a repair leaves for a paper whose vector was lost.
+                    awaiting_total += 1;
+                    if awaiting.len() < SLOTS_NAMED {
+                        awaiting.push(slot);
+                    }
+                } else if !unit {
                     bad_norm_total += 1;
                     if bad_norm.len() < SLOTS_NAMED {
                         bad_norm.push(slot);
                     }
                 }
-                if let Some(map) = &file {
-                    let at = HEADER_LEN as usize + slot * row_bytes;
+                if let (Some(map), StoredVector::Row(_)) = (&file, stored) {
                     if map.get(at..at + row_bytes) != Some(bytes) {
                         differing_total += 1;
                         if differing.len() < SLOTS_NAMED {
@@ -224,6 +266,29 @@ impl Library {
                     ),
                     "Ingest those papers again from their source (the stored vectors were \
                      damaged or written by another program)",
+                ));
+            }
+            if awaiting_total > 0 {
+                check.problems.push(Problem::new(
+                    &db_path,
+                    format!(
+                        "{awaiting_total} papers lost their vectors and match nothing until \
+                         they are embedded again, in slots {}",
+                        name_slots(&awaiting, awaiting_total)
+                    ),
+                    "Ingest the files those papers came from again: they are embedded afresh",
+                ));
+            }
+            if lost_total > 0 {
+                check.vector_file = "damaged";
+                check.problems.push(Problem::new(
+                    &file_path,
+                    format!(
+                        "{lost_total} vectors that only this file keeps are missing or do not \
+                         match their checksums, in slots {}",
+                        name_slots(&lost, lost_total)
+                    ),
+                    LOST_FIX,
                 ));
             }
             if differing_total > 0 {

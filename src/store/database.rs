@@ -1,5 +1,5 @@
-//! The library database (SQLite): paper records, their vectors as
-//! little-endian f32 BLOBs, a hash of each paper's embedding text, a title
+//! The library database (SQLite): paper records, their vectors (see
+//! [`StoredVector`]), a hash of each paper's embedding text, a title
 //! word index, a full-text index of titles and abstracts (for BM25) and the
 //! generation counter. It is the source of truth; every
 //! change is one transaction, so a crash leaves the previous state or the
@@ -76,6 +76,27 @@ pub(crate) struct TableCounts {
     pub papers_without_vector: usize,
     pub vectors_without_paper: usize,
 }
+
+/// A vector as its row in the `vectors` table keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredVector<'a> {
+    /// The vector itself, `dim` little-endian f32: how every vector was
+    /// kept before format version 3, and how a replaced vector is kept, so
+    /// that the database holds it until the vector file has it.
+    Row(&'a [u8]),
+    /// The vector lives only in the vector file, at its slot; the row keeps
+    /// the CRC-32 of its bytes (format version 3 on, for papers added).
+    InFile { crc: u32 },
+}
+
+/// Bytes of a row that keeps only a vector's checksum.
+const IN_FILE_ROW_BYTES: usize = 4;
+
+/// Where a batch's new vectors go before it commits (see
+/// [`Database::upsert`]): called once with the first new slot and the new
+/// vectors' bytes in slot order, it must make them durable in the vector
+/// file; an error rolls the batch back.
+pub(crate) type NewRowsSink<'a> = &'a mut dyn FnMut(usize, &[u8]) -> Result<()>;
 
 /// A consistent read of the vectors at one generation.
 pub(crate) struct Snapshot<'a> {
@@ -471,6 +492,71 @@ impl Database {
         tx.commit().map_err(err)
     }
 
+    /// Raises the recorded format version to `version` (see
+    /// [`super::Library`] for when).
+    pub fn raise_format_version(&mut self, version: u32) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?1)",
+                params![version],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err("record the format version", e))
+    }
+
+    /// Gives the papers in `slots`, whose vectors were lost, a zero vector
+    /// and a text hash no text has, in one transaction raising the
+    /// generation: the library is whole again, those papers match nothing,
+    /// and ingesting them again embeds them afresh.
+    pub fn mark_vectors_lost(&mut self, slots: &[u32], dim: usize) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "mark lost vectors", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let meta = read_meta(&tx)
+            .map_err(err)?
+            .ok_or_else(|| corrupt(&path, "its meta table lacks a required entry"))?;
+        let generation = meta.generation as i64 + 1;
+        {
+            let mut vector = tx
+                .prepare(
+                    "UPDATE vectors SET generation = ?2, vector = zeroblob(?3) WHERE slot = ?1",
+                )
+                .map_err(err)?;
+            let mut hash = tx
+                .prepare("UPDATE papers SET text_sha256 = zeroblob(32) WHERE slot = ?1")
+                .map_err(err)?;
+            for &slot in slots {
+                vector
+                    .execute(params![slot, generation, (dim * 4) as i64])
+                    .map_err(err)?;
+                hash.execute([slot]).map_err(err)?;
+            }
+        }
+        let text_current = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [TEXT_GENERATION_KEY],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(err)?
+            == Some(meta.generation as i64);
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'generation'",
+            [generation],
+        )
+        .map_err(err)?;
+        if text_current {
+            // The texts did not change, so an index in step stays so.
+            tx.execute(
+                "UPDATE meta SET value = ?2 WHERE key = ?1",
+                params![TEXT_GENERATION_KEY, generation],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Checks that the database belongs with `manifest`. The two may differ
     /// in format version only as an interrupted upgrade leaves them: the
     /// database upgraded, the manifest not yet.
@@ -587,10 +673,14 @@ impl Database {
 
     /// Stores a batch in one transaction; see [`super::Library::upsert`].
     /// Vectors must already have been checked for dimension and finiteness.
+    /// With `to_file`, new papers' vectors are handed to it and their rows
+    /// keep only a checksum ([`StoredVector::InFile`]); vectors of papers
+    /// already stored always go into their rows.
     pub fn upsert(
         &mut self,
         batch: &[(Paper, Option<Vec<f32>>)],
         source: Option<&str>,
+        mut to_file: Option<NewRowsSink>,
     ) -> Result<UpsertSummary> {
         let path = self.path.clone();
         let err = |e| db_error(&path, "store papers", e);
@@ -600,6 +690,8 @@ impl Database {
             .ok_or_else(|| corrupt(&path, "its meta table lacks a required entry"))?;
         let generation = meta.generation + 1;
         let mut next_slot = count(&tx).map_err(err)? as i64;
+        let first_new_slot = next_slot as usize;
+        let mut file_bytes: Vec<u8> = Vec::new();
         let mut summary = UpsertSummary {
             generation: meta.generation,
             ..UpsertSummary::default()
@@ -673,8 +765,16 @@ impl Database {
                         insert_paper
                             .execute(params![slot, paper.id, key, &hash[..], Self::encode(paper)])
                             .map_err(err)?;
+                        let bytes = vector_bytes(vector);
+                        let row = if to_file.is_some() {
+                            let crc = crc32fast::hash(&bytes).to_le_bytes().to_vec();
+                            file_bytes.extend_from_slice(&bytes);
+                            crc
+                        } else {
+                            bytes
+                        };
                         put_vector
-                            .execute(params![slot, generation as i64, vector_bytes(vector)])
+                            .execute(params![slot, generation as i64, row])
                             .map_err(err)?;
                         text_rows.titles.push((slot, &paper.title));
                         text_rows
@@ -705,7 +805,12 @@ impl Database {
                             let bytes = vector_bytes(vector);
                             let old_bytes: Vec<u8> =
                                 get_vector.query_row([slot], |r| r.get(0)).map_err(err)?;
-                            if old_bytes != bytes {
+                            let same = if old_bytes.len() == IN_FILE_ROW_BYTES {
+                                old_bytes == crc32fast::hash(&bytes).to_le_bytes()
+                            } else {
+                                old_bytes == bytes
+                            };
+                            if !same {
                                 put_vector
                                     .execute(params![slot, generation as i64, bytes])
                                     .map_err(err)?;
@@ -737,6 +842,9 @@ impl Database {
                 }
             }
             text_rows.write(&tx).map_err(err)?;
+        }
+        if let (Some(sink), false) = (to_file.as_mut(), file_bytes.is_empty()) {
+            sink(first_new_slot, &file_bytes)?;
         }
         let changed = summary.added
             + summary.text_changed
@@ -984,7 +1092,7 @@ impl Snapshot<'_> {
     pub fn for_each_vector(
         &self,
         since: Option<u64>,
-        mut each: impl FnMut(usize, &[u8]) -> Result<()>,
+        mut each: impl FnMut(usize, StoredVector) -> Result<()>,
     ) -> Result<()> {
         let db = self.db;
         let err = |e| db.err("read vectors", e);
@@ -993,13 +1101,26 @@ impl Snapshot<'_> {
             let bytes = value
                 .as_blob()
                 .map_err(|_| db.corrupt(&format!("the vector in slot {slot} is not a BLOB")))?;
-            if bytes.len() != want || slot < 0 || slot as usize >= self.count {
+            let stored = match bytes.len() {
+                n if n == want => StoredVector::Row(bytes),
+                IN_FILE_ROW_BYTES => StoredVector::InFile {
+                    crc: u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+                },
+                _ => {
+                    return Err(db.corrupt(&format!(
+                        "the vector in slot {slot} has {} bytes, expected {want} or a \
+                         {IN_FILE_ROW_BYTES}-byte checksum",
+                        bytes.len()
+                    )))
+                }
+            };
+            if slot < 0 || slot as usize >= self.count {
                 return Err(db.corrupt(&format!(
-                    "the vector in slot {slot} has {} bytes, expected {want} (or the slot is out of range)",
-                    bytes.len()
+                    "a vector is stored in slot {slot}, past the {} papers",
+                    self.count
                 )));
             }
-            each(slot as usize, bytes)
+            each(slot as usize, stored)
         };
         // A few changed vectors are looked up by slot; many are read in one
         // pass over the table, as all of them are.
@@ -1110,7 +1231,7 @@ mod tests {
 
     impl Database {
         fn upsert_plain(&mut self, batch: &[(Paper, Option<Vec<f32>>)]) -> Result<UpsertSummary> {
-            self.upsert(batch, None)
+            self.upsert(batch, None, None)
         }
     }
     use crate::store::manifest::ModelInfo;
@@ -1160,7 +1281,10 @@ mod tests {
             .snapshot(|snap| {
                 assert_eq!(snap.meta.generation, 2);
                 let mut seen = Vec::new();
-                snap.for_each_vector(Some(1), |slot, bytes| {
+                snap.for_each_vector(Some(1), |slot, stored| {
+                    let StoredVector::Row(bytes) = stored else {
+                        panic!("slot {slot} is not kept in its row");
+                    };
                     seen.push((slot, bytes.len()));
                     Ok(())
                 })?;

@@ -7,7 +7,9 @@
 //! [`crate::embed::ModelFolder::fingerprint`]); version 1 named the model
 //! only by its folder's name. Version 1 libraries are still read: they are
 //! matched by name and dimension, and the next write records the
-//! fingerprint and the new version.
+//! fingerprint and the new version. Version 3 keeps new papers' vectors
+//! only in the vector file (see [`crate::store`]); a version 2 library
+//! moves on to it with its next write, its stored vectors as they are.
 
 use std::path::Path;
 
@@ -17,7 +19,11 @@ use crate::atomic_file::replace_file;
 use crate::{Error, Result};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The format version from which new papers' vectors live only in the
+/// vector file, their database rows keeping a checksum.
+pub(crate) const VECTORS_IN_FILE_VERSION: u32 = 3;
 
 /// The oldest on-disk format this build still reads (and upgrades when it
 /// writes).

@@ -1,18 +1,30 @@
 //! The library on disk: one folder holding the papers and their vectors.
 //!
-//! `library.sqlite` (SQLite, WAL) is the source of truth: paper records,
-//! vectors, a hash of each paper's embedded text and a generation counter
-//! raised by every change, each change one transaction. `manifest.json`
-//! names the format version, model (name and fingerprint) and vector
-//! dimension and is checked before anything else. A model is the library's
-//! model when its fingerprint matches, whatever its folder is called; a
-//! version 1 library, which recorded only the name, is matched by name and
-//! gets the fingerprint when it is next opened for writing. `vectors.f32` is a flat copy of all vectors in slot
-//! order for fast, memory-mapped queries; it carries the generation it was
-//! built from and is brought up to date whenever it is missing, damaged or
-//! behind the database: grown in place when papers were only added, else
-//! replaced whole, atomically. `index/` is left to the index
-//! module. Every file other than the database is replaced through
+//! `library.sqlite` (SQLite, WAL) is the source of truth: paper records, a
+//! row per vector, a hash of each paper's embedded text and a generation
+//! counter raised by every change, each change one transaction.
+//! `manifest.json` names the format version, model (name and fingerprint)
+//! and vector dimension and is checked before anything else. A model is the
+//! library's model when its fingerprint matches, whatever its folder is
+//! called; a version 1 library, which recorded only the name, is matched by
+//! name and gets the fingerprint when it is next opened for writing.
+//!
+//! `vectors.f32` holds every vector in slot order for fast, memory-mapped
+//! queries. From format version 3 on, each vector is stored once: a new
+//! paper's vector is written into the file and made durable before the
+//! database commits its row, which keeps only the vector's CRC-32; a vector
+//! that replaces a stored one is kept whole in its database row until the
+//! file has it (the file is then replaced whole, atomically). The file's
+//! header carries the generation it is current for and is moved on after
+//! each commit; when it is behind (a crash, or replaced vectors waiting),
+//! the writer brings it up to date, grown in place when papers were only
+//! added, and a reader reads around it, checking the rows past it against
+//! the database's checksums. Losing the file therefore loses the vectors
+//! only it held: every reader and writer then names those papers, and
+//! `relate repair` marks them for embedding again. A version 2 library,
+//! which kept every vector in both, moves on to version 3 with its next
+//! write. `index/` is left to the index module. Every file other than the
+//! database and the vector file is replaced through
 //! [`crate::atomic_file`]. A crash at any moment therefore leaves the
 //! library as of its last committed transaction; temporary files a killed
 //! writer leaves are removed when the library is next opened for writing.
@@ -21,8 +33,8 @@
 //! [`Library::open_for_update`] take `write.lock`, waiting for a while if
 //! another process holds it, and record who holds it. A library opened with
 //! [`Library::open`] for queries never writes a file: a vector file that is
-//! behind the database is read from the database into memory instead, and a
-//! lost manifest is restored in memory; the next writer repairs both.
+//! behind the database is read around into memory instead, and a lost
+//! manifest is restored in memory; the next writer repairs both.
 
 mod check;
 mod database;
@@ -42,17 +54,20 @@ use crate::{Error, Result};
 pub use check::{Problem, StoreCheck, DATABASE_FIX, REPAIR_FIX, UNIT_NORM_TOLERANCE};
 pub use database::{Change, TextIndexState, UpsertSummary};
 pub use location::default_store_dir;
+use manifest::VECTORS_IN_FILE_VERSION;
 pub use manifest::{short_fingerprint, Manifest, ModelInfo, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use title::TitleMatch;
 pub use vector_file::VectorView;
 
 use crate::atomic_file::{create_dir_all_durably, remove_stale_temps};
-use database::Database;
+use database::{Database, StoredVector};
 use location::{
     DATABASE_FILE, INDEX_DIR, MANIFEST_FILE, VECTOR_FILE, VECTOR_LOCK_FILE, WRITE_LOCK_FILE,
 };
-use vector_file::{BodyCheck, Header, VectorFileAppender, VectorFileWriter};
+use vector_file::{Body, BodyCheck, Header, VectorFileAppender, VectorFileWriter};
 
+/// How many papers an error about lost vectors names.
+const LOST_NAMED: usize = 10;
 /// How many papers a word search on titles considers.
 const TITLE_SEARCH_LIMIT: usize = 200;
 /// Longest title query for which near matches (all words but one) are tried.
@@ -400,23 +415,114 @@ impl Library {
                 });
             }
         }
-        let summary = self.db.upsert(&batch, source)?;
+        if !self.is_writer() {
+            let summary = self.db.upsert(&batch, source, None)?;
+            self.len = self.db.count()?;
+            return Ok(summary);
+        }
+        let before = self.db.meta()?;
+        if (2..VECTORS_IN_FILE_VERSION).contains(&before.format_version) {
+            self.keep_vectors_in_file()?;
+        } else if before.format_version < VECTORS_IN_FILE_VERSION {
+            // A version 1 library, which does not know its model's
+            // fingerprint yet, keeps every vector in the database.
+            let summary = self.db.upsert(&batch, source, None)?;
+            self.len = self.db.count()?;
+            return Ok(summary);
+        }
+        let path = self.dir.join(VECTOR_FILE);
+        let header = self.vector_file_for_rows(&path)?;
+        // The header follows the database when nothing changed since it was
+        // written; then it can move on with this batch.
+        let follows = header.generation == before.generation && header.count == self.len;
+        let mut continued_checksum = header.checksum.filter(|_| follows);
+        let summary = {
+            let mut to_file = |first_slot: usize, bytes: &[u8]| -> Result<()> {
+                vector_file::write_rows(&path, header.dim, first_slot, bytes)?;
+                continued_checksum = continued_checksum
+                    .filter(|_| first_slot == header.count)
+                    .map(|crc| {
+                        let mut hasher = crc32fast::Hasher::new_with_initial(crc);
+                        hasher.update(bytes);
+                        hasher.finalize()
+                    });
+                Ok(())
+            };
+            self.db.upsert(&batch, source, Some(&mut to_file))?
+        };
         self.len = self.db.count()?;
+        let vectors_only_added = summary.text_changed == 0 && summary.vectors_replaced == 0;
+        if let (true, Some(checksum)) = (vectors_only_added, continued_checksum) {
+            if summary.generation != before.generation {
+                // The batch is committed; a header left behind by a failure
+                // here is brought up to date by the next writer.
+                let _ = vector_file::extend_header(
+                    &path,
+                    Header {
+                        count: self.len,
+                        generation: summary.generation,
+                        checksum: Some(checksum),
+                        ..header
+                    },
+                );
+            }
+        }
         Ok(summary)
+    }
+
+    /// Moves a version 2 library on to keeping new papers' vectors in the
+    /// vector file only (format version 3): the database first, then the
+    /// manifest, so that a crash in between leaves a library the next
+    /// write finishes moving.
+    fn keep_vectors_in_file(&mut self) -> Result<()> {
+        self.db.raise_format_version(VECTORS_IN_FILE_VERSION)?;
+        let mut manifest = self.manifest.clone();
+        manifest.format_version = VECTORS_IN_FILE_VERSION;
+        manifest.write_atomically(&self.dir.join(MANIFEST_FILE))?;
+        self.manifest = manifest;
+        Ok(())
+    }
+
+    /// The header of the vector file at `path`, which new vectors are
+    /// written into; a file that is missing, foreign or shorter than its
+    /// header is written anew first.
+    fn vector_file_for_rows(&self, path: &Path) -> Result<Header> {
+        let meta = self.db.meta()?;
+        let usable = |(_, h): &(File, Header)| {
+            h.library_id == meta.library_id
+                && h.dim == meta.dim
+                && h.generation <= meta.generation
+                && h.count <= self.len
+        };
+        if let Some((_, header)) = vector_file::read_header(path).filter(usable) {
+            return Ok(header);
+        }
+        let _lock = self.lock_vector_file()?;
+        self.rebuild_vector_file(path, true)?;
+        vector_file::read_header(path)
+            .filter(usable)
+            .map(|(_, header)| header)
+            .ok_or_else(|| Error::StoreCorrupt {
+                path: path.to_path_buf(),
+                problem: "the file just written does not match the database".into(),
+                fix: "Check the disk, and that no other program writes into the library folder"
+                    .into(),
+            })
     }
 
     /// All vectors, memory-mapped, as of the latest committed change. Slot
     /// `i` of the view is the paper [`Library::papers_by_slots`] returns for
-    /// `i`. When the vector file is missing or behind the database, the
-    /// writer rebuilds it; a reader reads the vectors from the database
-    /// into memory and leaves the file alone.
+    /// `i`. When the vector file is behind the database, the writer brings
+    /// it up to date; a reader reads the file's rows and the database's
+    /// newer vectors into memory and leaves the file alone. Vectors that
+    /// only the file held and that are gone are an error naming the papers.
     pub fn vectors(&self) -> Result<VectorView> {
         let path = self.dir.join(VECTOR_FILE);
         if let Some(view) = self.current_vector_file(&path)? {
             return Ok(view);
         }
         if !self.is_writer() {
-            return self.vectors_from_database();
+            return self.vectors_read_around();
         }
         // Only one process rebuilds at a time; whoever waited checks again,
         // since the file may be current by then.
@@ -452,10 +558,15 @@ impl Library {
         Ok(lock)
     }
 
-    /// Writes the vector file again from the database alone, whatever state
-    /// the old one is in (`relate repair`), and returns how many vectors it
-    /// holds. Only the library's writer may do this.
-    pub fn rebuild_vectors_from_database(&self) -> Result<usize> {
+    /// Writes the vector file again whatever state the old one is in
+    /// (`relate repair`), and returns how many vectors it holds and the ids
+    /// of the papers whose vectors were lost. Vectors the database keeps
+    /// whole are written from it; those only the file held are copied from
+    /// the old file where their checksums match. A paper whose vector is
+    /// gone is given a zero vector and marked for embedding again (see
+    /// [`Library::classify`]): it matches nothing until it is ingested
+    /// again. Only the library's writer may do this.
+    pub fn rebuild_vectors_from_database(&mut self) -> Result<(usize, Vec<String>)> {
         if !self.is_writer() {
             return Err(Error::InvalidArgument {
                 name: "library".into(),
@@ -464,22 +575,111 @@ impl Library {
         }
         let path = self.dir.join(VECTOR_FILE);
         let _lock = self.lock_vector_file()?;
+        let lost = self.lost_vectors(&path)?;
+        let mut lost_ids = Vec::new();
+        if !lost.is_empty() {
+            lost_ids = self
+                .db
+                .papers_by_slots(&lost)?
+                .into_iter()
+                .map(|paper| paper.id)
+                .collect();
+            self.db.mark_vectors_lost(&lost, self.manifest.model.dim)?;
+        }
         self.rebuild_vector_file(&path, false)?;
-        Ok(self.vectors()?.len())
+        Ok((self.vectors()?.len(), lost_ids))
     }
 
-    /// Every vector read from one database snapshot into memory.
-    fn vectors_from_database(&self) -> Result<VectorView> {
+    /// The slots whose vectors only the vector file held and that it no
+    /// longer holds intact.
+    fn lost_vectors(&self, path: &Path) -> Result<Vec<u32>> {
         self.db.snapshot(|snap| {
-            let dim = snap.meta.dim;
-            let mut values = vec![0f32; snap.count * dim];
-            snap.for_each_vector(None, |slot, bytes| {
-                let row = &mut values[slot * dim..(slot + 1) * dim];
-                for (value, le) in row.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *value = f32::from_le_bytes([le[0], le[1], le[2], le[3]]);
+            let body = Body::open(path, snap.meta.dim, snap.meta.library_id);
+            let mut row = vec![0u8; snap.meta.dim * 4];
+            let mut lost = Vec::new();
+            snap.for_each_vector(None, |slot, stored| {
+                if let StoredVector::InFile { crc } = stored {
+                    if !body.as_ref().is_some_and(|b| b.read_row(slot, &mut row))
+                        || crc32fast::hash(&row) != crc
+                    {
+                        lost.push(slot as u32);
+                    }
                 }
                 Ok(())
             })?;
+            Ok(lost)
+        })
+    }
+
+    /// The error for vectors the vector file should hold and does not.
+    fn lost_vectors_error(&self, path: &Path, slots: &[u32], total: usize) -> Error {
+        let ids: Vec<String> = self
+            .db
+            .papers_by_slots(slots)
+            .map(|papers| papers.into_iter().map(|p| p.id).collect())
+            .unwrap_or_default();
+        let more = if total > ids.len() {
+            format!(" and {} more", total - ids.len())
+        } else {
+            String::new()
+        };
+        Error::StoreCorrupt {
+            path: path.to_path_buf(),
+            problem: format!(
+                "the vectors of {total} papers are missing from it or damaged (papers {}{more}); \
+                 only this file held them",
+                ids.join(", ")
+            ),
+            fix: "Run `relate repair`, which marks those papers for embedding again, then \
+                  ingest the files they came from again"
+                .into(),
+        }
+    }
+
+    /// Every vector as of one database snapshot, read into memory: the rows
+    /// the vector file holds, checked against the database's checksums,
+    /// with the vectors the database keeps whole laid over them. What a
+    /// reader uses while the file's header is behind the database.
+    fn vectors_read_around(&self) -> Result<VectorView> {
+        let path = self.dir.join(VECTOR_FILE);
+        self.db.snapshot(|snap| {
+            let dim = snap.meta.dim;
+            let row_bytes = dim * 4;
+            let mut values = vec![0f32; snap.count * dim];
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+            let body = Body::open(&path, dim, snap.meta.library_id);
+            let held = body.as_ref().map_or(0, |b| b.rows.min(snap.count));
+            if let Some(body) = &body {
+                if held > 0 && !body.read_row(0, &mut bytes[..held * row_bytes]) {
+                    return Err(Error::io(
+                        "read",
+                        &path,
+                        std::io::ErrorKind::UnexpectedEof.into(),
+                    ));
+                }
+            }
+            let (mut lost, mut lost_total) = (Vec::new(), 0);
+            snap.for_each_vector(None, |slot, stored| {
+                let row = &mut bytes[slot * row_bytes..(slot + 1) * row_bytes];
+                match stored {
+                    StoredVector::Row(vector) => row.copy_from_slice(vector),
+                    StoredVector::InFile { crc } => {
+                        if slot >= held || crc32fast::hash(row) != crc {
+                            lost_total += 1;
+                            if lost.len() < LOST_NAMED {
+                                lost.push(slot as u32);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            if lost_total > 0 {
+                return Err(self.lost_vectors_error(&path, &lost, lost_total));
+            }
+            for value in values.iter_mut() {
+                *value = f32::from_bits(u32::from_le(value.to_bits()));
+            }
             Ok(VectorView::in_memory(values, dim, snap.meta.generation))
         })
     }
@@ -506,9 +706,14 @@ impl Library {
         }
     }
 
-    /// Writes a new vector file from one database snapshot, reusing the old
-    /// file's vectors where they are still current if `reuse` allows. Call
-    /// with the vector lock held.
+    /// Brings the vector file up to date with one database snapshot. Call
+    /// with the vector lock held. When papers were only added since the
+    /// file's header was written, it is grown in place; otherwise a new
+    /// file is written, copying the old file's rows (trusting those its
+    /// checksum vouches for, when `reuse` allows, and checking the rest
+    /// against the database) and writing the vectors the database keeps
+    /// whole. Fails, naming the papers, when vectors only the file held are
+    /// gone.
     fn rebuild_vector_file(&self, path: &Path, reuse: bool) -> Result<()> {
         self.db.snapshot(|snap| {
             let header = Header {
@@ -518,23 +723,45 @@ impl Library {
                 library_id: snap.meta.library_id,
                 checksum: None,
             };
-            // Papers only added since the old file: their vectors are
-            // appended to it (its body is not read again; the checksum
-            // carries on from the one recorded).
-            if let Some((_, old)) = vector_file::read_header(path).filter(|_| reuse) {
+            let row_bytes = header.dim * 4;
+            let old = vector_file::read_header(path)
+                .map(|(_, old)| old)
+                .filter(|old| {
+                    reuse
+                        && old.library_id == header.library_id
+                        && old.dim == header.dim
+                        && old.generation < header.generation
+                        && old.count <= header.count
+                });
+            // Papers only added since the old header: their vectors are
+            // appended (or found already written) in place. The old body is
+            // not read again; the checksum carries on from the one recorded.
+            if let Some(old) = old {
                 let only_added = self
                     .db
                     .slots_stored_after(old.generation)?
                     .first()
                     .is_none_or(|&first| first as usize >= old.count);
                 if only_added {
-                    // On failure the file is longer than its header says,
-                    // so it is written again whole below.
+                    // On failure the file is written again whole below.
                     let appended = (|| -> Result<bool> {
                         let Some(mut out) = VectorFileAppender::open(path, old, header)? else {
                             return Ok(false);
                         };
-                        snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
+                        let mut intact = true;
+                        snap.for_each_vector(Some(old.generation), |slot, stored| {
+                            match stored {
+                                StoredVector::Row(bytes) => out.put(slot, bytes)?,
+                                StoredVector::InFile { crc } if intact => {
+                                    intact = out.keep(slot, crc)?;
+                                }
+                                StoredVector::InFile { .. } => {}
+                            }
+                            Ok(())
+                        })?;
+                        if !intact {
+                            return Ok(false);
+                        }
                         out.commit()?;
                         Ok(true)
                     })();
@@ -543,34 +770,45 @@ impl Library {
                     }
                 }
             }
-            // An old file is reused only if its body is intact (or predates
-            // checksums).
-            let base = vector_file::read_header(path).filter(|(_, old)| {
-                reuse
-                    && old.library_id == header.library_id
-                    && old.dim == header.dim
-                    && old.generation < header.generation
-                    && old.count <= header.count
-                    && !matches!(
-                        vector_file::verify_body(path, old),
-                        Ok(BodyCheck::Mismatch { .. }) | Err(_)
-                    )
+            let mut body = Body::open(path, header.dim, header.library_id);
+            // Rows up to the old header's count are vouched for by its
+            // checksum; then only what changed after it needs reading.
+            let trusted_since = old.filter(|old| {
+                !matches!(
+                    vector_file::verify_body(path, old),
+                    Ok(BodyCheck::Mismatch { .. }) | Err(_)
+                )
             });
-            if let Some((mut base_file, old)) = base {
-                // Vectors stored after the old file's generation are the
-                // only ones that differ from it.
-                let patched = (|| -> Result<()> {
-                    let mut out = VectorFileWriter::create(path, header)?;
-                    out.copy_prefix(&mut base_file, path, old.count)?;
-                    snap.for_each_vector(Some(old.generation), |slot, v| out.put(slot, v))?;
-                    out.commit()
-                })();
-                if patched.is_ok() {
-                    return Ok(());
-                }
-            }
             let mut out = VectorFileWriter::create(path, header)?;
-            snap.for_each_vector(None, |slot, v| out.put(slot, v))?;
+            let mut copied = 0;
+            if let Some(body) = body.as_mut() {
+                copied = body.rows.min(header.count);
+                out.copy_prefix(&mut body.file, path, copied)?;
+            }
+            let (mut row, zeros) = (vec![0u8; row_bytes], vec![0u8; row_bytes]);
+            let (mut lost, mut lost_total) = (Vec::new(), 0);
+            snap.for_each_vector(trusted_since.map(|old| old.generation), |slot, stored| {
+                match stored {
+                    StoredVector::Row(bytes) => out.put(slot, bytes),
+                    StoredVector::InFile { crc } => {
+                        let intact = slot < copied
+                            && body.as_ref().is_some_and(|b| b.read_row(slot, &mut row))
+                            && crc32fast::hash(&row) == crc;
+                        if intact {
+                            return Ok(());
+                        }
+                        lost_total += 1;
+                        if lost.len() < LOST_NAMED {
+                            lost.push(slot as u32);
+                        }
+                        // Keeps the slots in order, to find every loss.
+                        out.put(slot, &zeros)
+                    }
+                }
+            })?;
+            if lost_total > 0 {
+                return Err(self.lost_vectors_error(path, &lost, lost_total));
+            }
             out.commit()
         })
     }

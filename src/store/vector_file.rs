@@ -1,14 +1,21 @@
 //! The flat vector file: every stored vector as contiguous little-endian f32
-//! in slot order behind a 64-byte header, memory-mapped for queries. The
-//! file is derived from the database and stamped with the database's
-//! generation. It is replaced whole (temp file, fsync, rename; see
-//! [`crate::atomic_file`]) when stored vectors changed, and grown in place
-//! when papers were only added ([`VectorFileAppender`]: the new vectors
-//! written past the end and made durable, then the header rewritten), so
-//! the bytes a mapped view covers never change underneath its reader. A
-//! crash between the two steps leaves a file longer than its header says,
-//! which [`read_header`] refuses, so it is rebuilt from the database.
+//! in slot order behind a 64-byte header, memory-mapped for queries. From
+//! format version 3 on it is where new papers' vectors live: a batch writes
+//! them at their slots and makes them durable before the database commits
+//! rows that keep only their CRC-32 (see [`write_rows`]), and the header is
+//! moved on after the commit ([`extend_header`]). The database keeps the
+//! whole vector only for vectors that replace stored ones, until the file
+//! has them. So the database decides which bytes are valid: the header is
+//! a fast path, stamped with the database's generation, and a file may be
+//! longer than its header says (rows written by a batch that had not
+//! committed, or committed after the header was written); the bytes past
+//! it are checked against the rows' checksums before they are used.
 //!
+//! Vectors are never changed in place where a mapped view could see them:
+//! a file whose stored vectors changed is replaced whole (temp file, fsync,
+//! rename; see [`crate::atomic_file`]), copying the rows it had; a file
+//! whose papers were only added is grown in place ([`VectorFileAppender`]).
+
 //! Header layout (all integers little-endian):
 //! `magic[8] = "RLTVECS\0"`, `version: u32`, `dim: u32`, `count: u64`,
 //! `generation: u64`, `library_id: u64`, `checksum_mark[4] = "CRC1"`,
@@ -94,15 +101,75 @@ impl Header {
 }
 
 /// Reads the header of the vector file at `path` and checks that the file
-/// is as long as the header says. `None` when the file is missing, foreign,
-/// truncated or otherwise unusable: it is derived data and gets rebuilt.
+/// is at least as long as the header says. `None` when the file is missing,
+/// foreign, truncated or otherwise unusable.
 pub(crate) fn read_header(path: &Path) -> Option<(File, Header)> {
     let mut file = File::open(path).ok()?;
     let mut bytes = [0u8; HEADER_LEN as usize];
     file.read_exact(&mut bytes).ok()?;
     let header = Header::decode(&bytes)?;
     let len = file.metadata().ok()?.len();
-    (Some(len) == header.file_len()).then_some((file, header))
+    (Some(len) >= header.file_len()).then_some((file, header))
+}
+
+/// The rows a vector file holds, whatever its header says: what a rebuild
+/// copies and checks against the database's checksums.
+pub(crate) struct Body {
+    pub file: File,
+    /// Whole vectors in the file past the header's 64 bytes.
+    pub rows: usize,
+}
+
+impl Body {
+    /// The vector file at `path` for a library of `dim`-float vectors with
+    /// id `library_id`. `None` when there is no file, or its header names
+    /// another library or dimension; a header that cannot be read at all
+    /// (torn by a crash, or damaged) still gives the rows behind it.
+    pub fn open(path: &Path, dim: usize, library_id: u64) -> Option<Body> {
+        let mut file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        let mut bytes = [0u8; HEADER_LEN as usize];
+        let header = file
+            .read_exact(&mut bytes)
+            .ok()
+            .and_then(|()| Header::decode(&bytes));
+        if header.is_some_and(|h| h.dim != dim || h.library_id != library_id) {
+            return None;
+        }
+        let rows = len.saturating_sub(HEADER_LEN) / (dim.max(1) as u64 * 4);
+        Some(Body {
+            file,
+            rows: usize::try_from(rows).ok()?,
+        })
+    }
+
+    /// Reads the bytes of the vector in `slot` into `out` (`dim * 4` long);
+    /// false when the file does not hold that slot or cannot be read.
+    pub fn read_row(&self, slot: usize, out: &mut [u8]) -> bool {
+        slot < self.rows
+            && read_bytes_at(&self.file, HEADER_LEN + (slot * out.len()) as u64, out).is_ok()
+    }
+}
+
+/// Writes the vectors of slots `first_slot..` (`bytes`, `dim` little-endian
+/// f32 each) into the vector file at `path`, past every row a reader can be
+/// mapping, and makes them durable.
+pub(crate) fn write_rows(path: &Path, dim: usize, first_slot: usize, bytes: &[u8]) -> Result<()> {
+    let io = |e| Error::io("write vectors to", path, e);
+    let file = File::options().write(true).open(path).map_err(io)?;
+    write_bytes_at(&file, HEADER_LEN + (first_slot * dim * 4) as u64, bytes).map_err(io)?;
+    file.sync_data().map_err(io)
+}
+
+/// Writes `new` as the header of the vector file at `path`, once the
+/// database committed the rows it adds (its checksum continued over them).
+/// A crash before it leaves the
+/// header behind, which the next writer brings up to date.
+pub(crate) fn extend_header(path: &Path, new: Header) -> Result<()> {
+    let io = |e| Error::io("write the header of", path, e);
+    let file = File::options().write(true).open(path).map_err(io)?;
+    write_bytes_at(&file, 0, &new.encode()).map_err(io)?;
+    file.sync_data().map_err(io)
 }
 
 /// What checking a vector file's body against its recorded checksum found.
@@ -143,14 +210,17 @@ pub(crate) fn damaged(path: &Path, recorded: u32, found: u32) -> Error {
     }
 }
 
-/// Reads the whole body of the vector file at `path` (whose header is
-/// `header`) and compares it with the recorded checksum.
+/// Reads the body of the vector file at `path` that `header` counts and
+/// compares it with the recorded checksum.
 pub(crate) fn verify_body(path: &Path, header: &Header) -> Result<BodyCheck> {
     BodyCheck::of(header.checksum, || {
         let io = |e| Error::io("read", path, e);
         let mut file = File::open(path).map_err(io)?;
         file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io)?;
-        checksum_of(&mut file).map_err(io)
+        // Rows past the header's count (a batch's, not yet counted) are
+        // not part of the body it vouches for.
+        let body = header.file_len().unwrap_or(u64::MAX) - HEADER_LEN;
+        checksum_of(&mut file.take(body)).map_err(io)
     })
 }
 
@@ -210,8 +280,17 @@ impl VectorView {
         // SAFETY: the library never writes to a vector file once it is in
         // place; it replaces the file by renaming a new one over it, which
         // leaves this mapping's inode untouched.
-        let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io("map", path, e))?;
-        if Some(map.len() as u64) != header.file_len() {
+        let len = header
+            .file_len()
+            .and_then(|len| usize::try_from(len).ok())
+            .ok_or_else(|| Error::StoreCorrupt {
+                path: path.to_path_buf(),
+                problem: format!("its header counts {} vectors, too many", header.count),
+                fix: "Run `relate repair`".into(),
+            })?;
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+            .map_err(|e| Error::io("map", path, e))?;
+        if file.metadata().map(|m| m.len()).ok() < header.file_len() {
             return Err(Error::StoreCorrupt {
                 path: path.to_path_buf(),
                 problem: "it changed size while being opened".into(),
@@ -314,6 +393,36 @@ impl VectorView {
         let at = HEADER_LEN + slot as u64 * self.dim as u64 * 4;
         Some(read_f32s_at(&mapped.file, at, out).map_err(|e| Error::io("read", &mapped.path, e)))
     }
+}
+
+/// Fills `out` with the bytes at `at` of `file`.
+#[cfg(unix)]
+fn read_bytes_at(file: &File, at: u64, out: &mut [u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(out, at)
+}
+
+/// Fills `out` with the bytes at `at` of `file`.
+#[cfg(not(unix))]
+fn read_bytes_at(file: &File, at: u64, out: &mut [u8]) -> std::io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(out)
+}
+
+/// Writes `bytes` at `at` of `file`.
+#[cfg(unix)]
+fn write_bytes_at(file: &File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, at)
+}
+
+/// Writes `bytes` at `at` of `file`.
+#[cfg(not(unix))]
+fn write_bytes_at(file: &File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    file.write_all(bytes)
 }
 
 /// Fills `out` with the little-endian f32 at byte `at` of `file`.
@@ -477,8 +586,12 @@ impl VectorFileAppender {
             return Ok(None);
         }
         let io = |e| Error::io("open for appending", path, e);
-        let mut file = File::options().write(true).open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() != end {
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        if file.metadata().map_err(io)?.len() < end {
             return Ok(None);
         }
         file.seek(SeekFrom::Start(end)).map_err(io)?;
@@ -499,11 +612,7 @@ impl VectorFileAppender {
     pub fn put(&mut self, slot: usize, bytes: &[u8]) -> Result<()> {
         debug_assert_eq!(bytes.len(), self.header.dim * 4);
         if slot != self.next_slot {
-            return Err(Error::StoreCorrupt {
-                path: self.path.clone(),
-                problem: format!("slot {slot} comes where slot {} belongs", self.next_slot),
-                fix: "The database skips a slot; restore it from a backup or ingest again".into(),
-            });
+            return Err(self.out_of_order(slot));
         }
         self.out
             .write_all(bytes)
@@ -511,6 +620,38 @@ impl VectorFileAppender {
         self.crc.update(bytes);
         self.next_slot += 1;
         Ok(())
+    }
+
+    fn out_of_order(&self, slot: usize) -> Error {
+        Error::StoreCorrupt {
+            path: self.path.clone(),
+            problem: format!("slot {slot} comes where slot {} belongs", self.next_slot),
+            fix: "The database skips a slot; restore it from a backup or ingest again".into(),
+        }
+    }
+
+    /// Takes the vector of `slot`, the next slot, as the file already holds
+    /// it (written there before the database committed it), after checking
+    /// it against the checksum `crc` the database keeps. False when it does
+    /// not match or is missing: the vector was lost.
+    pub fn keep(&mut self, slot: usize, crc: u32) -> Result<bool> {
+        if slot != self.next_slot {
+            return Err(self.out_of_order(slot));
+        }
+        let io = |e| Error::io("read", &self.path, e);
+        self.out.flush().map_err(io)?;
+        let mut row = vec![0u8; self.header.dim * 4];
+        let at = HEADER_LEN + (slot * row.len()) as u64;
+        if read_bytes_at(self.out.get_ref(), at, &mut row).is_err() || crc32fast::hash(&row) != crc
+        {
+            return Ok(false);
+        }
+        self.out
+            .seek(SeekFrom::Start(at + row.len() as u64))
+            .map_err(io)?;
+        self.crc.update(&row);
+        self.next_slot += 1;
+        Ok(true)
     }
 
     /// Checks that every new slot came, makes the appended vectors durable,
