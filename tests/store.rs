@@ -906,3 +906,156 @@ fn abstracts_are_read_by_slot_range_and_a_missing_slot_is_an_error() {
     let err = lib.abstracts_in(1..5).unwrap_err().to_string();
     assert!(err.contains("slot 3"), "{err}");
 }
+
+/// Turns the library in `dir` into one as format version 2 wrote it: every
+/// vector whole in its database row as well as in the vector file.
+fn downgrade_to_version_2(dir: &Path) {
+    let vectors = std::fs::read(dir.join("vectors.f32")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("library.sqlite")).unwrap();
+    let slots: Vec<i64> = db
+        .prepare("SELECT slot FROM vectors WHERE length(vector) = 4")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for slot in slots {
+        let at = 64 + slot as usize * DIM * 4;
+        db.execute(
+            "UPDATE vectors SET vector = ?2 WHERE slot = ?1",
+            rusqlite::params![slot, &vectors[at..at + DIM * 4]],
+        )
+        .unwrap();
+    }
+    db.execute("UPDATE meta SET value = 2 WHERE key = 'format_version'", [])
+        .unwrap();
+    let manifest = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            &format!("\"format_version\": {FORMAT_VERSION}"),
+            "\"format_version\": 2",
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let papers: Vec<Paper> = (0..6)
+        .map(|i| {
+            paper(
+                &format!("p{i}"),
+                &format!("Paper {i}"),
+                &format!("Text {i}."),
+            )
+        })
+        .collect();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert(with_vectors(&papers[..3])).unwrap();
+    }
+    downgrade_to_version_2(dir.path());
+    let lib = Library::open(dir.path()).unwrap();
+    assert_eq!(lib.manifest().format_version, 2);
+    assert_consistent(&lib);
+    drop(lib);
+
+    // Its next write moves it on; old vectors stay whole in the database,
+    // new ones are kept in the file only.
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&papers[3..])).unwrap();
+    assert_eq!(lib.manifest().format_version, FORMAT_VERSION);
+    assert_consistent(&lib);
+    drop(lib);
+    assert_eq!(
+        Library::open(dir.path()).unwrap().manifest().format_version,
+        FORMAT_VERSION
+    );
+
+    // Without the file, the old vectors come back from the database and
+    // only the new ones are lost.
+    std::fs::remove_file(dir.path().join("vectors.f32")).unwrap();
+    let err = Library::open(dir.path())
+        .unwrap()
+        .vectors()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("of 3 papers") && err.contains("(papers p3, p4, p5)"),
+        "{err}"
+    );
+    let mut lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
+    let (count, lost) = lib.rebuild_vectors_from_database().unwrap();
+    assert_eq!(
+        (count, lost),
+        (6, vec!["p3".into(), "p4".into(), "p5".into()])
+    );
+    let view = lib.vectors().unwrap();
+    for (slot, p) in papers[..3].iter().enumerate() {
+        assert_eq!(
+            view.vector(slot as u32).unwrap(),
+            &vector_for(&p.embedding_text())[..]
+        );
+    }
+    drop(lib);
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&papers)).unwrap();
+    assert_consistent(&lib);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_header_left_behind_by_a_crash_is_mapped_past_by_readers_and_moved_on_by_writers() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("vectors.f32");
+    let papers: Vec<Paper> = (0..8)
+        .map(|i| {
+            paper(
+                &format!("p{i}"),
+                &format!("Paper {i}"),
+                &format!("Text {i}."),
+            )
+        })
+        .collect();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    lib.upsert(with_vectors(&papers[..5])).unwrap();
+    let old_header = std::fs::read(&vectors).unwrap()[..64].to_vec();
+    lib.upsert(with_vectors(&papers[5..])).unwrap();
+    drop(lib);
+    // What a crash after the second batch's commit, before its header was
+    // written, leaves.
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[..64].copy_from_slice(&old_header);
+    std::fs::write(&vectors, &bytes).unwrap();
+    let inode = std::fs::metadata(&vectors).unwrap().ino();
+
+    let reader = Library::open(dir.path()).unwrap();
+    let view = reader.vectors().unwrap();
+    assert_eq!(view.len(), 8);
+    let mut out = vec![0f32; DIM];
+    assert!(view.read_slot(7, &mut out).is_some(), "the file is mapped");
+    assert_consistent(&reader);
+    assert_eq!(std::fs::read(&vectors).unwrap(), bytes, "a reader wrote");
+    drop(reader);
+
+    // A damaged row past the header is not mapped over: it is named.
+    let mut damaged = bytes.clone();
+    damaged[64 + 6 * DIM * 4] ^= 1;
+    std::fs::write(&vectors, &damaged).unwrap();
+    let err = Library::open(dir.path()).unwrap().vectors().unwrap_err();
+    assert!(err.to_string().contains("(papers p6)"), "{err}");
+    std::fs::write(&vectors, &bytes).unwrap();
+
+    let writer = Library::open_or_create(dir.path(), &model()).unwrap();
+    assert_consistent(&writer);
+    assert_ne!(std::fs::read(&vectors).unwrap()[..64], old_header[..]);
+    assert_eq!(
+        std::fs::metadata(&vectors).unwrap().ino(),
+        inode,
+        "grown in place"
+    );
+}

@@ -522,6 +522,9 @@ impl Library {
             return Ok(view);
         }
         if !self.is_writer() {
+            if let Some(view) = self.vector_file_past_header(&path)? {
+                return Ok(view);
+            }
             return self.vectors_read_around();
         }
         // Only one process rebuilds at a time; whoever waited checks again,
@@ -634,6 +637,65 @@ impl Library {
                   ingest the files they came from again"
                 .into(),
         }
+    }
+
+    /// Maps the vector file past its header when papers were only added
+    /// since the header was written and the file holds their vectors
+    /// intact (checked against the database's checksums): what a reader
+    /// meets between a batch's commit and the header's update, or after a
+    /// crash there. `None` when that is not so.
+    fn vector_file_past_header(&self, path: &Path) -> Result<Option<VectorView>> {
+        let Some((file, old)) = vector_file::read_header(path) else {
+            return Ok(None);
+        };
+        self.db.snapshot(|snap| {
+            let meta = &snap.meta;
+            if old.library_id != meta.library_id
+                || old.dim != meta.dim
+                || old.generation >= meta.generation
+                || old.count > snap.count
+            {
+                return Ok(None);
+            }
+            let changed = self.db.slots_stored_after(old.generation)?;
+            if changed
+                .first()
+                .is_some_and(|&slot| (slot as usize) < old.count)
+            {
+                return Ok(None);
+            }
+            let body = Body::of(&file, path, old.dim)?;
+            let mut row = vec![0u8; old.dim * 4];
+            let mut intact = true;
+            snap.for_each_vector(Some(old.generation), |slot, stored| {
+                intact &= match stored {
+                    StoredVector::InFile { crc } => {
+                        body.read_row(slot, &mut row) && crc32fast::hash(&row) == crc
+                    }
+                    StoredVector::Row(_) => false,
+                };
+                Ok(())
+            })?;
+            if !intact {
+                return Ok(None);
+            }
+            // The rows the header counts are vouched for by its checksum,
+            // checked on opening as for a current file.
+            if old.count * old.dim * 4 <= vector_file::VERIFY_ON_OPEN_BYTES as usize {
+                if let BodyCheck::Mismatch { recorded, found } =
+                    vector_file::verify_body(path, &old)?
+                {
+                    return Err(vector_file::damaged(path, recorded, found));
+                }
+            }
+            let header = Header {
+                count: snap.count,
+                generation: meta.generation,
+                checksum: None,
+                ..old
+            };
+            VectorView::map(&file, path, header).map(Some)
+        })
     }
 
     /// Every vector as of one database snapshot, read into memory: the rows

@@ -143,6 +143,17 @@ impl Body {
         })
     }
 
+    /// The rows behind the already opened vector file `file` (at `path`).
+    pub fn of(file: &File, path: &Path, dim: usize) -> Result<Body> {
+        let io = |e| Error::io("read", path, e);
+        let len = file.metadata().map_err(io)?.len();
+        let rows = len.saturating_sub(HEADER_LEN) / (dim.max(1) as u64 * 4);
+        Ok(Body {
+            file: file.try_clone().map_err(io)?,
+            rows: usize::try_from(rows).unwrap_or(usize::MAX),
+        })
+    }
+
     /// Reads the bytes of the vector in `slot` into `out` (`dim * 4` long);
     /// false when the file does not hold that slot or cannot be read.
     pub fn read_row(&self, slot: usize, out: &mut [u8]) -> bool {
