@@ -6,7 +6,9 @@
 //! rows of the old file; papers whose vectors only the file held and lost
 //! are marked in the database for embedding again, and named), removes a saved index that is stale or does not open, and
 //! removes saved topics that cannot be read or do not fit the library.
-//! Stale topics are kept: `relate topics --update` builds on them.
+//! Stale topics are kept: `relate topics --update` builds on them. On
+//! request it also keeps each vector once, in a library made before format
+//! version 3 that held every vector in the database as well.
 
 use std::fs;
 use std::path::Path;
@@ -22,6 +24,8 @@ use crate::{Error, Result};
 
 /// How many papers with lost vectors a repair names.
 const LOST_NAMED: usize = 20;
+/// Bytes in a mebibyte, for sizes in messages.
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// What a repair did, and what the check after it found.
 #[derive(Debug, Clone, Serialize)]
@@ -33,7 +37,10 @@ pub struct RepairReport {
 }
 
 /// Repairs the library in `dir`, waiting up to `wait` for another writer.
-pub fn repair(dir: &Path, wait: Duration) -> Result<RepairReport> {
+/// With `compact`, vectors the database holds whole beside the vector file
+/// are then reduced to their checksums (see
+/// [`Library::keep_each_vector_once`]).
+pub fn repair(dir: &Path, wait: Duration, compact: bool) -> Result<RepairReport> {
     let manifest_missing = !dir.join("manifest.json").exists();
     let mut library = Library::open_for_update(dir, wait)?;
     let mut actions = Vec::new();
@@ -63,6 +70,17 @@ pub fn repair(dir: &Path, wait: Duration) -> Result<RepairReport> {
              match nothing now; ingest the files they came from again to embed them afresh",
             lost.len(),
             lost[..named].join(", ")
+        ));
+    }
+    if compact {
+        let before = library.size_on_disk()?;
+        let reduced = library.keep_each_vector_once()?;
+        let after = library.size_on_disk()?;
+        actions.push(format!(
+            "kept {reduced} vectors once that the database also held whole; the library takes \
+             {:.1} MiB on disk, {:.1} MiB before",
+            after as f64 / MIB,
+            before as f64 / MIB
         ));
     }
     let generation = library.generation()?;

@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{relate_in, stdout_json, succeed};
+use common::{downgrade_to_version_2, relate_in, stdout_json, succeed};
 use serde_json::Value;
 
 const PAPERS: usize = 40;
@@ -56,7 +56,13 @@ fn assert_sound(store: &Path) -> Value {
 }
 
 fn repair(store: &Path) -> Value {
-    stdout_json(&relate_in(store, &["repair", "--json"]))
+    repair_with(store, &[])
+}
+
+fn repair_with(store: &Path, flags: &[&str]) -> Value {
+    let mut args = vec!["repair", "--json"];
+    args.extend_from_slice(flags);
+    stdout_json(&relate_in(store, &args))
 }
 
 #[test]
@@ -186,5 +192,35 @@ fn damaged_database_is_reported_and_never_rewritten() {
         fs::read(&db).unwrap(),
         before,
         "repair left the database as it was"
+    );
+}
+
+#[test]
+fn repair_compact_keeps_each_vector_of_an_older_library_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = library(dir.path());
+    downgrade_to_version_2(&store);
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["format_version"], 2);
+    assert_sound(&store);
+
+    let done = repair_with(&store, &["--compact"]);
+    let actions = done["actions"].to_string();
+    assert!(
+        actions.contains(&format!("kept {PAPERS} vectors once")),
+        "{actions}"
+    );
+    assert_sound(&store);
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["format_version"], relate::store::FORMAT_VERSION);
+    succeed(&relate_in(&store, &["similar", "p3", "-k", "2"]));
+
+    // The vectors now live in the file alone.
+    fs::remove_file(store.join("vectors.f32")).unwrap();
+    let (code, report) = check(&store);
+    assert_eq!(code, 1);
+    assert!(
+        problems(&report).contains(&format!("{PAPERS} vectors that only this file keeps")),
+        "{report}"
     );
 }

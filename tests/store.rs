@@ -1,6 +1,7 @@
 //! The library on disk, end to end: round trips, change detection, refusals
-//! with helpful messages, title lookup, self-repair of the derived vector
-//! file, and crash safety under SIGKILL of a writing process.
+//! with helpful messages, title lookup, a vector file behind the database
+//! or lost, older formats moving on, and crash safety under SIGKILL of a
+//! writing process.
 
 mod common;
 
@@ -907,40 +908,6 @@ fn abstracts_are_read_by_slot_range_and_a_missing_slot_is_an_error() {
     assert!(err.contains("slot 3"), "{err}");
 }
 
-/// Turns the library in `dir` into one as format version 2 wrote it: every
-/// vector whole in its database row as well as in the vector file.
-fn downgrade_to_version_2(dir: &Path) {
-    let vectors = std::fs::read(dir.join("vectors.f32")).unwrap();
-    let db = rusqlite::Connection::open(dir.join("library.sqlite")).unwrap();
-    let slots: Vec<i64> = db
-        .prepare("SELECT slot FROM vectors WHERE length(vector) = 4")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for slot in slots {
-        let at = 64 + slot as usize * DIM * 4;
-        db.execute(
-            "UPDATE vectors SET vector = ?2 WHERE slot = ?1",
-            rusqlite::params![slot, &vectors[at..at + DIM * 4]],
-        )
-        .unwrap();
-    }
-    db.execute("UPDATE meta SET value = 2 WHERE key = 'format_version'", [])
-        .unwrap();
-    let manifest = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace(
-            &format!("\"format_version\": {FORMAT_VERSION}"),
-            "\"format_version\": 2",
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -957,7 +924,7 @@ fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
         let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
         lib.upsert(with_vectors(&papers[..3])).unwrap();
     }
-    downgrade_to_version_2(dir.path());
+    common::downgrade_to_version_2(dir.path());
     let lib = Library::open(dir.path()).unwrap();
     assert_eq!(lib.manifest().format_version, 2);
     assert_consistent(&lib);
@@ -1004,6 +971,20 @@ fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
     let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
     lib.upsert(with_vectors(&papers)).unwrap();
     assert_consistent(&lib);
+
+    // Compacting keeps every vector the file holds once; losing the file
+    // then loses all of them.
+    assert_eq!(lib.keep_each_vector_once().unwrap(), 6);
+    assert_consistent(&lib);
+    assert_eq!(lib.keep_each_vector_once().unwrap(), 0);
+    drop(lib);
+    std::fs::remove_file(dir.path().join("vectors.f32")).unwrap();
+    let err = Library::open(dir.path())
+        .unwrap()
+        .vectors()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("of 6 papers"), "{err}");
 }
 
 #[cfg(unix)]

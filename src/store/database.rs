@@ -504,6 +504,65 @@ impl Database {
             .map_err(|e| self.err("record the format version", e))
     }
 
+    /// Reduces every vector row that keeps its vector whole and whose
+    /// slot `file_row` gives the same bytes for (the current vector file's
+    /// row) to the vector's checksum, in one transaction at generation
+    /// `generation` (refused if the library moved on), then rewrites the
+    /// database without the space freed (`VACUUM`). Returns how many rows
+    /// were reduced.
+    pub fn keep_rows_in_file(
+        &mut self,
+        generation: u64,
+        file_row: impl Fn(usize) -> Option<Vec<u8>>,
+    ) -> Result<usize> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, "keep vectors once", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let meta = read_meta(&tx)
+            .map_err(err)?
+            .ok_or_else(|| corrupt(&path, "its meta table lacks a required entry"))?;
+        if meta.generation != generation {
+            return Err(Error::StoreCorrupt {
+                path: path.clone(),
+                problem: "the library changed while its vectors were being compacted".into(),
+                fix: "Run the command again".into(),
+            });
+        }
+        let mut reduced = Vec::new();
+        {
+            let mut rows = tx
+                .prepare("SELECT slot, vector FROM vectors WHERE length(vector) > ?1 ORDER BY slot")
+                .map_err(err)?;
+            let mut rows = rows.query([IN_FILE_ROW_BYTES as i64]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let slot: i64 = row.get(0).map_err(err)?;
+                let bytes = row.get_ref(1).map_err(err)?.as_blob().map_err(|_| {
+                    corrupt(&path, &format!("the vector in slot {slot} is not a BLOB"))
+                })?;
+                if file_row(slot as usize).as_deref() == Some(bytes) {
+                    reduced.push((slot, crc32fast::hash(bytes)));
+                }
+            }
+            let mut put = tx
+                .prepare("UPDATE vectors SET vector = ?2 WHERE slot = ?1")
+                .map_err(err)?;
+            for (slot, crc) in &reduced {
+                put.execute(params![slot, crc.to_le_bytes().to_vec()])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        if !reduced.is_empty() {
+            // The rewritten pages go through the write-ahead log; they are
+            // moved into the database and the log emptied at once, so the
+            // space is given back now.
+            self.conn
+                .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(err)?;
+        }
+        Ok(reduced.len())
+    }
+
     /// Gives the papers in `slots`, whose vectors were lost, a zero vector
     /// and a text hash no text has, in one transaction raising the
     /// generation: the library is whole again, those papers match nothing,

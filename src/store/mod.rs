@@ -593,6 +593,37 @@ impl Library {
         Ok((self.vectors()?.len(), lost_ids))
     }
 
+    /// Keeps each vector once: vectors the database holds whole (all of a
+    /// library made before format version 3) and that the vector file
+    /// holds the same are reduced to their checksum in the database, which
+    /// is then rewritten without the space they took. Returns how many
+    /// were reduced. Needs free disk space about the size of the database
+    /// while it runs. Only the library's writer may do this.
+    pub fn keep_each_vector_once(&mut self) -> Result<usize> {
+        let meta = self.db.meta()?;
+        if !self.is_writer() || meta.format_version < 2 {
+            return Err(Error::InvalidArgument {
+                name: "library".into(),
+                problem: if self.is_writer() {
+                    "a library of format version 1 must be ingested into once (recording its \
+                     model's fingerprint) before its vectors can be compacted"
+                        .into()
+                } else {
+                    "vectors can only be compacted through a writing handle".into()
+                },
+            });
+        }
+        if meta.format_version < VECTORS_IN_FILE_VERSION {
+            self.keep_vectors_in_file()?;
+        }
+        let view = self.vectors()?;
+        let _lock = self.lock_vector_file()?;
+        self.db.keep_rows_in_file(view.generation(), |slot| {
+            let vector = view.vector(u32::try_from(slot).ok()?)?;
+            Some(vector.iter().flat_map(|v| v.to_le_bytes()).collect())
+        })
+    }
+
     /// The slots whose vectors only the vector file held and that it no
     /// longer holds intact.
     fn lost_vectors(&self, path: &Path) -> Result<Vec<u32>> {

@@ -159,3 +159,38 @@ pub fn temp_files(dir: &Path) -> Vec<String> {
     }
     found
 }
+
+/// Turns the library in `dir` into one as format version 2 wrote it: every
+/// vector whole in its database row as well as in the vector file.
+pub fn downgrade_to_version_2(dir: &Path) {
+    let vectors = std::fs::read(dir.join("vectors.f32")).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let row = manifest["model"]["dim"].as_u64().unwrap() as usize * 4;
+    let db = rusqlite::Connection::open(dir.join("library.sqlite")).unwrap();
+    let slots: Vec<i64> = db
+        .prepare("SELECT slot FROM vectors WHERE length(vector) = 4")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for slot in slots {
+        let at = 64 + slot as usize * row;
+        db.execute(
+            "UPDATE vectors SET vector = ?2 WHERE slot = ?1",
+            rusqlite::params![slot, &vectors[at..at + row]],
+        )
+        .unwrap();
+    }
+    db.execute("UPDATE meta SET value = 2 WHERE key = 'format_version'", [])
+        .unwrap();
+    let mut manifest = manifest;
+    manifest["format_version"] = 2.into();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
