@@ -103,20 +103,22 @@ pub fn export<W: Write + Send>(
     progress: &mut dyn FnMut(usize),
 ) -> Result<ExportSummary> {
     let model = &library.manifest().model;
-    let sink: Box<dyn Sink + '_> = match format {
-        ExportFormat::Jsonl => Box::new(JsonLines {
-            out: std::io::BufWriter::new(out),
-            model: model.id.clone(),
-            fingerprint: model.fingerprint.clone(),
-            vectors: true,
-        }),
-        ExportFormat::Parquet => Box::new(ParquetSink::new(
-            out,
-            &model.id,
-            model.fingerprint.as_deref(),
-        )?),
+    let make_sink = move |_papers: usize| -> Result<Box<dyn Sink + '_>> {
+        Ok(match format {
+            ExportFormat::Jsonl => Box::new(JsonLines {
+                out: std::io::BufWriter::new(out),
+                model: model.id.clone(),
+                fingerprint: model.fingerprint.clone(),
+                vectors: true,
+            }),
+            ExportFormat::Parquet => Box::new(ParquetSink::new(
+                out,
+                &model.id,
+                model.fingerprint.as_deref(),
+            )?),
+        })
     };
-    write_papers(library, sink, progress)
+    write_papers(library, make_sink, progress)
 }
 
 /// Writes every paper of `library` to `out` as JSON Lines without its
@@ -130,62 +132,97 @@ pub fn export_with_matrix<W: Write + Send, V: Write>(
     progress: &mut dyn FnMut(usize),
 ) -> Result<ExportSummary> {
     let model = &library.manifest().model;
-    let shape = [library.len() as u64, model.dim as u64];
-    let matrix = npyz::WriteOptions::<f32>::new()
-        .default_dtype()
-        .shape(&shape)
-        .writer(std::io::BufWriter::with_capacity(1 << 20, matrix))
-        .begin_nd()
-        .map_err(io_write_error)?;
-    let sink = Box::new(SplitLines {
-        lines: JsonLines {
-            out: std::io::BufWriter::new(out),
-            model: model.id.clone(),
-            fingerprint: model.fingerprint.clone(),
-            vectors: false,
-        },
-        matrix: Some(matrix),
-    });
-    write_papers(library, sink, progress)
+    let make_sink = move |papers: usize| -> Result<Box<dyn Sink + '_>> {
+        let shape = [papers as u64, model.dim as u64];
+        let matrix = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(std::io::BufWriter::with_capacity(1 << 20, matrix))
+            .begin_nd()
+            .map_err(io_write_error)?;
+        Ok(Box::new(SplitLines {
+            lines: JsonLines {
+                out: std::io::BufWriter::new(out),
+                model: model.id.clone(),
+                fingerprint: model.fingerprint.clone(),
+                vectors: false,
+            },
+            matrix: Some(matrix),
+        }))
+    };
+    write_papers(library, make_sink, progress)
 }
+
+/// How often an export takes the vectors again when a writer commits
+/// between reading them and reading the papers.
+const SNAPSHOT_ATTEMPTS: usize = 50;
 
 /// Hands every paper of `library`, in slot order, to `sink` with its vector
 /// and topic.
-fn write_papers(
+fn write_papers<'a>(
     library: &Library,
-    mut sink: Box<dyn Sink + '_>,
+    make_sink: impl FnOnce(usize) -> Result<Box<dyn Sink + 'a>>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ExportSummary> {
+    let mut make_sink = Some(make_sink);
     let topics = library_topics::load_fresh(library)?;
-    let vectors = library.vectors()?;
     let mut papers = 0;
     let mut failed = None;
-    library.for_each_paper(|slot, paper| {
-        if failed.is_some() {
-            return;
+    // The papers are read in one transaction at the vectors' generation; a
+    // writer that committed in between (an ingest running alongside) means
+    // taking the vectors again, before anything was written.
+    let mut attempts = 0;
+    loop {
+        let vectors = library.vectors()?;
+        let done = library.read_together(|library| {
+            if library.generation()? != vectors.generation() {
+                return Ok(false);
+            }
+            let make_sink = make_sink.take().expect("the papers are written once");
+            let mut sink = make_sink(vectors.len())?;
+            library.for_each_paper(|slot, paper| {
+                if failed.is_some() {
+                    return;
+                }
+                let Some(vector) = vectors.vector(slot) else {
+                    failed = Some(Error::StoreCorrupt {
+                        path: library.dir().to_path_buf(),
+                        problem: format!("paper {} has no vector", paper.id),
+                        fix: "Run `relate repair`, then export again".into(),
+                    });
+                    return;
+                };
+                let tag = topics.as_ref().and_then(|t: &SavedTopics| t.tag(slot));
+                if let Err(e) = sink.push(&paper, vector, tag.as_ref()) {
+                    failed = Some(e);
+                    return;
+                }
+                papers += 1;
+                if papers % 4096 == 0 {
+                    progress(papers);
+                }
+            })?;
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
+            sink.finish()?;
+            Ok(true)
+        })?;
+        if done {
+            break;
         }
-        let Some(vector) = vectors.vector(slot) else {
-            failed = Some(Error::StoreCorrupt {
-                path: library.dir().to_path_buf(),
-                problem: format!("paper {} has no vector", paper.id),
-                fix: "Run `relate repair`, then export again".into(),
+        attempts += 1;
+        if attempts == SNAPSHOT_ATTEMPTS {
+            return Err(Error::InvalidArgument {
+                name: "library".into(),
+                problem: format!(
+                    "it changed {SNAPSHOT_ATTEMPTS} times while its vectors were being read; \
+                     export again when the writer (an ingest, say) is done"
+                ),
             });
-            return;
-        };
-        let tag = topics.as_ref().and_then(|t: &SavedTopics| t.tag(slot));
-        if let Err(e) = sink.push(&paper, vector, tag.as_ref()) {
-            failed = Some(e);
-            return;
         }
-        papers += 1;
-        if papers % 4096 == 0 {
-            progress(papers);
-        }
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    sink.finish()?;
     progress(papers);
     Ok(ExportSummary {
         papers,

@@ -66,6 +66,15 @@ fn readers_see_whole_batches_and_writers_take_turns() {
             Some(5),
             "{answer}"
         );
+        // An export reads one committed state: whole batches, every
+        // paper with its vector.
+        let exported = dir.path().join("export.jsonl");
+        succeed(&relate_in(
+            &store,
+            &["export", "-o", exported.to_str().unwrap()],
+        ));
+        let lines = fs::read_to_string(&exported).unwrap().lines().count() as u64;
+        assert!(allowed.contains(&lines), "an export held {lines} papers");
         let check = relate_in(&store, &["info", "--check", "--json"]);
         assert_eq!(
             check.status.code(),
