@@ -32,8 +32,20 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub struct RepairReport {
     /// One line per action taken.
     pub actions: Vec<String>,
+    /// Ids of the papers whose vectors were lost and that wait to be
+    /// ingested again, all of them.
+    pub lost_papers: Vec<String>,
+    /// The input files those papers came from, with how many each gave.
+    pub lost_papers_sources: Vec<LostSource>,
     /// The integrity check run after the repair.
     pub check: LibraryCheck,
+}
+
+/// An input file that papers with lost vectors came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostSource {
+    pub file: String,
+    pub papers: usize,
 }
 
 /// Repairs the library in `dir`, waiting up to `wait` for another writer.
@@ -58,18 +70,31 @@ pub fn repair(dir: &Path, wait: Duration, compact: bool) -> Result<RepairReport>
     }
     let (vectors, lost) = library.rebuild_vectors_from_database()?;
     actions.push(format!("rebuilt vectors.f32 ({vectors} vectors)"));
-    if !lost.is_empty() {
-        let named = lost.len().min(LOST_NAMED);
-        let more = if lost.len() > named {
-            format!(" and {} more", lost.len() - named)
+    if !lost.ids.is_empty() {
+        let named = lost.ids.len().min(LOST_NAMED);
+        let more = if lost.ids.len() > named {
+            format!(
+                " and {} more (`--json` lists them all)",
+                lost.ids.len() - named
+            )
         } else {
             String::new()
         };
+        let from = if lost.sources.is_empty() {
+            String::new()
+        } else {
+            let files: Vec<String> = lost
+                .sources
+                .iter()
+                .map(|(file, n)| format!("{file} ({n})"))
+                .collect();
+            format!(" They came from {}.", files.join(", "))
+        };
         actions.push(format!(
-            "{} papers had lost their vectors (only vectors.f32 held them): {}{more}. They \
-             match nothing now; ingest the files they came from again to embed them afresh",
-            lost.len(),
-            lost[..named].join(", ")
+            "{} papers had lost their vectors (only vectors.f32 held them): {}{more}.{from} \
+             They match nothing now; ingest the files they came from again to embed them afresh",
+            lost.ids.len(),
+            lost.ids[..named].join(", ")
         ));
     }
     if compact {
@@ -126,7 +151,16 @@ pub fn repair(dir: &Path, wait: Duration, compact: bool) -> Result<RepairReport>
     }
     drop(library);
     let check = check_dir(dir)?;
-    Ok(RepairReport { actions, check })
+    Ok(RepairReport {
+        actions,
+        lost_papers: lost.ids,
+        lost_papers_sources: lost
+            .sources
+            .into_iter()
+            .map(|(file, papers)| LostSource { file, papers })
+            .collect(),
+        check,
+    })
 }
 
 /// Removes a file or a folder, if it is there.

@@ -104,6 +104,12 @@ fn check_finds_damage_and_repair_mends_it() {
         "{actions}"
     );
     assert!(actions.contains("p7"), "{actions}");
+    assert_eq!(done["lost_papers"], serde_json::json!(["p7"]));
+    let from = &done["lost_papers_sources"][0];
+    assert!(
+        from["file"].as_str().unwrap().ends_with("papers.jsonl") && from["papers"] == 1,
+        "{done}"
+    );
     let (code, report) = check(&store);
     assert_eq!(code, 1);
     assert!(

@@ -517,7 +517,7 @@ fn vectors_lost_with_the_vector_file_are_named_then_marked_by_repair_and_restore
     // gone; they match nothing until ingested again, which embeds them.
     let mut lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
     let (count, lost) = lib.rebuild_vectors_from_database().unwrap();
-    assert_eq!((count, lost), (3, vec![papers[2].id.clone()]));
+    assert_eq!((count, lost.ids), (3, vec![papers[2].id.clone()]));
     let view = lib.vectors().unwrap();
     assert!(view.vector(2).unwrap().iter().all(|&v| v == 0.0));
     assert_eq!(
@@ -599,8 +599,18 @@ fn added_papers_grow_the_vector_file_in_place_and_changed_ones_replace_it() {
     reworded.abstract_text = "Reworded.".into();
     lib.upsert(with_vectors(&[reworded])).unwrap();
     lib.upsert(with_vectors(&papers[25..])).unwrap();
+    assert_eq!(
+        whole_rows(dir.path()),
+        1,
+        "the new vector waits in the database"
+    );
     assert_consistent(&lib);
     assert_ne!(inode(), file);
+    assert_eq!(
+        whole_rows(dir.path()),
+        0,
+        "and is kept once when the file has it"
+    );
     let file = inode();
     lib.upsert(with_vectors(&papers[..1])).unwrap();
     lib.upsert(with_vectors(&[paper(
@@ -908,6 +918,18 @@ fn abstracts_are_read_by_slot_range_and_a_missing_slot_is_an_error() {
     assert!(err.contains("slot 3"), "{err}");
 }
 
+/// How many vectors the library in `dir` keeps whole in its database.
+fn whole_rows(dir: &Path) -> i64 {
+    rusqlite::Connection::open(dir.join("library.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM vectors WHERE length(vector) > 4",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[test]
 fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -957,7 +979,7 @@ fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
     let mut lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
     let (count, lost) = lib.rebuild_vectors_from_database().unwrap();
     assert_eq!(
-        (count, lost),
+        (count, lost.ids),
         (6, vec!["p3".into(), "p4".into(), "p5".into()])
     );
     let view = lib.vectors().unwrap();
@@ -972,10 +994,10 @@ fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
     lib.upsert(with_vectors(&papers)).unwrap();
     assert_consistent(&lib);
 
-    // Compacting keeps every vector the file holds once; losing the file
-    // then loses all of them.
-    assert_eq!(lib.keep_each_vector_once().unwrap(), 6);
-    assert_consistent(&lib);
+    // The repair's new file took every vector the database kept whole, and
+    // the re-ingested ones went in when the file was brought up to date:
+    // each is kept once now, so losing the file loses all of them.
+    assert_eq!(whole_rows(dir.path()), 0);
     assert_eq!(lib.keep_each_vector_once().unwrap(), 0);
     drop(lib);
     std::fs::remove_file(dir.path().join("vectors.f32")).unwrap();

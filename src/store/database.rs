@@ -448,6 +448,39 @@ impl Database {
         ids
     }
 
+    /// The input files the papers in `slots` were ingested from, each with
+    /// how many of those papers it gave, most first; papers stored before
+    /// sources were recorded count under no file.
+    pub fn sources_of(&self, slots: &[u32]) -> Result<Vec<(String, usize)>> {
+        let err = |e| self.err("look up paper sources", e);
+        let wanted: std::collections::HashSet<u32> = slots.iter().copied().collect();
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_sources'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists > 0 {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT slot, source FROM paper_sources")
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let slot: u32 = row.get(0).map_err(err)?;
+                if wanted.contains(&slot) {
+                    *counts.entry(row.get(1).map_err(err)?).or_default() += 1;
+                }
+            }
+        }
+        let mut sources: Vec<(String, usize)> = counts.into_iter().collect();
+        sources.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(sources)
+    }
+
     /// Whether the library tables exist (a crash during creation can leave
     /// an empty database file behind).
     pub fn is_initialised(&self) -> Result<bool> {
@@ -561,6 +594,24 @@ impl Database {
                 .map_err(err)?;
         }
         Ok(reduced.len())
+    }
+
+    /// Turns the rows of these (slot, checksum) pairs that keep their
+    /// vector whole into checksum rows, in one transaction that leaves the
+    /// generation as it is: the vector file holds those vectors now.
+    pub fn reduce_rows_to_checksums(&self, rows: &[(u32, u32)], dim: usize) -> Result<()> {
+        let err = |e| self.err("keep vectors once", e);
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        {
+            let mut put = tx
+                .prepare("UPDATE vectors SET vector = ?2 WHERE slot = ?1 AND length(vector) = ?3")
+                .map_err(err)?;
+            for (slot, crc) in rows {
+                put.execute(params![slot, crc.to_le_bytes().to_vec(), (dim * 4) as i64])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     /// Gives the papers in `slots`, whose vectors were lost, a zero vector

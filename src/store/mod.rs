@@ -73,6 +73,16 @@ const TITLE_SEARCH_LIMIT: usize = 200;
 /// Longest title query for which near matches (all words but one) are tried.
 const MAX_TYPO_QUERY_WORDS: usize = 16;
 
+/// Papers whose vectors only the vector file held and lost (see
+/// [`Library::rebuild_vectors_from_database`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LostVectors {
+    /// Their ids, in slot order.
+    pub ids: Vec<String>,
+    /// The input files they were ingested from, with how many each gave.
+    pub sources: Vec<(String, usize)>,
+}
+
 /// An open library folder. Open it with [`Library::open_or_create`] to add
 /// papers (one writer at a time) or with [`Library::open`] to query it.
 pub struct Library {
@@ -569,7 +579,7 @@ impl Library {
     /// gone is given a zero vector and marked for embedding again (see
     /// [`Library::classify`]): it matches nothing until it is ingested
     /// again. Only the library's writer may do this.
-    pub fn rebuild_vectors_from_database(&mut self) -> Result<(usize, Vec<String>)> {
+    pub fn rebuild_vectors_from_database(&mut self) -> Result<(usize, LostVectors)> {
         if !self.is_writer() {
             return Err(Error::InvalidArgument {
                 name: "library".into(),
@@ -578,19 +588,20 @@ impl Library {
         }
         let path = self.dir.join(VECTOR_FILE);
         let _lock = self.lock_vector_file()?;
-        let lost = self.lost_vectors(&path)?;
-        let mut lost_ids = Vec::new();
-        if !lost.is_empty() {
-            lost_ids = self
+        let slots = self.lost_vectors(&path)?;
+        let mut lost = LostVectors::default();
+        if !slots.is_empty() {
+            lost.ids = self
                 .db
-                .papers_by_slots(&lost)?
+                .papers_by_slots(&slots)?
                 .into_iter()
                 .map(|paper| paper.id)
                 .collect();
-            self.db.mark_vectors_lost(&lost, self.manifest.model.dim)?;
+            lost.sources = self.db.sources_of(&slots)?;
+            self.db.mark_vectors_lost(&slots, self.manifest.model.dim)?;
         }
         self.rebuild_vector_file(&path, false)?;
-        Ok((self.vectors()?.len(), lost_ids))
+        Ok((self.vectors()?.len(), lost))
     }
 
     /// Keeps each vector once: vectors the database holds whole (all of a
@@ -808,6 +819,9 @@ impl Library {
     /// whole. Fails, naming the papers, when vectors only the file held are
     /// gone.
     fn rebuild_vector_file(&self, path: &Path, reuse: bool) -> Result<()> {
+        // The vectors the database kept whole that the new file now holds,
+        // as (slot, checksum).
+        let mut now_in_file = Vec::new();
         self.db.snapshot(|snap| {
             let header = Header {
                 dim: snap.meta.dim,
@@ -844,7 +858,10 @@ impl Library {
                         let mut intact = true;
                         snap.for_each_vector(Some(old.generation), |slot, stored| {
                             match stored {
-                                StoredVector::Row(bytes) => out.put(slot, bytes)?,
+                                StoredVector::Row(bytes) => {
+                                    out.put(slot, bytes)?;
+                                    now_in_file.push((slot as u32, crc32fast::hash(bytes)));
+                                }
                                 StoredVector::InFile { crc } if intact => {
                                     intact = out.keep(slot, crc)?;
                                 }
@@ -861,6 +878,7 @@ impl Library {
                     if let Ok(true) = appended {
                         return Ok(());
                     }
+                    now_in_file.clear();
                 }
             }
             let mut body = Body::open(path, header.dim, header.library_id);
@@ -882,7 +900,10 @@ impl Library {
             let (mut lost, mut lost_total) = (Vec::new(), 0);
             snap.for_each_vector(trusted_since.map(|old| old.generation), |slot, stored| {
                 match stored {
-                    StoredVector::Row(bytes) => out.put(slot, bytes),
+                    StoredVector::Row(bytes) => {
+                        now_in_file.push((slot as u32, crc32fast::hash(bytes)));
+                        out.put(slot, bytes)
+                    }
                     StoredVector::InFile { crc } => {
                         let intact = slot < copied
                             && body.as_ref().is_some_and(|b| b.read_row(slot, &mut row))
@@ -903,7 +924,24 @@ impl Library {
                 return Err(self.lost_vectors_error(path, &lost, lost_total));
             }
             out.commit()
-        })
+        })?;
+        // A library of format version 3 keeps each vector once: now that the
+        // file holds them durably, the database's whole copies become
+        // checksums (older formats are read by older builds, which need
+        // them whole). A failure here only leaves them whole.
+        if !now_in_file.is_empty() && self.db.meta()?.format_version >= VECTORS_IN_FILE_VERSION {
+            let _ = self
+                .db
+                .reduce_rows_to_checksums(&now_in_file, self.manifest.model.dim);
+        }
+        Ok(())
+    }
+
+    /// The input files the papers in `slots` were ingested from (see
+    /// [`Library::upsert_from`]), each with how many of those papers it
+    /// gave, most first.
+    pub fn sources_of(&self, slots: &[u32]) -> Result<Vec<(String, usize)>> {
+        self.db.sources_of(slots)
     }
 
     /// Ids of the papers ingested from `source` (as recorded by
