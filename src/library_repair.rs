@@ -35,8 +35,12 @@ pub struct RepairReport {
     /// Ids of the papers whose vectors were lost and that wait to be
     /// ingested again, all of them.
     pub lost_papers: Vec<String>,
-    /// The input files those papers came from, with how many each gave.
+    /// The input files those papers came from, with how many each gave,
+    /// for the papers that came from one file only.
     pub lost_papers_sources: Vec<LostSource>,
+    /// How many of those papers came from several files (which one holds
+    /// the current version is not recorded).
+    pub lost_papers_from_several_files: usize,
     /// The integrity check run after the repair.
     pub check: LibraryCheck,
 }
@@ -80,19 +84,26 @@ pub fn repair(dir: &Path, wait: Duration, compact: bool) -> Result<RepairReport>
         } else {
             String::new()
         };
-        let from = if lost.sources.is_empty() {
-            String::new()
-        } else {
+        let mut from = String::new();
+        if !lost.sources.is_empty() {
             let files: Vec<String> = lost
                 .sources
                 .iter()
                 .map(|(file, n)| format!("{file} ({n})"))
                 .collect();
-            format!(" They came from {}.", files.join(", "))
-        };
+            from.push_str(&format!(" Came from one file each: {}.", files.join(", ")));
+        }
+        if lost.from_several_files > 0 {
+            from.push_str(&format!(
+                " {} came from several files; ingesting an older one would bring back older \
+                 versions of its papers.",
+                lost.from_several_files
+            ));
+        }
         actions.push(format!(
             "{} papers had lost their vectors (only vectors.f32 held them): {}{more}.{from} \
-             They match nothing now; ingest the files they came from again to embed them afresh",
+             They match nothing now; ingest again the files that hold their current versions \
+             to embed them afresh",
             lost.ids.len(),
             lost.ids[..named].join(", ")
         ));
@@ -154,6 +165,7 @@ pub fn repair(dir: &Path, wait: Duration, compact: bool) -> Result<RepairReport>
     Ok(RepairReport {
         actions,
         lost_papers: lost.ids,
+        lost_papers_from_several_files: lost.from_several_files,
         lost_papers_sources: lost
             .sources
             .into_iter()

@@ -1062,3 +1062,26 @@ fn a_header_left_behind_by_a_crash_is_mapped_past_by_readers_and_moved_on_by_wri
         "grown in place"
     );
 }
+
+#[test]
+fn repair_names_the_file_of_a_lost_paper_only_when_it_came_from_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let papers = sample();
+    {
+        let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+        lib.upsert_from(with_vectors(&papers[..2]), Some("a.jsonl"))
+            .unwrap();
+        lib.upsert_from(with_vectors(&papers[1..]), Some("b.jsonl"))
+            .unwrap();
+        lib.vectors().unwrap();
+    }
+    std::fs::remove_file(dir.path().join("vectors.f32")).unwrap();
+    let mut lib = Library::open_for_update(dir.path(), Duration::ZERO).unwrap();
+    let (_, lost) = lib.rebuild_vectors_from_database().unwrap();
+    assert_eq!(lost.ids.len(), 3);
+    assert_eq!(
+        lost.sources,
+        [("a.jsonl".to_string(), 1), ("b.jsonl".to_string(), 1)]
+    );
+    assert_eq!(lost.from_several_files, 1, "the paper given by both files");
+}

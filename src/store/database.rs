@@ -448,13 +448,15 @@ impl Database {
         ids
     }
 
-    /// The input files the papers in `slots` were ingested from, each with
-    /// how many of those papers it gave, most first; papers stored before
-    /// sources were recorded count under no file.
-    pub fn sources_of(&self, slots: &[u32]) -> Result<Vec<(String, usize)>> {
+    /// The input files the papers in `slots` were ingested from, for the
+    /// papers that came from one file only, each with how many of those
+    /// papers it gave, most first; and how many came from several files
+    /// (which of them holds a paper's current version is not recorded).
+    /// Papers stored before sources were recorded count nowhere.
+    pub fn sources_of(&self, slots: &[u32]) -> Result<(Vec<(String, usize)>, usize)> {
         let err = |e| self.err("look up paper sources", e);
-        let wanted: std::collections::HashSet<u32> = slots.iter().copied().collect();
-        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let mut found: std::collections::HashMap<u32, Vec<String>> =
+            slots.iter().map(|&slot| (slot, Vec::new())).collect();
         let exists: i64 = self
             .conn
             .query_row(
@@ -471,14 +473,27 @@ impl Database {
             let mut rows = stmt.query([]).map_err(err)?;
             while let Some(row) = rows.next().map_err(err)? {
                 let slot: u32 = row.get(0).map_err(err)?;
-                if wanted.contains(&slot) {
-                    *counts.entry(row.get(1).map_err(err)?).or_default() += 1;
+                if let Some(files) = found.get_mut(&slot) {
+                    files.push(row.get(1).map_err(err)?);
                 }
+            }
+        }
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let mut several = 0;
+        for files in found.into_values() {
+            match files.len() {
+                0 => {}
+                1 => {
+                    *counts
+                        .entry(files.into_iter().next().unwrap_or_default())
+                        .or_default() += 1
+                }
+                _ => several += 1,
             }
         }
         let mut sources: Vec<(String, usize)> = counts.into_iter().collect();
         sources.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(sources)
+        Ok((sources, several))
     }
 
     /// Whether the library tables exist (a crash during creation can leave

@@ -79,8 +79,12 @@ const MAX_TYPO_QUERY_WORDS: usize = 16;
 pub struct LostVectors {
     /// Their ids, in slot order.
     pub ids: Vec<String>,
-    /// The input files they were ingested from, with how many each gave.
+    /// For those that came from one input file only: the files, with how
+    /// many each gave, most first.
     pub sources: Vec<(String, usize)>,
+    /// How many came from several input files, which of them holds the
+    /// current version not being recorded.
+    pub from_several_files: usize,
 }
 
 /// An open library folder. Open it with [`Library::open_or_create`] to add
@@ -597,7 +601,7 @@ impl Library {
                 .into_iter()
                 .map(|paper| paper.id)
                 .collect();
-            lost.sources = self.db.sources_of(&slots)?;
+            (lost.sources, lost.from_several_files) = self.db.sources_of(&slots)?;
             self.db.mark_vectors_lost(&slots, self.manifest.model.dim)?;
         }
         self.rebuild_vector_file(&path, false)?;
@@ -937,13 +941,6 @@ impl Library {
         Ok(())
     }
 
-    /// The input files the papers in `slots` were ingested from (see
-    /// [`Library::upsert_from`]), each with how many of those papers it
-    /// gave, most first.
-    pub fn sources_of(&self, slots: &[u32]) -> Result<Vec<(String, usize)>> {
-        self.db.sources_of(slots)
-    }
-
     /// Ids of the papers ingested from `source` (as recorded by
     /// [`Library::upsert_from`]; papers stored before sources were
     /// recorded have none).
@@ -1091,8 +1088,9 @@ impl Library {
     }
 }
 
-/// How often a waiting writer tries the lock again.
-const LOCK_RETRY: Duration = Duration::from_millis(100);
+/// How often a waiting writer tries the lock again, and how long even a
+/// writer that will not wait tries.
+const LOCK_GRACE: Duration = Duration::from_millis(100);
 
 /// Takes the library's write lock, trying again for up to `wait` while
 /// another process holds it, and records this process as its holder.
@@ -1117,11 +1115,15 @@ fn take_write_lock(dir: &Path, wait: Duration) -> Result<File> {
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
     let start = Instant::now();
+    // A lock released a moment ago can stay held for a moment longer by a
+    // child process the holder was starting (between its fork and exec), so
+    // even a writer that will not wait tries for a little while.
+    let wait = wait.max(LOCK_GRACE);
     loop {
         match file.try_lock() {
             Ok(()) => break,
             Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
-                std::thread::sleep(LOCK_RETRY.min(wait.saturating_sub(start.elapsed())));
+                std::thread::sleep(LOCK_GRACE.min(wait.saturating_sub(start.elapsed())));
             }
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
