@@ -4,8 +4,9 @@
 //! backup or ingest again. Otherwise it restores a missing manifest from
 //! the database, rebuilds the vector file (from the database and the intact
 //! rows of the old file; papers whose vectors only the file held and lost
-//! are marked in the database for embedding again, and named), removes a saved index that is stale or does not open, and
-//! removes saved topics that cannot be read or do not fit the library.
+//! are marked in the database for embedding again, and named), removes a
+//! saved index that is stale or does not open, and removes saved topics
+//! that cannot be read or do not fit the library.
 //! Stale topics are kept: `relate topics --update` builds on them. On
 //! request it also keeps each vector once, in a library made before format
 //! version 3 that held every vector in the database as well.

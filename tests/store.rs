@@ -930,10 +930,9 @@ fn whole_rows(dir: &Path) -> i64 {
         .unwrap()
 }
 
-#[test]
-fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let papers: Vec<Paper> = (0..6)
+/// Papers p0, p1, ... with short distinct texts.
+fn numbered_papers(n: usize) -> Vec<Paper> {
+    (0..n)
         .map(|i| {
             paper(
                 &format!("p{i}"),
@@ -941,7 +940,13 @@ fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
                 &format!("Text {i}."),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_version_2_library_keeps_its_vectors_and_stores_new_ones_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let papers = numbered_papers(6);
     {
         let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
         lib.upsert(with_vectors(&papers[..3])).unwrap();
@@ -1015,15 +1020,7 @@ fn a_header_left_behind_by_a_crash_is_mapped_past_by_readers_and_moved_on_by_wri
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let vectors = dir.path().join("vectors.f32");
-    let papers: Vec<Paper> = (0..8)
-        .map(|i| {
-            paper(
-                &format!("p{i}"),
-                &format!("Paper {i}"),
-                &format!("Text {i}."),
-            )
-        })
-        .collect();
+    let papers = numbered_papers(8);
     let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
     lib.upsert(with_vectors(&papers[..5])).unwrap();
     let old_header = std::fs::read(&vectors).unwrap()[..64].to_vec();

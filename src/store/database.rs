@@ -312,19 +312,21 @@ impl Database {
         tx.commit().map_err(err)
     }
 
+    /// Whether the database has a table called `name` (tables added after
+    /// format version 2 are missing from libraries made before them).
+    fn has_table(&self, name: &str) -> rusqlite::Result<bool> {
+        self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |row| row.get(0),
+        )
+    }
+
     /// Whether the full-text index of titles and abstracts exists and is in
     /// step with the papers.
     pub fn text_index_state(&self) -> Result<TextIndexState> {
         let err = |e| self.err("read the schema", e);
-        let exists: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_text'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(err)?;
-        if exists == 0 {
+        if !self.has_table("paper_text").map_err(err)? {
             return Ok(TextIndexState::Missing);
         }
         let indexed: Option<i64> = self
@@ -423,15 +425,7 @@ impl Database {
     /// no sources table yet).
     pub fn ids_from_source(&self, source: &str) -> Result<Vec<String>> {
         let err = |e| self.err("look up paper sources", e);
-        let exists: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_sources'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        if exists == 0 {
+        if !self.has_table("paper_sources").map_err(err)? {
             return Ok(Vec::new());
         }
         let mut stmt = self
@@ -457,15 +451,7 @@ impl Database {
         let err = |e| self.err("look up paper sources", e);
         let mut found: std::collections::HashMap<u32, Vec<String>> =
             slots.iter().map(|&slot| (slot, Vec::new())).collect();
-        let exists: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'paper_sources'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        if exists > 0 {
+        if self.has_table("paper_sources").map_err(err)? {
             let mut stmt = self
                 .conn
                 .prepare("SELECT slot, source FROM paper_sources")

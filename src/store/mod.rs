@@ -429,20 +429,17 @@ impl Library {
                 });
             }
         }
-        if !self.is_writer() {
+        let before = self.db.meta()?;
+        // A reading handle never writes the vector file, and a version 1
+        // library, which does not know its model's fingerprint yet, keeps
+        // every vector in the database.
+        if !self.is_writer() || before.format_version < 2 {
             let summary = self.db.upsert(&batch, source, None)?;
             self.len = self.db.count()?;
             return Ok(summary);
         }
-        let before = self.db.meta()?;
-        if (2..VECTORS_IN_FILE_VERSION).contains(&before.format_version) {
+        if before.format_version < VECTORS_IN_FILE_VERSION {
             self.keep_vectors_in_file()?;
-        } else if before.format_version < VECTORS_IN_FILE_VERSION {
-            // A version 1 library, which does not know its model's
-            // fingerprint yet, keeps every vector in the database.
-            let summary = self.db.upsert(&batch, source, None)?;
-            self.len = self.db.count()?;
-            return Ok(summary);
         }
         let path = self.dir.join(VECTOR_FILE);
         let header = self.vector_file_for_rows(&path)?;
@@ -648,9 +645,7 @@ impl Library {
             let mut lost = Vec::new();
             snap.for_each_vector(None, |slot, stored| {
                 if let StoredVector::InFile { crc } = stored {
-                    if !body.as_ref().is_some_and(|b| b.read_row(slot, &mut row))
-                        || crc32fast::hash(&row) != crc
-                    {
+                    if !body.as_ref().is_some_and(|b| b.holds(slot, crc, &mut row)) {
                         lost.push(slot as u32);
                     }
                 }
@@ -715,9 +710,7 @@ impl Library {
             let mut intact = true;
             snap.for_each_vector(Some(old.generation), |slot, stored| {
                 intact &= match stored {
-                    StoredVector::InFile { crc } => {
-                        body.read_row(slot, &mut row) && crc32fast::hash(&row) == crc
-                    }
+                    StoredVector::InFile { crc } => body.holds(slot, crc, &mut row),
                     StoredVector::Row(_) => false,
                 };
                 Ok(())
@@ -910,8 +903,7 @@ impl Library {
                     }
                     StoredVector::InFile { crc } => {
                         let intact = slot < copied
-                            && body.as_ref().is_some_and(|b| b.read_row(slot, &mut row))
-                            && crc32fast::hash(&row) == crc;
+                            && body.as_ref().is_some_and(|b| b.holds(slot, crc, &mut row));
                         if intact {
                             return Ok(());
                         }

@@ -136,22 +136,25 @@ impl Body {
         if header.is_some_and(|h| h.dim != dim || h.library_id != library_id) {
             return None;
         }
-        let rows = len.saturating_sub(HEADER_LEN) / (dim.max(1) as u64 * 4);
         Some(Body {
             file,
-            rows: usize::try_from(rows).ok()?,
+            rows: rows_in(len, dim),
         })
     }
 
     /// The rows behind the already opened vector file `file` (at `path`).
     pub fn of(file: &File, path: &Path, dim: usize) -> Result<Body> {
         let io = |e| Error::io("read", path, e);
-        let len = file.metadata().map_err(io)?.len();
-        let rows = len.saturating_sub(HEADER_LEN) / (dim.max(1) as u64 * 4);
         Ok(Body {
+            rows: rows_in(file.metadata().map_err(io)?.len(), dim),
             file: file.try_clone().map_err(io)?,
-            rows: usize::try_from(rows).unwrap_or(usize::MAX),
         })
+    }
+
+    /// Whether the file holds, in `slot`, the vector whose CRC-32 the
+    /// database keeps as `crc`; `row` (`dim * 4` long) receives its bytes.
+    pub fn holds(&self, slot: usize, crc: u32, row: &mut [u8]) -> bool {
+        self.read_row(slot, row) && crc32fast::hash(row) == crc
     }
 
     /// Reads the bytes of the vector in `slot` into `out` (`dim * 4` long);
@@ -160,6 +163,12 @@ impl Body {
         slot < self.rows
             && read_bytes_at(&self.file, HEADER_LEN + (slot * out.len()) as u64, out).is_ok()
     }
+}
+
+/// Whole vectors of `dim` floats in a vector file of `len` bytes.
+fn rows_in(len: u64, dim: usize) -> usize {
+    let rows = len.saturating_sub(HEADER_LEN) / (dim.max(1) as u64 * 4);
+    usize::try_from(rows).unwrap_or(usize::MAX)
 }
 
 /// Writes the vectors of slots `first_slot..` (`bytes`, `dim` little-endian
@@ -174,8 +183,8 @@ pub(crate) fn write_rows(path: &Path, dim: usize, first_slot: usize, bytes: &[u8
 
 /// Writes `new` as the header of the vector file at `path`, once the
 /// database committed the rows it adds (its checksum continued over them).
-/// A crash before it leaves the
-/// header behind, which the next writer brings up to date.
+/// A crash before it leaves the header behind, which the next writer brings
+/// up to date.
 pub(crate) fn extend_header(path: &Path, new: Header) -> Result<()> {
     let io = |e| Error::io("write the header of", path, e);
     let file = File::options().write(true).open(path).map_err(io)?;
@@ -437,21 +446,10 @@ fn write_bytes_at(file: &File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Fills `out` with the little-endian f32 at byte `at` of `file`.
-#[cfg(unix)]
 fn read_f32s_at(file: &File, at: u64, out: &mut [f32]) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(bytemuck::cast_slice_mut(out), at)?;
     // The view is only mapped on little-endian targets (see `map`), so the
     // bytes are already in order.
-    Ok(())
-}
-
-/// Fills `out` with the little-endian f32 at byte `at` of `file`.
-#[cfg(not(unix))]
-fn read_f32s_at(file: &File, at: u64, out: &mut [f32]) -> std::io::Result<()> {
-    let mut file = file;
-    file.seek(SeekFrom::Start(at))?;
-    file.read_exact(bytemuck::cast_slice_mut(out))
+    read_bytes_at(file, at, bytemuck::cast_slice_mut(out))
 }
 
 impl std::fmt::Debug for VectorView {
