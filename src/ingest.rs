@@ -20,8 +20,9 @@
 //! not say), the vector must have the library's dimension, and every value
 //! must be a finite 32-bit float. A vector whose length is not 1 (within
 //! [`NORM_TOLERANCE`]) is scaled to unit length, as the model's own vectors
-//! are, and counted. These three fields are never kept in the stored record.
-//! The vectors may instead come as the rows of a NumPy matrix beside the
+//! are, and counted. These three fields are never kept in the stored
+//! record, nor an export's `relate_topic` (the topic of the library it came
+//! from). The vectors may instead come as the rows of a NumPy matrix beside the
 //! file ([`IngestOptions::vectors`]), row `i` for the file's `i`-th record;
 //! the records are counted first, and nothing is stored when they and the
 //! rows differ in number.
@@ -117,6 +118,13 @@ pub struct FileSummary {
     /// Given vectors that were scaled to unit length.
     #[serde(skip_serializing_if = "is_zero")]
     pub normalised: usize,
+    /// Papers of another input file that this file's papers replaced under
+    /// the same id with a different title (see [`FileSummary::retitled`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replaced_from_other_files: usize,
+    /// The first of those: (id, the title it had, the title it has now).
+    #[serde(skip)]
+    pub retitled: Option<(String, String, String)>,
     /// Set when the file could not be read at all, or `strict` refused it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -193,9 +201,9 @@ pub fn ingest_file(
         ..FileSummary::default()
     };
     let open_failed = |summary: &mut FileSummary, e: Error| {
-        // A file with a bad header or bad bytes is a bad record; one that
-        // cannot be read or recognised at all is an error.
-        summary.unreadable = !matches!(e, Error::BadRecord { .. });
+        // Nothing of the file can be read (it cannot be opened, its format
+        // told, or its header or first bytes are wrong): an error.
+        summary.unreadable = true;
         summary.error = Some(e.to_string());
     };
     let check = VectorCheck {
@@ -315,6 +323,9 @@ pub fn ingest_file(
                         Incoming::FilteredOut
                     }
                     ReadEvent::Paper { mut paper, line } => {
+                        // An export's topic belongs to the library it came
+                        // from: not a field of the paper.
+                        paper.extra.remove(crate::export::TOPIC_FIELD);
                         let vector = match row {
                             Some(row) => check.row_vector(&mut paper, row),
                             None => check.take_vector(&mut paper),
@@ -572,6 +583,10 @@ impl Store<'_> {
         summary.added += result.added;
         summary.updated += result.text_changed + result.metadata_changed;
         summary.unchanged += result.unchanged;
+        summary.replaced_from_other_files += result.retitled_from_elsewhere_count;
+        if summary.retitled.is_none() {
+            summary.retitled = result.retitled_from_elsewhere;
+        }
         Ok(())
     }
 }

@@ -99,11 +99,17 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
         // paper that is not an outlier.
         return Err(Error::InvalidArgument {
             name: "clusters".into(),
-            problem: format!(
-                "all {n} papers were left as outliers of {} clusters too small to be topics: \
-                 ask for fewer clusters, or leave --clusters out to choose the number",
-                model.choice.broad
-            ),
+            problem: match opts.clusters {
+                Some(k) => format!(
+                    "all {n} papers were left as outliers of {k} clusters too small or too \
+                     spread out to be topics: ask for fewer clusters, or leave --clusters out \
+                     to choose the number"
+                ),
+                None => format!(
+                    "the library's {n} papers are too few to form a topic (all were left as \
+                     outliers): topics need a few similar papers each, so add papers first"
+                ),
+            },
         });
     }
     Ok(LibraryTopics {

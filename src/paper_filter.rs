@@ -7,9 +7,11 @@
 //! A paper is kept when its date overlaps the range (a paper dated `2024`
 //! is kept by `since 2024-06`) and when one of its categories starts with
 //! one of the prefixes, ignoring case (`cs.` keeps all of computer science,
-//! `hep` every high-energy physics archive). A paper without a date (or
-//! whose date does not start with a four-digit year) is dropped as soon as
-//! a bound is given; one without categories as soon as a prefix is given.
+//! `hep` every high-energy physics archive). A paper's date may be written
+//! `2024-03-14` (or shorter, or with `/`) or in words (`14 March 2024`); a
+//! paper without a date (or whose date has no four-digit year) is dropped
+//! as soon as a bound is given; one without categories as soon as a prefix
+//! is given.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,10 +54,34 @@ impl PartialDate {
                 number(&year_digits[4..6]),
                 year_digits.get(6..8).and_then(number),
             ),
-            _ => return None,
+            _ => return Self::from_words(text),
         };
         let month = month.filter(|m| (1..=12).contains(m));
         let day = month.and_then(|m| day.filter(|&d| (1..=days_in_month(year, m)).contains(&d)));
+        Some(PartialDate { year, month, day })
+    }
+
+    /// Reads a date written in words: a four-digit year with, optionally,
+    /// an English month name (or its first three letters) and a day
+    /// before or after it (`March 2021`, `14 Mar 2021`, `Mar. 14, 2021`).
+    fn from_words(text: &str) -> Option<PartialDate> {
+        let words: Vec<&str> = text
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '.')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let year: u16 = words
+            .iter()
+            .find(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()))?
+            .parse()
+            .ok()?;
+        let month = words.iter().find_map(|w| crate::corpus::month_number(w));
+        let day = month.and_then(|m| {
+            words
+                .iter()
+                .filter(|w| (1..=2).contains(&w.len()))
+                .find_map(|w| w.parse::<u8>().ok())
+                .filter(|&d| (1..=days_in_month(year, m)).contains(&d))
+        });
         Some(PartialDate { year, month, day })
     }
 
@@ -255,7 +281,13 @@ mod tests {
         assert_eq!(paper("2024-03-14T10:00:00Z").as_deref(), Some("2024-03-14"));
         assert_eq!(paper("2024/3/5").as_deref(), Some("2024-03-05"));
         assert_eq!(paper("2023").as_deref(), Some("2023"));
-        assert_eq!(paper("14 March 2024"), None);
+        assert_eq!(paper("14 March 2024").as_deref(), Some("2024-03-14"));
+        assert_eq!(paper("Mar. 5, 2021").as_deref(), Some("2021-03-05"));
+        assert_eq!(paper("March 2021").as_deref(), Some("2021-03"));
+        assert_eq!(paper("Sept 2020").as_deref(), Some("2020-09"));
+        assert_eq!(paper("Marine studies, 2019").as_deref(), Some("2019"));
+        assert_eq!(paper("Spring 2022").as_deref(), Some("2022"));
+        assert_eq!(paper("n.d."), None);
     }
 
     #[test]
@@ -297,7 +329,8 @@ mod tests {
         assert!(!field.keeps(&paper(Some("2025-01"), &["cs.LG"])));
         assert!(!field.keeps(&paper(Some("2024-01-01"), &["math.CO", "stat.ML"])));
         assert!(!field.keeps(&paper(None, &["cs.LG"])));
-        assert!(!field.keeps(&paper(Some("June 2024"), &["cs.LG"])));
+        assert!(field.keeps(&paper(Some("June 2024"), &["cs.LG"])));
+        assert!(!field.keeps(&paper(Some("Spring"), &["cs.LG"])));
         assert!(!field.keeps(&paper(Some("2024-01-01"), &[])));
     }
 }

@@ -224,8 +224,9 @@ pub struct Resolved {
     pub matched_by: &'static str,
 }
 
-/// Resolves a paper id, or else a title (exact, case-insensitive; else the
-/// closest unique match). An ambiguous title lists the candidates.
+/// Resolves a paper id (as stored, else in another spelling: see
+/// [`crate::corpus::id_spellings`]), or else a title (exact,
+/// case-insensitive; else the closest unique match). An ambiguous title lists the candidates.
 pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
     let input = input.trim();
     if input.is_empty() {
@@ -236,6 +237,11 @@ pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
     }
     if let Some(paper) = library.paper_by_id(input)? {
         return found(library, paper, "id");
+    }
+    for spelling in crate::corpus::id_spellings(input) {
+        if let Some(paper) = library.paper_by_id(&spelling)? {
+            return found(library, paper, "id");
+        }
     }
     match library.find_by_title(input)? {
         TitleMatch::Exact(paper) => found(library, paper, "title"),

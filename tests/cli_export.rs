@@ -81,6 +81,8 @@ fn exports_import_again_and_read_back_as_parquet() {
     assert_eq!(reimported.len(), papers);
     for (id, record) in &exported {
         let other = &reimported[id];
+        // The topic was the first library's, not a field of the paper.
+        assert!(other.get("relate_topic").is_none(), "{other}");
         assert_eq!(other["title"], record["title"]);
         assert_eq!(other["abstract"], record["abstract"]);
         let (a, b) = (floats(&record["embedding"]), floats(&other["embedding"]));
@@ -154,6 +156,77 @@ fn parquet_needs_a_file_and_a_bad_target_is_a_clear_error() {
 
     let out = relate_in(&store, &["export", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2), "bad usage");
+
+    // A name another format owns, one file for both outputs, and a
+    // compressed Parquet file are refused before anything is written.
+    let csv = dir.path().join("papers.csv");
+    let out = relate_in(&store, &["export", "-o", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".jsonl"));
+    assert!(!csv.exists());
+    let both = dir.path().join("both.npy");
+    let out = relate_in(
+        &store,
+        &[
+            "export",
+            "-o",
+            both.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--vectors",
+            both.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different files"));
+    assert!(!both.exists());
+    let packed = dir.path().join("papers.parquet.gz");
+    let out = relate_in(&store, &["export", "-o", packed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!packed.exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compresses its own"));
+}
+
+#[test]
+fn a_compressed_export_is_compressed_and_imports_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    succeed(&relate_in(&store, &["ingest", sample().to_str().unwrap()]));
+    let plain = dir.path().join("papers.jsonl");
+    succeed(&relate_in(
+        &store,
+        &["export", "-o", plain.to_str().unwrap()],
+    ));
+    let expected = fs::read(&plain).unwrap();
+    for (name, magic) in [
+        ("papers.jsonl.gz", &[0x1f, 0x8b][..]),
+        ("papers.jsonl.zst", &[0x28, 0xb5, 0x2f, 0xfd][..]),
+        ("papers.jsonl.xz", &[0xfd, b'7', b'z', b'X', b'Z'][..]),
+    ] {
+        let path = dir.path().join(name);
+        succeed(&relate_in(
+            &store,
+            &["export", "-o", path.to_str().unwrap()],
+        ));
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes.starts_with(magic), "{name} is not compressed");
+        assert!(
+            bytes.len() < expected.len() / 2,
+            "{name}: {} bytes",
+            bytes.len()
+        );
+        let copy = dir.path().join(format!("copy-{name}"));
+        let summary = stdout_json(&relate_without_model(
+            &copy,
+            &["ingest", path.to_str().unwrap(), "--json"],
+        ));
+        assert_eq!(summary["embedded"], 0, "{summary}");
+        assert_eq!(
+            summary["files"][0]["added"].as_u64().unwrap() as usize,
+            records(&plain).len(),
+            "{summary}"
+        );
+    }
 }
 
 #[test]

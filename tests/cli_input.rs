@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{model_dir, relate_in, stdout_json};
+use common::{model_dir, relate_in, stdout_json, succeed};
 use serde_json::Value;
 
 const PAPERS: &str = "\
@@ -374,4 +374,84 @@ fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
     let out = relate_in(&store, &["ingest", path, "--since", "June 2024"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+}
+
+#[test]
+fn tables_saved_by_spreadsheets_and_other_tools_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    // Excel's "Unicode text": UTF-16 with a byte-order mark, tabs, CRLF,
+    // saved as .txt.
+    let unicode_text = "ID\tTitle\tAbstract Note\r\n\
+                        u1\tCafé networks\tCoffee shops as graphs.\r\n\
+                        u2\tSpiking neurons\tBrains in silicon.\r\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in unicode_text.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let txt = dir.path().join("export.txt");
+    fs::write(&txt, utf16).unwrap();
+    // Excel's CSV with its separator line and a comma in a quoted name.
+    let excel = dir.path().join("excel.csv");
+    fs::write(
+        &excel,
+        "\u{feff}sep=;\r\nID;Title;\"Abstract, full\"\r\ne1;Ocean waves;\"Long, rolling swells.\"\r\n",
+    )
+    .unwrap();
+    let summary = stdout_json(&relate_in(
+        &store,
+        &[
+            "ingest",
+            "--json",
+            txt.to_str().unwrap(),
+            excel.to_str().unwrap(),
+        ],
+    ));
+    let files = files(&summary);
+    assert_eq!(files[0]["format"], "csv", "{summary}");
+    assert_eq!(files[0]["added"], 2, "{summary}");
+    assert_eq!(files[1]["added"], 1, "{summary}");
+    let found = stdout_json(&relate_in(
+        &store,
+        &["similar", "Café networks", "--json", "-k", "1"],
+    ));
+    assert_eq!(found["query"]["id"], "u1", "{found}");
+
+    // A header without a title column stores nothing: an error, exit 1.
+    let bad = dir.path().join("bad.csv");
+    fs::write(&bad, "id,name\n1,x\n").unwrap();
+    let out = relate_in(&store, &["ingest", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.csv:1"));
+}
+
+#[test]
+fn papers_replaced_by_another_file_under_the_same_id_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let first = dir.path().join("first.csv");
+    let second = dir.path().join("second.csv");
+    fs::write(
+        &first,
+        "id,title\n1,Neural machine translation\n2,Sequence to sequence learning\n",
+    )
+    .unwrap();
+    fs::write(
+        &second,
+        "id,title\n1,Protein structure prediction\n2,Sequence to sequence learning\n",
+    )
+    .unwrap();
+    succeed(&relate_in(&store, &["ingest", first.to_str().unwrap()]));
+    let out = relate_in(&store, &["ingest", "--json", second.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 paper replaced") && stderr.contains("Neural machine translation"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(files(&summary)[0]["replaced_from_other_files"], 1);
+    // Ingesting the same file again replaces nothing from elsewhere.
+    let out = relate_in(&store, &["ingest", second.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("replaced"));
 }

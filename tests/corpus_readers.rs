@@ -401,9 +401,16 @@ fn bibtex_entries_are_cleaned_and_bad_entries_skipped() {
 
 #[test]
 fn detection_uses_the_extension_then_the_content() {
-    let cases: [(&str, &[u8], Format); 6] = [
+    let cases: [(&str, &[u8], Format); 7] = [
         ("a.bib", b"not even bibtex", Format::Bibtex),
-        ("a.txt", b"{\"title\": \"x\"}", Format::Digest),
+        // A .txt file is a digest page unless it plainly starts another
+        // format.
+        ("a.txt", b"{\"title\": \"x\"}", Format::Jsonl),
+        (
+            "b.txt",
+            b"Papers\n\nA title\n\n{Braced} text.\n",
+            Format::Digest,
+        ),
         ("noext", b"{\"title\": \"x\"}\n", Format::Jsonl),
         (
             "export.data",

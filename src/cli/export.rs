@@ -2,12 +2,13 @@
 //! topics when current) as JSON Lines or Parquet; flags and printing only,
 //! the writing is `relate::export`.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use relate::atomic_file::AtomicFile;
-use relate::export::{export, export_with_matrix, ExportFormat};
+use relate::export::{export, export_with_matrix, ExportFormat, ExportSummary};
 use relate::store::Library;
 
 use super::progress;
@@ -27,7 +28,8 @@ read it directly, e.g. `duckdb -c \"SELECT id, title FROM 'papers.parquet'\"`.\n
 With --vectors FILE.npy: JSON Lines without the vector fields, and the vectors as a NumPy matrix \
 (numpy.load reads it), row i for line i; `relate ingest PAPERS --vectors FILE.npy --model-id ID` \
 reads the pair back.\n\n\
-A file given with --output is replaced atomically, only once it is complete.\n\n\
+A file given with --output is replaced atomically, only once it is complete; one named .gz, \
+.zst or .xz (JSON Lines only) is compressed that way.\n\n\
 Exit status: 0 when every paper was written, 1 on error, 2 on bad usage."
 )]
 pub struct ExportArgs {
@@ -49,24 +51,122 @@ pub struct ExportArgs {
     pub store: StoreArgs,
 }
 
+/// Extensions of files `relate` reads as another format: an export is not
+/// written under them unless `--format` says so.
+const OTHER_FORMATS: [&str; 8] = ["csv", "tsv", "txt", "bib", "npy", "npz", "html", "xlsx"];
+
+/// How an output file is compressed, from its name's last extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+}
+
+impl Compression {
+    fn of(path: &Path) -> Self {
+        match extension(path).as_deref() {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            Some("xz") => Compression::Xz,
+            _ => Compression::None,
+        }
+    }
+
+    /// Writes through this compression into `out`, finishing the stream.
+    fn write_to(
+        self,
+        out: &mut (dyn Write + Send),
+        write: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<ExportSummary>,
+    ) -> anyhow::Result<ExportSummary> {
+        Ok(match self {
+            Compression::None => write(out)?,
+            Compression::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
+                let summary = write(&mut encoder)?;
+                encoder.finish()?;
+                summary
+            }
+            Compression::Zstd => {
+                let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+                let summary = write(&mut encoder)?;
+                encoder.finish()?;
+                summary
+            }
+            Compression::Xz => {
+                let mut encoder = liblzma::write::XzEncoder::new(out, 6);
+                let summary = write(&mut encoder)?;
+                encoder.finish()?;
+                summary
+            }
+        })
+    }
+}
+
+/// A file name's last extension, lowercased.
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether two paths name the same file (whether or not it exists yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
+
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
     let output = args.output.filter(|p| p.as_os_str() != "-");
-    let format = args.format.unwrap_or_else(|| match &output {
-        Some(path)
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("parquet")) =>
-        {
-            ExportFormat::Parquet
-        }
+    let compression = output.as_deref().map_or(Compression::None, Compression::of);
+    // The format's extension comes before a compression's (`.jsonl.gz`).
+    let inner_name = output.as_deref().map(|path| match compression {
+        Compression::None => path.to_path_buf(),
+        _ => path.with_extension(""),
+    });
+    let inner_extension = inner_name.as_deref().and_then(extension);
+    let format = args.format.unwrap_or(match inner_extension.as_deref() {
+        Some("parquet") => ExportFormat::Parquet,
         _ => ExportFormat::Jsonl,
     });
+    if let (None, Some(ext), Some(path)) = (args.format, inner_extension.as_deref(), &output) {
+        if OTHER_FORMATS.contains(&ext) {
+            bail!(
+                "{} would be read back as .{ext}, but an export is JSON Lines or Parquet: name \
+                 it .jsonl or .parquet (or pass --format jsonl to write JSON Lines there anyway)",
+                path.display()
+            );
+        }
+    }
     if format == ExportFormat::Parquet && output.is_none() {
         bail!("Parquet is written to a file: give --output FILE.parquet");
     }
+    if format == ExportFormat::Parquet && compression != Compression::None {
+        bail!(
+            "a Parquet file compresses its own columns: name it .parquet, without .gz, .zst \
+             or .xz"
+        );
+    }
     if format == ExportFormat::Parquet && args.vectors.is_some() {
         bail!("--vectors goes with JSON Lines; a Parquet export holds the vectors itself");
+    }
+    if let Some(vectors) = &args.vectors {
+        if extension(vectors).as_deref() != Some("npy") {
+            bail!(
+                "--vectors {}: the vectors are written as a NumPy matrix; name the file .npy",
+                vectors.display()
+            );
+        }
+        if output.as_deref().is_some_and(|out| same_file(out, vectors)) {
+            bail!(
+                "--output and --vectors both name {}: give them different files",
+                vectors.display()
+            );
+        }
     }
     let library = Library::open(&dir)?;
     let total = library.len();
@@ -85,16 +185,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         )),
         None => None,
     };
-    let mut write = |out: &mut (dyn std::io::Write + Send)| match matrix.as_mut() {
-        Some((file, _)) => export_with_matrix(&library, out, file, &mut progress),
-        None => export(&library, format, out, &mut progress),
+    let mut write = |out: &mut (dyn Write + Send)| -> anyhow::Result<ExportSummary> {
+        Ok(match matrix.as_mut() {
+            Some((file, _)) => export_with_matrix(&library, out, file, &mut progress)?,
+            None => export(&library, format, out, &mut progress)?,
+        })
     };
     let (summary, shown) = match &output {
         Some(path) => {
             let mut file = AtomicFile::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            let summary =
-                write(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
+            let summary = compression
+                .write_to(&mut file, &mut write)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             commit_matrix(matrix)?;
             file.commit()
                 .with_context(|| format!("cannot write {}", path.display()))?;

@@ -312,6 +312,18 @@ impl Progress for CliProgress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        if let Some((id, old, new)) = &summary.retitled {
+            eprintln!(
+                "relate: warning: {}: {} replaced what another input file stored under the \
+                 same id with another title (id {id}: {old:?} is now {new:?}); if the ids only \
+                 number the rows, give each file ids of its own",
+                summary.path,
+                match summary.replaced_from_other_files {
+                    1 => "1 paper".to_string(),
+                    n => format!("{n} papers"),
+                }
+            );
+        }
         if summary.warnings > MAX_WARNINGS_SHOWN {
             eprintln!(
                 "relate: warning: {} more warnings for {} not shown",

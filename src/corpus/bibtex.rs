@@ -7,6 +7,8 @@
 //! Each entry is parsed on its own, from its `@` line up to the next line
 //! that starts an entry, so a malformed entry (an unclosed brace, a missing
 //! comma) is rejected with its line and the entries after it are still read.
+//! An entry whose value holds such a line (an abstract quoting a BibTeX
+//! entry) is read whole when it parses up to its closing brace.
 //!
 //! Mapping: the paper id is the entry's DOI (normalised, see
 //! [`normalize_doi`]) when it has one, because a DOI names the same paper in
@@ -64,19 +66,26 @@ pub(crate) fn read_bibtex(text: &str, path: &str) -> Vec<ReadEvent> {
 
     let starts = entry_starts(text);
     let mut events = Vec::new();
-    for (n, &start) in starts.iter().enumerate() {
+    let mut n = 0;
+    while let Some(&start) = starts.get(n) {
         let end = starts.get(n + 1).copied().unwrap_or(text.len());
-        let mut parser = Parser {
-            text,
-            pos: start,
-            end,
-            lines: &lines,
-            macros: &mut macros,
-            warnings: Vec::new(),
-        };
         let line = lines.line_of(start);
-        let result = parser.item();
-        let warnings = std::mem::take(&mut parser.warnings);
+        let mut parsed = parse_item(text, start, end, &lines, &mut macros);
+        // A line inside a value can look like the start of an entry (an
+        // abstract quoting `@article{`): when the entry does not end
+        // before that line, it is parsed again up to the end of the file,
+        // and the entry starts it spans are passed over.
+        if parsed.0.is_err() && end < text.len() {
+            let whole = parse_item(text, start, text.len(), &lines, &mut macros);
+            if whole.0.is_ok() {
+                parsed = whole;
+            }
+        }
+        let (result, warnings, parsed_to) = parsed;
+        n += 1;
+        while starts.get(n).is_some_and(|&s| s < parsed_to) {
+            n += 1;
+        }
         match result {
             Ok(Some(entry)) => {
                 let label = format!("entry `{}`", entry.key);
@@ -103,6 +112,27 @@ pub(crate) fn read_bibtex(text: &str, path: &str) -> Vec<ReadEvent> {
         }
     }
     events
+}
+
+/// Parses the item starting at `start` and ending by `end`: its result,
+/// its warnings and where the parse stopped.
+fn parse_item(
+    text: &str,
+    start: usize,
+    end: usize,
+    lines: &LineIndex,
+    macros: &mut HashMap<String, String>,
+) -> (Result<Option<Entry>, String>, Vec<String>, usize) {
+    let mut parser = Parser {
+        text,
+        pos: start,
+        end,
+        lines,
+        macros,
+        warnings: Vec::new(),
+    };
+    let result = parser.item();
+    (result, parser.warnings, parser.pos)
 }
 
 /// Byte offsets of the `@` of every line that starts an entry.
@@ -543,6 +573,47 @@ mod tests {
             ["Kurt Gödel", "John Doe Jr."]
         );
         assert_eq!(split_names("Ada Lovelace"), ["Ada Lovelace"]);
+    }
+
+    fn titles_and_rejections(text: &str) -> (Vec<(String, usize)>, Vec<usize>) {
+        let (mut papers, mut rejected) = (Vec::new(), Vec::new());
+        for event in read_bibtex(text, "refs.bib") {
+            match event {
+                ReadEvent::Paper { paper, line } => papers.push((paper.title, line)),
+                ReadEvent::Rejected(problem) => rejected.push(problem.line),
+                _ => {}
+            }
+        }
+        (papers, rejected)
+    }
+
+    #[test]
+    fn an_entry_line_inside_a_value_stays_in_that_value() {
+        let text = "@article{a,\n  title = {Citing in abstracts},\n  abstract = {We cite\n\
+                    @misc{x, title = {Inner}}\n  and go on.}\n}\n\
+                    @article{b,\n  title = {Next}\n}\n";
+        let (papers, rejected) = titles_and_rejections(text);
+        assert_eq!(
+            papers,
+            [
+                ("Citing in abstracts".to_string(), 1),
+                ("Next".to_string(), 7)
+            ]
+        );
+        assert!(rejected.is_empty());
+        let events = read_bibtex(text, "refs.bib");
+        let ReadEvent::Paper { paper, .. } = &events[0] else {
+            panic!("expected a paper, got {:?}", events[0]);
+        };
+        assert!(
+            paper.abstract_text.contains("Inner") && paper.abstract_text.ends_with("and go on.")
+        );
+
+        // An entry left open is still rejected alone, and the next read.
+        let broken = "@article{a,\n  title = {Open\n@article{b,\n  title = {Next}\n}\n";
+        let (papers, rejected) = titles_and_rejections(broken);
+        assert_eq!(papers, [("Next".to_string(), 3)]);
+        assert_eq!(rejected, [1]);
     }
 
     #[test]

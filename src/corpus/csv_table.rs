@@ -1,11 +1,12 @@
 //! Streams papers from a CSV table (comma-separated; tab-separated for
-//! `.tsv` files and headers that use tabs only; semicolon-separated for
-//! headers that use semicolons only). The first row names the
+//! `.tsv` files; otherwise tab, semicolon or `|` when that separator, and
+//! not the comma, splits the header into a `title` column; or the one an
+//! Excel `sep=X` first line names). The first row (after `sep=`) names the
 //! columns (see [`super::record`] for which names mean what; `title` is
 //! required). Rows are read one at a time; quoted fields may hold commas,
-//! quotes (`""`) and line breaks. A row is rejected, with the line it starts
-//! on, when it has a different number of fields than the header or holds
-//! bytes that are not UTF-8. Empty cells count as absent.
+//! quotes (`""`) and line breaks. A row is rejected, with the line it
+//! starts on, when it has a different number of fields than the header or
+//! holds bytes that are not UTF-8. Empty cells count as absent.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -32,34 +33,105 @@ pub(crate) struct CsvRows<R> {
     ahead: Option<std::result::Result<ByteRecord, csv::Error>>,
 }
 
-/// Chooses the field separator: tab for `.tsv` files or when the header
-/// line has tabs and no commas, `;` when it has semicolons and neither
-/// commas nor tabs, else comma.
+/// Separators a header line is tried with, the most usual first.
+const SEPARATORS: [u8; 4] = [b',', b'\t', b';', b'|'];
+
+/// Chooses the field separator: tab for `.tsv` files; otherwise the one
+/// (of comma, tab, semicolon and `|`) that splits the header line into a
+/// `title` column, and when several or none do, the one that splits it
+/// into the most columns, comma on a tie. Separators inside quoted names
+/// do not count, so `id;title;"abstract, full"` is semicolon-separated.
 pub(crate) fn delimiter_for(extension: Option<&str>, first_line: &str) -> u8 {
-    let tsv = extension.is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    let has = |c: char| first_line.contains(c);
-    if tsv || (has('\t') && !has(',')) {
-        b'\t'
-    } else if has(';') && !has(',') {
-        b';'
-    } else {
-        b','
+    if extension.is_some_and(|e| e.eq_ignore_ascii_case("tsv")) {
+        return b'\t';
     }
+    let line = first_line.trim_start_matches('\u{feff}');
+    let split: Vec<(u8, Vec<String>)> = SEPARATORS
+        .iter()
+        .map(|&sep| (sep, header_names(line, sep)))
+        .collect();
+    let names_title = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case("title"));
+    let with_title: Vec<&(u8, Vec<String>)> = split
+        .iter()
+        .filter(|(_, names)| names_title(names))
+        .collect();
+    let candidates = if with_title.is_empty() {
+        split.iter().collect()
+    } else {
+        with_title
+    };
+    // The first of the candidates with the most columns (comma first).
+    let mut best = candidates[0];
+    for candidate in &candidates[1..] {
+        if candidate.1.len() > best.1.len() {
+            best = candidate;
+        }
+    }
+    best.0
+}
+
+/// Whether a header line, split at some separator, has more than one
+/// column and one named `title`.
+pub(crate) fn names_a_title_column(line: &str) -> bool {
+    let line = line.trim_start_matches('\u{feff}');
+    SEPARATORS.iter().any(|&sep| {
+        let names = header_names(line, sep);
+        names.len() > 1 && names.iter().any(|n| n.eq_ignore_ascii_case("title"))
+    })
+}
+
+/// The separator named by Excel's first line `sep=X` (which Excel writes
+/// for, and reads as, "the fields are separated by X"), if the line is one.
+pub(crate) fn excel_separator(first_line: &str) -> Option<u8> {
+    let line = first_line
+        .trim_start_matches('\u{feff}')
+        .trim_end_matches(['\r', '\n']);
+    let rest = line
+        .get(..4)?
+        .eq_ignore_ascii_case("sep=")
+        .then(|| &line[4..])?;
+    match rest.as_bytes() {
+        [sep] if sep.is_ascii() && *sep != b'"' && *sep != b'\n' => Some(*sep),
+        _ => None,
+    }
+}
+
+/// The column names of a header line split at `sep` outside double
+/// quotes, each trimmed and unquoted.
+fn header_names(line: &str, sep: u8) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut name = String::new();
+    let mut quoted = false;
+    for c in line.trim_end_matches(['\r', '\n']).chars() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c == sep as char {
+            names.push(std::mem::take(&mut name).trim().to_string());
+        } else {
+            name.push(c);
+        }
+    }
+    names.push(name.trim().to_string());
+    names
 }
 
 impl<R: Read> CsvRows<R> {
     /// Reads the header row. Fails when it is not UTF-8, names a column
     /// twice, or has no `title` column; a source without any header yields
     /// nothing.
-    pub(crate) fn new(input: R, path: &str, delimiter: u8) -> Result<Self> {
+    /// `separator_line`: the source starts with Excel's `sep=X` line,
+    /// which is passed over (see [`excel_separator`]).
+    pub(crate) fn new(input: R, path: &str, delimiter: u8, separator_line: bool) -> Result<Self> {
+        let mut counter = LineCounter::new(input);
+        counter.skip_first_line = separator_line;
         let mut reader = ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
-            .from_reader(LineCounter::new(input));
+            .from_reader(counter);
         let header_error = |problem: String| Error::BadRecord {
             path: path.to_string(),
-            line: 1,
+            line: 1 + usize::from(separator_line),
             problem,
         };
         let headers = reader
@@ -227,6 +299,8 @@ pub(crate) struct LineCounter<R> {
     quotes: u64,
     /// (byte offset, 1-based line) of the first content byte of each line.
     content_starts: RefCell<VecDeque<(u64, usize)>>,
+    /// Whether the first line is still to be passed over (Excel's `sep=`).
+    skip_first_line: bool,
 }
 
 impl<R> LineCounter<R> {
@@ -238,6 +312,7 @@ impl<R> LineCounter<R> {
             line_has_content: false,
             quotes: 0,
             content_starts: RefCell::new(VecDeque::new()),
+            skip_first_line: false,
         }
     }
 
@@ -258,7 +333,20 @@ impl<R> LineCounter<R> {
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let mut n = self.inner.read(buf)?;
+        while self.skip_first_line && n > 0 {
+            if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
+                self.skip_first_line = false;
+                self.line += 1;
+                buf.copy_within(end + 1..n, 0);
+                n -= end + 1;
+            } else {
+                n = 0;
+            }
+            if n == 0 {
+                n = self.inner.read(buf)?;
+            }
+        }
         let starts = self.content_starts.get_mut();
         for (i, &byte) in buf[..n].iter().enumerate() {
             self.quotes += u64::from(byte == b'"');
@@ -294,12 +382,57 @@ mod tests {
     }
 
     #[test]
+    fn excel_separator_line_names_the_separator_and_is_passed_over() {
+        assert_eq!(excel_separator("\u{feff}sep=;\r"), Some(b';'));
+        assert_eq!(excel_separator("SEP=|"), Some(b'|'));
+        assert_eq!(excel_separator("sep=;;"), None);
+        assert_eq!(excel_separator("separator,title"), None);
+        let input =
+            &b"sep=;\r\nID;Title ;Abstract\r\n1;A paper;Its text\r\n\r\n2;\"Two\r\nlines\";x\r\n"[..];
+        let rows: Vec<(String, usize)> = CsvRows::new(input, "t.csv", b';', true)
+            .unwrap()
+            .map(|event| match event {
+                ReadEvent::Paper { paper, line } => (paper.title, line),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [("A paper".to_string(), 3), ("Two lines".to_string(), 5)]
+        );
+        let err = CsvRows::new(&b"sep=,\nid,name\n"[..], "t.csv", b',', true)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn picks_the_separator_that_yields_a_title_column() {
+        // A quoted name may hold another separator.
+        assert_eq!(
+            delimiter_for(None, "id;title;\"abstract, full\";year"),
+            b';'
+        );
+        assert_eq!(
+            delimiter_for(None, "\u{feff}\"Title\";\"Authors, all\""),
+            b';'
+        );
+        assert_eq!(delimiter_for(None, "id\ttitle\tnotes, free"), b'\t');
+        assert_eq!(delimiter_for(None, "id|title|abstract"), b'|');
+        assert_eq!(delimiter_for(None, "\"title;short\",abstract"), b',');
+        // Without a title column anywhere: the most columns, comma first.
+        assert_eq!(delimiter_for(None, "a;b;c,d"), b';');
+        assert_eq!(delimiter_for(None, "a,b;c"), b',');
+        assert_eq!(delimiter_for(None, "title"), b',');
+    }
+
+    #[test]
     fn rows_are_numbered_by_their_first_line_with_any_line_ending() {
         for input in [
             &b"title,abstract\na,\"x\ny\"\n\nb,z\n"[..],
             b"title,abstract\r\na,\"x\r\ny\"\r\n\r\nb,z\r\n",
         ] {
-            let lines: Vec<usize> = CsvRows::new(input, "t.csv", b',')
+            let lines: Vec<usize> = CsvRows::new(input, "t.csv", b',', false)
                 .unwrap()
                 .map(|e| match e {
                     ReadEvent::Paper { line, .. } => line,
@@ -311,7 +444,7 @@ mod tests {
     }
 
     fn rows_of(input: &[u8]) -> Vec<ReadEvent> {
-        CsvRows::new(input, "t.csv", b',').unwrap().collect()
+        CsvRows::new(input, "t.csv", b',', false).unwrap().collect()
     }
 
     #[test]
@@ -367,7 +500,7 @@ mod tests {
 
     #[test]
     fn header_without_title_is_an_error() {
-        let err = CsvRows::new(&b"id,name\n1,x\n"[..], "t.csv", b',')
+        let err = CsvRows::new(&b"id,name\n1,x\n"[..], "t.csv", b',', false)
             .err()
             .unwrap();
         assert!(
@@ -375,7 +508,7 @@ mod tests {
                 .contains("no `title` column (it has: id, name)"),
             "{err}"
         );
-        let err = CsvRows::new(&b"title,Title\n"[..], "t.csv", b',')
+        let err = CsvRows::new(&b"title,Title\n"[..], "t.csv", b',', false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("appears twice"), "{err}");

@@ -23,7 +23,7 @@
 //! whitespace-normalised, so abstracts stay as the page has them.
 
 use super::event::{Problem, ReadEvent};
-use super::normalize::normalize_text;
+use super::normalize::{month_number, normalize_text};
 use super::paper_id::title_id;
 use super::Paper;
 
@@ -152,27 +152,11 @@ fn paragraph(line: usize, raw: &str) -> Paragraph {
 
 /// "Mar 14", "March 14", "Mar 14, 2024": a date heading of the page.
 fn is_date_heading(text: &str) -> bool {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
     let words: Vec<&str> = text.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     let [month, numbers @ ..] = words.as_slice() else {
         return false;
     };
-    let month = month.trim_end_matches('.').to_lowercase();
-    let is_month = month.len() >= 3 && MONTHS.iter().any(|m| m.starts_with(&month));
-    is_month
+    month_number(month).is_some()
         && (1..=2).contains(&numbers.len())
         && numbers
             .iter()

@@ -91,7 +91,8 @@ impl FromStr for Format {
 /// Tells the format of the file at `path` (`-` for standard input, which
 /// is then consumed; a compressed file is looked at decompressed).
 ///
-/// The extension decides first: `.txt` is a digest page, `.csv`/`.tsv` a
+/// The extension decides first: `.txt` is a digest page (unless its first
+/// line plainly starts JSON lines, BibTeX or a CSV header), `.csv`/`.tsv` a
 /// table, `.bib`/`.bibtex` BibTeX, `.parquet` (or content starting with
 /// Parquet's `PAR1`) a Parquet table, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
@@ -105,6 +106,7 @@ impl FromStr for Format {
 /// with an unknown extension included).
 pub fn detect_format(path: &Path) -> Result<Format> {
     let mut input = open_input(path)?;
+    input.decode_utf16()?;
     let head = input.peek(SNIFF_BYTES)?;
     detect_from(input.name(), &head).map_err(|problem| Error::UnknownFormat {
         path: PathBuf::from(input.shown()),
@@ -120,7 +122,7 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match extension.as_deref() {
-        Some("txt") => return Ok(Format::Digest),
+        Some("txt") => return Ok(sniff_text_file(&String::from_utf8_lossy(head))),
         Some("csv" | "tsv") => return Ok(Format::Csv),
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
         Some("parquet") => return Ok(Format::Parquet),
@@ -152,7 +154,7 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
     if head.lines().any(is_bibtex_entry_start) {
         return Ok(Format::Bibtex);
     }
-    if looks_like_csv_header(first_line(head)) {
+    if looks_like_csv_header(head) {
         return Ok(Format::Csv);
     }
     // Paragraphs separated by blank lines: a digest page.
@@ -160,6 +162,27 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
         return Ok(Format::Digest);
     }
     Err("it is not JSON lines, CSV with a title column, BibTeX, or paragraphs of text".to_string())
+}
+
+/// The format of a `.txt` file: a digest page, unless its first line
+/// plainly starts another format (a JSON object, a BibTeX entry, a CSV
+/// header with a `title` column), as when an export was saved as text.
+fn sniff_text_file(head: &str) -> Format {
+    let head = super::normalize::strip_bom(head);
+    let first = head
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('%'))
+        .unwrap_or("");
+    if first.starts_with('{') {
+        sniff_json(head).unwrap_or(Format::Jsonl)
+    } else if is_bibtex_entry_start(first) {
+        Format::Bibtex
+    } else if looks_like_csv_header(head) {
+        Format::Csv
+    } else {
+        Format::Digest
+    }
 }
 
 /// Tells JSON lines from the arXiv snapshot by the first record's fields.
@@ -205,19 +228,15 @@ pub(crate) fn is_bibtex_entry_start(line: &str) -> bool {
     name_len > 0 && rest[name_len..].trim_start().starts_with(['{', '('])
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
-}
-
-/// Whether a line is a CSV or TSV header with a `title` column.
-fn looks_like_csv_header(line: &str) -> bool {
-    [',', '\t', ';'].iter().any(|&sep| {
-        let columns: Vec<&str> = line.split(sep).collect();
-        columns.len() > 1
-            && columns
-                .iter()
-                .any(|c| c.trim().trim_matches('"').eq_ignore_ascii_case("title"))
-    })
+/// Whether a text starts like a CSV table: a header row with a `title`
+/// column and more than one column (after Excel's `sep=` line, if any).
+fn looks_like_csv_header(head: &str) -> bool {
+    let mut lines = head.lines();
+    let first = lines.next().unwrap_or("");
+    match super::csv_table::excel_separator(first) {
+        Some(_) => super::csv_table::names_a_title_column(lines.next().unwrap_or("")),
+        None => super::csv_table::names_a_title_column(first),
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +285,33 @@ mod tests {
         assert!(sniff("  \n").unwrap_err().contains("empty"));
         assert!(sniff("[{\"title\": \"x\"}]").unwrap_err().contains("jq"));
         assert!(sniff("one line only").is_err());
+    }
+
+    #[test]
+    fn a_txt_file_is_a_digest_page_unless_it_plainly_starts_another_format() {
+        let txt = Some(Path::new("saved.txt"));
+        let digest = "Daily papers\n\nA title\n\nIts abstract, with {braces} and @handles.\n";
+        assert_eq!(detect_from(txt, digest.as_bytes()), Ok(Format::Digest));
+        assert_eq!(detect_from(txt, b"{\"title\": \"x\"}\n"), Ok(Format::Jsonl));
+        assert_eq!(
+            detect_from(
+                txt,
+                b"{\"id\": \"0704.0001\", \"versions\": [], \"title\": \"x\"}\n"
+            ),
+            Ok(Format::Arxiv)
+        );
+        assert_eq!(
+            detect_from(txt, b"% exported\n@article{k,\n title={x}}\n"),
+            Ok(Format::Bibtex)
+        );
+        assert_eq!(
+            detect_from(txt, b"\xef\xbb\xbfid;Title;Abstract\n1;x;y\n"),
+            Ok(Format::Csv)
+        );
+        assert_eq!(
+            detect_from(None, b"sep=;\r\nID;Title;Abstract\r\n1;x;y\r\n"),
+            Ok(Format::Csv)
+        );
     }
 
     #[test]

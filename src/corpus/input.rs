@@ -11,6 +11,9 @@
 //! than being read as text. The name without that ending (`papers.jsonl`
 //! for `papers.jsonl.gz`) is what format detection looks at.
 //!
+//! Text that starts with a UTF-16 byte-order mark is decoded to UTF-8 as it
+//! is read ([`Input::decode_utf16`]).
+//!
 //! An input that must be read twice (`ingest --strict` checks every record
 //! before storing any) is a [`ReplayableInput`]: a regular file is opened
 //! again, anything else is first copied to an unnamed temporary file.
@@ -183,6 +186,22 @@ impl Input {
     /// The input's bytes, decompressed.
     pub fn into_reader(self) -> Box<dyn BufRead + Send> {
         self.reader
+    }
+
+    /// Reads the input as UTF-8 from here on when it starts with a UTF-16
+    /// byte-order mark (see [`super::utf16`]).
+    pub(crate) fn decode_utf16(&mut self) -> Result<()> {
+        let head = self.peek(2)?;
+        if let Some(big_endian) = super::utf16::utf16_order(&head) {
+            let raw = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+            self.reader = Box::new(BufReader::with_capacity(
+                BUFFER_BYTES,
+                super::utf16::Utf16ToUtf8::new(raw, big_endian),
+            ));
+            // Positions in the text are no longer positions in the file.
+            self.file = None;
+        }
+        Ok(())
     }
 
     /// Splits the stream into its first `max` bytes (fewer when it is

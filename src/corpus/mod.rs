@@ -27,6 +27,7 @@ mod paper_id;
 mod parquet_table;
 mod reader;
 mod record;
+mod utf16;
 
 pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
 pub use event::{Problem, ReadEvent};
@@ -36,8 +37,9 @@ pub use input::{
 };
 pub use latex::latex_to_text;
 pub use lines::{read_line_limited, LineRead, MAX_LINE_BYTES};
+pub(crate) use normalize::month_number;
 pub use normalize::normalize_text;
 pub use paper::{compose_text, Paper};
-pub use paper_id::{normalize_doi, title_id, TITLE_ID_PREFIX};
+pub use paper_id::{id_spellings, normalize_doi, title_id, TITLE_ID_PREFIX};
 pub use reader::{read_input, read_papers, PaperReader};
 pub use record::{split_authors, split_categories};

@@ -8,13 +8,23 @@ pub(crate) const BOM: &str = "\u{feff}";
 
 /// Collapses every run of whitespace (Unicode white space, including line
 /// breaks, tabs and no-break spaces) and every control character into one
-/// space, and trims both ends.
+/// space, trims both ends, and composes characters (Unicode NFC), so that
+/// `e` followed by a combining acute accent is the one character `é`.
 ///
 /// ```
 /// use relate::corpus::normalize_text;
 /// assert_eq!(normalize_text("  A\r\n title\twith\u{a0}gaps "), "A title with gaps");
+/// assert_eq!(normalize_text("Cafe\u{301}"), "Caf\u{e9}");
 /// ```
 pub fn normalize_text(text: &str) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let composed: String;
+    let text = if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        composed = text.nfc().collect();
+        &composed
+    };
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for c in text.chars() {
@@ -29,6 +39,33 @@ pub fn normalize_text(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The number (1–12) of the English month a word names: the whole name or
+/// its first three letters or more (`Mar`, `Sept.`), any case.
+pub(crate) fn month_number(word: &str) -> Option<u8> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let word = word.trim_end_matches('.').to_lowercase();
+    if word.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(&word))
+        .map(|i| i as u8 + 1)
 }
 
 /// Removes a leading byte order mark, if any.

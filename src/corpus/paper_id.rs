@@ -71,6 +71,60 @@ pub fn normalize_doi(doi: &str) -> Option<String> {
     }
 }
 
+/// Other spellings of a paper id a user may type, to try when the id as
+/// typed is not in the library: a DOI without its `https://doi.org/` or
+/// `doi:` prefix (as typed and lowercased, as BibTeX and `doi` fields store
+/// it), and an arXiv id without an `arXiv:` prefix or its abs/pdf address,
+/// with and without its version (`2301.00001v2`).
+pub fn id_spellings(input: &str) -> Vec<String> {
+    let input = input.trim();
+    let mut spellings: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        if !s.is_empty() && s != input && !spellings.iter().any(|t| t == s) {
+            spellings.push(s.to_string());
+        }
+    };
+    if let Some(doi) = normalize_doi(input).filter(|doi| doi.starts_with("10.")) {
+        // The DOI as typed, its prefix removed.
+        if let Some(typed) = input
+            .get(input.len().saturating_sub(doi.len())..)
+            .filter(|typed| typed.to_lowercase() == doi)
+        {
+            add(typed);
+        }
+        add(&doi);
+    }
+    let lower = input.to_ascii_lowercase();
+    let mut arxiv = input;
+    for prefix in [
+        "https://arxiv.org/abs/",
+        "http://arxiv.org/abs/",
+        "https://arxiv.org/pdf/",
+        "http://arxiv.org/pdf/",
+        "arxiv.org/abs/",
+        "arxiv.org/pdf/",
+        "arxiv:",
+    ] {
+        if lower.starts_with(prefix) {
+            arxiv = &input[prefix.len()..];
+            break;
+        }
+    }
+    let arxiv = arxiv.trim_end_matches('/');
+    let arxiv = arxiv.strip_suffix(".pdf").unwrap_or(arxiv);
+    add(arxiv);
+    if let Some(at) = arxiv.rfind('v') {
+        let (head, version) = (&arxiv[..at], &arxiv[at + 1..]);
+        if !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+            && head.ends_with(|c: char| c.is_ascii_digit())
+        {
+            add(head);
+        }
+    }
+    spellings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +145,29 @@ mod tests {
     fn title_id_keeps_non_ascii_letters() {
         assert_ne!(title_id("Schrödinger"), title_id("Schrdinger"));
         assert_eq!(title_id("SCHRÖDINGER"), title_id("schrödinger"));
+    }
+
+    #[test]
+    fn id_spellings_cover_doi_and_arxiv_forms() {
+        assert_eq!(
+            id_spellings("https://doi.org/10.18653/v1/N19-1423"),
+            ["10.18653/v1/N19-1423", "10.18653/v1/n19-1423"]
+        );
+        assert_eq!(id_spellings("10.1000/GHI"), ["10.1000/ghi"]);
+        assert_eq!(
+            id_spellings("arXiv:2301.00001v2"),
+            ["2301.00001v2", "2301.00001"]
+        );
+        assert_eq!(
+            id_spellings("https://arxiv.org/abs/math/0406594"),
+            ["math/0406594"]
+        );
+        assert_eq!(
+            id_spellings("https://arxiv.org/pdf/0704.0001v1.pdf"),
+            ["0704.0001v1", "0704.0001"]
+        );
+        assert!(id_spellings("title:abc").is_empty());
+        assert!(id_spellings("dev").is_empty());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn read_papers(path: &Path, format: Option<Format>) -> Result<PaperReader> {
 /// input gives a reader with no papers. Problems with single records do not
 /// fail: they come out of the reader as [`ReadEvent::Rejected`].
 pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReader> {
+    input.decode_utf16()?;
     let head = input.peek(SNIFF_BYTES)?;
     let shown = input.shown().to_string();
     let format = match format {
@@ -86,10 +87,12 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
             )),
             Format::Csv => {
                 let first_line = first_line(&head);
-                let delimiter = csv_table::delimiter_for(extension.as_deref(), &first_line);
+                let excel = csv_table::excel_separator(&first_line);
+                let delimiter = excel
+                    .unwrap_or_else(|| csv_table::delimiter_for(extension.as_deref(), &first_line));
                 let limited = LineLimited::new(stream, MAX_LINE_BYTES);
                 let skipped = limited.skipped();
-                let rows = csv_table::CsvRows::new(limited, &shown, delimiter)?;
+                let rows = csv_table::CsvRows::new(limited, &shown, delimiter, excel.is_some())?;
                 Box::new(WithSkippedLines::new(rows, skipped, &shown))
             }
             Format::Digest => {

@@ -8,7 +8,7 @@
 //! |--------------|--------------------------|
 //! | `id`         | `id`, else the `doi`     |
 //! | `title`      | `title` (required)       |
-//! | `abstract`   | `abstract`, `summary`    |
+//! | `abstract`   | `abstract`, `summary`, `abstract note` (Zotero) |
 //! | `authors`    | `authors`, `author`      |
 //! | `date`       | `date`, `year`           |
 //! | `categories` | `categories`, `category` |
@@ -25,7 +25,7 @@ use super::Paper;
 
 const ID: &[&str] = &["id"];
 const TITLE: &[&str] = &["title"];
-const ABSTRACT: &[&str] = &["abstract", "summary"];
+const ABSTRACT: &[&str] = &["abstract", "summary", "abstract note", "abstractnote"];
 const AUTHORS: &[&str] = &["authors", "author"];
 const DATE: &[&str] = &["date", "year"];
 const CATEGORIES: &[&str] = &["categories", "category"];
@@ -105,11 +105,18 @@ fn take(fields: &mut Map<String, Value>, aliases: &[&str]) -> Option<(String, Va
     None
 }
 
-/// A text field; numbers are accepted and written as text.
+/// A text field; numbers are accepted and written as text (a whole number
+/// written with a fraction, as spreadsheets write years, without it:
+/// `2020.0` is `2020`).
 fn text(name: &str, value: Value) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => Ok(match n.as_f64() {
+            Some(f) if !(n.is_i64() || n.is_u64()) && f.fract() == 0.0 && f.abs() < 1e15 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        }),
         other => Err(format!(
             "field `{name}`: expected text, found {}",
             kind(&other)
@@ -141,14 +148,28 @@ fn list(name: &str, value: Value, split: fn(&str) -> Vec<String>) -> Result<Vec<
             for item in items {
                 let item = match item {
                     Value::String(s) => s,
-                    Value::Object(mut o) => match o.remove("name") {
-                        Some(Value::String(s)) => s,
-                        _ => {
+                    Value::Object(o) => match name_of_object(&o) {
+                        Some(s) => s,
+                        None => {
                             return Err(format!(
-                                "field `{name}`: a list item is an object without a text `name`"
+                                "field `{name}`: a list item is an object without a text `name` \
+                                 (nor `given`/`family`, `first`/`last` or `firstName`/`lastName`)"
                             ))
                         }
                     },
+                    // arXiv's `authors_parsed`: [last, first, suffix].
+                    Value::Array(parts) if parts.iter().all(|p| p.is_string()) => {
+                        let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                        match parts.as_slice() {
+                            [last, first, rest @ ..] => {
+                                let mut words = vec![*first, *last];
+                                words.extend(rest);
+                                join_words(&words)
+                            }
+                            [only] => only.to_string(),
+                            [] => continue,
+                        }
+                    }
                     Value::Null => continue,
                     other => {
                         return Err(format!(
@@ -171,6 +192,40 @@ fn list(name: &str, value: Value, split: fn(&str) -> Vec<String>) -> Result<Vec<
     }
 }
 
+/// The name a list item given as an object holds: `name` (or `literal`),
+/// else given and family names in the spellings of CSL-JSON (`given`,
+/// `family`), Zotero (`firstName`, `lastName`) and others (`first`,
+/// `last`), matched case-insensitively.
+fn name_of_object(object: &Map<String, Value>) -> Option<String> {
+    let field = |names: &[&str]| {
+        object
+            .iter()
+            .find(|(k, _)| names.iter().any(|n| k.trim().eq_ignore_ascii_case(n)))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(name) = field(&["name", "literal", "full_name", "fullname"]) {
+        return Some(name.to_string());
+    }
+    let given = field(&["given", "first", "firstname", "first_name", "forename"]);
+    let family = field(&["family", "last", "lastname", "last_name", "surname"]);
+    match (given, family) {
+        (None, None) => None,
+        (given, family) => Some(join_words(&[given.unwrap_or(""), family.unwrap_or("")])),
+    }
+}
+
+/// Words joined by single spaces, empty ones left out.
+fn join_words(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| w.trim())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -184,14 +239,15 @@ fn kind(value: &Value) -> &'static str {
 
 /// Splits an author list written as text.
 ///
-/// With a `;` anywhere the list is split on `;` ("Doe, Jane; Roe, Rick").
+/// With a `;` anywhere the list is split on `;` and on ` and ` / ` & `
+/// ("Doe, Jane; Roe, Rick and Poe, Edgar").
 /// Otherwise it is split on `,`, ` and ` and ` & ` ("A, B and C",
 /// "A, B, and C"), so names written "Last, First" need `;` or a JSON list.
 pub fn split_authors(text: &str) -> Vec<String> {
     let text = normalize_text(text);
     let and_parts = split_on_words(&text);
     let parts: Vec<String> = if text.contains(';') {
-        text.split(';').map(str::to_string).collect()
+        text.split(';').flat_map(split_on_words).collect()
     } else if and_parts.len() > 1 && and_parts.iter().all(|p| p.matches(',').count() == 1) {
         // BibTeX's "Last, First and Last, First": each comma is inside a
         // name, as with semicolons.
@@ -331,6 +387,8 @@ mod tests {
         .unwrap();
         assert_eq!(paper.date.as_deref(), Some("2020-05-01"));
         assert_eq!(paper.extra["year"], 2020);
+        let float_year = paper_from_fields(fields(json!({"title": "T", "year": 2020.0}))).unwrap();
+        assert_eq!(float_year.date.as_deref(), Some("2020"));
     }
 
     #[test]
@@ -367,8 +425,44 @@ mod tests {
             split_authors("Smith, J. and Doe, A."),
             ["Smith, J.", "Doe, A."]
         );
+        assert_eq!(
+            split_authors("Smith, J.; Lee, A. and Wong, B."),
+            ["Smith, J.", "Lee, A.", "Wong, B."]
+        );
         assert_eq!(split_authors("Alexander Anderson"), ["Alexander Anderson"]);
         assert!(split_authors("  ").is_empty());
+    }
+
+    #[test]
+    fn reads_author_objects_and_parsed_names() {
+        let paper = paper_from_fields(fields(json!({
+            "title": "T",
+            "author": [
+                {"family": "Doe", "given": "Jane"},
+                {"firstName": "Rick", "lastName": "Roe"},
+                {"last": "Poe"},
+                {"literal": "The Consortium"}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(
+            paper.authors,
+            ["Jane Doe", "Rick Roe", "Poe", "The Consortium"]
+        );
+        let parsed = paper_from_fields(fields(json!({
+            "title": "T",
+            "authors": [["Smith", "John", ""], ["Lee", "A.", "Jr."], ["Solo"]]
+        })))
+        .unwrap();
+        assert_eq!(parsed.authors, ["John Smith", "A. Lee Jr.", "Solo"]);
+        let zotero = paper_from_fields(fields(
+            json!({"Title": "T", "Abstract Note": "Body.", "abstractNote": "other"}),
+        ))
+        .unwrap();
+        assert_eq!(zotero.abstract_text, "Body.");
+        let unknown =
+            paper_from_fields(fields(json!({"title": "T", "authors": [{"id": 3}]}))).unwrap_err();
+        assert!(unknown.contains("`given`/`family`"), "{unknown}");
     }
 
     #[test]

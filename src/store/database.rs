@@ -40,7 +40,7 @@ impl Change {
 }
 
 /// What one [`upsert`](super::Library::upsert) did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpsertSummary {
     pub added: usize,
     pub text_changed: usize,
@@ -49,6 +49,12 @@ pub struct UpsertSummary {
     /// Unchanged papers whose vector was replaced by a different one given
     /// with them.
     pub vectors_replaced: usize,
+    /// Papers stored from another source that this one replaced with a
+    /// different title under the same id (two files numbering their rows
+    /// alike, say): the first of them as (id, old title, new title), and
+    /// how many there were.
+    pub retitled_from_elsewhere: Option<(String, String, String)>,
+    pub retitled_from_elsewhere_count: usize,
     /// The library generation after the upsert (unchanged if nothing was).
     pub generation: u64,
 }
@@ -844,11 +850,14 @@ impl Database {
                 ),
                 None => None,
             };
-            let mut record_source = |slot: i64| -> Result<()> {
+            // Whether the paper is newly recorded from this source.
+            let mut record_source = |slot: i64| -> Result<bool> {
                 if let (Some(put), Some(source)) = (put_source.as_mut(), source) {
-                    sources_added += put.execute(params![slot, source]).map_err(err)?;
+                    let added = put.execute(params![slot, source]).map_err(err)?;
+                    sources_added += added;
+                    return Ok(added > 0);
                 }
-                Ok(())
+                Ok(false)
             };
 
             for (paper, vector) in batch {
@@ -895,7 +904,7 @@ impl Database {
                         summary.added += 1;
                     }
                     Some((slot, old_hash, record)) => {
-                        record_source(slot)?;
+                        let from_elsewhere = record_source(slot)?;
                         let text_changed = old_hash != hash;
                         let old = serde_json::from_str::<Paper>(&record).map_err(|e| {
                             corrupt(
@@ -906,6 +915,12 @@ impl Database {
                                 ),
                             )
                         })?;
+                        if from_elsewhere && title::title_key(&old.title) != key {
+                            summary.retitled_from_elsewhere_count += 1;
+                            summary.retitled_from_elsewhere.get_or_insert_with(|| {
+                                (paper.id.clone(), old.title.clone(), paper.title.clone())
+                            });
+                        }
                         if text_changed {
                             let vector = vector.as_ref().ok_or_else(|| missing("re-worded"))?;
                             put_vector
