@@ -424,12 +424,15 @@ fn detection_uses_the_extension_then_the_content() {
         let (_dir, path) = temp_file(name, bytes);
         assert_eq!(detect_format(&path).unwrap(), format, "{name}");
     }
-    let (_dir, path) = temp_file("array.json", b"[{\"title\": \"x\"}]");
-    let err = detect_format(&path).unwrap_err();
-    assert!(
-        matches!(err, Error::UnknownFormat { .. }) && err.to_string().contains("jq"),
-        "{err}"
-    );
+    // A JSON array is read too.
+    let (_dir, path) = temp_file("array.json", b"[{\"title\": \"x\"}, {\"title\": \"y\"}]");
+    assert_eq!(detect_format(&path).unwrap(), Format::Jsonl);
+    let events = read_all(&path, None);
+    let titles: Vec<&str> = papers(&events)
+        .iter()
+        .map(|(p, _)| p.title.as_str())
+        .collect();
+    assert_eq!(titles, ["x", "y"]);
     let (_dir, path) = temp_file("blob", b"just one line");
     assert!(matches!(
         detect_format(&path),

@@ -185,18 +185,19 @@ fn sniff_text_file(head: &str) -> Format {
     }
 }
 
-/// Tells JSON lines from the arXiv snapshot by the first record's fields.
+/// Tells JSON (lines, an array, or objects over several lines) from the
+/// arXiv snapshot by the first record's fields.
 fn sniff_json(head: &str) -> std::result::Result<Format, String> {
     let Some(line) = head.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Ok(Format::Jsonl);
     };
-    if line.starts_with('[') {
-        return Err(
-            "it is a JSON array; only JSON lines (one object per line) are read, \
-             so convert it first (for example with `jq -c '.[]'`)"
-                .to_string(),
-        );
-    }
+    // An array, or an object over several lines: its first record spans
+    // more than the first line.
+    let line = if line.starts_with('[') || line == "{" {
+        head
+    } else {
+        line
+    };
     const ARXIV_FIELDS: [&str; 4] = ["submitter", "update_date", "versions", "authors_parsed"];
     let is_arxiv = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
         Ok(object) => {
@@ -283,7 +284,11 @@ mod tests {
             Ok(Format::Digest)
         );
         assert!(sniff("  \n").unwrap_err().contains("empty"));
-        assert!(sniff("[{\"title\": \"x\"}]").unwrap_err().contains("jq"));
+        assert_eq!(sniff("[{\"title\": \"x\"}]"), Ok(Format::Jsonl));
+        assert_eq!(
+            sniff("[\n  {\n    \"id\": \"0704.0001\",\n    \"versions\": []\n  }\n]"),
+            Ok(Format::Arxiv)
+        );
         assert!(sniff("one line only").is_err());
     }
 

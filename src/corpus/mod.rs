@@ -18,6 +18,7 @@ mod digest;
 mod event;
 mod format;
 mod input;
+mod json_document;
 mod jsonl;
 mod latex;
 mod lines;

@@ -19,7 +19,7 @@ use super::format::{detect_from, Format, SNIFF_BYTES};
 use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
-use super::{arxiv, bibtex, csv_table, digest, jsonl, parquet_table, record};
+use super::{arxiv, bibtex, csv_table, digest, json_document, jsonl, parquet_table, record};
 use crate::{Error, Result};
 
 /// The papers of one source, as an iterator of [`ReadEvent`]s.
@@ -75,16 +75,19 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
         Box::new(std::iter::empty())
     } else {
         match format {
-            Format::Jsonl => Box::new(jsonl::JsonLines::new(
-                stream,
-                &shown,
-                record::paper_from_fields,
-            )),
-            Format::Arxiv => Box::new(jsonl::JsonLines::new(
-                stream,
-                &shown,
-                arxiv::paper_from_arxiv,
-            )),
+            Format::Jsonl | Format::Arxiv => {
+                let to_paper: jsonl::ObjectToPaper = if format == Format::Arxiv {
+                    arxiv::paper_from_arxiv
+                } else {
+                    record::paper_from_fields
+                };
+                if json_document::is_json_document(&String::from_utf8_lossy(&head)) {
+                    let text = read_document(stream, &shown)?;
+                    Box::new(json_document::read_json_document(&text, &shown, to_paper).into_iter())
+                } else {
+                    Box::new(jsonl::JsonLines::new(stream, &shown, to_paper))
+                }
+            }
             Format::Csv => {
                 let first_line = first_line(&head);
                 let excel = csv_table::excel_separator(&first_line);
@@ -228,6 +231,23 @@ const NOT_UTF8_WARNINGS: usize = 10;
 /// line that is not UTF-8 is read with U+FFFD in place of its bad bytes
 /// and warned about by number, so that one stray byte (a Latin-1 accent in
 /// a BibTeX file, say) does not cost the file's other records.
+/// The whole of a JSON document (an array, or objects over several lines),
+/// which has no line length limit: a minified array is one long line.
+fn read_document(mut stream: Box<dyn BufRead + Send>, shown: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", shown, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, problem) = describe_utf8_error(e.as_bytes(), &e.utf8_error());
+        Error::BadRecord {
+            path: shown.to_string(),
+            line: line + 1,
+            problem,
+        }
+    })
+}
+
 fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Vec<ReadEvent>)> {
     let mut limited = LineLimited::new(stream, MAX_LINE_BYTES);
     let skipped = limited.skipped();

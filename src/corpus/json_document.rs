@@ -1,0 +1,143 @@
+//! Reads papers from JSON that is not one object per line: a JSON array
+//! of objects (`json.dump(papers)`), or objects spread over several lines
+//! (`jq` without `-c`, pretty-printed exports), one after another. Such a
+//! document is read whole; each object becomes a paper through the same
+//! mapping as JSON lines, and is reported at the line it starts on. A
+//! syntax error ends the reading there, with its line, after the papers
+//! before it.
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::event::{Problem, ReadEvent};
+use super::jsonl::ObjectToPaper;
+
+/// Whether the start of a JSON source is a document rather than JSON
+/// lines: it opens an array, or its first line holds only `{` (an object
+/// spread over lines).
+pub(crate) fn is_json_document(head: &str) -> bool {
+    let Some(first) = head
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+    else {
+        return false;
+    };
+    first.starts_with('[') || first == "{"
+}
+
+/// Every event of a JSON document.
+pub(crate) fn read_json_document(
+    text: &str,
+    path: &str,
+    to_paper: ObjectToPaper,
+) -> Vec<ReadEvent> {
+    let text = text.trim_start_matches('\u{feff}');
+    let line_of = |part: &str| {
+        let offset = part.as_ptr() as usize - text.as_ptr() as usize;
+        1 + text[..offset].bytes().filter(|&b| b == b'\n').count()
+    };
+    let mut events = Vec::new();
+    let paper_at = |value: &RawValue, events: &mut Vec<ReadEvent>| {
+        let line = line_of(value.get());
+        events.push(
+            match serde_json::from_str::<Map<String, Value>>(value.get()) {
+                Ok(object) => match to_paper(object) {
+                    Ok(paper) => ReadEvent::Paper { paper, line },
+                    Err(message) => ReadEvent::Rejected(Problem::new(path, line, message)),
+                },
+                Err(_) => ReadEvent::Rejected(Problem::new(
+                    path,
+                    line,
+                    "not a JSON object; each paper must be an object with at least a `title`",
+                )),
+            },
+        );
+    };
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    for value in stream {
+        match value {
+            Ok(value) if value.get().starts_with('[') => {
+                match serde_json::from_str::<Vec<&RawValue>>(value.get()) {
+                    Ok(items) => items.iter().for_each(|item| paper_at(item, &mut events)),
+                    Err(e) => {
+                        events.push(syntax_error(path, line_of(value.get()) + e.line() - 1, &e));
+                        break;
+                    }
+                }
+            }
+            Ok(value) => paper_at(value, &mut events),
+            Err(e) => {
+                events.push(syntax_error(path, e.line(), &e));
+                break;
+            }
+        }
+    }
+    events
+}
+
+fn syntax_error(path: &str, line: usize, error: &serde_json::Error) -> ReadEvent {
+    ReadEvent::Rejected(Problem::new(
+        path,
+        line,
+        format!(
+            "the JSON is not valid here ({error}); nothing of the array or object around this \
+             point, nor after it, was read"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::record::paper_from_fields;
+
+    fn titles_and_lines(text: &str) -> Vec<(usize, String)> {
+        read_json_document(text, "papers.json", paper_from_fields)
+            .into_iter()
+            .map(|event| match event {
+                ReadEvent::Paper { paper, line } => (line, paper.title),
+                ReadEvent::Rejected(problem) => {
+                    (problem.line, format!("rejected: {}", problem.message))
+                }
+                ReadEvent::Warning(problem) => {
+                    (problem.line, format!("warning: {}", problem.message))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_arrays_and_objects_spread_over_lines() {
+        let array = "\u{feff}[\n  {\"title\": \"One\"},\n  {\n    \"title\": \"Two\"\n  },\n  3,\n  {\"abstract\": \"x\"}\n]\n";
+        let got = titles_and_lines(array);
+        assert_eq!(got[0], (2, "One".to_string()));
+        assert_eq!(got[1], (3, "Two".to_string()));
+        assert!(
+            got[2].0 == 6 && got[2].1.contains("not a JSON object"),
+            "{got:?}"
+        );
+        assert!(
+            got[3].0 == 7 && got[3].1.contains("missing title"),
+            "{got:?}"
+        );
+        assert!(is_json_document(array));
+
+        let pretty = "{\n  \"title\": \"One\"\n}\n{\n  \"title\": \"Two\"\n}\n";
+        assert!(is_json_document(pretty));
+        assert_eq!(
+            titles_and_lines(pretty),
+            [(1, "One".to_string()), (4, "Two".to_string())]
+        );
+        assert!(!is_json_document("{\"title\": \"One\"}\n"));
+    }
+
+    #[test]
+    fn a_syntax_error_stops_with_its_line_after_the_papers_before_it() {
+        let got = titles_and_lines("{\n \"title\": \"One\"\n}\n{\n \"title\": oops\n}\n");
+        assert_eq!(got[0], (1, "One".to_string()));
+        assert!(got[1].0 == 5 && got[1].1.contains("not valid"), "{got:?}");
+        assert_eq!(got.len(), 2);
+    }
+}
