@@ -486,14 +486,20 @@ fn a_missing_file_is_an_io_error() {
 
 #[test]
 fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() {
-    let bib = b"@article{a,\n  title = {Ok}\n}\n@article{b,\n  title = {Caf\xe9}\n}\n";
-    let (_dir, path) = temp_file("latin1.bib", bib);
+    // UTF-8 with one damaged byte: the line is named, the byte replaced.
+    let bib = [
+        &b"@article{a,\n  title = {D"[..],
+        "éjà".as_bytes(),
+        b" vu}\n}\n@article{b,\n  title = {Caf\xe9}\n}\n",
+    ]
+    .concat();
+    let (_dir, path) = temp_file("damaged.bib", &bib);
     let events = read_all(&path, None);
     let titles: Vec<&str> = papers(&events)
         .iter()
         .map(|(p, _)| p.title.as_str())
         .collect();
-    assert_eq!(titles, ["Ok", "Caf\u{fffd}"]);
+    assert_eq!(titles, ["Déjà vu", "Caf\u{fffd}"]);
     let warned: Vec<&Problem> = warnings(&events)
         .into_iter()
         .filter(|w| w.message.contains("UTF-8"))
@@ -506,7 +512,8 @@ fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() 
         warned[0].message
     );
 
-    let (_dir, path) = temp_file("page.txt", b"Title\n\nAbstr\xffact.\n");
+    let page = [&b"T"[..], "ï".as_bytes(), b"tle\n\nAbstr\xffact.\n"].concat();
+    let (_dir, path) = temp_file("page.txt", &page);
     let events = read_all(&path, None);
     assert_eq!(papers(&events).len(), 1);
     let warned: Vec<usize> = warnings(&events)
@@ -515,6 +522,34 @@ fn whole_file_formats_keep_their_records_and_name_the_lines_that_are_not_utf8() 
         .map(|w| w.line)
         .collect();
     assert_eq!(warned, [3]);
+}
+
+#[test]
+fn single_byte_files_are_read_as_windows_1252_with_a_warning() {
+    let bib =
+        b"@article{a,\n  title = {Ok}\n}\n@article{b,\n  title = {Caf\xe9 \x96 M\xfcller}\n}\n";
+    let (_dir, path) = temp_file("latin1.bib", bib);
+    let events = read_all(&path, None);
+    let titles: Vec<&str> = papers(&events)
+        .iter()
+        .map(|(p, _)| p.title.as_str())
+        .collect();
+    assert_eq!(titles, ["Ok", "Café – Müller"]);
+    let warned: Vec<&Problem> = warnings(&events)
+        .into_iter()
+        .filter(|w| w.message.contains("UTF-8"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].line == 1 && warned[0].message.contains("Windows-1252"));
+
+    let jsonl = b"{\"title\": \"Na\xefve Bayes\"}\n{\"title\": \"Plain\"}\n";
+    let (_dir, path) = temp_file("latin1.jsonl", jsonl);
+    let events = read_all(&path, None);
+    let titles: Vec<&str> = papers(&events)
+        .iter()
+        .map(|(p, _)| p.title.as_str())
+        .collect();
+    assert_eq!(titles, ["Naïve Bayes", "Plain"]);
 }
 
 #[test]

@@ -11,8 +11,8 @@
 //! than being read as text. The name without that ending (`papers.jsonl`
 //! for `papers.jsonl.gz`) is what format detection looks at.
 //!
-//! Text that starts with a UTF-16 byte-order mark is decoded to UTF-8 as it
-//! is read ([`Input::decode_utf16`]).
+//! Text in UTF-16 or in a single-byte encoding is decoded to UTF-8 as it
+//! is read ([`Input::decode_utf16`], [`Input::decode_single_byte`]).
 //!
 //! An input that must be read twice (`ingest --strict` checks every record
 //! before storing any) is a [`ReplayableInput`]: a regular file is opened
@@ -188,20 +188,41 @@ impl Input {
         self.reader
     }
 
-    /// Reads the input as UTF-8 from here on when it starts with a UTF-16
-    /// byte-order mark (see [`super::utf16`]).
+    /// Reads the input as UTF-8 from here on when it is UTF-16: it starts
+    /// with a UTF-16 byte-order mark (see [`super::encoding`]).
     pub(crate) fn decode_utf16(&mut self) -> Result<()> {
         let head = self.peek(2)?;
-        if let Some(big_endian) = super::utf16::utf16_order(&head) {
-            let raw = std::mem::replace(&mut self.reader, Box::new(io::empty()));
-            self.reader = Box::new(BufReader::with_capacity(
-                BUFFER_BYTES,
-                super::utf16::Utf16ToUtf8::new(raw, big_endian),
-            ));
-            // Positions in the text are no longer positions in the file.
-            self.file = None;
+        if let Some(big_endian) = super::encoding::utf16_order(&head) {
+            self.decode_with(|raw| Box::new(super::encoding::Utf16ToUtf8::new(raw, big_endian)));
         }
         Ok(())
+    }
+
+    /// Reads the input as UTF-8 from here on when its start is in a
+    /// single-byte encoding (see [`super::encoding`]); returns a warning to
+    /// show then, as accented letters may be wrong. Only for text formats.
+    pub(crate) fn decode_single_byte(&mut self) -> Result<Option<String>> {
+        let head = self.peek(super::format::SNIFF_BYTES)?;
+        if !super::encoding::is_single_byte_text(&head) {
+            return Ok(None);
+        }
+        self.decode_with(|raw| Box::new(super::encoding::Windows1252ToUtf8::new(raw)));
+        Ok(Some(
+            "the file is not UTF-8 and was read as Windows-1252 (Latin-1): check accented \
+             letters, or save the file as UTF-8"
+                .to_string(),
+        ))
+    }
+
+    /// Puts a decoder between the stream and its readers.
+    fn decode_with(
+        &mut self,
+        decoder: impl FnOnce(Box<dyn BufRead + Send>) -> Box<dyn Read + Send>,
+    ) {
+        let raw = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        self.reader = Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder(raw)));
+        // Positions in the text are no longer positions in the file.
+        self.file = None;
     }
 
     /// Splits the stream into its first `max` bytes (fewer when it is

@@ -15,6 +15,7 @@ mod arxiv;
 mod bibtex;
 mod csv_table;
 mod digest;
+mod encoding;
 mod event;
 mod format;
 mod input;
@@ -28,7 +29,6 @@ mod paper_id;
 mod parquet_table;
 mod reader;
 mod record;
-mod utf16;
 
 pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
 pub use event::{Problem, ReadEvent};

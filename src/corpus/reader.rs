@@ -44,9 +44,11 @@ pub fn read_papers(path: &Path, format: Option<Format>) -> Result<PaperReader> {
 ///
 /// Fails with [`Error::Io`] when the input cannot be read, with
 /// [`Error::UnknownFormat`] when the format cannot be told, and with
-/// [`Error::BadRecord`] when a CSV header has no `title` column (lines of a
-/// digest page or BibTeX file that are not UTF-8 are warned about and read
-/// with U+FFFD in place of their bad bytes). An empty
+/// [`Error::BadRecord`] when a CSV header has no `title` column. Text in
+/// UTF-16, or in a single-byte encoding (read as Windows-1252, with a
+/// warning), is decoded; lines of a digest page or BibTeX file that are
+/// still not UTF-8 are warned about and read with U+FFFD in place of their
+/// bad bytes. An empty
 /// input gives a reader with no papers. Problems with single records do not
 /// fail: they come out of the reader as [`ReadEvent::Rejected`].
 pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReader> {
@@ -62,6 +64,14 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
             path: shown.clone().into(),
             problem,
         })?,
+    };
+    let single_byte = match format {
+        Format::Parquet => None,
+        _ => input.decode_single_byte()?,
+    };
+    let head = match single_byte {
+        Some(_) => input.peek(SNIFF_BYTES)?,
+        None => head,
     };
     let extension = input
         .name()
@@ -143,6 +153,12 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
                 )?)
             }
         }
+    };
+    let events = match single_byte {
+        Some(warning) => Box::new(
+            std::iter::once(ReadEvent::Warning(Problem::new(&shown, 1, warning))).chain(events),
+        ),
+        None => events,
     };
     Ok(PaperReader {
         format,

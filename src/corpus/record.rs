@@ -36,14 +36,14 @@ const URL: &[&str] = &["url", "link"];
 pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper, String> {
     fields.retain(|_, v| !v.is_null());
     let title = match take(&mut fields, TITLE) {
-        Some((name, value)) => normalize_text(&text(&name, value)?),
+        Some((name, value)) => normalize_text(&strip_markup(&text(&name, value)?)),
         None => String::new(),
     };
     if title.is_empty() {
         return Err("missing title; every paper needs a non-empty `title` field".to_string());
     }
     let abstract_text = match take(&mut fields, ABSTRACT) {
-        Some((name, value)) => normalize_text(&text(&name, value)?),
+        Some((name, value)) => normalize_text(&strip_markup(&text(&name, value)?)),
         None => String::new(),
     };
     let authors = match take(&mut fields, AUTHORS) {
@@ -88,6 +88,103 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
         url,
         extra: fields,
     })
+}
+
+/// Markup tags that titles and abstracts from web sources carry (HTML's
+/// inline tags, Crossref's JATS, MathML's wrapper), removed with any
+/// namespace prefix (`jats:p`); the block ones leave a space.
+const INLINE_TAGS: [&str; 12] = [
+    "i", "b", "em", "strong", "sup", "sub", "tt", "span", "u", "sc", "italic", "bold",
+];
+const BLOCK_TAGS: [&str; 8] = [
+    "p",
+    "br",
+    "div",
+    "title",
+    "sec",
+    "abstract",
+    "math",
+    "inline-formula",
+];
+
+/// A title or abstract without the markup tags above, and with HTML's
+/// character references decoded (`&amp;`, `&#233;`, `&#x2013;`, …);
+/// anything else that looks like a tag (`x < y > z`) is kept.
+fn strip_markup(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['<', '&']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['<', '&']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (replacement, used) = if rest.starts_with('<') {
+            markup_tag(rest)
+        } else {
+            character_reference(rest)
+        };
+        match replacement {
+            Some(r) => {
+                out.push_str(&r);
+                rest = &rest[used..];
+            }
+            None => {
+                out.push_str(&rest[..1]);
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// For text starting with `<`: what a known tag there becomes and its
+/// length.
+fn markup_tag(text: &str) -> (Option<String>, usize) {
+    let Some(end) = text.get(..text.len().min(200)).and_then(|t| t.find('>')) else {
+        return (None, 0);
+    };
+    let inside = text[1..end].trim_start_matches('/').trim_end_matches('/');
+    let name = inside
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let name = name.rsplit(':').next().unwrap_or("");
+    if INLINE_TAGS.contains(&name) {
+        (Some(String::new()), end + 1)
+    } else if BLOCK_TAGS.contains(&name) {
+        (Some(" ".to_string()), end + 1)
+    } else {
+        (None, 0)
+    }
+}
+
+/// For text starting with `&`: the character a reference there stands for
+/// and the reference's length.
+fn character_reference(text: &str) -> (Option<String>, usize) {
+    let Some(end) = text.get(..text.len().min(12)).and_then(|t| t.find(';')) else {
+        return (None, 0);
+    };
+    let name = &text[1..end];
+    let c = match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some(' '),
+        "ndash" => Some('–'),
+        "mdash" => Some('—'),
+        _ => name
+            .strip_prefix("#x")
+            .or_else(|| name.strip_prefix("#X"))
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+            .and_then(char::from_u32),
+    };
+    (c.map(String::from), end + 1)
 }
 
 /// Removes and returns the first field whose name matches one of `aliases`.
@@ -431,6 +528,21 @@ mod tests {
         );
         assert_eq!(split_authors("Alexander Anderson"), ["Alexander Anderson"]);
         assert!(split_authors("  ").is_empty());
+    }
+
+    #[test]
+    fn markup_and_character_references_are_removed_from_titles_and_abstracts() {
+        let paper = paper_from_fields(fields(json!({
+            "title": "<i>Deep</i> learning &amp; the <sup>13</sup>C &#8211; x &lt; y",
+            "abstract": "<jats:title>Abstract</jats:title><jats:p>We show x < y > z &#x00e9;t&eacute;.</jats:p>"
+        })))
+        .unwrap();
+        assert_eq!(paper.title, "Deep learning & the 13C – x < y");
+        assert_eq!(
+            paper.abstract_text,
+            "Abstract We show x < y > z ét&eacute;."
+        );
+        assert_eq!(strip_markup("a <b>b</b> & c"), "a b & c");
     }
 
     #[test]

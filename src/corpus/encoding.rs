@@ -1,7 +1,13 @@
-//! Reading UTF-16 text as UTF-8: a file that starts with a UTF-16
-//! byte-order mark (as Excel's "Unicode text" and some Windows tools save
-//! tables) is decoded as it is streamed, so every reader sees UTF-8. A
-//! lone surrogate or an odd last byte becomes U+FFFD.
+//! Reading text in other encodings as UTF-8, as it is streamed, so that
+//! every reader sees UTF-8:
+//!
+//! - a file that starts with a UTF-16 byte-order mark (as Excel's "Unicode
+//!   text" and some Windows tools save tables) is decoded from UTF-16; a
+//!   lone surrogate or an odd last byte becomes U+FFFD;
+//! - a file whose start is not UTF-8 and holds no UTF-8 sequence of several
+//!   bytes at all (so a single-byte encoding, as older Windows and Excel
+//!   exports are) is decoded as Windows-1252, the superset of Latin-1 those
+//!   tools write.
 
 use std::io::{self, Read};
 
@@ -120,6 +126,84 @@ impl<R: Read> Read for Utf16ToUtf8<R> {
     }
 }
 
+/// Characters of Windows-1252's bytes 0x80 to 0x9F (the five it leaves
+/// undefined keep their Latin-1 control characters).
+const WINDOWS_1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+];
+
+/// Whether text starting with `head` is in a single-byte encoding: it is
+/// not UTF-8, and no byte above 0x7F in it starts a valid UTF-8 sequence.
+pub(crate) fn is_single_byte_text(head: &[u8]) -> bool {
+    if std::str::from_utf8(head).is_ok() {
+        return false;
+    }
+    let mut at = 0;
+    while at < head.len() {
+        let byte = head[at];
+        let width = match byte {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 1,
+        };
+        if width > 1 {
+            if let Some(sequence) = head.get(at..at + width) {
+                if std::str::from_utf8(sequence).is_ok() {
+                    return false;
+                }
+            }
+        }
+        at += 1;
+    }
+    true
+}
+
+/// A reader of UTF-8 over Windows-1252 text.
+pub(crate) struct Windows1252ToUtf8<R> {
+    inner: R,
+    decoded: Vec<u8>,
+    handed: usize,
+}
+
+impl<R: Read> Windows1252ToUtf8<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Windows1252ToUtf8 {
+            inner,
+            decoded: Vec::new(),
+            handed: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Windows1252ToUtf8<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.handed == self.decoded.len() {
+            let mut chunk = [0u8; CHUNK];
+            let n = self.inner.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.decoded.clear();
+            self.handed = 0;
+            for &byte in &chunk[..n] {
+                let c = match byte {
+                    0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(byte - 0x80)],
+                    _ => char::from(byte),
+                };
+                let mut bytes = [0u8; 4];
+                self.decoded
+                    .extend_from_slice(c.encode_utf8(&mut bytes).as_bytes());
+            }
+        }
+        let n = buf.len().min(self.decoded.len() - self.handed);
+        buf[..n].copy_from_slice(&self.decoded[self.handed..self.handed + n]);
+        self.handed += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +263,26 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(out, "a\u{fffd}b\u{fffd}");
+    }
+}
+
+#[cfg(test)]
+mod single_byte_tests {
+    use super::*;
+
+    #[test]
+    fn single_byte_text_is_told_from_damaged_utf8_and_decoded() {
+        let latin1 = b"title\nM\xfcller \x96 na\xefve \x80 caf\xe9\n";
+        assert!(is_single_byte_text(latin1));
+        // UTF-8 with one bad byte is damaged UTF-8, not Latin-1.
+        assert!(!is_single_byte_text(
+            &[&b"M\xc3\xbcller"[..], b"\xff"].concat()
+        ));
+        assert!(!is_single_byte_text(b"plain ascii"));
+        let mut out = String::new();
+        Windows1252ToUtf8::new(&latin1[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "title\nMüller – naïve € café\n");
     }
 }
