@@ -102,6 +102,8 @@ fn every_command_exits_as_documented() {
     assert_eq!(status(&store, &["search", "graphs of atoms"]), 0);
     assert_eq!(status(&nowhere, &["search", "graphs"]), 1, "no library");
     assert_eq!(status(&store, &["search"]), 2, "search: no TEXT");
+    assert_eq!(status(&store, &["search", "  "]), 2, "search: blank TEXT");
+    assert_eq!(status(&store, &["similar", ""]), 2, "similar: empty QUERY");
 
     // info
     assert_eq!(status(&store, &["info", "--json"]), 0);

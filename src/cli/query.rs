@@ -83,7 +83,7 @@ Exit status: 0 on success, 1 on error (no library, no such paper, no current ind
 )]
 pub struct SimilarArgs {
     /// Paper id or title
-    #[arg(value_name = "QUERY")]
+    #[arg(value_name = "QUERY", value_parser = not_blank)]
     pub query: String,
 
     #[command(flatten)]
@@ -101,7 +101,7 @@ Exit status: 0 on success, 1 on error (no library, no model, no current index wi
 )]
 pub struct SearchArgs {
     /// What the papers should be about
-    #[arg(value_name = "TEXT")]
+    #[arg(value_name = "TEXT", value_parser = not_blank)]
     pub text: String,
 
     #[command(flatten)]
@@ -109,6 +109,15 @@ pub struct SearchArgs {
 
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// Refuses an empty or blank query as bad usage (exit status 2).
+fn not_blank(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("is empty; give a paper id or title, or the text to search for".to_string())
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 pub fn run_similar(args: SimilarArgs) -> anyhow::Result<Outcome> {

@@ -5,6 +5,7 @@
 use std::io::{self, IsTerminal};
 
 use relate::query::{Answer, ResultRow};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Width to lay tables out for: the terminal's, else `COLUMNS`, else 100.
 pub fn width() -> usize {
@@ -20,13 +21,40 @@ pub fn width() -> usize {
         .unwrap_or(100)
 }
 
-/// Cuts `text` to at most `max` characters, ending in `…` when cut.
+/// How many terminal columns `text` takes (a CJK character takes two, a
+/// combining mark none).
+pub fn columns(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// Cuts `text` to at most `max` terminal columns, ending in `…` when cut.
 pub fn fit(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if columns(text) <= max {
         return text.to_string();
     }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    let room = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
     out.push('…');
+    out
+}
+
+/// `text` followed by spaces up to `width` terminal columns (`format!`'s
+/// padding counts characters, which misaligns wide characters).
+fn pad(text: &str, width: usize) -> String {
+    let mut out = text.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(columns(text)),
+    ));
     out
 }
 
@@ -71,7 +99,7 @@ pub fn render(answer: &Answer, width: usize) -> String {
 pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) -> String {
     let id_width = rows
         .iter()
-        .map(|r| r.id.chars().count())
+        .map(|r| columns(&r.id))
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
@@ -85,7 +113,7 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
     let side_width = side.as_ref().map(|side| {
         side.cells
             .iter()
-            .map(|c| c.chars().count())
+            .map(|c| columns(c))
             .max()
             .unwrap_or(0)
             .clamp(5, side.max_width.max(5))
@@ -114,14 +142,15 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
             let words = row.lexical_rank.map_or("-".into(), |r| format!("#{r}"));
             out.push_str(&format!("{words:>WORDS_WIDTH$} "));
         }
-        out.push_str(&format!("{:<id_width$} ", fit(&row.id, id_width)));
+        out.push_str(&pad(&fit(&row.id, id_width), id_width));
+        out.push(' ');
         match (&side, side_width) {
             (Some(side), Some(sw)) => {
                 let cell = side.cells.get(i).map_or("", String::as_str);
                 out.push_str(
                     format!(
-                        "{:<title_width$}  {}",
-                        fit(&row.title, title_width),
+                        "{}  {}",
+                        pad(&fit(&row.title, title_width), title_width),
                         fit(cell, sw)
                     )
                     .trim_end(),
@@ -146,10 +175,10 @@ pub fn paper_line(
 ) -> String {
     let title_width = width.saturating_sub(indent + 6 + 1 + id_width + 1).max(20);
     format!(
-        "{:indent$}{:>6.3} {:<id_width$} {}",
+        "{:indent$}{:>6.3} {} {}",
         "",
         score,
-        fit(id, id_width),
+        pad(&fit(id, id_width), id_width),
         fit(title, title_width)
     )
 }
@@ -163,6 +192,10 @@ mod tests {
         assert_eq!(fit("abcdef", 10), "abcdef");
         assert_eq!(fit("abcdefghijkl", 5), "abcd…");
         assert_eq!(fit("ééééé", 3), "éé…");
+        // Wide characters take two columns each.
+        assert_eq!(fit("深度学习模型", 7), "深度学…");
+        assert_eq!(columns(&fit("深度学习模型", 6)), 5);
+        assert_eq!(pad("深度", 6), "深度  ");
     }
 
     fn answer(topic: Option<&str>) -> Answer {

@@ -305,7 +305,7 @@ fn show(library: &Library, path: TopicPath, json: bool) -> anyhow::Result<Outcom
         )?;
         let id_width = papers
             .iter()
-            .map(|p| p.id.chars().count())
+            .map(|p| table::columns(&p.id))
             .max()
             .unwrap_or(2)
             .clamp(2, 24);
@@ -347,7 +347,7 @@ fn render(model: &TopicModel, width: usize) -> String {
         .iter()
         .flat_map(|t| &t.papers)
         .chain(&model.outliers)
-        .map(|p| p.id.chars().count())
+        .map(|p| table::columns(&p.id))
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
