@@ -64,6 +64,10 @@ pub enum Error {
     #[error("{dir} is not a folder, so it cannot hold a library: point --store / RELATE_STORE at the library's folder (a papers file goes after `relate ingest`)")]
     StoreNotFolder { dir: PathBuf },
 
+    /// A new library would be made in a folder that holds other files.
+    #[error("{dir} holds other files ({example}, …) and no library, so no library is made there: give --store / RELATE_STORE an empty or new folder (a library keeps its files in a folder of its own)")]
+    StoreFolderInUse { dir: PathBuf, example: String },
+
     /// The library was embedded with another model or vector dimension.
     #[error("the library at {dir} holds vectors from model {stored_model} ({stored_dim} dimensions), not {requested_model} ({requested_dim} dimensions): use the {stored_model} model folder with this library (--model DIR), or ingest into a new library with --store NEW_DIR")]
     StoreModelMismatch {

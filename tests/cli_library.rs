@@ -241,3 +241,28 @@ fn unknown_paper_and_missing_library_are_clear_errors() {
     assert_ne!(missing.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/papers.jsonl"));
 }
+
+#[test]
+fn a_folder_holding_other_files_is_not_made_a_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let papers = dir.path().join("papers.jsonl");
+    fs::write(&papers, "{\"title\": \"Graph neural networks\"}\n").unwrap();
+    // The folder of the papers file itself, given as the library by mistake.
+    let out = relate_in(dir.path(), &["ingest", papers.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("papers.jsonl") && stderr.contains("empty or new folder"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("library.sqlite").exists());
+    // A new folder, or an empty one, is fine.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = relate_in(&empty, &["ingest", papers.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

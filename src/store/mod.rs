@@ -135,6 +135,7 @@ impl Library {
             });
         }
         not_a_folder(dir)?;
+        not_someone_elses_folder(dir)?;
         create_dir_all_durably(dir)?;
         let lock = take_write_lock(dir, wait)?;
         let mut library = match Self::load(dir, true)? {
@@ -1095,6 +1096,31 @@ fn not_a_folder(dir: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Refuses a folder that holds files but none of a library's (a home
+/// folder given as `--store` by mistake), where a new library would be
+/// mixed with them.
+fn not_someone_elses_folder(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let library_file = |name: &String| {
+        [DATABASE_FILE, MANIFEST_FILE, WRITE_LOCK_FILE, VECTOR_FILE]
+            .iter()
+            .any(|f| name.starts_with(f))
+    };
+    match names.iter().find(|n| !n.starts_with('.')) {
+        Some(example) if !names.iter().any(library_file) => Err(Error::StoreFolderInUse {
+            dir: dir.to_path_buf(),
+            example: example.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn take_write_lock(dir: &Path, wait: Duration) -> Result<File> {
