@@ -1211,27 +1211,35 @@ pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
     Ok(out)
 }
 
-/// Sentences shorter than this many words are not offered as the best one.
+/// Sentences shorter than this many words are not offered as the best one
+/// (in scripts written without spaces, a word is counted per
+/// [`CHARACTERS_PER_WORD`] characters).
 const MIN_SENTENCE_WORDS: usize = 4;
+/// Characters that stand for a word in text without spaces (Chinese,
+/// Japanese).
+const CHARACTERS_PER_WORD: usize = 2;
 
 /// The sentences of an abstract: split after `.`, `?` or `!` followed by a
 /// space and a capital letter or digit (so "e.g. this" and "1.5" stay
-/// whole); very short ones are dropped.
+/// whole), and after the full-width `。`, `？` and `！` of Chinese and
+/// Japanese; very short ones are dropped.
 pub fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if !matches!(c, '.' | '?' | '!') {
+        let full_width = matches!(c, '。' | '？' | '！');
+        if !full_width && !matches!(c, '.' | '?' | '!') {
             continue;
         }
         let rest = &text[i + c.len_utf8()..];
         let after_space = rest.trim_start();
-        let ends = rest.starts_with(char::is_whitespace)
-            && after_space
-                .chars()
-                .next()
-                .is_some_and(|n| n.is_uppercase() || n.is_ascii_digit());
+        let ends = (full_width && !after_space.is_empty())
+            || rest.starts_with(char::is_whitespace)
+                && after_space
+                    .chars()
+                    .next()
+                    .is_some_and(|n| n.is_uppercase() || n.is_ascii_digit());
         if ends {
             out.push(text[start..i + c.len_utf8()].trim());
             start = text.len() - after_space.len();
@@ -1241,7 +1249,14 @@ pub fn sentences(text: &str) -> Vec<&str> {
         }
     }
     out.push(text[start..].trim());
-    out.retain(|s| s.split_whitespace().count() >= MIN_SENTENCE_WORDS);
+    out.retain(|s| {
+        let words = s.split_whitespace().count();
+        words >= MIN_SENTENCE_WORDS
+            || (words < 2
+                && s.chars()
+                    .any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}'))
+                && s.chars().count() >= MIN_SENTENCE_WORDS * CHARACTERS_PER_WORD)
+    });
     out
 }
 
@@ -1498,6 +1513,11 @@ mod tests {
         assert_eq!(
             sentences("One sentence without an end"),
             vec!["One sentence without an end"]
+        );
+        // Chinese: full-width stops end sentences, without spaces.
+        assert_eq!(
+            sentences("我们研究图神经网络的表达能力。实验表明该方法有效！好。"),
+            vec!["我们研究图神经网络的表达能力。", "实验表明该方法有效！"]
         );
     }
 
