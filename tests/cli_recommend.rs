@@ -344,6 +344,26 @@ fn filters_select_by_date_category_and_id() {
         dated_ids(&excluded),
         ["dated-1", "dated-4", "dated-5", "dated-6"]
     );
+    // An id that names no paper is warned about (a typo excludes nothing).
+    let typo = relate_in(
+        store,
+        &[
+            "recommend",
+            "--like-text",
+            "differential privacy",
+            "--exclude",
+            "dated-33",
+            "--exclude",
+            "dated-3",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        typo.status.success()
+            && stderr.contains("--exclude dated-33")
+            && !stderr.contains("--exclude dated-3:"),
+        "{stderr}"
+    );
 
     // The filters keep the best papers in score order: the same as ranking
     // everything and keeping the ones that pass.

@@ -296,6 +296,23 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         }
     };
 
+    // An excluded id that names no candidate is most likely mistyped.
+    for id in &args.exclude {
+        let known = match &candidates {
+            Candidates::Papers(papers) => papers.iter().any(|p| &p.id == id),
+            _ => library.slot_of(id)?.is_some(),
+        };
+        if !known {
+            eprintln!(
+                "relate: warning: --exclude {id}: no {} has this id, so it leaves nothing out",
+                if args.from.is_empty() || args.ingest {
+                    "paper of the library"
+                } else {
+                    "paper of the --from files"
+                }
+            );
+        }
+    }
     let request = Request {
         profile,
         candidates,
