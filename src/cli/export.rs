@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use relate::atomic_file::AtomicFile;
+use relate::corpus::Compression;
 use relate::export::{export, export_with_matrix, ExportFormat, ExportSummary};
 use relate::store::Library;
 
@@ -55,53 +56,34 @@ pub struct ExportArgs {
 /// written under them unless `--format` says so.
 const OTHER_FORMATS: [&str; 8] = ["csv", "tsv", "txt", "bib", "npy", "npz", "html", "xlsx"];
 
-/// How an output file is compressed, from its name's last extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    None,
-    Gzip,
-    Zstd,
-    Xz,
-}
-
-impl Compression {
-    fn of(path: &Path) -> Self {
-        match extension(path).as_deref() {
-            Some("gz") => Compression::Gzip,
-            Some("zst") => Compression::Zstd,
-            Some("xz") => Compression::Xz,
-            _ => Compression::None,
+/// Writes `write`'s output into `out` compressed as `compression` (none
+/// when `None`), finishing the compressed stream.
+fn write_compressed(
+    compression: Option<Compression>,
+    out: &mut (dyn Write + Send),
+    write: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<ExportSummary>,
+) -> anyhow::Result<ExportSummary> {
+    Ok(match compression {
+        None => write(out)?,
+        Some(Compression::Gzip) => {
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
+            let summary = write(&mut encoder)?;
+            encoder.finish()?;
+            summary
         }
-    }
-
-    /// Writes through this compression into `out`, finishing the stream.
-    fn write_to(
-        self,
-        out: &mut (dyn Write + Send),
-        write: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<ExportSummary>,
-    ) -> anyhow::Result<ExportSummary> {
-        Ok(match self {
-            Compression::None => write(out)?,
-            Compression::Gzip => {
-                let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-                let summary = write(&mut encoder)?;
-                encoder.finish()?;
-                summary
-            }
-            Compression::Zstd => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
-                let summary = write(&mut encoder)?;
-                encoder.finish()?;
-                summary
-            }
-            Compression::Xz => {
-                let mut encoder = liblzma::write::XzEncoder::new(out, 6);
-                let summary = write(&mut encoder)?;
-                encoder.finish()?;
-                summary
-            }
-        })
-    }
+        Some(Compression::Zstd) => {
+            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+            let summary = write(&mut encoder)?;
+            encoder.finish()?;
+            summary
+        }
+        Some(Compression::Xz) => {
+            let mut encoder = liblzma::write::XzEncoder::new(out, 6);
+            let summary = write(&mut encoder)?;
+            encoder.finish()?;
+            summary
+        }
+    })
 }
 
 /// A file name's last extension, lowercased.
@@ -122,11 +104,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
     let output = args.output.filter(|p| p.as_os_str() != "-");
-    let compression = output.as_deref().map_or(Compression::None, Compression::of);
+    let compression = output
+        .as_deref()
+        .and_then(extension)
+        .and_then(|e| Compression::from_extension(&e));
     // The format's extension comes before a compression's (`.jsonl.gz`).
     let inner_name = output.as_deref().map(|path| match compression {
-        Compression::None => path.to_path_buf(),
-        _ => path.with_extension(""),
+        None => path.to_path_buf(),
+        Some(_) => path.with_extension(""),
     });
     let inner_extension = inner_name.as_deref().and_then(extension);
     let format = args.format.unwrap_or(match inner_extension.as_deref() {
@@ -145,7 +130,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     if format == ExportFormat::Parquet && output.is_none() {
         bail!("Parquet is written to a file: give --output FILE.parquet");
     }
-    if format == ExportFormat::Parquet && compression != Compression::None {
+    if format == ExportFormat::Parquet && compression.is_some() {
         bail!(
             "a Parquet file compresses its own columns: name it .parquet, without .gz, .zst \
              or .xz"
@@ -195,8 +180,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         Some(path) => {
             let mut file = AtomicFile::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            let summary = compression
-                .write_to(&mut file, &mut write)
+            let summary = write_compressed(compression, &mut file, &mut write)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             commit_matrix(matrix)?;
             file.commit()

@@ -193,7 +193,7 @@ fn sniff_json(head: &str) -> std::result::Result<Format, String> {
     };
     // An array, or an object over several lines: its first record spans
     // more than the first line.
-    let line = if line.starts_with('[') || line == "{" {
+    let line = if super::json_document::is_json_document(head) {
         head
     } else {
         line

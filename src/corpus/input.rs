@@ -50,7 +50,8 @@ impl Compression {
         }
     }
 
-    fn from_extension(extension: &str) -> Option<Compression> {
+    /// The compression a file-name ending (`gz`, `zst`, `xz`) announces.
+    pub fn from_extension(extension: &str) -> Option<Compression> {
         match extension.to_ascii_lowercase().as_str() {
             "gz" | "gzip" => Some(Compression::Gzip),
             "zst" | "zstd" => Some(Compression::Zstd),
@@ -198,20 +199,20 @@ impl Input {
         Ok(())
     }
 
-    /// Reads the input as UTF-8 from here on when its start is in a
-    /// single-byte encoding (see [`super::encoding`]); returns a warning to
-    /// show then, as accented letters may be wrong. Only for text formats.
-    pub(crate) fn decode_single_byte(&mut self) -> Result<Option<String>> {
-        let head = self.peek(super::format::SNIFF_BYTES)?;
-        if !super::encoding::is_single_byte_text(&head) {
-            return Ok(None);
+    /// Reads the input as UTF-8 from here on when its start, `head` (as
+    /// peeked), is in a single-byte encoding (see [`super::encoding`]);
+    /// returns a warning to show then, as accented letters may be wrong.
+    /// Only for text formats.
+    pub(crate) fn decode_single_byte(&mut self, head: &[u8]) -> Option<String> {
+        if !super::encoding::is_single_byte_text(head) {
+            return None;
         }
         self.decode_with(|raw| Box::new(super::encoding::Windows1252ToUtf8::new(raw)));
-        Ok(Some(
+        Some(
             "the file is not UTF-8 and was read as Windows-1252 (Latin-1): check accented \
              letters, or save the file as UTF-8"
                 .to_string(),
-        ))
+        )
     }
 
     /// Puts a decoder between the stream and its readers.

@@ -67,7 +67,7 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
     };
     let single_byte = match format {
         Format::Parquet => None,
-        _ => input.decode_single_byte()?,
+        _ => input.decode_single_byte(&head),
     };
     let head = match single_byte {
         Some(_) => input.peek(SNIFF_BYTES)?,
