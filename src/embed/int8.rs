@@ -279,8 +279,14 @@ const QUANTIZE_ROWS: usize = 64;
 
 impl QuantizedRows {
     /// Quantises `a` (`m` rows of `k` values, contiguous) into this buffer
-    /// for `kernel`, reusing its memory.
-    pub(crate) fn quantize(&mut self, a: &[f32], m: usize, k: usize, kernel: Int8Kernel) {
+    /// for `kernel`, reusing its memory; on several threads when `parallel`.
+    pub(crate) fn quantize(
+        &mut self,
+        a: &[f32],
+        (m, k): (usize, usize),
+        kernel: Int8Kernel,
+        parallel: bool,
+    ) {
         assert!(a.len() >= m * k, "activations are smaller than {m} × {k}");
         let stride = k.div_ceil(GROUP) * GROUP;
         self.m = m;
@@ -296,6 +302,16 @@ impl QuantizedRows {
         self.scales.resize(m, 0.0);
         self.zeros.resize(m, 0);
         if k == 0 || m == 0 {
+            return;
+        }
+        if !parallel {
+            let (a, bytes) = (&a[..m * k], &mut self.bytes[..m * stride]);
+            quantize_rows(a, k, bytes, stride, &mut self.scales, &mut self.zeros);
+            if wide {
+                for (w, &b) in self.words[..m * stride].iter_mut().zip(bytes.iter()) {
+                    *w = b as i16;
+                }
+            }
             return;
         }
         a[..m * k]
@@ -481,8 +497,14 @@ simd_dispatch!(
 );
 
 /// `dst (m × n) = a · Wᵀ`, or `+=` when `accumulate`, spread over threads
-/// when large. The caller must not touch `dst` meanwhile.
-pub(crate) fn product(dst: Dest, a: &QuantizedRows, w: &QuantizedWeight, accumulate: bool) {
+/// when large and `parallel`. The caller must not touch `dst` meanwhile.
+pub(crate) fn product(
+    dst: Dest,
+    a: &QuantizedRows,
+    w: &QuantizedWeight,
+    accumulate: bool,
+    parallel: bool,
+) {
     let (m, n) = (a.m, w.n);
     assert_eq!(a.k, w.k, "activations and weight differ in depth");
     assert!(dst.holds(m, n), "C is too small");
@@ -490,7 +512,7 @@ pub(crate) fn product(dst: Dest, a: &QuantizedRows, w: &QuantizedWeight, accumul
         return;
     }
     let panels = n.div_ceil(w.nr);
-    if !worth_threads(m * n * w.k) {
+    if !parallel || !worth_threads(m * n * w.k) {
         block_dispatch(dst, a, (0, m), w, (0, panels), accumulate);
         return;
     }
@@ -879,10 +901,16 @@ mod tests {
         accumulate: bool,
     ) -> Vec<f32> {
         let mut rows = QuantizedRows::default();
-        rows.quantize(a, m, k, w.kernel());
+        rows.quantize(a, (m, k), w.kernel(), true);
         let mut c = vec![start; m * w.cols()];
         let n = w.cols();
-        product(Dest::new(&mut c, n), &rows, w, accumulate);
+        product(Dest::new(&mut c, n), &rows, w, accumulate, true);
+        // One thread gives the same values.
+        let mut serial = QuantizedRows::default();
+        serial.quantize(a, (m, k), w.kernel(), false);
+        let mut alone = vec![start; m * n];
+        product(Dest::new(&mut alone, n), &serial, w, accumulate, false);
+        assert_eq!(alone, c, "one thread and several differ");
         c
     }
 

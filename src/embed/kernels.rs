@@ -149,17 +149,11 @@ fn bias_activation_slice<M: MulAdd>(values: &mut [f32], bias: &[f32], activation
     }
 }
 
-simd_dispatch!(fn bias_activation_dispatch(values: &mut [f32], bias: &[f32], activation: Activation) => bias_activation_slice);
-
-/// `activation(v + bias)` in place for every row of `values` (rows of
-/// `bias.len()`), spread over threads.
-pub fn bias_activation_rows(values: &mut [f32], bias: &[f32], activation: Activation) {
-    let width = bias.len().max(1);
-    let rows_per_chunk = (CHUNK / width).max(1);
-    values
-        .par_chunks_mut(rows_per_chunk * width)
-        .for_each(|chunk| bias_activation_dispatch(chunk, bias, activation));
-}
+simd_dispatch!(
+    /// `activation(v + bias)` in place for every row of `values`, on this
+    /// thread.
+    pub(crate) fn bias_activation_dispatch(values: &mut [f32], bias: &[f32], activation: Activation) => bias_activation_slice
+);
 
 // ---------- softmax ----------
 
@@ -335,7 +329,10 @@ fn layer_norm_slice<M: MulAdd>(rows: &mut [f32], weight: &[f32], bias: &[f32], e
     }
 }
 
-simd_dispatch!(fn layer_norm_dispatch(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) => layer_norm_slice);
+simd_dispatch!(
+    /// Layer norm in place of every row of `rows`, on this thread.
+    pub(crate) fn layer_norm_dispatch(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) => layer_norm_slice
+);
 
 /// Layer norm in place of every row (of `weight.len()` values) of `rows`:
 /// `(x − mean) / √(var + eps) · weight + bias`, spread over threads.
@@ -413,7 +410,7 @@ mod tests {
         let xs = Tensor::new(&[[-3.0f32, -0.5, 0.0], [0.7, 2.0, 5.0]], &Device::Cpu).unwrap();
         let bias = [0.1f32, -0.2, 0.3];
         let mut ours = xs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        bias_activation_rows(&mut ours, &bias, Activation::GeluErf);
+        bias_activation_dispatch(&mut ours, &bias, Activation::GeluErf);
         let b = Tensor::new(&bias, &Device::Cpu).unwrap();
         let theirs = xs
             .broadcast_add(&b)
