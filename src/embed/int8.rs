@@ -32,7 +32,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{block_tasks, worth_threads, Dest};
-use crate::simd::{level, simd_dispatch, MulAdd, SimdLevel};
+use crate::simd::{level, SimdLevel};
 
 /// Largest weight magnitude after quantisation.
 const WEIGHT_STEPS: f32 = 127.0;
@@ -337,9 +337,11 @@ impl QuantizedRows {
 }
 
 /// Quantises each row of `rows` (`k` values each) into `out` (`stride`
-/// bytes each), with its scale and zero point.
+/// bytes each), with its scale and zero point; with AVX2's 8-lane
+/// instructions when `AVX2` (the caller's build must enable AVX2), else
+/// with SSE2's 4 lanes. Both give the same bytes.
 #[inline(always)]
-fn quantize_rows_slice<M: MulAdd>(
+fn quantize_rows_slice<const AVX2: bool>(
     rows: &[f32],
     k: usize,
     out: &mut [u8],
@@ -353,6 +355,14 @@ fn quantize_rows_slice<M: MulAdd>(
         .enumerate()
     {
         // The range always holds zero, so that zero is a whole step.
+        #[cfg(target_arch = "x86_64")]
+        let (low, high) = if AVX2 {
+            // SAFETY: the caller's build enables AVX2.
+            unsafe { range_with_zero_avx2(row) }
+        } else {
+            range_with_zero(row)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
         let (low, high) = range_with_zero(row);
         let mut scale = (high - low) / ACTIVATION_STEPS;
         if !(scale > 0.0 && scale.is_finite()) {
@@ -361,6 +371,15 @@ fn quantize_rows_slice<M: MulAdd>(
         let zero = ((-low / scale + ROUNDING) - ROUNDING).clamp(0.0, ACTIVATION_STEPS);
         let inverse = 1.0 / scale;
         let (body, tail) = dst.split_at_mut(k);
+        tail.fill(0);
+        scales[r] = scale;
+        zeros[r] = zero as i32;
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: the caller's build enables AVX2.
+            unsafe { quantize_row_avx2(row, body, inverse, zero) };
+            continue;
+        }
         let mut src = row.chunks_exact(LANES);
         let mut out = body.chunks_exact_mut(LANES);
         for (chunk, o) in (&mut src).zip(&mut out) {
@@ -373,9 +392,83 @@ fn quantize_rows_slice<M: MulAdd>(
         for (o, &v) in out.into_remainder().iter_mut().zip(src.remainder()) {
             *o = quantize_value(v, inverse, zero);
         }
-        tail.fill(0);
-        scales[r] = scale;
-        zeros[r] = zero as i32;
+    }
+}
+
+/// [`range_with_zero`] with AVX2's 8-lane `vminps`/`vmaxps` (which, like
+/// SSE's, keep the second operand when either is NaN).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn range_with_zero_avx2(row: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let mut chunks = row.chunks_exact(4 * 8);
+    let (mut lo, mut hi) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
+    for chunk in &mut chunks {
+        for q in 0..4 {
+            let v = _mm256_loadu_ps(chunk.as_ptr().add(8 * q));
+            lo[q] = _mm256_min_ps(v, lo[q]);
+            hi[q] = _mm256_max_ps(v, hi[q]);
+        }
+    }
+    let (mut lows, mut highs) = ([0f32; 32], [0f32; 32]);
+    for q in 0..4 {
+        _mm256_storeu_ps(lows.as_mut_ptr().add(8 * q), lo[q]);
+        _mm256_storeu_ps(highs.as_mut_ptr().add(8 * q), hi[q]);
+    }
+    let below = |m: f32, &v: &f32| if v < m { v } else { m };
+    let above = |m: f32, &v: &f32| if v > m { v } else { m };
+    let rest = chunks.remainder();
+    (
+        rest.iter().fold(lows.iter().fold(0f32, below), below),
+        rest.iter().fold(highs.iter().fold(0f32, above), above),
+    )
+}
+
+/// The steps of one row ([`quantize_step`] of each value) as bytes into
+/// `out`, 32 at a time with AVX2: the same multiply, add, rounding and
+/// bounds, then packed to bytes with saturation (the steps are whole
+/// numbers within 0..=255 already).
+///
+/// # Safety
+/// The CPU must have AVX2; `out` holds at least `row.len()` bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8], inverse: f32, zero: f32) {
+    use std::arch::x86_64::*;
+    assert!(out.len() >= row.len());
+    let (inv, zer) = (_mm256_set1_ps(inverse), _mm256_set1_ps(zero));
+    let (round, top) = (_mm256_set1_ps(ROUNDING), _mm256_set1_ps(ACTIVATION_STEPS));
+    let floor = _mm256_setzero_ps();
+    // A function, not a closure: a closure is compiled without the
+    // caller's target features, and its intrinsics would become calls.
+    #[inline(always)]
+    unsafe fn step(at: *const f32, c: [__m256; 5]) -> __m256i {
+        let [inv, zer, round, floor, top] = c;
+        let v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(at), inv), zer);
+        let v = _mm256_sub_ps(_mm256_add_ps(v, round), round);
+        // `max` first turns a NaN into 0, as `quantize_step` does.
+        _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, floor), top))
+    }
+    let c = [inv, zer, round, floor, top];
+    // `packs`/`packus` interleave the 128-bit halves; this puts the 32-bit
+    // groups of bytes back in order.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let mut src = row.chunks_exact(32);
+    let mut dst = out.chunks_exact_mut(32);
+    for (chunk, o) in (&mut src).zip(&mut dst) {
+        let p = chunk.as_ptr();
+        let low = _mm256_packs_epi32(step(p, c), step(p.add(8), c));
+        let high = _mm256_packs_epi32(step(p.add(16), c), step(p.add(24), c));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order);
+        _mm256_storeu_si256(o.as_mut_ptr().cast(), bytes);
+    }
+    let rest = src.remainder();
+    let done = row.len() - rest.len();
+    for (o, &v) in out[done..].iter_mut().zip(rest) {
+        *o = quantize_value(v, inverse, zero);
     }
 }
 
@@ -485,40 +578,85 @@ fn narrow_steps(steps: &[f32; LANES]) -> [u8; LANES] {
     }
 }
 
-simd_dispatch!(
-    fn quantize_rows(
-        rows: &[f32],
-        k: usize,
-        out: &mut [u8],
-        stride: usize,
-        scales: &mut [f32],
-        zeros: &mut [i32],
-    ) => quantize_rows_slice
-);
+/// [`quantize_rows_slice`] for the level in force ([`level`]), each
+/// level's build an `#[inline(never)]` function named after it (as
+/// `simd_dispatch` makes them, so that tests can inspect the machine code);
+/// the AVX-512 build runs the AVX2 loops.
+fn quantize_rows(
+    rows: &[f32],
+    k: usize,
+    out: &mut [u8],
+    stride: usize,
+    scales: &mut [f32],
+    zeros: &mut [i32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[inline(never)]
+        fn avx512(r: &[f32], k: usize, o: &mut [u8], s: usize, sc: &mut [f32], z: &mut [i32]) {
+            quantize_rows_slice::<true>(r, k, o, s, sc, z)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline(never)]
+        fn avx2(r: &[f32], k: usize, o: &mut [u8], s: usize, sc: &mut [f32], z: &mut [i32]) {
+            quantize_rows_slice::<true>(r, k, o, s, sc, z)
+        }
+        #[inline(never)]
+        fn baseline(r: &[f32], k: usize, o: &mut [u8], s: usize, sc: &mut [f32], z: &mut [i32]) {
+            quantize_rows_slice::<false>(r, k, o, s, sc, z)
+        }
+        match level() {
+            // SAFETY: `level` never exceeds what the CPU supports.
+            SimdLevel::Avx512 => unsafe { avx512(rows, k, out, stride, scales, zeros) },
+            // SAFETY: as above.
+            SimdLevel::Avx2 => unsafe { avx2(rows, k, out, stride, scales, zeros) },
+            _ => baseline(rows, k, out, stride, scales, zeros),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    quantize_rows_slice::<false>(rows, k, out, stride, scales, zeros)
+}
 
-/// `dst (m × n) = a · Wᵀ`, or `+=` when `accumulate`, spread over threads
-/// when large and `parallel`. The caller must not touch `dst` meanwhile.
+/// How a product's results go into `dst`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Write<'a> {
+    /// Added to what `dst` holds, rather than replacing it.
+    pub accumulate: bool,
+    /// A row (one value per column) added to every row of results, after
+    /// what `dst` holds and before the product: `(dst + bias) + a · Wᵀ`,
+    /// the bits of adding the bias to `dst` first, in the same pass.
+    pub bias: Option<&'a [f32]>,
+}
+
+/// `dst (m × n) = a · Wᵀ`, or `+=` when accumulating, with a bias when
+/// `write` has one, spread over threads when large and `parallel`. The
+/// caller must not touch `dst` meanwhile.
 pub(crate) fn product(
     dst: Dest,
     a: &QuantizedRows,
     w: &QuantizedWeight,
-    accumulate: bool,
+    write: Write<'_>,
     parallel: bool,
 ) {
     let (m, n) = (a.m, w.n);
     assert_eq!(a.k, w.k, "activations and weight differ in depth");
     assert!(dst.holds(m, n), "C is too small");
+    assert!(
+        write.bias.is_none_or(|b| b.len() >= n),
+        "the bias is too short"
+    );
     if m == 0 || n == 0 {
         return;
     }
     let panels = n.div_ceil(w.nr);
     if !parallel || !worth_threads(m * n * w.k) {
-        block_dispatch(dst, a, (0, m), w, (0, panels), accumulate);
+        block_dispatch(dst, a, (0, m), w, (0, panels), write);
         return;
     }
     block_tasks(m, MC, panels)
         .par_iter()
-        .for_each(|&(rows, cols)| block_dispatch(dst, a, rows, w, cols, accumulate));
+        .for_each(|&(rows, cols)| block_dispatch(dst, a, rows, w, cols, write));
 }
 
 /// A register tile: `sums[i·NR + j] = Σ a_i · panel_j` over the depth.
@@ -555,7 +693,7 @@ fn block<T: Int8Tile>(
     rows: (usize, usize),
     w: &QuantizedWeight,
     panels: (usize, usize),
-    accumulate: bool,
+    write: Write<'_>,
 ) {
     let (mr, nr) = (T::MR, T::NR);
     assert_eq!(w.nr, nr, "packed for another tile width");
@@ -585,6 +723,7 @@ fn block<T: Int8Tile>(
                 // kernel's instructions.
                 unsafe { T::tile(&starts, panel.as_ptr(), depth, &mut sums) };
                 let columns = p * nr..p * nr + cols;
+                let bias = write.bias.map(|b| &b[columns.clone()]);
                 let (w_scales, w_sums) = (&w.scales[columns.clone()], &w.sums[columns]);
                 for r in 0..tile_rows {
                     // SAFETY: row i + r < m and columns p·nr..+cols < n lie
@@ -597,7 +736,7 @@ fn block<T: Int8Tile>(
                         (a.scales[i + r], a.zeros[i + r]),
                         (w_scales, w_sums),
                         out,
-                        accumulate,
+                        (write.accumulate, bias),
                     );
                 }
                 i += mr;
@@ -608,25 +747,47 @@ fn block<T: Int8Tile>(
 }
 
 /// One row of a tile's integer sums scaled back to f32 into `out`:
-/// `sa · sw · (Σ qa·qw − za · Σ qw)`, added when `accumulate`. Plain
-/// multiplications and additions, so that every level gives the same bits.
+/// `sa · sw · (Σ qa·qw − za · Σ qw)`, added when `accumulate`, after the
+/// bias when there is one. Plain multiplications and additions, so that
+/// every level gives the same bits.
 #[inline(always)]
 fn scale_sums(
     sums: &[i32],
     (scale, zero): (f32, i32),
     (w_scales, w_sums): (&[f32], &[i32]),
     out: &mut [f32],
-    accumulate: bool,
+    (accumulate, bias): (bool, Option<&[f32]>),
 ) {
     let n = out.len();
     let (sums, w_scales, w_sums) = (&sums[..n], &w_scales[..n], &w_sums[..n]);
-    if accumulate {
-        for j in 0..n {
-            out[j] += (scale * w_scales[j]) * (sums[j] - zero * w_sums[j]) as f32;
+    // A function, not a closure, so that it keeps the caller's level.
+    #[inline(always)]
+    fn scaled(scale: f32, w_scale: f32, sum: i32, zero: i32, w_sum: i32) -> f32 {
+        (scale * w_scale) * (sum - zero * w_sum) as f32
+    }
+    match (accumulate, bias) {
+        (true, Some(bias)) => {
+            let bias = &bias[..n];
+            for j in 0..n {
+                let s = scaled(scale, w_scales[j], sums[j], zero, w_sums[j]);
+                out[j] = (out[j] + bias[j]) + s;
+            }
         }
-    } else {
-        for j in 0..n {
-            out[j] = (scale * w_scales[j]) * (sums[j] - zero * w_sums[j]) as f32;
+        (false, Some(bias)) => {
+            let bias = &bias[..n];
+            for j in 0..n {
+                out[j] = bias[j] + scaled(scale, w_scales[j], sums[j], zero, w_sums[j]);
+            }
+        }
+        (true, None) => {
+            for j in 0..n {
+                out[j] += scaled(scale, w_scales[j], sums[j], zero, w_sums[j]);
+            }
+        }
+        (false, None) => {
+            for j in 0..n {
+                out[j] = scaled(scale, w_scales[j], sums[j], zero, w_sums[j]);
+            }
         }
     }
 }
@@ -819,7 +980,7 @@ fn block_dispatch(
     rows: (usize, usize),
     w: &QuantizedWeight,
     panels: (usize, usize),
-    accumulate: bool,
+    write: Write<'_>,
 ) {
     #[inline(never)]
     fn int8_portable(
@@ -828,9 +989,9 @@ fn block_dispatch(
         rows: (usize, usize),
         w: &QuantizedWeight,
         panels: (usize, usize),
-        accumulate: bool,
+        write: Write<'_>,
     ) {
-        block::<PortableTile>(dst, a, rows, w, panels, accumulate)
+        block::<PortableTile>(dst, a, rows, w, panels, write)
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -842,9 +1003,9 @@ fn block_dispatch(
             rows: (usize, usize),
             w: &QuantizedWeight,
             panels: (usize, usize),
-            accumulate: bool,
+            write: Write<'_>,
         ) {
-            block::<VnniTile>(dst, a, rows, w, panels, accumulate)
+            block::<VnniTile>(dst, a, rows, w, panels, write)
         }
         #[target_feature(enable = "avx2")]
         #[inline(never)]
@@ -854,9 +1015,9 @@ fn block_dispatch(
             rows: (usize, usize),
             w: &QuantizedWeight,
             panels: (usize, usize),
-            accumulate: bool,
+            write: Write<'_>,
         ) {
-            block::<Avx2Tile>(dst, a, rows, w, panels, accumulate)
+            block::<Avx2Tile>(dst, a, rows, w, panels, write)
         }
         #[inline(never)]
         fn int8_sse2(
@@ -865,21 +1026,21 @@ fn block_dispatch(
             rows: (usize, usize),
             w: &QuantizedWeight,
             panels: (usize, usize),
-            accumulate: bool,
+            write: Write<'_>,
         ) {
-            block::<Sse2Tile>(dst, a, rows, w, panels, accumulate)
+            block::<Sse2Tile>(dst, a, rows, w, panels, write)
         }
         match w.kernel {
             // SAFETY: the kernel was chosen by `Int8Kernel::for_level`, which
             // checked that the CPU has its instructions.
-            Int8Kernel::Vnni => return unsafe { int8_vnni(dst, a, rows, w, panels, accumulate) },
+            Int8Kernel::Vnni => return unsafe { int8_vnni(dst, a, rows, w, panels, write) },
             // SAFETY: as above.
-            Int8Kernel::Avx2 => return unsafe { int8_avx2(dst, a, rows, w, panels, accumulate) },
-            Int8Kernel::Sse2 => return int8_sse2(dst, a, rows, w, panels, accumulate),
+            Int8Kernel::Avx2 => return unsafe { int8_avx2(dst, a, rows, w, panels, write) },
+            Int8Kernel::Sse2 => return int8_sse2(dst, a, rows, w, panels, write),
             Int8Kernel::Portable => {}
         }
     }
-    int8_portable(dst, a, rows, w, panels, accumulate)
+    int8_portable(dst, a, rows, w, panels, write)
 }
 
 #[cfg(test)]
@@ -904,14 +1065,101 @@ mod tests {
         rows.quantize(a, (m, k), w.kernel(), true);
         let mut c = vec![start; m * w.cols()];
         let n = w.cols();
-        product(Dest::new(&mut c, n), &rows, w, accumulate, true);
+        let write = Write {
+            accumulate,
+            bias: None,
+        };
+        product(Dest::new(&mut c, n), &rows, w, write, true);
         // One thread gives the same values.
         let mut serial = QuantizedRows::default();
         serial.quantize(a, (m, k), w.kernel(), false);
         let mut alone = vec![start; m * n];
-        product(Dest::new(&mut alone, n), &serial, w, accumulate, false);
+        product(Dest::new(&mut alone, n), &serial, w, write, false);
         assert_eq!(alone, c, "one thread and several differ");
         c
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_quantising_gives_the_same_bytes_as_sse2() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        for &(m, k) in &[(1, 1), (3, 31), (2, 32), (4, 33), (5, 384), (2, 1537)] {
+            let mut a: Vec<f32> = values(m * k, 3).iter().map(|v| v * 7.0 - 1.5).collect();
+            // Odd values: NaN and infinities are passed over or bounded,
+            // zero and ties land on the same step.
+            for (i, odd) in [f32::NAN, f32::INFINITY, -0.0, 0.5, f32::NEG_INFINITY]
+                .into_iter()
+                .enumerate()
+            {
+                if (i + 1) * 7 < a.len() && m > 2 {
+                    a[(i + 1) * 7] = odd;
+                }
+            }
+            let stride = k.div_ceil(GROUP) * GROUP;
+            let run = |wide: bool| {
+                let (mut out, mut scales, mut zeros) =
+                    (vec![7u8; m * stride], vec![0.0; m], vec![0; m]);
+                if wide {
+                    quantize_rows_slice::<true>(&a, k, &mut out, stride, &mut scales, &mut zeros);
+                } else {
+                    quantize_rows_slice::<false>(&a, k, &mut out, stride, &mut scales, &mut zeros);
+                }
+                (out, scales, zeros)
+            };
+            let (narrow, wide) = (run(false), run(true));
+            assert_eq!(narrow.0, wide.0, "{m} × {k}: bytes differ");
+            assert_eq!(narrow.1, wide.1, "{m} × {k}: scales differ");
+            assert_eq!(narrow.2, wide.2, "{m} × {k}: zero points differ");
+            assert!(
+                narrow.0.iter().any(|&b| b > 200) && narrow.0.iter().any(|&b| b < 50) || m * k < 40
+            );
+        }
+    }
+
+    #[test]
+    fn a_bias_in_the_same_pass_gives_the_bits_of_adding_it_first() {
+        let (m, n, k) = (9, 37, 70);
+        let a = values(m * k, 4);
+        let wf = values(n * k, 5);
+        let bias: Vec<f32> = values(n, 6).iter().map(|v| v * 3.0).collect();
+        let start = values(m * n, 7);
+        for kernel in Int8Kernel::available() {
+            let w = QuantizedWeight::for_kernel(&wf, n, k, kernel);
+            let mut rows = QuantizedRows::default();
+            rows.quantize(&a, (m, k), kernel, false);
+            for accumulate in [false, true] {
+                // The bias added first, then the product.
+                let mut first: Vec<f32> = if accumulate {
+                    start.clone()
+                } else {
+                    vec![0.0; m * n]
+                };
+                for row in first.chunks_mut(n) {
+                    for (v, b) in row.iter_mut().zip(&bias) {
+                        *v = if accumulate { *v + b } else { *b };
+                    }
+                }
+                let plain = Write {
+                    accumulate: true,
+                    bias: None,
+                };
+                product(Dest::new(&mut first, n), &rows, &w, plain, false);
+                let mut fused = if accumulate {
+                    start.clone()
+                } else {
+                    vec![f32::NAN; m * n]
+                };
+                let write = Write {
+                    accumulate,
+                    bias: Some(&bias),
+                };
+                product(Dest::new(&mut fused, n), &rows, &w, write, true);
+                assert_eq!(first, fused, "{}: accumulate {accumulate}", kernel.name());
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::checkpoint::WordTable;
-use super::int8::{self, Int8Kernel, QuantizedRows, QuantizedWeight};
+use super::int8::{self, Int8Kernel, QuantizedRows, QuantizedWeight, Write};
 use super::kernels;
 use super::matmul::{product, Dest, PackedB, RowsView};
 
@@ -164,14 +164,17 @@ fn row_block(t: usize) -> Option<usize> {
     (t >= threads * ROW_BLOCK).then_some(ROW_BLOCK)
 }
 
-/// Gives a workspace buffer `len` values. Its old contents are never
-/// needed, so a buffer that must grow is dropped and allocated afresh
-/// rather than copied over (tens of MiB for a large batch).
-fn set_len(buf: &mut Vec<f32>, len: usize) {
-    if buf.capacity() < len {
+/// Makes a workspace buffer hold at least `len` values. Its old contents
+/// are never needed, so a buffer that must grow is dropped and allocated
+/// afresh rather than copied over (tens of MiB for a large batch), and to
+/// the next power of two: batches differ in size, and each one a little
+/// larger than the last cost fresh memory to be mapped and cleared (5% of
+/// the int8 mode's time). Callers use the first `len` values.
+fn ensure_len(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
         *buf = Vec::new();
+        *buf = vec![0.0; len.next_power_of_two()];
     }
-    buf.resize(len, 0.0);
 }
 
 /// The packed CPU encoder.
@@ -219,12 +222,12 @@ impl PackedEncoder {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let ws = &mut *guard;
-        set_len(&mut ws.x, total * h);
-        set_len(&mut ws.qkv, total * 3 * h);
-        set_len(&mut ws.context, total * h);
-        set_len(&mut ws.inter, total * self.w.intermediate);
+        ensure_len(&mut ws.x, total * h);
+        ensure_len(&mut ws.qkv, total * 3 * h);
+        ensure_len(&mut ws.context, total * h);
+        ensure_len(&mut ws.inter, total * self.w.intermediate);
 
-        self.embed_tokens(texts, &mut ws.x);
+        self.embed_tokens(texts, &mut ws.x[..total * h]);
         let spans: Vec<(usize, usize)> = texts
             .iter()
             .scan(0, |start, t| {
@@ -303,13 +306,19 @@ impl PackedEncoder {
     ) {
         let rows = x.len() / self.w.hidden;
         let eps = self.w.eps;
-        kernels::add_rows(x, &l.attn_out_b);
-        linear(x, context, &l.attn_out, rows, true, q, parallel);
+        linear(
+            x,
+            context,
+            &l.attn_out,
+            rows,
+            bias(&l.attn_out_b, true),
+            q,
+            parallel,
+        );
         kernels::layer_norm_dispatch(x, &l.attn_norm_w, &l.attn_norm_b, eps);
-        linear(inter, x, &l.inter, rows, false, q, parallel);
+        linear(inter, x, &l.inter, rows, Write::default(), q, parallel);
         kernels::bias_activation_dispatch(inter, &l.inter_b, self.w.activation);
-        kernels::add_rows(x, &l.out_b);
-        linear(x, inter, &l.out, rows, true, q, parallel);
+        linear(x, inter, &l.out, rows, bias(&l.out_b, true), q, parallel);
         kernels::layer_norm_dispatch(x, &l.out_norm_w, &l.out_norm_b, eps);
     }
 
@@ -369,15 +378,17 @@ impl PackedEncoder {
     }
 }
 
-/// `dst (rows × n) = a (rows × k) · Wᵀ`, or `+=` when `accumulate`, for a
-/// packed weight `W` (n × k), on several threads when `parallel`; an int8
-/// weight quantises `a` into `quantized` first.
+/// `dst (rows × n) = a (rows × k) · Wᵀ`, or `+=` when `write` accumulates,
+/// with `write`'s bias added first (`(dst + bias) + a · Wᵀ`), for a packed
+/// weight `W` (n × k), on several threads when `parallel`. An int8 weight
+/// quantises `a` into `quantized` first and adds the bias as it writes
+/// each result; in f32 the bias is added to `dst` beforehand.
 fn linear(
     dst: &mut [f32],
     a: &[f32],
     w: &LinearWeight,
     rows: usize,
-    accumulate: bool,
+    write: Write<'_>,
     quantized: &mut QuantizedRows,
     parallel: bool,
 ) {
@@ -386,11 +397,21 @@ fn linear(
         LinearWeight::Int8(w) => {
             let (k, n) = (w.rows(), w.cols());
             quantized.quantize(&a[..rows * k], (rows, k), w.kernel(), parallel);
-            int8::product(Dest::new(dst, n), quantized, w, accumulate, parallel);
+            int8::product(Dest::new(dst, n), quantized, w, write, parallel);
             return;
         }
     };
     let (k, n) = (w.rows(), w.cols());
+    let mut accumulate = write.accumulate;
+    if let Some(bias) = write.bias {
+        let dst = &mut dst[..rows * n];
+        if accumulate {
+            kernels::add_rows(dst, bias);
+        } else {
+            fill_rows(dst, bias);
+        }
+        accumulate = true;
+    }
     product(
         Dest::new(dst, n),
         RowsView {
@@ -408,8 +429,16 @@ fn linear(
 /// Wᵀ`, the product on several threads when `parallel`.
 fn project_qkv(l: &PackedLayer, x: &[f32], qkv: &mut [f32], q: &mut QuantizedRows, parallel: bool) {
     let rows = qkv.len() / l.qkv_b.len().max(1);
-    fill_rows(qkv, &l.qkv_b);
-    linear(qkv, x, &l.qkv, rows, true, q, parallel);
+    linear(qkv, x, &l.qkv, rows, bias(&l.qkv_b, false), q, parallel);
+}
+
+/// Writing a product's results after `bias`, replacing or adding to what
+/// is there.
+fn bias(bias: &[f32], accumulate: bool) -> Write<'_> {
+    Write {
+        accumulate,
+        bias: Some(bias),
+    }
 }
 
 /// Every row of `dst` becomes `row`.
