@@ -164,27 +164,28 @@ fn markup_tag(text: &str) -> (Option<String>, usize) {
 /// For text starting with `&`: the character a reference there stands for
 /// and the reference's length.
 fn character_reference(text: &str) -> (Option<String>, usize) {
-    let Some(end) = text.get(..text.len().min(12)).and_then(|t| t.find(';')) else {
+    // The longest name, `CounterClockwiseContourIntegral`, has 31 letters.
+    let window = text.floor_char_boundary(text.len().min(40));
+    let Some(end) = text[..window].find(';') else {
         return (None, 0);
     };
     let name = &text[1..end];
-    let c = match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        "nbsp" => Some(' '),
-        "ndash" => Some('–'),
-        "mdash" => Some('—'),
-        _ => name
+    let decoded = match name {
+        "nbsp" => Some(" ".to_string()),
+        _ if name.starts_with('#') => name
             .strip_prefix("#x")
             .or_else(|| name.strip_prefix("#X"))
             .and_then(|hex| u32::from_str_radix(hex, 16).ok())
             .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
-            .and_then(char::from_u32),
+            .and_then(char::from_u32)
+            .map(String::from),
+        // Every name of HTML5's table (`&eacute;`, `&alpha;`, `&le;`, …).
+        _ => html_escape::NAMED_ENTITIES
+            .binary_search_by(|(n, _)| n.cmp(&name.as_bytes()))
+            .ok()
+            .map(|at| html_escape::NAMED_ENTITIES[at].1.to_string()),
     };
-    (c.map(String::from), end + 1)
+    (decoded, end + 1)
 }
 
 /// Removes and returns the first field whose name matches one of `aliases`.
@@ -538,11 +539,20 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(paper.title, "Deep learning & the 13C – x < y");
-        assert_eq!(
-            paper.abstract_text,
-            "Abstract We show x < y > z ét&eacute;."
-        );
+        assert_eq!(paper.abstract_text, "Abstract We show x < y > z été.");
         assert_eq!(strip_markup("a <b>b</b> & c"), "a b & c");
+        // Every named reference of HTML5; unknown names and a lone `&` stay.
+        assert_eq!(
+            strip_markup(
+                "&alpha;&le;&beta; &Aacute;ngstr&ouml;m &CounterClockwiseContourIntegral;"
+            ),
+            "α≤β Ángström ∳"
+        );
+        assert_eq!(
+            strip_markup("AT&T; R&D &notaname; &amp no semicolon; caf&eacute"),
+            "AT&T; R&D &notaname; &amp no semicolon; caf&eacute"
+        );
+        assert_eq!(strip_markup("ü&uuml;&#xFC;&#252;"), "üüüü");
     }
 
     #[test]
