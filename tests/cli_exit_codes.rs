@@ -170,3 +170,24 @@ fn every_command_exits_as_documented() {
     assert_eq!(status(&store, &[]), 2);
     assert_eq!(status(&store, &["frobnicate"]), 2);
 }
+
+#[test]
+fn inputs_that_cannot_be_opened_make_no_new_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let missing = dir.path().join("mistyped.jsonl");
+    let out = relate_in(&store, &["ingest", missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mistyped.jsonl: cannot open"), "{stderr}");
+    assert!(stderr.contains("no library was made"), "{stderr}");
+    assert!(!store.exists(), "a library folder was left behind");
+
+    // One input that opens is enough to make the library.
+    let good = dir.path().join("papers.jsonl");
+    fs::write(&good, PAPERS).unwrap();
+    let args = ["ingest", missing.to_str().unwrap(), good.to_str().unwrap()];
+    assert_eq!(status(&store, &args), 1, "one input was missing");
+    assert!(store.join("library.sqlite").exists());
+    assert_eq!(status(&store, &["similar", "a1"]), 0);
+}

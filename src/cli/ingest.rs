@@ -2,7 +2,7 @@
 //! summary printed at the end. The pipeline itself (read, classify, embed,
 //! store in batches) is [`relate::ingest`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -347,6 +347,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     }
     let options = args.model.options();
     let store_dir = args.store.dir()?;
+    if !Library::exists(&store_dir) {
+        refuse_when_nothing_opens(&args.paths, &store_dir)?;
+    }
     let mut library = match ModelFolder::open(&options.model_dir) {
         Ok(folder) => {
             let model = ModelInfo {
@@ -461,6 +464,29 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Complete
     })
+}
+
+/// Fails, saying why, when not one of `paths` can be opened, before a new
+/// library is made for them (a mistyped path left an empty library
+/// behind). Standard input always counts as one that opens.
+fn refuse_when_nothing_opens(paths: &[PathBuf], store_dir: &Path) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for path in paths {
+        if relate::corpus::is_stdin(path) {
+            return Ok(());
+        }
+        match std::fs::File::open(path) {
+            Ok(_) => return Ok(()),
+            Err(e) => problems.push((path, relate::Error::io("cannot open", path, e))),
+        }
+    }
+    for (path, problem) in problems {
+        eprintln!("relate: {}: {problem}", path.display());
+    }
+    anyhow::bail!(
+        "no input could be read (see above); no library was made at {}",
+        store_dir.display()
+    )
 }
 
 /// Opens the library for papers that bring their vectors, when the model

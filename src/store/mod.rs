@@ -158,13 +158,18 @@ impl Library {
         };
         // A folder with neither file holds no library: it is left as found,
         // without a lock file.
-        if !dir.is_dir() || !(dir.join(DATABASE_FILE).exists() || dir.join(MANIFEST_FILE).exists())
-        {
+        if !Self::exists(dir) {
             return Err(missing());
         }
         let lock = take_write_lock(dir, wait)?;
         let library = Self::load(dir, true)?.ok_or_else(missing)?;
         Self::writer(library, lock)
+    }
+
+    /// Whether `dir` holds a library (its database or its manifest), as
+    /// found now, without opening it.
+    pub fn exists(dir: &Path) -> bool {
+        dir.is_dir() && (dir.join(DATABASE_FILE).exists() || dir.join(MANIFEST_FILE).exists())
     }
 
     /// Upgrades a library that does not record its model's fingerprint
