@@ -31,7 +31,7 @@ for l in open(sys.argv[1]): print(json.dumps({"text": json.loads(l)["text"]}))' 
 done >"$input"
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores, $THREADS threads)"
-echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|avx512f|avx512_vnni|avx512vl|avx512bw)$' | tr '\n' ' ')"
+echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|avx512f|avx512_vnni|avx512vl|avx512bw|avx_vnni)$' | tr '\n' ' ')"
 
 levels=()
 for level in baseline avx2 avx512; do
@@ -48,6 +48,13 @@ for run in $(seq "$RUNS"); do
       RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
         --dtype "$dtype" --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
     done
+    if [ "$level" = avx2 ] && grep -qw avx_vnni /proc/cpuinfo; then
+      # The int8 mode of an AVX2 CPU without AVX-VNNI (most AMD CPUs before
+      # Zen 4, Intel's before 2021).
+      RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level RELATE_INT8_KERNEL=avx2 \
+        target/release/relate embed --device cpu --dtype int8 --model "$MODEL" -i "$input" \
+        2>&1 >/dev/null | tail -n 1
+    fi
   done
   echo -n "(best instructions) "
   HF_HUB_OFFLINE=1 "$PYTHON" benches/sentence_transformers_speed.py "$MODEL" "$TEXTS" "$REPEAT" 16 "$THREADS" 2>/dev/null

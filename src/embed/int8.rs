@@ -6,9 +6,11 @@
 //! row that is mostly positive, as after GELU, keeps all 256 steps). A
 //! product sums byte × byte into 32-bit integers exactly, so every kernel
 //! gives the same sums and therefore the same vectors: AVX-512 VNNI
-//! (`vpdpbusd`, 64 multiply-adds an instruction), AVX2 (`vpmaddubsw` then
-//! `vpmaddwd`), SSE2 (`pmaddwd` on values widened to 16 bits) and a
-//! portable one elsewhere. Each sum is scaled back to f32 as
+//! (`vpdpbusd`, 64 multiply-adds an instruction), AVX-VNNI (the same on
+//! 256-bit registers, for CPUs with AVX2 and no AVX-512), AVX2
+//! (`vpmaddubsw` then `vpmaddwd`), SSE2 (`pmaddwd` on values widened to 16
+//! bits) and a portable one elsewhere. `RELATE_INT8_KERNEL` caps the
+//! choice, as `RELATE_SIMD` caps the level. Each sum is scaled back to f32 as
 //! `c (+)= sa · sw · (Σ qa·qw − za · Σ qw)`.
 //!
 //! AVX2's `vpmaddubsw` adds each pair of neighbouring products into 16 bits
@@ -55,6 +57,10 @@ const ROUNDING: f32 = 12_582_912.0;
 pub(crate) enum Int8Kernel {
     /// AVX-512 with VNNI: 8 rows × 32 columns.
     Vnni,
+    /// AVX-VNNI (the VEX form of `vpdpbusd`, on CPUs with AVX2 but no
+    /// AVX-512, such as Intel's client cores since 2021): 4 rows × 16
+    /// columns.
+    AvxVnni,
     /// AVX2: 4 rows × 16 columns.
     Avx2,
     /// SSE2, the x86-64 baseline: 4 rows × 8 columns.
@@ -66,42 +72,95 @@ pub(crate) enum Int8Kernel {
 }
 
 impl Int8Kernel {
-    /// The kernel for a SIMD level on this CPU: VNNI needs AVX-512 with
-    /// VNNI and BW; an AVX-512 CPU without VNNI runs the AVX2 kernel.
-    pub(crate) fn for_level(level: SimdLevel) -> Self {
+    /// The kernel for a SIMD level on this CPU, never above `cap` (see
+    /// [`Int8Kernel::cap_from_env`]): VNNI needs AVX-512 with VNNI and BW;
+    /// at the AVX2 level (or on an AVX-512 CPU without VNNI), AVX-VNNI
+    /// where the CPU has it, else the AVX2 kernel.
+    fn for_level(level: SimdLevel, cap: Option<Int8Kernel>) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
+            let allowed = |k: Int8Kernel| cap.is_none_or(|c| k.rank() <= c.rank());
             if level >= SimdLevel::Avx512
                 && std::arch::is_x86_feature_detected!("avx512vnni")
                 && std::arch::is_x86_feature_detected!("avx512bw")
+                && allowed(Int8Kernel::Vnni)
             {
                 return Int8Kernel::Vnni;
             }
-            if level >= SimdLevel::Avx2 {
+            if level >= SimdLevel::Avx2
+                && std::arch::is_x86_feature_detected!("avxvnni")
+                && allowed(Int8Kernel::AvxVnni)
+            {
+                return Int8Kernel::AvxVnni;
+            }
+            if level >= SimdLevel::Avx2 && allowed(Int8Kernel::Avx2) {
                 return Int8Kernel::Avx2;
             }
             Int8Kernel::Sse2
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = level;
+            let _ = (level, cap);
             Int8Kernel::Portable
         }
     }
 
-    /// The kernel in force (see [`crate::simd::level`]).
+    /// The kernel in force: the best for the SIMD level in force (see
+    /// [`crate::simd::level`]), capped by `RELATE_INT8_KERNEL`.
     pub(crate) fn current() -> Self {
-        Int8Kernel::for_level(level())
+        Int8Kernel::for_level(level(), Int8Kernel::cap_from_env())
+    }
+
+    /// The cap that `RELATE_INT8_KERNEL` sets (`vnni`, `avx-vnni`, `avx2`
+    /// or `sse2`), so that a CPU with VNNI can show the speed of one
+    /// without it; a value not known is reported once and ignored.
+    fn cap_from_env() -> Option<Int8Kernel> {
+        static CAP: std::sync::OnceLock<Option<Int8Kernel>> = std::sync::OnceLock::new();
+        *CAP.get_or_init(|| {
+            let value = std::env::var("RELATE_INT8_KERNEL").ok()?;
+            let value = value.trim();
+            let known = [
+                Int8Kernel::Vnni,
+                Int8Kernel::AvxVnni,
+                Int8Kernel::Avx2,
+                Int8Kernel::Sse2,
+            ];
+            let found = known
+                .into_iter()
+                .find(|k| k.name().eq_ignore_ascii_case(value));
+            if found.is_none() && !value.is_empty() {
+                eprintln!(
+                    "warning: RELATE_INT8_KERNEL: {value:?} is none of vnni, avx-vnni, avx2, \
+                     sse2; ignored"
+                );
+            }
+            found
+        })
+    }
+
+    /// Order from the plainest kernel up.
+    #[cfg(target_arch = "x86_64")]
+    fn rank(self) -> u8 {
+        match self {
+            Int8Kernel::Portable => 0,
+            Int8Kernel::Sse2 => 1,
+            Int8Kernel::Avx2 => 2,
+            Int8Kernel::AvxVnni => 3,
+            Int8Kernel::Vnni => 4,
+        }
     }
 
     /// Every kernel this CPU can run.
     #[cfg(test)]
     pub(crate) fn available() -> Vec<Self> {
         let mut kernels = vec![Int8Kernel::Portable];
+        let caps = [None, Some(Int8Kernel::Avx2)];
         for l in SimdLevel::available() {
-            let k = Int8Kernel::for_level(l);
-            if !kernels.contains(&k) {
-                kernels.push(k);
+            for cap in caps {
+                let k = Int8Kernel::for_level(l, cap);
+                if !kernels.contains(&k) {
+                    kernels.push(k);
+                }
             }
         }
         kernels
@@ -111,6 +170,7 @@ impl Int8Kernel {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Int8Kernel::Vnni => "vnni",
+            Int8Kernel::AvxVnni => "avx-vnni",
             Int8Kernel::Avx2 => "avx2",
             Int8Kernel::Sse2 => "sse2",
             Int8Kernel::Portable => "portable",
@@ -136,7 +196,7 @@ impl Int8Kernel {
     fn tile_shape(self) -> (usize, usize) {
         match self {
             Int8Kernel::Vnni => (8, 32),
-            Int8Kernel::Avx2 => (4, 16),
+            Int8Kernel::AvxVnni | Int8Kernel::Avx2 => (4, 16),
             Int8Kernel::Sse2 => (4, 8),
             Int8Kernel::Portable => (4, 8),
         }
@@ -879,6 +939,51 @@ impl Int8Tile for Avx2Tile {
     }
 }
 
+/// The AVX-VNNI tile: the AVX2 tile's shape and packing, with the VEX form
+/// of `vpdpbusd` doing in one instruction what `vpmaddubsw`, `vpmaddwd`
+/// and `vpaddd` do there.
+#[cfg(target_arch = "x86_64")]
+struct AvxVnniTile;
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tile for AvxVnniTile {
+    const MR: usize = 4;
+    const NR: usize = 16;
+    type A = u8;
+    type B = i8;
+
+    fn activations(a: &QuantizedRows) -> &[u8] {
+        &a.bytes
+    }
+
+    fn weights(w: &QuantizedWeight) -> &[i8] {
+        &w.bytes
+    }
+
+    #[inline(always)]
+    unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
+        use std::arch::x86_64::*;
+        let mut acc = [[_mm256_setzero_si256(); 2]; 4];
+        let mut bp = panel as *const __m256i;
+        for g in 0..depth / GROUP {
+            let b0 = _mm256_loadu_si256(bp);
+            let b1 = _mm256_loadu_si256(bp.add(1));
+            for i in 0..4 {
+                let a =
+                    _mm256_set1_epi32((starts[i].add(g * GROUP) as *const i32).read_unaligned());
+                acc[i][0] = _mm256_dpbusd_avx_epi32(acc[i][0], a, b0);
+                acc[i][1] = _mm256_dpbusd_avx_epi32(acc[i][1], a, b1);
+            }
+            bp = bp.add(2);
+        }
+        for i in 0..4 {
+            let out = sums.as_mut_ptr().add(i * 16) as *mut __m256i;
+            _mm256_storeu_si256(out, acc[i][0]);
+            _mm256_storeu_si256(out.add(1), acc[i][1]);
+        }
+    }
+}
+
 /// The SSE2 tile (the x86-64 baseline, which has no `pmaddubsw`): 4 rows ×
 /// 8 columns of `pmaddwd`, which multiplies 16-bit words and adds each pair
 /// into 32 bits.
@@ -1007,6 +1112,18 @@ fn block_dispatch(
         ) {
             block::<VnniTile>(dst, a, rows, w, panels, write)
         }
+        #[target_feature(enable = "avx2,avxvnni")]
+        #[inline(never)]
+        fn int8_avx_vnni(
+            dst: Dest,
+            a: &QuantizedRows,
+            rows: (usize, usize),
+            w: &QuantizedWeight,
+            panels: (usize, usize),
+            write: Write<'_>,
+        ) {
+            block::<AvxVnniTile>(dst, a, rows, w, panels, write)
+        }
         #[target_feature(enable = "avx2")]
         #[inline(never)]
         fn int8_avx2(
@@ -1034,6 +1151,8 @@ fn block_dispatch(
             // SAFETY: the kernel was chosen by `Int8Kernel::for_level`, which
             // checked that the CPU has its instructions.
             Int8Kernel::Vnni => return unsafe { int8_vnni(dst, a, rows, w, panels, write) },
+            // SAFETY: as above.
+            Int8Kernel::AvxVnni => return unsafe { int8_avx_vnni(dst, a, rows, w, panels, write) },
             // SAFETY: as above.
             Int8Kernel::Avx2 => return unsafe { int8_avx2(dst, a, rows, w, panels, write) },
             Int8Kernel::Sse2 => return int8_sse2(dst, a, rows, w, panels, write),
