@@ -468,15 +468,23 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
 
 /// Fails, saying why, when not one of `paths` can be opened, before a new
 /// library is made for them (a mistyped path left an empty library
-/// behind). Standard input always counts as one that opens.
+/// behind). Standard input, and anything that is not a plain file (a
+/// named pipe, which opening would consume), count as inputs that open.
 fn refuse_when_nothing_opens(paths: &[PathBuf], store_dir: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for path in paths {
         if relate::corpus::is_stdin(path) {
             return Ok(());
         }
-        match std::fs::File::open(path) {
-            Ok(_) => return Ok(()),
+        let opened = std::fs::metadata(path).and_then(|meta| {
+            if meta.is_file() {
+                std::fs::File::open(path).map(drop)
+            } else {
+                Ok(())
+            }
+        });
+        match opened {
+            Ok(()) => return Ok(()),
             Err(e) => problems.push((path, relate::Error::io("cannot open", path, e))),
         }
     }
