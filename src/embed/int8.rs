@@ -891,14 +891,17 @@ impl Int8Tile for PortableTile {
     }
 }
 
-/// The AVX2 tile: 4 rows × 16 columns; `vpmaddubsw` multiplies bytes and
-/// adds neighbouring pairs into 16 bits (never saturating, see the module's
-/// notes), `vpmaddwd` by ones adds those pairs into 32.
+/// The 256-bit tile: 4 rows × 16 columns. With AVX2 (`VNNI` false),
+/// `vpmaddubsw` multiplies bytes and adds neighbouring pairs into 16 bits
+/// (never saturating, see the module's notes), `vpmaddwd` by ones adds
+/// those pairs into 32 and `vpaddd` into the sums; with AVX-VNNI (the VEX
+/// form of `vpdpbusd`) one instruction does all three. Same packing, same
+/// sums.
 #[cfg(target_arch = "x86_64")]
-struct Avx2Tile;
+struct YmmTile<const VNNI: bool>;
 
 #[cfg(target_arch = "x86_64")]
-impl Int8Tile for Avx2Tile {
+impl<const VNNI: bool> Int8Tile for YmmTile<VNNI> {
     const MR: usize = 4;
     const NR: usize = 16;
     type A = u8;
@@ -919,60 +922,18 @@ impl Int8Tile for Avx2Tile {
         let mut acc = [[_mm256_setzero_si256(); 2]; 4];
         let mut bp = panel as *const __m256i;
         for g in 0..depth / GROUP {
-            let b0 = _mm256_loadu_si256(bp);
-            let b1 = _mm256_loadu_si256(bp.add(1));
+            let b = [_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1))];
             for i in 0..4 {
                 let a =
                     _mm256_set1_epi32((starts[i].add(g * GROUP) as *const i32).read_unaligned());
-                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones);
-                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones);
-                acc[i][0] = _mm256_add_epi32(acc[i][0], p0);
-                acc[i][1] = _mm256_add_epi32(acc[i][1], p1);
-            }
-            bp = bp.add(2);
-        }
-        for i in 0..4 {
-            let out = sums.as_mut_ptr().add(i * 16) as *mut __m256i;
-            _mm256_storeu_si256(out, acc[i][0]);
-            _mm256_storeu_si256(out.add(1), acc[i][1]);
-        }
-    }
-}
-
-/// The AVX-VNNI tile: the AVX2 tile's shape and packing, with the VEX form
-/// of `vpdpbusd` doing in one instruction what `vpmaddubsw`, `vpmaddwd`
-/// and `vpaddd` do there.
-#[cfg(target_arch = "x86_64")]
-struct AvxVnniTile;
-
-#[cfg(target_arch = "x86_64")]
-impl Int8Tile for AvxVnniTile {
-    const MR: usize = 4;
-    const NR: usize = 16;
-    type A = u8;
-    type B = i8;
-
-    fn activations(a: &QuantizedRows) -> &[u8] {
-        &a.bytes
-    }
-
-    fn weights(w: &QuantizedWeight) -> &[i8] {
-        &w.bytes
-    }
-
-    #[inline(always)]
-    unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
-        use std::arch::x86_64::*;
-        let mut acc = [[_mm256_setzero_si256(); 2]; 4];
-        let mut bp = panel as *const __m256i;
-        for g in 0..depth / GROUP {
-            let b0 = _mm256_loadu_si256(bp);
-            let b1 = _mm256_loadu_si256(bp.add(1));
-            for i in 0..4 {
-                let a =
-                    _mm256_set1_epi32((starts[i].add(g * GROUP) as *const i32).read_unaligned());
-                acc[i][0] = _mm256_dpbusd_avx_epi32(acc[i][0], a, b0);
-                acc[i][1] = _mm256_dpbusd_avx_epi32(acc[i][1], a, b1);
+                for j in 0..2 {
+                    acc[i][j] = if VNNI {
+                        _mm256_dpbusd_avx_epi32(acc[i][j], a, b[j])
+                    } else {
+                        let pairs = _mm256_maddubs_epi16(a, b[j]);
+                        _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(pairs, ones))
+                    };
+                }
             }
             bp = bp.add(2);
         }
@@ -1122,7 +1083,7 @@ fn block_dispatch(
             panels: (usize, usize),
             write: Write<'_>,
         ) {
-            block::<AvxVnniTile>(dst, a, rows, w, panels, write)
+            block::<YmmTile<true>>(dst, a, rows, w, panels, write)
         }
         #[target_feature(enable = "avx2")]
         #[inline(never)]
@@ -1134,7 +1095,7 @@ fn block_dispatch(
             panels: (usize, usize),
             write: Write<'_>,
         ) {
-            block::<Avx2Tile>(dst, a, rows, w, panels, write)
+            block::<YmmTile<false>>(dst, a, rows, w, panels, write)
         }
         #[inline(never)]
         fn int8_sse2(
