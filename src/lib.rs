@@ -22,6 +22,7 @@ pub mod markup;
 pub mod paper_filter;
 pub mod query;
 pub mod recommend;
+pub mod same_paper;
 pub mod serve;
 pub mod simd;
 pub mod store;

@@ -5,6 +5,8 @@
 //! current); it prints nothing. With [`Rank::Hybrid`] the dense hits are
 //! fused with BM25 hits over titles and abstracts (see [`crate::lexical`]):
 //! `similar` searches the paper's title words, `search` the text's words.
+//! Each paper is listed once: copies of it under other ids (from other
+//! sources) are named in its row, not listed (see [`crate::same_paper`]).
 
 use serde::Serialize;
 
@@ -13,6 +15,7 @@ use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
 use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
+use crate::same_paper::{PaperKey, Shown};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -59,6 +62,11 @@ pub struct ResultRow {
     /// library as it is now (never a stale one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<TopicTag>,
+    /// Ids of other copies of this paper in the library (the same title
+    /// and close vectors, from another source), which the results leave
+    /// out (see [`crate::same_paper`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
 }
 
 impl ResultRow {
@@ -75,6 +83,7 @@ impl ResultRow {
             date: paper.date,
             url: paper.url,
             topic,
+            copies: Vec::new(),
         }
     }
 }
@@ -246,14 +255,53 @@ pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
     match library.find_by_title(input)? {
         TitleMatch::Exact(paper) => found(library, paper, "title"),
         TitleMatch::Closest(paper) => found(library, paper, "closest title"),
-        TitleMatch::Ambiguous(candidates) => Err(Error::AmbiguousPaper {
-            query: input.to_string(),
-            candidates: candidates.into_iter().map(|p| (p.id, p.title)).collect(),
-        }),
+        TitleMatch::Ambiguous(candidates) => match one_paper(library, &candidates)? {
+            Some(i) => found(library, candidates[i].clone(), "title"),
+            None => Err(Error::AmbiguousPaper {
+                query: input.to_string(),
+                candidates: candidates.into_iter().map(|p| (p.id, p.title)).collect(),
+            }),
+        },
         TitleMatch::NotFound => Err(Error::PaperNotFound {
             query: input.to_string(),
         }),
     }
+}
+
+/// When every candidate is a copy of one paper (see [`crate::same_paper`]),
+/// the one to answer for: the first whose id its source gave (an arXiv id,
+/// a DOI) rather than one made from its title.
+fn one_paper(library: &Library, candidates: &[Paper]) -> Result<Option<usize>> {
+    let Some(first) = candidates.first() else {
+        return Ok(None);
+    };
+    let view = library.vectors()?;
+    let mut vectors = Vec::with_capacity(candidates.len());
+    for paper in candidates {
+        match library
+            .slot_of(&paper.id)?
+            .and_then(|slot| view.vector(slot))
+        {
+            Some(v) => vectors.push(v),
+            None => return Ok(None),
+        }
+    }
+    let key = PaperKey::of(first);
+    let all_copies = candidates
+        .iter()
+        .zip(&vectors)
+        .skip(1)
+        .all(|(paper, v)| key.same_paper(vectors[0], &PaperKey::of(paper), v));
+    if !all_copies {
+        return Ok(None);
+    }
+    let made_from_title = |p: &Paper| p.id.starts_with(crate::corpus::TITLE_ID_PREFIX);
+    Ok(Some(
+        candidates
+            .iter()
+            .position(|p| !made_from_title(p))
+            .unwrap_or(0),
+    ))
 }
 
 fn found(library: &Library, paper: Paper, matched_by: &'static str) -> Result<Resolved> {
@@ -317,15 +365,22 @@ pub fn similar_in(
         (Some(saved), Some(path)) => saved.contains(path, slot),
         _ => true,
     };
-    let hits = ranked_hits(
+    // Copies of the paper asked about (under other ids) are not related
+    // papers: they are left out like the paper itself.
+    let mut asked = Shown::new();
+    asked.add(PaperKey::of(&resolved.paper), vector);
+    let results = distinct_rows(
         library,
         searcher,
-        vector,
-        &resolved.paper.title,
-        k,
-        Some(resolved.slot),
-        &keep,
-        rank,
+        Wanted {
+            vector,
+            text: &resolved.paper.title,
+            k,
+            exclude: Some(resolved.slot),
+            keep: &keep,
+            rank,
+        },
+        asked,
     )?;
     Ok(Answer {
         query: QueryInfo {
@@ -338,7 +393,7 @@ pub fn similar_in(
             rank: rank.name(),
             k,
         },
-        results: rows(library, searcher, &hits)?,
+        results,
     })
 }
 
@@ -406,7 +461,15 @@ pub fn search_vector_in(
         (Some(saved), Some(path)) => saved.contains(path, slot),
         _ => true,
     };
-    let hits = ranked_hits(library, searcher, vector, text, k, None, &keep, rank)?;
+    let wanted = Wanted {
+        vector,
+        text,
+        k,
+        exclude: None,
+        keep: &keep,
+        rank,
+    };
+    let results = distinct_rows(library, searcher, wanted, Shown::new())?;
     Ok(Answer {
         query: QueryInfo {
             kind: "search",
@@ -418,7 +481,7 @@ pub fn search_vector_in(
             rank: rank.name(),
             k,
         },
-        results: rows(library, searcher, &hits)?,
+        results,
     })
 }
 
@@ -490,23 +553,79 @@ fn ranked_hits(
         .collect())
 }
 
-fn rows(library: &Library, searcher: &Searcher, hits: &[Hit]) -> Result<Vec<ResultRow>> {
-    let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
-    let papers = library.papers_by_slots(&slots)?;
-    let topics = searcher.topics();
-    Ok(papers
-        .into_iter()
-        .zip(hits)
-        .enumerate()
-        .map(|(i, (paper, hit))| ResultRow {
-            lexical_rank: hit.lexical_rank,
-            fused: hit.fused,
-            ..ResultRow::from_paper(
-                i + 1,
-                paper,
-                hit.score,
-                topics.and_then(|t| t.tag(hit.slot)),
-            )
-        })
-        .collect())
+/// What a query asks the index for: the best `k` slots for `vector` (and,
+/// with hybrid ranking, for the words of `text`), leaving out `exclude` and
+/// slots `keep` refuses.
+struct Wanted<'a> {
+    vector: &'a [f32],
+    text: &'a str,
+    k: usize,
+    exclude: Option<u32>,
+    keep: &'a dyn Fn(u32) -> bool,
+    rank: Rank,
+}
+
+/// Hits asked for beyond `k`, so that leaving out copies of a paper
+/// rarely needs a second search.
+const COPIES_MARGIN: usize = 8;
+
+/// The rows of the best `wanted.k` papers, each paper once: a hit that is a
+/// copy of a row above it (see [`crate::same_paper`]) is named in that
+/// row's `copies`, and one that is a copy of a paper in `asked` (the paper
+/// a query is about) is left out. Searches deeper while copies leave fewer
+/// than `k` rows and more papers are left.
+fn distinct_rows(
+    library: &Library,
+    searcher: &Searcher,
+    wanted: Wanted,
+    asked: Shown,
+) -> Result<Vec<ResultRow>> {
+    let k = wanted.k;
+    let asked_len = asked.len();
+    let mut depth = k.saturating_add(COPIES_MARGIN);
+    loop {
+        let hits = ranked_hits(
+            library,
+            searcher,
+            wanted.vector,
+            wanted.text,
+            depth,
+            wanted.exclude,
+            wanted.keep,
+            wanted.rank,
+        )?;
+        let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
+        let papers = library.papers_by_slots(&slots)?;
+        let topics = searcher.topics();
+        let mut shown = asked.clone();
+        let mut rows: Vec<ResultRow> = Vec::with_capacity(k);
+        for (paper, hit) in papers.into_iter().zip(&hits) {
+            let key = PaperKey::of(&paper);
+            let vector = searcher.vector(hit.slot).unwrap_or(&[]);
+            match shown.copy_of(&key, vector) {
+                Some(i) if i < asked_len => continue,
+                Some(i) => {
+                    rows[i - asked_len].copies.push(paper.id);
+                    continue;
+                }
+                None if rows.len() == k => continue,
+                None => {}
+            }
+            shown.add(key, vector);
+            rows.push(ResultRow {
+                lexical_rank: hit.lexical_rank,
+                fused: hit.fused,
+                ..ResultRow::from_paper(
+                    rows.len() + 1,
+                    paper,
+                    hit.score,
+                    topics.and_then(|t| t.tag(hit.slot)),
+                )
+            });
+        }
+        if rows.len() >= k || hits.len() < depth || depth >= searcher.len() {
+            return Ok(rows);
+        }
+        depth = depth.saturating_mul(2);
+    }
 }

@@ -78,7 +78,7 @@ use std::str::FromStr;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::corpus::{read_papers, Paper, Problem, ReadEvent};
+use crate::corpus::{canonical_id, read_papers, Paper, Problem, ReadEvent};
 use crate::embed::kernels::soft_max_rows;
 use crate::embed::matmul::{product, Dest, PackedB, RowsView};
 use crate::embed::Embedder;
@@ -87,6 +87,7 @@ use crate::library_topics;
 pub use crate::paper_filter::PartialDate;
 use crate::paper_filter::RecordFilter;
 use crate::query::{resolve_paper, ResultRow};
+use crate::same_paper::{PaperKey, Shown};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
 use crate::{Error, Result};
@@ -114,6 +115,9 @@ const PARALLEL_MIN_VALUES: usize = 1 << 22;
 const PARALLEL_CHUNK: usize = 1024;
 /// Records fetched at a time while walking candidates in score order.
 const FETCH_CHUNK: usize = 256;
+/// Candidates ranked beyond `k`, so that leaving out copies of a paper
+/// rarely needs a second pass.
+const COPIES_MARGIN: usize = 8;
 
 /// How candidates are scored against the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -688,6 +692,8 @@ struct ResolvedExample {
     slot: Option<u32>,
     /// Title and abstract, or the text.
     text: String,
+    /// For a paper, what tells its copies (see [`crate::same_paper`]).
+    key: Option<PaperKey>,
 }
 
 /// Ranks the candidates of `request` for its profile. The model is asked
@@ -747,13 +753,35 @@ pub fn recommend(
     for e in &negatives {
         profile.add_negative(&e.vector, e.info.weight)?;
     }
+    // Copies of the examples under other ids are the examples themselves.
+    let mut asked = Shown::new();
+    for e in positives.iter().chain(&negatives) {
+        if let Some(key) = &e.key {
+            asked.add(key.clone(), &e.vector);
+        }
+    }
     let example_ids: HashSet<&str> = positives
         .iter()
         .chain(&negatives)
         .filter_map(|e| e.info.id.as_deref())
         .collect();
-    let excluded =
-        |id: &str| example_ids.contains(id) || request.filters.exclude.iter().any(|x| x == id);
+    // Each excluded id as typed and as `ingest` stores it (a bare arXiv
+    // id, a plain DOI).
+    let exclude: Vec<String> = request
+        .filters
+        .exclude
+        .iter()
+        .flat_map(|x| [x.clone(), canonical_id(x)])
+        .collect();
+    let excluded = |id: &str| example_ids.contains(id) || exclude.iter().any(|x| x == id);
+    // So are the copies of an excluded library paper.
+    for id in &exclude {
+        if let Some((slot, paper)) = library.slot_and_paper(id)? {
+            if let Some(v) = view.vector(slot) {
+                asked.add(PaperKey::of(&paper), v);
+            }
+        }
+    }
     let k = request.k;
     let lexical_terms = match request.rank {
         Rank::Dense => Vec::new(),
@@ -793,7 +821,7 @@ pub fn recommend(
             for id in example_ids
                 .iter()
                 .copied()
-                .chain(request.filters.exclude.iter().map(String::as_str))
+                .chain(exclude.iter().map(String::as_str))
             {
                 if let Some(slot) = library.slot_of(id)? {
                     if let Some(a) = allowed.get_mut(slot as usize) {
@@ -803,14 +831,27 @@ pub fn recommend(
             }
             let scores = profile.score_all(request.scorer, view.as_slice())?;
             let scored = allowed.iter().filter(|&&a| a).count();
-            let order = match request.rank {
-                Rank::Dense => dense_order(&scores, &allowed, &request.filters, k),
-                Rank::Hybrid => {
-                    let lexical = lexical_slots(library, &lexical_terms, &allowed)?;
-                    hybrid_order(&scores, &allowed, &request.filters, k, &lexical)
-                }
+            let lexical = match request.rank {
+                Rank::Dense => Vec::new(),
+                Rank::Hybrid => lexical_slots(library, &lexical_terms, &allowed)?,
             };
-            let chosen = best_library_papers(library, &view, order, &request.filters, k)?;
+            // Copies of papers (see `Distinct`) may leave fewer than `k`:
+            // then the order is read deeper.
+            let mut depth = k.saturating_add(COPIES_MARGIN);
+            let chosen = loop {
+                let order = match request.rank {
+                    Rank::Dense => dense_order(&scores, &allowed, &request.filters, depth),
+                    Rank::Hybrid => {
+                        hybrid_order(&scores, &allowed, &request.filters, depth, &lexical)
+                    }
+                };
+                let chosen =
+                    best_library_papers(library, &view, order, &request.filters, k, asked.clone())?;
+                if chosen.len() >= k || depth >= scored || request.filters.reads_records() {
+                    break chosen;
+                }
+                depth = depth.saturating_mul(4);
+            };
             let kind = match request.candidates {
                 Candidates::Library => "library",
                 _ => "stored",
@@ -829,22 +870,23 @@ pub fn recommend(
             let mut order: Vec<usize> =
                 (0..papers.len()).filter(|&i| !scores[i].is_nan()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-            let chosen = order
-                .into_iter()
-                .filter(|&i| request.filters.keeps(papers[i]))
-                .take(k)
-                .map(|i| {
-                    let paper = papers[i].clone();
-                    let slot = None;
-                    Chosen {
-                        paper,
-                        slot,
+            let mut chosen = Distinct::new(asked, k);
+            for i in order {
+                if chosen.is_full() {
+                    break;
+                }
+                if request.filters.keeps(papers[i]) {
+                    chosen.offer(Chosen {
+                        paper: papers[i].clone(),
+                        slot: None,
                         score: scores[i],
                         vector: vectors[i * dim..(i + 1) * dim].to_vec(),
                         fused: None,
-                    }
-                })
-                .collect();
+                        copies: Vec::new(),
+                    });
+                }
+            }
+            let chosen = chosen.chosen;
             ("papers", papers.len(), chosen)
         }
     };
@@ -865,6 +907,7 @@ pub fn recommend(
             row: ResultRow {
                 lexical_rank: c.fused.and_then(|f| f.0),
                 fused: c.fused.map(|f| f.1),
+                copies: c.copies,
                 ..ResultRow::from_paper(
                     i + 1,
                     c.paper,
@@ -901,6 +944,48 @@ struct Chosen {
     vector: Vec<f32>,
     /// With hybrid ranking: the BM25 rank (if any) and the fused score.
     fused: Option<(Option<usize>, f32)>,
+    /// Ids of copies of the paper left out (see [`crate::same_paper`]).
+    copies: Vec<String>,
+}
+
+/// The candidates chosen so far, each paper once: a candidate that is a
+/// copy of one chosen is named in its `copies`, and one that is a copy of
+/// an example (in `asked`) is left out.
+struct Distinct {
+    chosen: Vec<Chosen>,
+    shown: Shown,
+    asked: usize,
+    k: usize,
+}
+
+impl Distinct {
+    fn new(asked: Shown, k: usize) -> Distinct {
+        Distinct {
+            chosen: Vec::with_capacity(k),
+            asked: asked.len(),
+            shown: asked,
+            k,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.chosen.len() >= self.k
+    }
+
+    /// Takes `candidate` unless it copies a paper chosen or asked about, or
+    /// `k` papers are chosen.
+    fn offer(&mut self, candidate: Chosen) {
+        let key = PaperKey::of(&candidate.paper);
+        match self.shown.copy_of(&key, &candidate.vector) {
+            Some(i) if i < self.asked => {}
+            Some(i) => self.chosen[i - self.asked].copies.push(candidate.paper.id),
+            None if self.is_full() => {}
+            None => {
+                self.shown.add(key, &candidate.vector);
+                self.chosen.push(candidate);
+            }
+        }
+    }
 }
 
 /// A library candidate in ranking order: slot, profile score, and with
@@ -1000,32 +1085,34 @@ fn best_library_papers(
     order: Vec<Ranked>,
     filters: &Filters,
     k: usize,
+    asked: Shown,
 ) -> Result<Vec<Chosen>> {
-    let mut chosen = Vec::with_capacity(k);
+    let mut chosen = Distinct::new(asked, k);
     for chunk in order.chunks(FETCH_CHUNK.max(k)) {
-        if chosen.len() >= k {
+        if chosen.is_full() {
             break;
         }
         let slots: Vec<u32> = chunk.iter().map(|c| c.0).collect();
         for (paper, &(slot, score, fused)) in
             library.papers_by_slots(&slots)?.into_iter().zip(chunk)
         {
-            if chosen.len() >= k {
+            if chosen.is_full() {
                 break;
             }
             if filters.keeps(&paper) {
                 let vector = view.vector(slot).map(<[f32]>::to_vec).unwrap_or_default();
-                chosen.push(Chosen {
+                chosen.offer(Chosen {
                     paper,
                     slot: Some(slot),
                     score,
                     vector,
                     fused,
+                    copies: Vec::new(),
                 });
             }
         }
     }
-    Ok(chosen)
+    Ok(chosen.chosen)
 }
 
 /// Vectors of papers from outside the library: stored ones for papers the
@@ -1116,6 +1203,7 @@ fn resolve_examples(
                     .to_vec();
                 ResolvedExample {
                     text: found.paper.embedding_text(),
+                    key: Some(PaperKey::of(&found.paper)),
                     info: ExampleInfo {
                         kind: "paper",
                         input: input.clone(),
@@ -1138,6 +1226,7 @@ fn resolve_examples(
                 to_embed.push((out.len(), text.clone()));
                 ResolvedExample {
                     text: text.clone(),
+                    key: None,
                     info: ExampleInfo {
                         kind: "text",
                         input: text.clone(),
@@ -1164,6 +1253,7 @@ fn resolve_examples(
                 }
                 ResolvedExample {
                     text: paper.embedding_text(),
+                    key: Some(PaperKey::of(paper)),
                     info: ExampleInfo {
                         kind: "file",
                         input: origin.clone(),
@@ -1197,8 +1287,9 @@ pub struct FilePapers {
     pub rejected: Vec<Problem>,
 }
 
-/// Reads the papers of `path` (format detected as `ingest` does).
-pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
+/// Reads the papers of `path` (format detected as `ingest` does), each
+/// under the id `ingest` stores it under.
+pub fn read_paper_file(library: &Library, path: &Path) -> Result<FilePapers> {
     let shown = path.display().to_string();
     let mut out = FilePapers::default();
     for event in read_papers(path, None)? {
@@ -1208,6 +1299,8 @@ pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
             ReadEvent::Rejected(problem) => out.rejected.push(problem),
         }
     }
+    // The ids `ingest` would store them under.
+    crate::ingest::give_canonical_ids(library, out.papers.iter_mut().map(|(p, _)| &mut p.id))?;
     Ok(out)
 }
 

@@ -179,7 +179,10 @@ fn inputs_that_cannot_be_opened_make_no_new_library() {
     let out = relate_in(&store, &["ingest", missing.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("mistyped.jsonl: cannot open"), "{stderr}");
+    assert!(
+        stderr.contains("cannot open") && stderr.contains("mistyped.jsonl"),
+        "{stderr}"
+    );
     assert!(stderr.contains("no library was made"), "{stderr}");
     assert!(!store.exists(), "a library folder was left behind");
 
@@ -190,4 +193,26 @@ fn inputs_that_cannot_be_opened_make_no_new_library() {
     assert_eq!(status(&store, &args), 1, "one input was missing");
     assert!(store.join("library.sqlite").exists());
     assert_eq!(status(&store, &["similar", "a1"]), 0);
+}
+
+#[test]
+fn inputs_that_open_but_cannot_be_read_make_no_new_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let unknown = dir.path().join("notes.dat");
+    fs::write(&unknown, [0x89u8, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02, 0xff]).unwrap();
+    let no_title = dir.path().join("table.csv");
+    fs::write(&no_title, "name,year\nA paper,2020\n").unwrap();
+    let args = [
+        "ingest",
+        unknown.to_str().unwrap(),
+        no_title.to_str().unwrap(),
+    ];
+    let out = relate_in(&store, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("notes.dat"), "{stderr}");
+    assert!(stderr.contains("table.csv"), "{stderr}");
+    assert!(stderr.contains("no library was made"), "{stderr}");
+    assert!(!store.exists(), "a library folder was left behind");
 }

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{relate_in, stdout_json, succeed};
+use common::{relate_in, sample_page_papers, stdout_json, succeed};
 use serde_json::{json, Value};
 
 /// The paper whose abstract alone names the CUTEst test set.
@@ -18,29 +18,9 @@ const CUTEST_PAPER: &str = "Constrained Optimization via Exact Augmented Lagrang
 /// The paper whose abstract alone names PutnamBench.
 const PUTNAM_PAPER: &str = "STP: Self-play LLM Theorem Provers";
 
-fn root(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// `(title, abstract)` of the sample page's papers, in page order.
-fn sample_papers() -> Vec<(String, String)> {
-    let page = fs::read_to_string(root("data/daily-papers-sample.txt")).unwrap();
-    let paragraphs: Vec<&str> = page
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let papers: Vec<(String, String)> = paragraphs[5..]
-        .chunks(2)
-        .map(|pair| (pair[0].to_string(), pair[1].to_string()))
-        .collect();
-    assert_eq!(papers.len(), 61);
-    papers
-}
-
 /// The test papers as JSON lines, with ids `p0`, `p1`, ...
 fn subset() -> Vec<Value> {
-    sample_papers()
+    sample_page_papers()
         .into_iter()
         .enumerate()
         .filter(|(i, (title, _))| {

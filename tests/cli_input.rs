@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{model_dir, relate_in, stdout_json, succeed};
+use common::{jsonl_ids, model_dir, relate_in, stdout_json, succeed};
 use serde_json::Value;
 
 const PAPERS: &str = "\
@@ -326,16 +326,7 @@ fn a_field_is_taken_from_a_compressed_snapshot_by_category_and_date() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut ids: Vec<String> = fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut ids = jsonl_ids(&fs::read_to_string(&export).unwrap());
     ids.sort();
     assert_eq!(
         ids,

@@ -1,6 +1,7 @@
 //! Topic finding end to end: agreement with a hand grouping of the sample
 //! corpus, planted clusters, labels, determinism, the map, and errors.
 
+mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use relate::topics::{
@@ -46,15 +47,9 @@ fn root(path: &str) -> String {
 /// The 61 sample papers: titles from the digest page, abstracts and vectors
 /// from the reference embeddings.
 fn sample() -> Corpus {
-    let page = std::fs::read_to_string(root("data/daily-papers-sample.txt")).unwrap();
-    let paragraphs: Vec<&str> = page
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let titles: Vec<String> = paragraphs[5..]
-        .chunks(2)
-        .map(|pair| pair[0].to_string())
+    let titles: Vec<String> = common::sample_page_papers()
+        .into_iter()
+        .map(|(title, _)| title)
         .collect();
     let fixture =
         std::fs::read_to_string(root("tests/fixtures/all-MiniLM-L6-v2.abstracts.jsonl")).unwrap();

@@ -348,7 +348,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let options = args.model.options();
     let store_dir = args.store.dir()?;
     if !Library::exists(&store_dir) {
-        refuse_when_nothing_opens(&args.paths, &store_dir)?;
+        refuse_when_nothing_reads(&args.paths, args.format, &store_dir)?;
     }
     let mut library = match ModelFolder::open(&options.model_dir) {
         Ok(folder) => {
@@ -466,30 +466,44 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Fails, saying why, when not one of `paths` can be opened, before a new
-/// library is made for them (a mistyped path left an empty library
-/// behind). Standard input, and anything that is not a plain file (a
-/// named pipe, which opening would consume), count as inputs that open.
-fn refuse_when_nothing_opens(paths: &[PathBuf], store_dir: &Path) -> anyhow::Result<()> {
+/// Fails, saying why, when not one of `paths` can be read as papers
+/// (missing, unreadable, of a format that cannot be told, a CSV without a
+/// `title` column), before a new library is made for them (a mistyped path
+/// left an empty library behind). Standard input, and anything that is not
+/// a plain file (a named pipe, which reading would consume), count as
+/// inputs that can be read.
+fn refuse_when_nothing_reads(
+    paths: &[PathBuf],
+    format: Option<relate::corpus::Format>,
+    store_dir: &Path,
+) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for path in paths {
         if relate::corpus::is_stdin(path) {
             return Ok(());
         }
-        let opened = std::fs::metadata(path).and_then(|meta| {
-            if meta.is_file() {
-                std::fs::File::open(path).map(drop)
-            } else {
-                Ok(())
+        let plain = match std::fs::metadata(path) {
+            Ok(meta) => meta.is_file(),
+            Err(e) => {
+                problems.push((path, relate::Error::io("cannot open", path, e)));
+                continue;
             }
-        });
-        match opened {
-            Ok(()) => return Ok(()),
-            Err(e) => problems.push((path, relate::Error::io("cannot open", path, e))),
+        };
+        if !plain {
+            return Ok(());
+        }
+        match relate::corpus::read_papers(path, format) {
+            Ok(_) => return Ok(()),
+            Err(e) => problems.push((path, e)),
         }
     }
     for (path, problem) in problems {
-        eprintln!("relate: {}: {problem}", path.display());
+        let (shown, problem) = (path.display().to_string(), problem.to_string());
+        if problem.contains(&shown) {
+            eprintln!("relate: {problem}");
+        } else {
+            eprintln!("relate: {shown}: {problem}");
+        }
     }
     anyhow::bail!(
         "no input could be read (see above); no library was made at {}",

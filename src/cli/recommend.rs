@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
+use relate::corpus::canonical_id;
 use relate::embed::Embedder;
 use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
@@ -253,7 +254,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         }
         for w in files {
             let path = PathBuf::from(&w.value);
-            let read = recommend::read_paper_file(&path)?;
+            let read = recommend::read_paper_file(&library, &path)?;
             for problem in &read.rejected {
                 eprintln!("relate: {problem}; record skipped");
             }
@@ -279,7 +280,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
     } else {
         let mut papers = Vec::new();
         for path in &args.from {
-            let read = recommend::read_paper_file(path)?;
+            let read = recommend::read_paper_file(&library, path)?;
             // An ingest has reported the file's bad records already.
             if !args.ingest {
                 for problem in &read.rejected {
@@ -296,12 +297,17 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         }
     };
 
-    // An excluded id that names no candidate is most likely mistyped.
+    // An excluded id that names no candidate is most likely mistyped. (It
+    // is looked for as typed and as `ingest` stores it.)
     for id in &args.exclude {
-        let known = match &candidates {
-            Candidates::Papers(papers) => papers.iter().any(|p| &p.id == id),
-            _ => library.slot_of(id)?.is_some(),
-        };
+        let forms = [id.clone(), canonical_id(id)];
+        let mut known = false;
+        for form in &forms {
+            known |= match &candidates {
+                Candidates::Papers(papers) => papers.iter().any(|p| &p.id == form),
+                _ => library.slot_of(form)?.is_some(),
+            };
+        }
         if !known {
             eprintln!(
                 "relate: warning: --exclude {id}: no {} has this id, so it leaves nothing out",

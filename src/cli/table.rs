@@ -229,6 +229,7 @@ mod tests {
                     subtopic: None,
                     sublabel: None,
                 }),
+                copies: Vec::new(),
             }],
         }
     }

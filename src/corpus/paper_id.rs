@@ -94,6 +94,89 @@ pub fn id_spellings(input: &str) -> Vec<String> {
         }
         add(&doi);
     }
+    let arxiv = without_arxiv_address(input);
+    add(arxiv);
+    if let Some(head) = without_version(arxiv) {
+        add(head);
+    }
+    add(&canonical_id(input));
+    spellings
+}
+
+/// The DOI prefix arXiv gives its papers (`10.48550/arXiv.2301.00001`),
+/// lowercased.
+const ARXIV_DOI_PREFIX: &str = "10.48550/arxiv.";
+
+/// The id the library stores for an id as a source gives it, so that one
+/// paper gets one id whatever the source: an arXiv id without its
+/// `arXiv:` prefix, abs/pdf address or version (`2301.00001`, as the arXiv
+/// snapshot has it; also for arXiv's DOIs, `10.48550/arXiv.2301.00001`),
+/// a DOI without its address or `doi:` prefix and lowercased (as
+/// [`normalize_doi`]). Any other id is kept as given
+/// (trimmed).
+///
+/// ```
+/// use relate::corpus::canonical_id;
+/// assert_eq!(canonical_id("https://arxiv.org/abs/2301.00001v3"), "2301.00001");
+/// assert_eq!(canonical_id("arXiv:hep-th/9901001"), "hep-th/9901001");
+/// assert_eq!(canonical_id("https://doi.org/10.1000/ABC"), "10.1000/abc");
+/// assert_eq!(canonical_id("smith2020"), "smith2020");
+/// ```
+pub fn canonical_id(id: &str) -> String {
+    let id = id.trim();
+    if let Some(doi) = normalize_doi(id).filter(|doi| is_doi(doi)) {
+        // arXiv's own DOIs name the arXiv paper.
+        return match doi.strip_prefix(ARXIV_DOI_PREFIX) {
+            Some(arxiv) if is_arxiv_id(arxiv) => arxiv.to_string(),
+            _ => doi,
+        };
+    }
+    let arxiv = without_arxiv_address(id);
+    let bare = without_version(arxiv).unwrap_or(arxiv);
+    if is_arxiv_id(bare) {
+        bare.to_string()
+    } else {
+        id.to_string()
+    }
+}
+
+/// A DOI: `10.`, a registrant code of digits and dots, `/` and a suffix.
+fn is_doi(text: &str) -> bool {
+    text.strip_prefix("10.")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(registrant, suffix)| {
+            !registrant.is_empty()
+                && registrant.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && !suffix.trim().is_empty()
+        })
+}
+
+/// An arXiv id without version: `YYMM.NNNN(N)` since 2007, or an archive
+/// (with an optional subject class) and seven digits before
+/// (`hep-th/9901001`, `math.AG/0601001`).
+fn is_arxiv_id(text: &str) -> bool {
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if let Some((month, number)) = text.split_once('.') {
+        if digits(month, 4..=4) && digits(number, 4..=5) {
+            return true;
+        }
+    }
+    let Some((archive, number)) = text.split_once('/') else {
+        return false;
+    };
+    let (name, class) = archive.split_once('.').unwrap_or((archive, "AA"));
+    digits(number, 7..=7)
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        && class.len() == 2
+        && class.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// `input` without an arXiv address or prefix (`https://arxiv.org/abs/`,
+/// `…/pdf/`, `arXiv:`) and a trailing `/` or `.pdf`.
+fn without_arxiv_address(input: &str) -> &str {
     let lower = input.to_ascii_lowercase();
     let mut arxiv = input;
     for prefix in [
@@ -101,6 +184,8 @@ pub fn id_spellings(input: &str) -> Vec<String> {
         "http://arxiv.org/abs/",
         "https://arxiv.org/pdf/",
         "http://arxiv.org/pdf/",
+        "https://export.arxiv.org/abs/",
+        "http://export.arxiv.org/abs/",
         "arxiv.org/abs/",
         "arxiv.org/pdf/",
         "arxiv:",
@@ -111,18 +196,17 @@ pub fn id_spellings(input: &str) -> Vec<String> {
         }
     }
     let arxiv = arxiv.trim_end_matches('/');
-    let arxiv = arxiv.strip_suffix(".pdf").unwrap_or(arxiv);
-    add(arxiv);
-    if let Some(at) = arxiv.rfind('v') {
-        let (head, version) = (&arxiv[..at], &arxiv[at + 1..]);
-        if !version.is_empty()
-            && version.bytes().all(|b| b.is_ascii_digit())
-            && head.ends_with(|c: char| c.is_ascii_digit())
-        {
-            add(head);
-        }
-    }
-    spellings
+    arxiv.strip_suffix(".pdf").unwrap_or(arxiv)
+}
+
+/// `id` without a version suffix (`v2`) after a digit, if it has one.
+fn without_version(id: &str) -> Option<&str> {
+    let at = id.rfind('v')?;
+    let (head, version) = (&id[..at], &id[at + 1..]);
+    (!version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && head.ends_with(|c: char| c.is_ascii_digit()))
+    .then_some(head)
 }
 
 #[cfg(test)]
@@ -166,8 +250,59 @@ mod tests {
             id_spellings("https://arxiv.org/pdf/0704.0001v1.pdf"),
             ["0704.0001v1", "0704.0001"]
         );
+        assert_eq!(
+            id_spellings("https://doi.org/10.48550/arXiv.2301.00001"),
+            [
+                "10.48550/arXiv.2301.00001",
+                "10.48550/arxiv.2301.00001",
+                "2301.00001"
+            ]
+        );
         assert!(id_spellings("title:abc").is_empty());
         assert!(id_spellings("dev").is_empty());
+    }
+
+    #[test]
+    fn canonical_ids_are_bare_arxiv_ids_and_plain_dois() {
+        for given in [
+            "2301.00001",
+            "2301.00001v2",
+            "arXiv:2301.00001",
+            " ARXIV:2301.00001v12 ",
+            "https://arxiv.org/abs/2301.00001v1",
+            "http://arxiv.org/pdf/2301.00001v1.pdf",
+            "arxiv.org/abs/2301.00001/",
+            "https://export.arxiv.org/abs/2301.00001",
+        ] {
+            assert_eq!(canonical_id(given), "2301.00001", "{given}");
+        }
+        assert_eq!(canonical_id("0704.0001"), "0704.0001");
+        assert_eq!(canonical_id("arXiv:math.AG/0601001v1"), "math.AG/0601001");
+        assert_eq!(canonical_id("hep-th/9901001v2"), "hep-th/9901001");
+        assert_eq!(canonical_id("doi:10.1000/ABC"), "10.1000/abc");
+        assert_eq!(canonical_id("10.48550/ARXIV.2301.00001"), "2301.00001");
+        assert_eq!(
+            canonical_id("https://doi.org/10.48550/arXiv.hep-th/9901001"),
+            "hep-th/9901001"
+        );
+        assert_eq!(
+            canonical_id("10.48550/arXiv.notanid"),
+            "10.48550/arxiv.notanid"
+        );
+        assert_eq!(canonical_id("10.18653/v1/N19-1423"), "10.18653/v1/n19-1423");
+        // Anything else is kept as given.
+        for kept in [
+            "smith2020deep",
+            "title:0123456789abcdef",
+            "paper-v2",
+            "2301.001",
+            "W2301.00001",
+            "Hep-th/9901001",
+            "10./x",
+            "https://example.org/abs/2301.00001",
+        ] {
+            assert_eq!(canonical_id(kept), kept, "{kept}");
+        }
     }
 
     #[test]

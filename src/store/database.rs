@@ -1034,6 +1034,20 @@ impl Database {
             .transpose()
     }
 
+    /// Whether a paper with each of these ids is stored (one read).
+    pub fn holds_ids(&self, ids: &[&str]) -> Result<Vec<bool>> {
+        if self.conn.is_autocommit() {
+            return self.read_together(|| self.holds_ids(ids));
+        }
+        let mut find = self
+            .conn
+            .prepare_cached("SELECT 1 FROM papers WHERE id = ?1")
+            .map_err(|e| self.err("look up papers", e))?;
+        ids.iter()
+            .map(|id| find.exists([id]).map_err(|e| self.err("look up papers", e)))
+            .collect()
+    }
+
     /// The papers in these slots, in the same order.
     pub fn papers_by_slots(&self, slots: &[u32]) -> Result<Vec<Paper>> {
         let err = |e| self.err("look up papers", e);

@@ -951,6 +951,16 @@ impl Library {
         Ok(self.db.paper_by_id(id)?.map(|(_, paper)| paper))
     }
 
+    /// The slot and record of the paper with this id.
+    pub fn slot_and_paper(&self, id: &str) -> Result<Option<(u32, Paper)>> {
+        self.db.paper_by_id(id)
+    }
+
+    /// Whether the library holds a paper with each of these ids.
+    pub fn holds_ids(&self, ids: &[&str]) -> Result<Vec<bool>> {
+        self.db.holds_ids(ids)
+    }
+
     /// The slot of the paper with this id (its row in [`Library::vectors`]).
     pub fn slot_of(&self, id: &str) -> Result<Option<u32>> {
         Ok(self.db.paper_by_id(id)?.map(|(slot, _)| slot))

@@ -29,6 +29,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::corpus::compose_text;
+use crate::same_paper::{PaperKey, Shown};
 use crate::{Error, Result};
 
 pub use ari::adjusted_rand_index;
@@ -451,10 +452,9 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
         label: labels::label(&terms, id),
         terms,
         size: members.len(),
-        papers: members
-            .iter()
-            .take(opts.representatives)
-            .map(|&i| paper(i, score(i)))
+        papers: distinct_papers(&members, opts.representatives, input.titles, &row)
+            .into_iter()
+            .map(|i| paper(i, score(i)))
             .collect(),
         member_ids: members.iter().map(|&i| input.ids[i].clone()).collect(),
         members,
@@ -497,4 +497,28 @@ pub fn find_topics(input: &TopicInput, opts: &TopicOptions) -> Result<TopicModel
         choice,
         outlier_fence: split.fence,
     })
+}
+
+/// The first `n` of `members` that are not copies of one listed before
+/// (the same title and close vectors; see [`crate::same_paper`]): a paper
+/// held under two ids is listed once.
+fn distinct_papers<'v>(
+    members: &[usize],
+    n: usize,
+    titles: &[String],
+    row: &dyn Fn(usize) -> &'v [f32],
+) -> Vec<usize> {
+    let mut shown = Shown::new();
+    let mut out = Vec::with_capacity(n);
+    for &i in members {
+        if out.len() == n {
+            break;
+        }
+        let key = PaperKey::from_title(&titles[i]);
+        if shown.copy_of(&key, row(i)).is_none() {
+            shown.add(key, row(i));
+            out.push(i);
+        }
+    }
+    out
 }

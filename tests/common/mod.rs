@@ -33,6 +33,40 @@ pub fn model_dir() -> PathBuf {
     .clone()
 }
 
+/// A path inside the project.
+pub fn root(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `(title, abstract)` of the sample page's papers
+/// (`data/daily-papers-sample.txt`), in page order.
+pub fn sample_page_papers() -> Vec<(String, String)> {
+    let page = std::fs::read_to_string(root("data/daily-papers-sample.txt")).unwrap();
+    let paragraphs: Vec<&str> = page
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let papers: Vec<(String, String)> = paragraphs[5..]
+        .chunks(2)
+        .map(|pair| (pair[0].to_string(), pair[1].to_string()))
+        .collect();
+    assert_eq!(papers.len(), 61);
+    papers
+}
+
+/// The `id` of each line of JSON Lines text (an export).
+pub fn jsonl_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")

@@ -1,0 +1,165 @@
+//! Copies of one paper under different ids. A library fed from several
+//! sources holds the same paper more than once: a digest page gives it an id
+//! made from its title, the arXiv snapshot its arXiv id, a BibTeX export its
+//! DOI. Answers show such copies once: a result that is a copy of a paper
+//! already listed, or of the paper asked about (a liked one), is left out,
+//! and its id is listed with the copy that is shown.
+//!
+//! Two records are copies when their titles are the same letters and digits
+//! (case, spacing and punctuation aside) and either both have abstracts and
+//! their vectors are close ([`COPY_COSINE`]: a revised abstract stays close,
+//! another paper that happens to share a title does not), or one has no
+//! abstract and the title is long enough to name one paper
+//! ([`SPECIFIC_TITLE_WORDS`]): a title alone embeds far from title and
+//! abstract, so vectors cannot decide that case.
+
+use crate::corpus::Paper;
+
+/// Least cosine between two records with the same title and both abstracts
+/// for them to count as one paper.
+pub const COPY_COSINE: f32 = 0.9;
+
+/// Least words in a title for a record without abstract to count as the
+/// same paper as another with that title.
+pub const SPECIFIC_TITLE_WORDS: usize = 4;
+
+/// What decides whether two records are one paper, besides their vectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperKey {
+    /// The title's letters and digits, lowercased, words joined by a space.
+    title: String,
+    words: usize,
+    has_abstract: bool,
+}
+
+impl PaperKey {
+    /// The key of a stored or read paper.
+    pub fn of(paper: &Paper) -> PaperKey {
+        PaperKey::new(&paper.title, &paper.abstract_text)
+    }
+
+    /// The key of a record with this title and abstract.
+    pub fn new(title: &str, abstract_text: &str) -> PaperKey {
+        let words: Vec<String> = title
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        PaperKey {
+            words: words.len(),
+            title: words.join(" "),
+            has_abstract: !abstract_text.trim().is_empty(),
+        }
+    }
+
+    /// The key of a record whose abstract is not at hand: it counts as
+    /// having one, so that only close vectors make it a copy.
+    pub fn from_title(title: &str) -> PaperKey {
+        PaperKey::new(title, "(abstract not read)")
+    }
+
+    /// Whether a record with this key and vector `a` is the same paper as
+    /// one with key `other` and vector `b` (both unit length).
+    pub fn same_paper(&self, a: &[f32], other: &PaperKey, b: &[f32]) -> bool {
+        if self.title.is_empty() || self.title != other.title {
+            return false;
+        }
+        if self.has_abstract && other.has_abstract {
+            a.len() == b.len() && crate::simd::dot(a, b) >= COPY_COSINE
+        } else {
+            self.words >= SPECIFIC_TITLE_WORDS
+        }
+    }
+}
+
+/// The papers an answer has already shown (or was asked about), to leave
+/// out later copies of them.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    papers: Vec<(PaperKey, Vec<f32>)>,
+}
+
+impl Shown {
+    pub fn new() -> Shown {
+        Shown::default()
+    }
+
+    /// How many papers are recorded.
+    pub fn len(&self) -> usize {
+        self.papers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.papers.is_empty()
+    }
+
+    /// Records a paper; returns its index, which [`Shown::copy_of`] reports.
+    pub fn add(&mut self, key: PaperKey, vector: &[f32]) -> usize {
+        self.papers.push((key, vector.to_vec()));
+        self.papers.len() - 1
+    }
+
+    /// The first recorded paper that the record `key` with `vector` is a
+    /// copy of.
+    pub fn copy_of(&self, key: &PaperKey, vector: &[f32]) -> Option<usize> {
+        self.papers
+            .iter()
+            .position(|(k, v)| k.same_paper(v, key, vector))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn same_title_and_close_vectors_are_one_paper() {
+        let a = PaperKey::new("Attention Is All You Need", "We propose the Transformer.");
+        let b = PaperKey::new("attention is all you need!", "We propose a new network.");
+        let v = unit(&[1.0, 0.0, 0.1]);
+        let close = unit(&[1.0, 0.1, 0.1]);
+        let far = unit(&[0.2, 1.0, 0.0]);
+        assert!(a.same_paper(&v, &b, &close));
+        assert!(
+            !a.same_paper(&v, &b, &far),
+            "a shared title with another abstract"
+        );
+        let other = PaperKey::new(
+            "Attention Is Not All You Need",
+            "We propose the Transformer.",
+        );
+        assert!(!a.same_paper(&v, &other, &v), "another title");
+    }
+
+    #[test]
+    fn a_record_without_abstract_needs_a_specific_title() {
+        let v = unit(&[1.0, 0.0]);
+        let far = unit(&[0.0, 1.0]);
+        let full = PaperKey::new("Graph Attention Networks at Scale", "Abstract.");
+        let bare = PaperKey::new("Graph attention networks at scale", "");
+        assert!(full.same_paper(&v, &bare, &far));
+        let short = PaperKey::new("Introduction", "An abstract.");
+        let short_bare = PaperKey::new("Introduction", " ");
+        assert!(!short.same_paper(&v, &short_bare, &v));
+        let untitled = PaperKey::new("--", "");
+        assert!(!untitled.same_paper(&v, &untitled, &v));
+    }
+
+    #[test]
+    fn shown_reports_the_first_paper_copied() {
+        let mut shown = Shown::new();
+        let v = unit(&[1.0, 0.0]);
+        shown.add(PaperKey::new("One paper about graphs", "x"), &v);
+        shown.add(PaperKey::new("Another paper about sets", "y"), &v);
+        assert_eq!(
+            shown.copy_of(&PaperKey::new("Another Paper About Sets.", "z"), &v),
+            Some(1)
+        );
+        assert_eq!(shown.copy_of(&PaperKey::new("A third", "z"), &v), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! One paper from two sources, end to end through the real binary: the
+//! sample digest page (ids made from titles) and a JSON Lines file that
+//! gives some of the same papers arXiv ids in the forms exports write them
+//! (an abs address with a version, an `arXiv:` prefix, arXiv's DOI). The
+//! ids are stored bare, every answer lists each paper once (its copy named
+//! in `copies`, a copy of the paper asked about left out), a title shared
+//! by copies is not ambiguous, and a paper that only shares a title with
+//! another is not taken for it. And a library that stored ids as given
+//! (before they were made canonical) keeps them when a file is read again.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{jsonl_ids, relate_in, root, sample_page_papers, stdout_json, succeed};
+use serde_json::{json, Value};
+
+fn results(answer: &Value) -> &Vec<Value> {
+    answer["results"].as_array().expect("results")
+}
+
+fn titles(answer: &Value) -> Vec<String> {
+    results(answer)
+        .iter()
+        .map(|r| r["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn run_json(store: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    stdout_json(&relate_in(store, &all))
+}
+
+#[test]
+fn a_paper_from_two_sources_is_answered_once() {
+    let papers = sample_page_papers();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    let page = root("data/daily-papers-sample.txt");
+    succeed(&relate_in(&store, &["ingest", page.to_str().unwrap()]));
+
+    let (t0, a0) = &papers[0];
+    let (t1, a1) = &papers[1];
+    let (t2, a2) = &papers[2];
+    let (t3, _) = &papers[3];
+    let copies = dir.path().join("arxiv.jsonl");
+    let records = [
+        json!({"id": "https://arxiv.org/abs/2303.00001v2", "title": t0, "abstract": a0}),
+        // A revised abstract: one more sentence.
+        json!({"id": "arXiv:2303.00002", "title": t1.to_uppercase(),
+               "abstract": format!("{a1} Code and data are released with the paper.")}),
+        json!({"id": "10.48550/arXiv.2303.00003", "title": t2, "abstract": a2}),
+        // Another paper under the title of a sample paper.
+        json!({"id": "2303.00004", "title": t3,
+               "abstract": "We describe a recipe for sourdough bread with a long cold \
+                            fermentation, and compare crumb and crust across flours."}),
+    ];
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&copies, text).unwrap();
+    succeed(&relate_in(&store, &["ingest", copies.to_str().unwrap()]));
+
+    // The ids are stored bare, whatever form the file gave them in.
+    let exported = String::from_utf8(
+        succeed(&relate_in(&store, &["export", "--format", "jsonl"]))
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let stored = jsonl_ids(&exported);
+    for id in ["2303.00001", "2303.00002", "2303.00003", "2303.00004"] {
+        assert!(
+            stored.contains(&id.to_string()),
+            "{id} not among {stored:?}"
+        );
+    }
+    assert_eq!(stored.len(), papers.len() + 4);
+
+    // Related papers: the paper's copy under the other id is not one,
+    // however the id is typed.
+    for typed in ["2303.00001", "https://arxiv.org/abs/2303.00001v5"] {
+        let answer = run_json(&store, &["similar", typed, "-k", "5"]);
+        assert_eq!(answer["query"]["id"], "2303.00001");
+        assert!(
+            !titles(&answer).contains(t0),
+            "{typed}: {:?}",
+            titles(&answer)
+        );
+        assert_eq!(results(&answer).len(), 5);
+    }
+    // A title that both copies have is not ambiguous: the arXiv copy answers.
+    let answer = run_json(&store, &["similar", t2, "-k", "3"]);
+    assert_eq!(answer["query"]["id"], "2303.00003");
+    assert!(!titles(&answer).contains(t2));
+
+    // A search lists the paper once and names its copy.
+    let answer = run_json(&store, &["search", t1, "-k", "4", "--rank", "dense"]);
+    let first = &results(&answer)[0];
+    assert!(
+        first["title"].as_str().unwrap().eq_ignore_ascii_case(t1),
+        "{answer}"
+    );
+    let mut pair = vec![
+        first["id"].as_str().unwrap().to_string(),
+        first["copies"][0].as_str().unwrap().to_string(),
+    ];
+    pair.sort();
+    assert_eq!(pair[0], "2303.00002");
+    assert!(pair[1].starts_with("title:"), "{pair:?}");
+    let upper: Vec<String> = titles(&answer).iter().map(|t| t.to_uppercase()).collect();
+    assert_eq!(
+        upper.iter().filter(|t| **t == t1.to_uppercase()).count(),
+        1,
+        "{upper:?}"
+    );
+
+    // Two papers that only share a title are both listed.
+    let answer = run_json(&store, &["search", t3, "-k", "10", "--rank", "dense"]);
+    let same_title = titles(&answer).iter().filter(|t| *t == t3).count();
+    assert_eq!(same_title, 2, "{answer}");
+    assert!(results(&answer)
+        .iter()
+        .filter(|r| r["title"] == t3.as_str())
+        .all(|r| r.get("copies").is_none()));
+
+    // A liked paper's copy is not recommended; a paper excluded under
+    // another spelling of its id is left out, and so is its copy.
+    let answer = run_json(
+        &store,
+        &[
+            "recommend",
+            "--like",
+            "2303.00003",
+            "--exclude",
+            "arXiv:2303.00001v1",
+            "-k",
+            "10",
+        ],
+    );
+    assert!(!titles(&answer).contains(t2), "{:?}", titles(&answer));
+    assert!(!titles(&answer).contains(t0), "{:?}", titles(&answer));
+    assert_eq!(results(&answer).len(), 10);
+
+    // Reading the file again finds its papers under the same ids.
+    let out = relate_in(&store, &["ingest", copies.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
+    assert!(
+        stderr.contains("0 added, 0 updated, 4 unchanged"),
+        "{stderr}"
+    );
+}
+
+/// A library written before ids were made canonical holds papers under the
+/// ids as given: reading the same file again updates those papers rather
+/// than adding them under the bare ids.
+#[test]
+fn ids_stored_as_given_before_are_kept() {
+    use relate::corpus::Paper;
+    use relate::ingest::{ingest_file, IngestOptions, Progress};
+    use relate::store::{Library, ModelInfo};
+
+    struct Quiet;
+    impl Progress for Quiet {}
+    const DIM: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let model = ModelInfo {
+        id: "test-model".into(),
+        dim: DIM,
+        fingerprint: None,
+    };
+    let mut library = Library::open_or_create(&dir.path().join("lib"), &model).unwrap();
+    let old = Paper {
+        id: "arXiv:2303.00009v1".into(),
+        title: "An old paper".into(),
+        abstract_text: "Stored under the id as given.".into(),
+        ..Paper::default()
+    };
+    library
+        .upsert(vec![(old.clone(), Some(vec![0.5; DIM]))])
+        .unwrap();
+
+    let input = dir.path().join("papers.jsonl");
+    let records = [
+        json!({"id": old.id, "title": old.title, "abstract": "A revised abstract."}),
+        json!({"id": "arXiv:2303.00010v1", "title": "A new paper"}),
+    ];
+    fs::write(
+        &input,
+        records.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let mut embed = |texts: &[String]| -> relate::Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|_| vec![0.5; DIM]).collect())
+    };
+    let summary = ingest_file(
+        &mut library,
+        &mut embed,
+        &input,
+        &IngestOptions::default(),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!((summary.added, summary.updated), (1, 1), "{summary:?}");
+    let kept = library.paper_by_id("arXiv:2303.00009v1").unwrap().unwrap();
+    assert_eq!(kept.abstract_text, "A revised abstract.");
+    assert!(library.paper_by_id("2303.00009").unwrap().is_none());
+    assert!(library.paper_by_id("2303.00010").unwrap().is_some());
+}
