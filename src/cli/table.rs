@@ -159,6 +159,16 @@ pub fn render_rows(rows: &[&ResultRow], side: Option<SideColumn>, width: usize) 
             _ => out.push_str(&fit(&row.title, title_width)),
         }
         out.push('\n');
+        if !row.copies.is_empty() {
+            // The paper's other ids, under its id.
+            let indent = 4 + 1 + 6 + 1 + words_width;
+            let also = format!("also {}", row.copies.join(", "));
+            out.push_str(&format!(
+                "{:indent$}{}\n",
+                "",
+                fit(&also, width.saturating_sub(indent).max(20))
+            ));
+        }
     }
     out
 }
@@ -252,6 +262,25 @@ mod tests {
         assert!(lines[2].contains("0.610     - 2401.00002"), "{table}");
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{table}");
         assert!(!render(&answer(None), 80).contains("words"));
+    }
+
+    #[test]
+    fn copies_of_a_paper_are_named_under_its_row() {
+        let mut answer = answer(None);
+        let mut second = answer.results[0].clone();
+        second.rank = 2;
+        second.id = "2401.00002".into();
+        answer.results[0].copies = vec!["title:0123456789abcdef".into(), "10.1/x".into()];
+        answer.results.push(second);
+        let table = render(&answer, 80);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines[1].contains("2401.00001"), "{table}");
+        assert_eq!(
+            lines[2], "            also title:0123456789abcdef, 10.1/x",
+            "{table}"
+        );
+        assert!(lines[3].contains("2401.00002"), "{table}");
     }
 
     #[test]
