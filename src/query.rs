@@ -15,7 +15,7 @@ use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
 use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
-use crate::same_paper::{PaperKey, Shown};
+use crate::same_paper::{preferred_id, PaperKey, Shown};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -605,7 +605,10 @@ fn distinct_rows(
             match shown.copy_of(&key, vector) {
                 Some(i) if i < asked_len => continue,
                 Some(i) => {
-                    rows[i - asked_len].copies.push(paper.id);
+                    let row = &mut rows[i - asked_len];
+                    let (shown, copy) = preferred_id(std::mem::take(&mut row.id), paper.id);
+                    row.id = shown;
+                    row.copies.push(copy);
                     continue;
                 }
                 None if rows.len() == k => continue,

@@ -87,7 +87,7 @@ use crate::library_topics;
 pub use crate::paper_filter::PartialDate;
 use crate::paper_filter::RecordFilter;
 use crate::query::{resolve_paper, ResultRow};
-use crate::same_paper::{PaperKey, Shown};
+use crate::same_paper::{preferred_id, PaperKey, Shown};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
 use crate::{Error, Result};
@@ -978,7 +978,13 @@ impl Distinct {
         let key = PaperKey::of(&candidate.paper);
         match self.shown.copy_of(&key, &candidate.vector) {
             Some(i) if i < self.asked => {}
-            Some(i) => self.chosen[i - self.asked].copies.push(candidate.paper.id),
+            Some(i) => {
+                let chosen = &mut self.chosen[i - self.asked];
+                let (shown, copy) =
+                    preferred_id(std::mem::take(&mut chosen.paper.id), candidate.paper.id);
+                chosen.paper.id = shown;
+                chosen.copies.push(copy);
+            }
             None if self.is_full() => {}
             None => {
                 self.shown.add(key, &candidate.vector);

@@ -13,7 +13,7 @@
 //! ([`SPECIFIC_TITLE_WORDS`]): a title alone embeds far from title and
 //! abstract, so vectors cannot decide that case.
 
-use crate::corpus::Paper;
+use crate::corpus::{Paper, TITLE_ID_PREFIX};
 
 /// Least cosine between two records with the same title and both abstracts
 /// for them to count as one paper.
@@ -69,6 +69,18 @@ impl PaperKey {
         } else {
             self.words >= SPECIFIC_TITLE_WORDS
         }
+    }
+}
+
+/// Of two ids of one paper, the one to show first and the other: the id
+/// its source gave it (an arXiv id, a DOI, a key) before one made from its
+/// title, else `shown` as it is.
+pub fn preferred_id(shown: String, copy: String) -> (String, String) {
+    let made_from_title = |id: &str| id.starts_with(TITLE_ID_PREFIX);
+    if made_from_title(&shown) && !made_from_title(&copy) {
+        (copy, shown)
+    } else {
+        (shown, copy)
     }
 }
 
@@ -148,6 +160,22 @@ mod tests {
         assert!(!short.same_paper(&v, &short_bare, &v));
         let untitled = PaperKey::new("--", "");
         assert!(!untitled.same_paper(&v, &untitled, &v));
+    }
+
+    #[test]
+    fn an_id_from_the_source_is_shown_before_one_made_from_the_title() {
+        let title = "title:0123456789abcdef".to_string();
+        let arxiv = "2301.00001".to_string();
+        assert_eq!(
+            preferred_id(title.clone(), arxiv.clone()),
+            (arxiv.clone(), title.clone())
+        );
+        assert_eq!(
+            preferred_id(arxiv.clone(), title.clone()),
+            (arxiv.clone(), title.clone())
+        );
+        let doi = "10.1/x".to_string();
+        assert_eq!(preferred_id(arxiv.clone(), doi.clone()), (arxiv, doi));
     }
 
     #[test]
