@@ -42,8 +42,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::corpus::{
-    canonical_id, is_stdin, read_input, read_papers, Format, Paper, PaperReader, Problem,
-    ReadEvent, ReplayableInput, STDIN_NAME,
+    is_stdin, read_input, read_papers, Format, Paper, PaperReader, Problem, ReadEvent,
+    ReplayableInput, STDIN_NAME,
 };
 use serde_json::Value;
 
@@ -522,7 +522,6 @@ impl Store<'_> {
         if batch.is_empty() {
             return Ok(());
         }
-        give_canonical_ids(self.library, batch.iter_mut().map(|(p, _)| &mut p.id))?;
         let papers: Vec<&Paper> = batch.iter().map(|(p, _)| p).collect();
         let changes = self.library.classify(&papers)?;
         // The batch ahead is not stored yet: a paper in it too may change
@@ -593,33 +592,6 @@ impl Store<'_> {
 }
 
 /// The model's thread ended without an answer (it panicked).
-/// Gives each paper its canonical id (see [`crate::corpus::canonical_id`]:
-/// a bare arXiv id, a plain DOI), unless the library already holds a paper
-/// under the id as given (stored before ids were made canonical): reading
-/// a file again then finds its papers rather than adding them again.
-pub fn give_canonical_ids<'a>(
-    library: &Library,
-    ids: impl Iterator<Item = &'a mut String>,
-) -> Result<()> {
-    let mut renamed: Vec<(&mut String, String)> = ids
-        .filter_map(|id| {
-            let canonical = canonical_id(id);
-            (canonical != *id).then_some((id, canonical))
-        })
-        .collect();
-    if renamed.is_empty() {
-        return Ok(());
-    }
-    let given: Vec<&str> = renamed.iter().map(|(id, _)| id.as_str()).collect();
-    let held = library.holds_ids(&given)?;
-    for ((id, canonical), held) in renamed.iter_mut().zip(held) {
-        if !held {
-            **id = std::mem::take(canonical);
-        }
-    }
-    Ok(())
-}
-
 fn model_thread_gone() -> Error {
     Error::Compute("the embedding thread stopped unexpectedly".into())
 }

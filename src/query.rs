@@ -244,13 +244,12 @@ pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
             problem: "is empty; give a paper id or title".into(),
         });
     }
-    if let Some(paper) = library.paper_by_id(input)? {
-        return found(library, paper, "id");
-    }
-    for spelling in crate::corpus::id_spellings(input) {
-        if let Some(paper) = library.paper_by_id(&spelling)? {
-            return found(library, paper, "id");
-        }
+    if let Some((slot, paper)) = find_by_id(library, input)? {
+        return Ok(Resolved {
+            slot,
+            paper,
+            matched_by: "id",
+        });
     }
     match library.find_by_title(input)? {
         TitleMatch::Exact(paper) => found(library, paper, "title"),
@@ -266,6 +265,35 @@ pub fn resolve_paper(library: &Library, input: &str) -> Result<Resolved> {
             query: input.to_string(),
         }),
     }
+}
+
+/// Most stored ids read when looking for another spelling of an arXiv id
+/// or DOI.
+const SPELLINGS_READ: usize = 50;
+
+/// The paper with the id `input` and its slot: the id as stored, else in
+/// another spelling (see [`crate::corpus::id_spellings`]), else, for an
+/// arXiv id or a DOI, a stored id that names it in another form (an
+/// address, a prefix, a version: `arXiv:2301.00001v2` for `2301.00001`).
+/// Ids are stored as their sources give them, so the last step reads every
+/// id, and only when the faster ones found nothing.
+pub fn find_by_id(library: &Library, input: &str) -> Result<Option<(u32, Paper)>> {
+    let input = input.trim();
+    if let Some(found) = library.slot_and_paper(input)? {
+        return Ok(Some(found));
+    }
+    for spelling in crate::corpus::id_spellings(input) {
+        if let Some(found) = library.slot_and_paper(&spelling)? {
+            return Ok(Some(found));
+        }
+    }
+    let Some(wanted) = crate::corpus::source_id(input) else {
+        return Ok(None);
+    };
+    Ok(library
+        .papers_with_id_containing(&wanted, SPELLINGS_READ)?
+        .into_iter()
+        .find(|(_, paper)| crate::corpus::canonical_id(&paper.id) == wanted))
 }
 
 /// When every candidate is a copy of one paper (see [`crate::same_paper`]),

@@ -86,7 +86,7 @@ use crate::lexical::{self, Rank, FUSION_DEPTH, MAX_QUERY_TERMS};
 use crate::library_topics;
 pub use crate::paper_filter::PartialDate;
 use crate::paper_filter::RecordFilter;
-use crate::query::{resolve_paper, ResultRow};
+use crate::query::{find_by_id, resolve_paper, ResultRow};
 use crate::same_paper::{preferred_id, PaperKey, Shown};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
@@ -765,21 +765,24 @@ pub fn recommend(
         .chain(&negatives)
         .filter_map(|e| e.info.id.as_deref())
         .collect();
-    // Each excluded id as typed and as `ingest` stores it (a bare arXiv
-    // id, a plain DOI).
-    let exclude: Vec<String> = request
+    // An excluded id in any spelling of it (an arXiv id with or without
+    // its prefix, address or version; a DOI with or without its address).
+    let exclude: HashSet<String> = request
         .filters
         .exclude
         .iter()
-        .flat_map(|x| [x.clone(), canonical_id(x)])
+        .map(|x| canonical_id(x))
         .collect();
-    let excluded = |id: &str| example_ids.contains(id) || exclude.iter().any(|x| x == id);
-    // So are the copies of an excluded library paper.
-    for id in &exclude {
-        if let Some((slot, paper)) = library.slot_and_paper(id)? {
+    let excluded = |id: &str| example_ids.contains(id) || exclude.contains(&canonical_id(id));
+    // The excluded library papers, found as `similar` finds a typed id; their
+    // copies (see `Distinct`) are left out too.
+    let mut excluded_slots = Vec::new();
+    for id in &request.filters.exclude {
+        if let Some((slot, paper)) = find_by_id(library, id)? {
             if let Some(v) = view.vector(slot) {
                 asked.add(PaperKey::of(&paper), v);
             }
+            excluded_slots.push(slot);
         }
     }
     let k = request.k;
@@ -818,15 +821,13 @@ pub fn recommend(
                     *a = false;
                 }
             }
-            for id in example_ids
-                .iter()
-                .copied()
-                .chain(exclude.iter().map(String::as_str))
-            {
-                if let Some(slot) = library.slot_of(id)? {
-                    if let Some(a) = allowed.get_mut(slot as usize) {
-                        *a = false;
-                    }
+            let mut left_out = excluded_slots.clone();
+            for id in &example_ids {
+                left_out.extend(library.slot_of(id)?);
+            }
+            for slot in left_out {
+                if let Some(a) = allowed.get_mut(slot as usize) {
+                    *a = false;
                 }
             }
             let scores = profile.score_all(request.scorer, view.as_slice())?;
@@ -1293,9 +1294,8 @@ pub struct FilePapers {
     pub rejected: Vec<Problem>,
 }
 
-/// Reads the papers of `path` (format detected as `ingest` does), each
-/// under the id `ingest` stores it under.
-pub fn read_paper_file(library: &Library, path: &Path) -> Result<FilePapers> {
+/// Reads the papers of `path` (format detected as `ingest` does).
+pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
     let shown = path.display().to_string();
     let mut out = FilePapers::default();
     for event in read_papers(path, None)? {
@@ -1305,8 +1305,6 @@ pub fn read_paper_file(library: &Library, path: &Path) -> Result<FilePapers> {
             ReadEvent::Rejected(problem) => out.rejected.push(problem),
         }
     }
-    // The ids `ingest` would store them under.
-    crate::ingest::give_canonical_ids(library, out.papers.iter_mut().map(|(p, _)| &mut p.id))?;
     Ok(out)
 }
 

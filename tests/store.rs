@@ -1082,3 +1082,40 @@ fn repair_names_the_file_of_a_lost_paper_only_when_it_came_from_one() {
     );
     assert_eq!(lost.from_several_files, 1, "the paper given by both files");
 }
+
+#[test]
+fn an_id_is_found_in_any_spelling_of_an_arxiv_id_or_doi() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open_or_create(dir.path(), &model()).unwrap();
+    let papers = [
+        paper("https://arxiv.org/abs/2301.00001v2", "One", "a"),
+        paper("https://doi.org/10.1000/A_B", "Two", "b"),
+        paper("10.1000/aXb", "Three", "c"),
+        paper("10.48550/arXiv.hep-th/9901001", "Four", "d"),
+    ];
+    lib.upsert(with_vectors(&papers)).unwrap();
+    let found = |typed: &str| {
+        relate::query::find_by_id(&lib, typed)
+            .unwrap()
+            .map(|(_, p)| p.id)
+    };
+    for typed in ["2301.00001", "arXiv:2301.00001v1", "2301.00001v2"] {
+        assert_eq!(
+            found(typed).as_deref(),
+            Some(papers[0].id.as_str()),
+            "{typed}"
+        );
+    }
+    // `_` in a DOI is a character, not a wildcard.
+    assert_eq!(found("10.1000/a_b").as_deref(), Some(papers[1].id.as_str()));
+    assert_eq!(
+        found("doi:10.1000/AXB").as_deref(),
+        Some(papers[2].id.as_str())
+    );
+    assert_eq!(
+        found("hep-th/9901001").as_deref(),
+        Some(papers[3].id.as_str())
+    );
+    assert_eq!(found("2301.00002"), None);
+    assert_eq!(found("One"), None, "titles are not ids");
+}

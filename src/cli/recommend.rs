@@ -254,7 +254,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         }
         for w in files {
             let path = PathBuf::from(&w.value);
-            let read = recommend::read_paper_file(&library, &path)?;
+            let read = recommend::read_paper_file(&path)?;
             for problem in &read.rejected {
                 eprintln!("relate: {problem}; record skipped");
             }
@@ -280,7 +280,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
     } else {
         let mut papers = Vec::new();
         for path in &args.from {
-            let read = recommend::read_paper_file(&library, path)?;
+            let read = recommend::read_paper_file(path)?;
             // An ingest has reported the file's bad records already.
             if !args.ingest {
                 for problem in &read.rejected {
@@ -298,16 +298,15 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
     };
 
     // An excluded id that names no candidate is most likely mistyped. (It
-    // is looked for as typed and as `ingest` stores it.)
+    // is looked for in any spelling, as `recommend` leaves it out.)
     for id in &args.exclude {
-        let forms = [id.clone(), canonical_id(id)];
-        let mut known = false;
-        for form in &forms {
-            known |= match &candidates {
-                Candidates::Papers(papers) => papers.iter().any(|p| &p.id == form),
-                _ => library.slot_of(form)?.is_some(),
-            };
-        }
+        let known = match &candidates {
+            Candidates::Papers(papers) => {
+                let wanted = canonical_id(id);
+                papers.iter().any(|p| canonical_id(&p.id) == wanted)
+            }
+            _ => relate::query::find_by_id(&library, id)?.is_some(),
+        };
         if !known {
             eprintln!(
                 "relate: warning: --exclude {id}: no {} has this id, so it leaves nothing out",

@@ -41,6 +41,8 @@ pub use lines::{read_line_limited, LineRead, MAX_LINE_BYTES};
 pub(crate) use normalize::month_number;
 pub use normalize::normalize_text;
 pub use paper::{compose_text, Paper};
-pub use paper_id::{canonical_id, id_spellings, normalize_doi, title_id, TITLE_ID_PREFIX};
+pub use paper_id::{
+    canonical_id, id_spellings, normalize_doi, source_id, title_id, TITLE_ID_PREFIX,
+};
 pub use reader::{read_input, read_papers, PaperReader};
 pub use record::{split_authors, split_categories};

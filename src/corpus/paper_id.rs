@@ -107,8 +107,8 @@ pub fn id_spellings(input: &str) -> Vec<String> {
 /// lowercased.
 const ARXIV_DOI_PREFIX: &str = "10.48550/arxiv.";
 
-/// The id the library stores for an id as a source gives it, so that one
-/// paper gets one id whatever the source: an arXiv id without its
+/// One spelling for every spelling of an id, so that ids from different
+/// sources can be compared: an arXiv id without its
 /// `arXiv:` prefix, abs/pdf address or version (`2301.00001`, as the arXiv
 /// snapshot has it; also for arXiv's DOIs, `10.48550/arXiv.2301.00001`),
 /// a DOI without its address or `doi:` prefix and lowercased (as
@@ -138,6 +138,19 @@ pub fn canonical_id(id: &str) -> String {
     } else {
         id.to_string()
     }
+}
+
+/// The canonical form of `id` (see [`canonical_id`]) when it names an
+/// arXiv paper or a DOI, in any of their spellings.
+///
+/// ```
+/// use relate::corpus::source_id;
+/// assert_eq!(source_id("arXiv:2301.00001v2").as_deref(), Some("2301.00001"));
+/// assert_eq!(source_id("smith2020"), None);
+/// ```
+pub fn source_id(id: &str) -> Option<String> {
+    let canonical = canonical_id(id);
+    (is_arxiv_id(&canonical) || is_doi(&canonical)).then_some(canonical)
 }
 
 /// A DOI: `10.`, a registrant code of digits and dots, `/` and a suffix.

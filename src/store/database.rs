@@ -1034,18 +1034,40 @@ impl Database {
             .transpose()
     }
 
-    /// Whether a paper with each of these ids is stored (one read).
-    pub fn holds_ids(&self, ids: &[&str]) -> Result<Vec<bool>> {
-        if self.conn.is_autocommit() {
-            return self.read_together(|| self.holds_ids(ids));
-        }
+    /// Papers whose id contains `fragment` (ASCII case aside), with their
+    /// slots; at most `limit`. It reads every id: for the rare lookup that
+    /// found nothing faster.
+    pub fn papers_with_id_containing(
+        &self,
+        fragment: &str,
+        limit: usize,
+    ) -> Result<Vec<(u32, Paper)>> {
+        let escaped: String = fragment
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let err = |e| self.err("look up papers", e);
         let mut find = self
             .conn
-            .prepare_cached("SELECT 1 FROM papers WHERE id = ?1")
-            .map_err(|e| self.err("look up papers", e))?;
-        ids.iter()
-            .map(|id| find.exists([id]).map_err(|e| self.err("look up papers", e)))
-            .collect()
+            .prepare_cached(
+                "SELECT slot, record FROM papers WHERE id LIKE ?1 ESCAPE '\\' ORDER BY slot LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = find
+            .query_map(
+                rusqlite::params![format!("%{escaped}%"), limit as i64],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (slot, record) = row.map_err(err)?;
+            out.push((slot, self.decode(&record)?));
+        }
+        Ok(out)
     }
 
     /// The papers in these slots, in the same order.

@@ -956,9 +956,14 @@ impl Library {
         self.db.paper_by_id(id)
     }
 
-    /// Whether the library holds a paper with each of these ids.
-    pub fn holds_ids(&self, ids: &[&str]) -> Result<Vec<bool>> {
-        self.db.holds_ids(ids)
+    /// Papers whose id contains `fragment` (ASCII case aside), with their
+    /// slots; at most `limit`. Reads every id.
+    pub fn papers_with_id_containing(
+        &self,
+        fragment: &str,
+        limit: usize,
+    ) -> Result<Vec<(u32, Paper)>> {
+        self.db.papers_with_id_containing(fragment, limit)
     }
 
     /// The slot of the paper with this id (its row in [`Library::vectors`]).
