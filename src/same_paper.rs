@@ -17,7 +17,7 @@ use crate::corpus::{Paper, TITLE_ID_PREFIX};
 
 /// Least cosine between two records with the same title and both abstracts
 /// for them to count as one paper.
-pub const COPY_COSINE: f32 = 0.9;
+pub const COPY_COSINE: f32 = 0.95;
 
 /// Least words in a title for a record without abstract to count as the
 /// same paper as another with that title.
