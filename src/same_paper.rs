@@ -141,6 +141,12 @@ mod tests {
             !a.same_paper(&v, &b, &far),
             "a shared title with another abstract"
         );
+        let related = unit(&[1.0, 0.4, 0.1]);
+        assert!(crate::simd::dot(&v, &related) > 0.9);
+        assert!(
+            !a.same_paper(&v, &b, &related),
+            "an abstract on the same subject is not a copy"
+        );
         let other = PaperKey::new(
             "Attention Is Not All You Need",
             "We propose the Transformer.",
