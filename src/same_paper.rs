@@ -13,6 +13,8 @@
 //! ([`SPECIFIC_TITLE_WORDS`]): a title alone embeds far from title and
 //! abstract, so vectors cannot decide that case.
 
+use std::collections::HashMap;
+
 use crate::corpus::{Paper, TITLE_ID_PREFIX};
 
 /// Least cosine between two records with the same title and both abstracts
@@ -85,10 +87,13 @@ pub fn preferred_id(shown: String, copy: String) -> (String, String) {
 }
 
 /// The papers an answer has already shown (or was asked about), to leave
-/// out later copies of them.
+/// out later copies of them; looked up by title, so that a long answer
+/// stays linear.
 #[derive(Debug, Clone, Default)]
 pub struct Shown {
-    papers: Vec<(PaperKey, Vec<f32>)>,
+    len: usize,
+    /// Each recorded paper's index, key and vector, by title.
+    by_title: HashMap<String, Vec<(usize, PaperKey, Vec<f32>)>>,
 }
 
 impl Shown {
@@ -98,25 +103,32 @@ impl Shown {
 
     /// How many papers are recorded.
     pub fn len(&self) -> usize {
-        self.papers.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.papers.is_empty()
+        self.len == 0
     }
 
     /// Records a paper; returns its index, which [`Shown::copy_of`] reports.
     pub fn add(&mut self, key: PaperKey, vector: &[f32]) -> usize {
-        self.papers.push((key, vector.to_vec()));
-        self.papers.len() - 1
+        let index = self.len;
+        self.len += 1;
+        self.by_title
+            .entry(key.title.clone())
+            .or_default()
+            .push((index, key, vector.to_vec()));
+        index
     }
 
     /// The first recorded paper that the record `key` with `vector` is a
     /// copy of.
     pub fn copy_of(&self, key: &PaperKey, vector: &[f32]) -> Option<usize> {
-        self.papers
+        self.by_title
+            .get(&key.title)?
             .iter()
-            .position(|(k, v)| k.same_paper(v, key, vector))
+            .find(|(_, k, v)| k.same_paper(v, key, vector))
+            .map(|(index, _, _)| *index)
     }
 }
 
