@@ -45,6 +45,11 @@
       if (r.topic) meta.appendChild(el("span", "topic", r.topic.label));
       if (r.date) meta.appendChild(el("span", "date", r.date));
       meta.appendChild(el("span", "id", r.id));
+      if (r.copies && r.copies.length) {
+        var also = el("span", "copies", "also " + r.copies.join(", "));
+        also.title = "the same paper under other ids";
+        meta.appendChild(also);
+      }
       li.appendChild(meta);
       var because = r.because && r.because.positives.length
         ? "like " + r.because.positives.map(function (p) { return p.title; }).join("; ")

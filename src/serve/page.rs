@@ -123,12 +123,15 @@ fn render_results(answer: &Answer, reason: &str) -> String {
         if let Some(date) = &row.date {
             let _ = write!(s, "<span class=\"date\">{}</span>", escape(date));
         }
-        let _ = writeln!(
-            s,
-            "<span class=\"id\">{}</span></div><div class=\"reason\">{}</div></li>",
-            escape(&row.id),
-            reason
-        );
+        let _ = write!(s, "<span class=\"id\">{}</span>", escape(&row.id));
+        if !row.copies.is_empty() {
+            let _ = write!(
+                s,
+                "<span class=\"copies\" title=\"the same paper under other ids\">also {}</span>",
+                escape(&row.copies.join(", "))
+            );
+        }
+        let _ = writeln!(s, "</div><div class=\"reason\">{reason}</div></li>");
     }
     s.push_str("</ol>\n");
     s
@@ -348,5 +351,40 @@ mod tests {
         assert_eq!(encode_segment("2403.01234v2"), "2403.01234v2");
         assert_eq!(encode_segment("doi:10.1/a b?"), "doi%3A10.1%2Fa%20b%3F");
         assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn a_result_names_its_copies_escaped() {
+        use crate::query::{QueryInfo, ResultRow};
+        let paper = crate::corpus::Paper {
+            id: "2401.00001".into(),
+            title: "A paper".into(),
+            ..Default::default()
+        };
+        let mut row = ResultRow::from_paper(1, paper, 0.5, None);
+        let plain = Answer {
+            query: QueryInfo {
+                kind: "search",
+                input: "q".into(),
+                id: None,
+                title: None,
+                matched_by: None,
+                method: "exact",
+                rank: "dense",
+                k: 1,
+            },
+            results: vec![row.clone()],
+        };
+        assert!(!render_results(&plain, "").contains("copies"));
+        row.copies = vec!["title:<x>".into(), "10.1/y".into()];
+        let answer = Answer {
+            results: vec![row],
+            ..plain
+        };
+        let html = render_results(&answer, "");
+        assert!(
+            html.contains("also title:&lt;x&gt;, 10.1/y</span>"),
+            "{html}"
+        );
     }
 }
