@@ -384,6 +384,7 @@ pub fn similar_in(
 ) -> Result<Answer> {
     let filter = topic.map(|t| topic_filter(library, t)).transpose()?;
     let resolved = resolve_paper(library, input)?;
+    library.check_vector_rows(searcher.vectors(), &[resolved.slot])?;
     let vector = searcher
         .vector(resolved.slot)
         .ok_or_else(|| Error::PaperNotFound {
@@ -623,6 +624,7 @@ fn distinct_rows(
             wanted.rank,
         )?;
         let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
+        library.check_vector_rows(searcher.vectors(), &slots)?;
         let papers = library.papers_by_slots(&slots)?;
         let topics = searcher.topics();
         let mut shown = asked.clone();

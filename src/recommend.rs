@@ -1119,6 +1119,8 @@ fn best_library_papers(
             }
         }
     }
+    let slots: Vec<u32> = chosen.chosen.iter().filter_map(|c| c.slot).collect();
+    library.check_vector_rows(view, &slots)?;
     Ok(chosen.chosen)
 }
 
@@ -1202,6 +1204,7 @@ fn resolve_examples(
         let resolved = match &example.source {
             ExampleSource::Paper(input) => {
                 let found = resolve_paper(library, input)?;
+                library.check_vector_rows(view, &[found.slot])?;
                 let vector = view
                     .vector(found.slot)
                     .ok_or_else(|| Error::PaperNotFound {
@@ -1254,6 +1257,9 @@ fn resolve_examples(
                 } else {
                     None
                 };
+                if let Some(slot) = slot {
+                    library.check_vector_rows(view, &[slot])?;
+                }
                 let stored = slot.and_then(|s| view.vector(s)).map(<[f32]>::to_vec);
                 if stored.is_none() {
                     to_embed.push((out.len(), paper.embedding_text()));

@@ -230,3 +230,74 @@ fn repair_compact_keeps_each_vector_of_an_older_library_once() {
         "{report}"
     );
 }
+
+/// A vector file too large to be checked whole whenever it is opened
+/// (over 64 MiB): answers check the rows they use against the checksums
+/// the database keeps, so a damaged row is an error naming the file, not
+/// a wrong answer; answers that do not use it are unaffected.
+#[test]
+fn answers_check_the_rows_they_use_in_a_large_vector_file() {
+    use relate::corpus::Paper;
+    use relate::store::{Library, ModelInfo};
+
+    const DIM: usize = 384;
+    const LARGE: usize = 45_000; // 69 MB of vectors
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("library");
+    let model = ModelInfo {
+        id: "test-model".into(),
+        dim: DIM,
+        fingerprint: None,
+    };
+    let mut library = Library::open_or_create(&store, &model).unwrap();
+    // Stand-in unit vectors, all different; paper 1 has paper 0's vector.
+    let vector = |i: usize| {
+        let i = if i == 1 { 0 } else { i };
+        let mut v = vec![0.0f32; DIM];
+        v[i % DIM] = 1.0;
+        v[(i / DIM) % DIM] += 0.5;
+        v[(i * 7 + 3) % DIM] += 0.25;
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    for start in (0..LARGE).step_by(5_000) {
+        let batch = (start..start + 5_000)
+            .map(|i| {
+                let paper = Paper {
+                    id: format!("p{i}"),
+                    title: format!("Paper {i}"),
+                    abstract_text: format!("Abstract {i}."),
+                    ..Paper::default()
+                };
+                (paper, Some(vector(i)))
+            })
+            .collect();
+        library.upsert(batch).unwrap();
+    }
+    library.vectors().unwrap();
+    drop(library);
+
+    // Damage paper 0's vector (slot 0) on disk.
+    let vectors = store.join("vectors.f32");
+    let mut bytes = fs::read(&vectors).unwrap();
+    assert!(bytes.len() > 64 << 20);
+    bytes[64 + 13] ^= 0x10;
+    fs::write(&vectors, bytes).unwrap();
+
+    let similar = |id: &str| common::relate_without_model(&store, &["similar", id, "-k", "3"]);
+    // Asked about, or listed (paper 1's nearest is paper 0): an error.
+    for id in ["p0", "p1"] {
+        let out = similar(id);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{id}: {stderr}");
+        assert!(
+            stderr.contains("vectors.f32") && stderr.contains("slot 0"),
+            "{id}: {stderr}"
+        );
+        assert!(stderr.contains("relate repair"), "{id}: {stderr}");
+    }
+    // An answer that does not use the damaged row.
+    succeed(&similar("p44999"));
+    let (code, report) = check(&store);
+    assert_eq!(code, 1, "{}", problems(&report));
+}

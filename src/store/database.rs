@@ -1034,6 +1034,37 @@ impl Database {
             .transpose()
     }
 
+    /// The CRC-32 each of `slots`' vector should have, from its row: the
+    /// checksum a row keeps, or that of the vector a row holds. `None` for
+    /// a slot without a row, or whose row was written after generation
+    /// `at_most` (a vector a newer file will hold).
+    pub fn vector_checksums(&self, slots: &[u32], at_most: u64) -> Result<Vec<Option<u32>>> {
+        let err = |e| self.err("read vectors", e);
+        let mut find = self
+            .conn
+            .prepare_cached("SELECT generation, vector FROM vectors WHERE slot = ?1")
+            .map_err(err)?;
+        slots
+            .iter()
+            .map(|slot| {
+                let row = find
+                    .query_row([slot], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })
+                    .optional()
+                    .map_err(err)?;
+                Ok(match row {
+                    Some((generation, _)) if generation as u64 > at_most => None,
+                    Some((_, bytes)) if bytes.len() == IN_FILE_ROW_BYTES => {
+                        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                    }
+                    Some((_, bytes)) => Some(crc32fast::hash(&bytes)),
+                    None => None,
+                })
+            })
+            .collect()
+    }
+
     /// Papers whose id contains `fragment` (ASCII case aside), with their
     /// slots; at most `limit`. It reads every id: for the rare lookup that
     /// found nothing faster.

@@ -956,6 +956,39 @@ impl Library {
         self.db.paper_by_id(id)
     }
 
+    /// Checks the vectors in `slots` of `view` against the checksums their
+    /// database rows keep, when `view` maps a vector file too large to be
+    /// checked whole each time it is opened (see
+    /// [`vector_file::VERIFY_ON_OPEN_BYTES`]; `relate info --check` reads
+    /// it all). Answers check the rows they use, so that a row damaged on
+    /// disk is an error naming the file rather than a wrong answer.
+    pub fn check_vector_rows(&self, view: &VectorView, slots: &[u32]) -> Result<()> {
+        let rows: Vec<(u32, &Path, &[u8])> = slots
+            .iter()
+            .filter_map(|&slot| view.unverified_row(slot).map(|(p, b)| (slot, p, b)))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        let sums = self.db.vector_checksums(&wanted, view.generation())?;
+        for ((slot, path, bytes), sum) in rows.into_iter().zip(sums) {
+            if sum.is_some_and(|sum| sum != crc32fast::hash(bytes)) {
+                return Err(Error::StoreCorrupt {
+                    path: path.to_path_buf(),
+                    problem: format!(
+                        "the vector in slot {slot} does not match its checksum, so the file \
+                         was damaged on disk"
+                    ),
+                    fix: "Run `relate info --check` to find every damaged vector, then \
+                          `relate repair`"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Papers whose id contains `fragment` (ASCII case aside), with their
     /// slots; at most `limit`. Reads every id.
     pub fn papers_with_id_containing(

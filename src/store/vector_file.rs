@@ -401,6 +401,22 @@ impl VectorView {
         self.as_slice().get(start..start + self.dim)
     }
 
+    /// The file and the bytes of the vector in `slot`, when this view maps
+    /// a file whose body was too large to be checked whole when it was
+    /// mapped (see [`VERIFY_ON_OPEN_BYTES`]): such rows are checked one by
+    /// one where answers use them (see [`crate::store::Library::check_vector_rows`]).
+    pub(crate) fn unverified_row(&self, slot: u32) -> Option<(&Path, &[u8])> {
+        let ViewData::Mapped(mapped) = &self.data else {
+            return None;
+        };
+        let row = self.dim * 4;
+        if ((self.len * row) as u64) <= VERIFY_ON_OPEN_BYTES {
+            return None;
+        }
+        let at = HEADER_LEN as usize + (slot as usize).checked_mul(row)?;
+        Some((&mapped.path, mapped.map.get(at..at + row)?))
+    }
+
     /// Reads the vector in `slot` (`out` is `dim` long and `slot` below
     /// `len`) from the file with one positional read, bypassing the
     /// mapping; `None` for vectors held in memory. See
