@@ -15,7 +15,7 @@ use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
 use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
-use crate::same_paper::{preferred_id, PaperKey, Shown};
+use crate::same_paper::{made_from_title, preferred_id, PaperKey, Shown};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -323,11 +323,10 @@ fn one_paper(library: &Library, candidates: &[Paper]) -> Result<Option<usize>> {
     if !all_copies {
         return Ok(None);
     }
-    let made_from_title = |p: &Paper| p.id.starts_with(crate::corpus::TITLE_ID_PREFIX);
     Ok(Some(
         candidates
             .iter()
-            .position(|p| !made_from_title(p))
+            .position(|p| !made_from_title(&p.id))
             .unwrap_or(0),
     ))
 }

@@ -74,11 +74,16 @@ impl PaperKey {
     }
 }
 
+/// Whether `id` was made from a paper's title (see
+/// [`crate::corpus::title_id`]) rather than given by its source.
+pub fn made_from_title(id: &str) -> bool {
+    id.starts_with(TITLE_ID_PREFIX)
+}
+
 /// Of two ids of one paper, the one to show first and the other: the id
 /// its source gave it (an arXiv id, a DOI, a key) before one made from its
 /// title, else `shown` as it is.
 pub fn preferred_id(shown: String, copy: String) -> (String, String) {
-    let made_from_title = |id: &str| id.starts_with(TITLE_ID_PREFIX);
     if made_from_title(&shown) && !made_from_title(&copy) {
         (copy, shown)
     } else {
