@@ -42,6 +42,15 @@ pub fn is_fresh(library: &Library) -> Result<bool> {
     Ok(saved_generation(library) == Some(library.generation()?) && graph_dir(library).is_dir())
 }
 
+/// Recall@10 the saved index's `ef_search` was tuned to (see
+/// [`HnswIndex::tuned_recall`]); `None` when there is no readable index or
+/// it was never tuned.
+pub fn saved_tuned_recall(library: &Library) -> Option<f64> {
+    HnswIndex::saved_tuned_recall(&graph_dir(library))
+        .ok()
+        .flatten()
+}
+
 /// Loads the saved index over the library's current vectors, refusing a
 /// missing or stale one.
 pub fn load(library: &Library) -> Result<HnswIndex> {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::index::prefer_exact;
+use crate::index::{index_worth_using, prefer_exact};
 use crate::library_index;
 use crate::library_topics;
 use crate::store::{short_fingerprint, Library};
@@ -27,6 +27,10 @@ pub struct LibraryInfo {
     pub default_search: &'static str,
     /// `fresh`, `stale` or `none`.
     pub hnsw_index: &'static str,
+    /// Recall@10 the saved index's beam was tuned to on a sample of the
+    /// library (`relate index`); null without an index or tuning. Below
+    /// 0.90 the index is used only when asked for (`--hnsw`).
+    pub hnsw_recall: Option<f64>,
     /// Saved topic assignment (`relate topics`): `fresh`, `stale` or `none`.
     pub topics: &'static str,
     /// Papers stored since the saved topics were last computed or updated,
@@ -49,6 +53,11 @@ impl LibraryInfo {
             Some(g) if g == generation => "fresh",
             Some(_) => "stale",
         };
+        let hnsw_recall = match hnsw_index {
+            "none" => None,
+            // Four decimals, as `relate index` prints it.
+            _ => library_index::saved_tuned_recall(library).map(|r| (r * 1e4).round() / 1e4),
+        };
         let saved = library_topics::load_any(library);
         Ok(LibraryInfo {
             store,
@@ -62,12 +71,16 @@ impl LibraryInfo {
             dimension: manifest.model.dim,
             format_version: manifest.format_version,
             generation,
-            default_search: if hnsw_index == "fresh" && !prefer_exact(library.len()) {
+            default_search: if hnsw_index == "fresh"
+                && !prefer_exact(library.len())
+                && index_worth_using(hnsw_recall)
+            {
                 "hnsw"
             } else {
                 "exact"
             },
             hnsw_index,
+            hnsw_recall,
             topics: library_topics::status(library)?,
             topics_unassigned: saved.as_ref().map(|s| s.unassigned(library.len())),
             topics_added_since_clustering: saved.as_ref().map(|s| s.added),

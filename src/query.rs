@@ -26,8 +26,10 @@ pub const MAX_RESULTS: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchMethod {
     /// Exact search below [`EXACT_SEARCH_CROSSOVER`](crate::index::EXACT_SEARCH_CROSSOVER)
-    /// papers; above it the saved HNSW index when it is up to date, else
-    /// exact search (a stale, missing or unreadable index costs only speed).
+    /// papers; above it the saved HNSW index when it is up to date and its
+    /// tuned recall reaches [`AUTO_MIN_RECALL`](crate::index::AUTO_MIN_RECALL),
+    /// else exact search (a stale, missing or unreadable index costs only
+    /// speed).
     #[default]
     Auto,
     /// Compare the query with every stored vector.
@@ -135,8 +137,10 @@ impl Searcher {
             SearchMethod::Auto if prefer_exact(view.len()) => None,
             // An index that is stale, missing, damaged or of another
             // version only costs speed here: search exactly instead.
+            // So does one whose graph its tuning found too poor to use
+            // (see `crate::index::AUTO_MIN_RECALL`).
             SearchMethod::Auto => match crate::library_index::load(library) {
-                Ok(index) => Some(index),
+                Ok(index) => Some(index).filter(HnswIndex::worth_using),
                 Err(Error::IndexStale { .. } | Error::IndexFile { .. }) => None,
                 Err(e) => return Err(e),
             },
@@ -165,6 +169,13 @@ impl Searcher {
         if let Some(index) = &mut self.hnsw {
             index.quantize_traversal();
         }
+    }
+
+    /// Whether the index searched with (if any) reaches the tuned recall
+    /// a query that may choose asks of it (see
+    /// [`AUTO_MIN_RECALL`](crate::index::AUTO_MIN_RECALL)).
+    pub fn index_worth_using(&self) -> bool {
+        self.hnsw.as_ref().is_none_or(HnswIndex::worth_using)
     }
 
     /// `exact` or `hnsw`.

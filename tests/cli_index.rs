@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{relate_in, stdout_json, succeed};
 use relate::corpus::Paper;
-use relate::index::{clustered_unit_vectors, EXACT_SEARCH_CROSSOVER};
+use relate::index::{clustered_unit_vectors, AUTO_MIN_RECALL, EXACT_SEARCH_CROSSOVER};
 use relate::store::{Library, ModelInfo};
 
 const DIM: usize = 384;
@@ -16,7 +16,13 @@ const DIM: usize = 384;
 /// A library of `n` papers with clustered made-up vectors, recorded as
 /// made by all-MiniLM-L6-v2 so every command accepts it.
 fn synthetic_library(dir: &Path, n: usize) {
-    let vectors = clustered_unit_vectors(n, DIM, 40, 1.0, 17);
+    library_of_vectors(dir, &clustered_unit_vectors(n, DIM, 40, 1.0, 17));
+}
+
+/// A library of made-up papers with these vectors (see
+/// [`synthetic_library`]).
+fn library_of_vectors(dir: &Path, vectors: &[f32]) {
+    let n = vectors.len() / DIM;
     let mut library = Library::open_or_create(
         dir,
         &ModelInfo {
@@ -119,6 +125,48 @@ fn a_large_library_uses_its_index_once_built_and_exact_search_otherwise() {
     let out = relate_in(&store, &["similar", "p7", "--hnsw"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("index"));
+}
+
+#[test]
+fn an_index_that_misses_too_many_neighbours_is_used_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lib");
+    // Vectors with no clusters (members of the one "cluster" are nearly
+    // orthogonal), and a graph too sparse for them: its tuned recall
+    // falls far below the floor for automatic use.
+    library_of_vectors(
+        &store,
+        &clustered_unit_vectors(EXACT_SEARCH_CROSSOVER, DIM, 1, 20.0, 5),
+    );
+    let out = relate_in(
+        &store,
+        &["index", "--max-connections", "2", "--ef-construction", "8"],
+    );
+    let stderr = String::from_utf8_lossy(&succeed(&out).stderr).to_string();
+    assert!(stderr.contains("below recall@10 0.9"), "{stderr}");
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert_eq!(info["hnsw_index"], "fresh", "{info}");
+    assert_eq!(info["default_search"], "exact", "{info}");
+    let tuned = info["hnsw_recall"].as_f64().unwrap();
+    assert!(tuned < AUTO_MIN_RECALL, "{info}");
+    let text = String::from_utf8_lossy(&succeed(&relate_in(&store, &["info"])).stdout).to_string();
+    assert!(text.contains("too low to use unless --hnsw"), "{text}");
+
+    let auto = similar(&store, &[]);
+    assert_eq!(auto["query"]["method"], "exact", "{auto}");
+    let forced = similar(&store, &["--hnsw"]);
+    assert_eq!(forced["query"]["method"], "hnsw", "{forced}");
+
+    // The same vectors with the default graph: its tuned recall reaches
+    // the floor, and the index is used again.
+    succeed(&relate_in(&store, &["index", "--rebuild"]));
+    let info = stdout_json(&relate_in(&store, &["info", "--json"]));
+    assert!(
+        info["hnsw_recall"].as_f64().unwrap() >= AUTO_MIN_RECALL,
+        "{info}"
+    );
+    assert_eq!(info["default_search"], "hnsw", "{info}");
+    assert_eq!(similar(&store, &[])["query"]["method"], "hnsw");
 }
 
 #[test]

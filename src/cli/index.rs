@@ -2,7 +2,10 @@
 //! its recall against exact search.
 
 use clap::{Args, ValueEnum};
-use relate::index::{GraphBuilder, HnswParams, EF_SEARCH_LADDER, MAX_CONNECTIONS, MAX_EF};
+use relate::index::{
+    index_worth_using, GraphBuilder, HnswParams, AUTO_MIN_RECALL, EF_SEARCH_LADDER,
+    MAX_CONNECTIONS, MAX_EF,
+};
 use relate::library_index;
 use relate::store::Library;
 
@@ -13,8 +16,10 @@ use super::Outcome;
 #[derive(Debug, Args)]
 #[command(
     after_help = "`similar` and `search` use the index for libraries of 20,000 papers or more \
-(below that an exact search over every stored vector is as fast), and `--hnsw` makes them use it \
-at any size. An index older than the library is never used. `relate ingest` inserts the papers it \
+(below that an exact search over every stored vector is as fast) when its tuned recall@10 \
+reaches 0.90 (vectors with little structure for a graph to follow can fall below it, and an \
+exact search is then both right and about as fast), and `--hnsw` makes them use it at any size. \
+An index older than the library is never used. `relate ingest` inserts the papers it \
 adds or changes into a saved index; `relate index` brings an older index up to date the same way \
 (unless more than half the library changed, the links per node or ef_construction differ, or \
 --rebuild or --builder hnsw-rs is given, when it builds anew), then tunes ef_search and checks \
@@ -142,6 +147,13 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
             "relate: ef_search {} is {verdict} recall@10 {} on a tuning sample ({:.4})",
             report.params.ef_search, args.target_recall, tuned.recall
         );
+        if !index_worth_using(Some(tuned.recall)) {
+            eprintln!(
+                "relate: below recall@10 {AUTO_MIN_RECALL} the graph misses too many neighbours \
+                 (these vectors have little structure for it to follow): similar, search and the \
+                 server compare every vector instead; --hnsw makes similar and search use it"
+            );
+        }
     }
     if let Some(recall) = report.recall {
         eprintln!("relate: self-check against exact search: {recall}");

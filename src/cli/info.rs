@@ -2,6 +2,7 @@
 //! `--check` whether every file of it is intact.
 
 use clap::Args;
+use relate::index::index_worth_using;
 use relate::library_check::{check_dir, LibraryCheck};
 use relate::library_info::LibraryInfo;
 use relate::store::Library;
@@ -16,7 +17,8 @@ of the model the library was built with (null in a library from before fingerpri
 its next ingest); \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
 (older than the library) or \"none\"; \"default_search\" is what similar and search use \
 without --exact or --hnsw: \"hnsw\" when the library has 20,000 papers or more and a fresh \
-index, else \"exact\".\n\n\
+index whose tuned recall reaches 0.90, else \"exact\"; \"hnsw_recall\" is the recall@10 the \
+index's beam was tuned to on a sample of the library (null without an index or tuning).\n\n\
 With --check, every file is read and checked: SQLite's own page check, every paper has its \
 vector, every vector is finite and of unit length (norm within 0.001 of 1), the counts agree \
 across the database, the vector file and the manifest, the vector file matches the database \
@@ -64,11 +66,17 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             info.format_version, info.generation
         );
         println!(
-            "search      {} (HNSW index: {}{})",
+            "search      {} (HNSW index: {}{}{})",
             info.default_search,
             info.hnsw_index,
+            match info.hnsw_recall {
+                Some(r) => format!(", tuned to recall@10 {r:.4}"),
+                None => String::new(),
+            },
             if info.hnsw_index == "stale" {
                 ", run `relate index` to rebuild it"
+            } else if !index_worth_using(info.hnsw_recall) {
+                ", too low to use unless --hnsw asks for it"
             } else {
                 ""
             }

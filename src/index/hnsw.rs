@@ -26,8 +26,8 @@ use super::graph::{LayerLists, LayeredGraph};
 use super::quantized::QuantizedVectors;
 use super::recall::{RecallReport, RecallSample};
 use super::{
-    cosine_score, dot, normalised_query, repair, sort_hits, validate_slots, validate_unit_vectors,
-    vector_count, Hit, NeighbourSearch,
+    cosine_score, dot, index_worth_using, normalised_query, repair, sort_hits, validate_slots,
+    validate_unit_vectors, vector_count, Hit, NeighbourSearch,
 };
 use crate::{Error, Result};
 
@@ -239,6 +239,9 @@ pub struct HnswIndex {
     len: usize,
     dim: usize,
     params: HnswParams,
+    /// Recall@10 measured when `ef_search` was last tuned
+    /// ([`HnswIndex::tune_ef_search`]); `None` when it never was.
+    tuned_recall: Option<f64>,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -328,6 +331,7 @@ impl HnswIndex {
             len,
             dim,
             params,
+            tuned_recall: None,
         })
     }
 
@@ -382,7 +386,21 @@ impl HnswIndex {
             self.set_ef_search(ef)?;
             report = sample.measure(self, vectors.as_slice())?;
         }
+        self.tuned_recall = Some(report.recall);
         Ok(report)
+    }
+
+    /// Recall@10 on the sample `ef_search` was last tuned on (kept when the
+    /// index is saved, and by [`HnswIndex::update`], whose insertions it
+    /// does not measure); `None` when it was never tuned.
+    pub fn tuned_recall(&self) -> Option<f64> {
+        self.tuned_recall
+    }
+
+    /// Whether searches that may choose between this index and comparing
+    /// every vector should use it (see [`index_worth_using`]).
+    pub fn worth_using(&self) -> bool {
+        index_worth_using(self.tuned_recall)
     }
 
     /// Saves the index into directory `dir` (created if missing).
@@ -406,6 +424,7 @@ impl HnswIndex {
             len: self.len,
             dim: self.dim,
             params: self.params,
+            tuned_recall: self.tuned_recall,
             graph: GraphFile { file, bytes },
         };
         let text = serde_json::to_vec_pretty(&manifest)
@@ -435,12 +454,19 @@ impl HnswIndex {
             len: manifest.len,
             dim: manifest.dim,
             params: manifest.params,
+            tuned_recall: manifest.tuned_recall,
         })
     }
 
     /// The parameters of the index saved in `dir`, from its manifest alone.
     pub fn saved_params(dir: &Path) -> Result<HnswParams> {
         Ok(read_manifest(dir)?.params)
+    }
+
+    /// The tuned recall of the index saved in `dir` (see
+    /// [`HnswIndex::tuned_recall`]), from its manifest alone.
+    pub fn saved_tuned_recall(dir: &Path) -> Result<Option<f64>> {
+        Ok(read_manifest(dir)?.tuned_recall)
     }
 
     /// Opens the index saved in `dir`, built over the first slots of
@@ -508,7 +534,9 @@ impl HnswIndex {
             );
         }
         drop(graph);
-        HnswIndex::from_layers(vectors, dim, params, layers, entry)
+        let mut index = HnswIndex::from_layers(vectors, dim, params, layers, entry)?;
+        index.tuned_recall = manifest.tuned_recall;
+        Ok(index)
     }
 
     /// Number of layers in the graph (0 when it is empty).
@@ -761,6 +789,10 @@ struct Manifest {
     len: usize,
     dim: usize,
     params: HnswParams,
+    /// See [`HnswIndex::tuned_recall`]; absent in manifests saved before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tuned_recall: Option<f64>,
     graph: GraphFile,
 }
 
@@ -1014,6 +1046,32 @@ mod tests {
         index.save(dir.path()).unwrap();
         let loaded = HnswIndex::load(dir.path(), Arc::new(Vec::new())).unwrap();
         assert_eq!((loaded.len(), loaded.dim()), (0, 12));
+    }
+
+    #[test]
+    fn the_tuned_recall_is_saved_with_the_index_and_kept_by_an_update() {
+        let dim = 32;
+        let vectors = Arc::new(clustered_unit_vectors(1_200, dim, 8, 0.8, 4));
+        let first: Arc<dyn VectorSlice> = Arc::new(vectors[..1_000 * dim].to_vec());
+        let mut index = HnswIndex::build_over(first.clone(), dim, &HnswParams::default()).unwrap();
+        assert_eq!(index.tuned_recall(), None);
+        assert!(index.worth_using(), "an untuned beam is the user's choice");
+        let sample = RecallSample::new(first.as_slice(), dim, 50, 10, 3).unwrap();
+        let report = index.tune_ef_search(&sample, 0.97).unwrap();
+        assert_eq!(index.tuned_recall(), Some(report.recall));
+        let dir = tempfile::tempdir().unwrap();
+        index.save(dir.path()).unwrap();
+        assert_eq!(
+            HnswIndex::saved_tuned_recall(dir.path()).unwrap(),
+            Some(report.recall)
+        );
+        let loaded = HnswIndex::load(dir.path(), first).unwrap();
+        assert_eq!(loaded.tuned_recall(), Some(report.recall));
+        let updated = HnswIndex::update(dir.path(), vectors, &[], &|_, _| {}).unwrap();
+        assert_eq!(updated.len(), 1_200);
+        assert_eq!(updated.tuned_recall(), Some(report.recall));
+        assert!(index_worth_using(Some(0.95)));
+        assert!(!index_worth_using(Some(0.5)));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
 use crate::embed::EmbedderOptions;
+use crate::index::AUTO_MIN_RECALL;
 use crate::library_index;
 use crate::library_info::LibraryInfo;
 use crate::query::{SearchMethod, Searcher};
@@ -108,6 +109,13 @@ impl Snapshot {
         let key = StateKey::read(&library)?;
         let searcher = if use_index && library_index::is_fresh(&library)? {
             match Searcher::open(&library, SearchMethod::Hnsw) {
+                Ok(searcher) if !searcher.index_worth_using() => {
+                    eprintln!(
+                        "relate: the saved index's tuned recall is below {AUTO_MIN_RECALL}; \
+                         using exact search"
+                    );
+                    Searcher::open(&library, SearchMethod::Exact)?
+                }
                 Ok(mut searcher) => {
                     searcher.quantize_traversal();
                     searcher
