@@ -15,7 +15,7 @@ use crate::embed::Embedder;
 use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
 use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
-use crate::same_paper::{made_from_title, preferred_id, PaperKey, Shown};
+use crate::same_paper::{made_from_title, DistinctRows, NamesCopies, PaperKey, Shown};
 use crate::store::{Library, TitleMatch, VectorView};
 use crate::{Error, Result};
 
@@ -69,6 +69,12 @@ pub struct ResultRow {
     /// out (see [`crate::same_paper`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<String>,
+}
+
+impl NamesCopies for ResultRow {
+    fn ids_mut(&mut self) -> (&mut String, &mut Vec<String>) {
+        (&mut self.id, &mut self.copies)
+    }
 }
 
 impl ResultRow {
@@ -620,7 +626,6 @@ fn distinct_rows(
     asked: Shown,
 ) -> Result<Vec<ResultRow>> {
     let k = wanted.k;
-    let asked_len = asked.len();
     let mut depth = k.saturating_add(COPIES_MARGIN);
     loop {
         let hits = ranked_hits(
@@ -637,37 +642,24 @@ fn distinct_rows(
         library.check_vector_rows(searcher.vectors(), &slots)?;
         let papers = library.papers_by_slots(&slots)?;
         let topics = searcher.topics();
-        let mut shown = asked.clone();
-        let mut rows: Vec<ResultRow> = Vec::with_capacity(k);
-        for (paper, hit) in papers.into_iter().zip(&hits) {
+        let mut rows = DistinctRows::new(asked.clone(), k);
+        for (mut paper, hit) in papers.into_iter().zip(&hits) {
             let key = PaperKey::of(&paper);
             let vector = searcher.vector(hit.slot).unwrap_or(&[]);
-            match shown.copy_of(&key, vector) {
-                Some(i) if i < asked_len => continue,
-                Some(i) => {
-                    let row = &mut rows[i - asked_len];
-                    let (shown, copy) = preferred_id(std::mem::take(&mut row.id), paper.id);
-                    row.id = shown;
-                    row.copies.push(copy);
-                    continue;
-                }
-                None if rows.len() == k => continue,
-                None => {}
-            }
-            shown.add(key, vector);
-            rows.push(ResultRow {
+            let id = std::mem::take(&mut paper.id);
+            rows.offer(key, vector, id, |id, rank| ResultRow {
                 lexical_rank: hit.lexical_rank,
                 fused: hit.fused,
                 ..ResultRow::from_paper(
-                    rows.len() + 1,
-                    paper,
+                    rank,
+                    Paper { id, ..paper },
                     hit.score,
                     topics.and_then(|t| t.tag(hit.slot)),
                 )
             });
         }
-        if rows.len() >= k || hits.len() < depth || depth >= searcher.len() {
-            return Ok(rows);
+        if rows.is_full() || hits.len() < depth || depth >= searcher.len() {
+            return Ok(rows.into_rows());
         }
         depth = depth.saturating_mul(2);
     }

@@ -87,7 +87,7 @@ use crate::library_topics;
 pub use crate::paper_filter::PartialDate;
 use crate::paper_filter::RecordFilter;
 use crate::query::{find_by_id, resolve_paper, ResultRow};
-use crate::same_paper::{preferred_id, PaperKey, Shown};
+use crate::same_paper::{DistinctRows, NamesCopies, PaperKey, Shown};
 use crate::simd::dot;
 use crate::store::{Library, VectorView};
 use crate::{Error, Result};
@@ -775,7 +775,7 @@ pub fn recommend(
         .collect();
     let excluded = |id: &str| example_ids.contains(id) || exclude.contains(&canonical_id(id));
     // The excluded library papers, found as `similar` finds a typed id; their
-    // copies (see `Distinct`) are left out too.
+    // copies (see `DistinctRows`) are left out too.
     let mut excluded_slots = Vec::new();
     for id in &request.filters.exclude {
         if let Some((slot, paper)) = find_by_id(library, id)? {
@@ -836,7 +836,7 @@ pub fn recommend(
                 Rank::Dense => Vec::new(),
                 Rank::Hybrid => lexical_slots(library, &lexical_terms, &allowed)?,
             };
-            // Copies of papers (see `Distinct`) may leave fewer than `k`:
+            // Copies of papers (see `DistinctRows`) may leave fewer than `k`:
             // then the order is read deeper.
             let mut depth = k.saturating_add(COPIES_MARGIN);
             let chosen = loop {
@@ -871,23 +871,24 @@ pub fn recommend(
             let mut order: Vec<usize> =
                 (0..papers.len()).filter(|&i| !scores[i].is_nan()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-            let mut chosen = Distinct::new(asked, k);
+            let mut chosen = DistinctRows::new(asked, k);
             for i in order {
                 if chosen.is_full() {
                     break;
                 }
                 if request.filters.keeps(papers[i]) {
-                    chosen.offer(Chosen {
-                        paper: papers[i].clone(),
-                        slot: None,
-                        score: scores[i],
-                        vector: vectors[i * dim..(i + 1) * dim].to_vec(),
-                        fused: None,
-                        copies: Vec::new(),
-                    });
+                    let vector = &vectors[i * dim..(i + 1) * dim];
+                    offer(
+                        &mut chosen,
+                        papers[i].clone(),
+                        None,
+                        scores[i],
+                        vector,
+                        None,
+                    );
                 }
             }
-            let chosen = chosen.chosen;
+            let chosen = chosen.into_rows();
             ("papers", papers.len(), chosen)
         }
     };
@@ -949,50 +950,32 @@ struct Chosen {
     copies: Vec<String>,
 }
 
-/// The candidates chosen so far, each paper once: a candidate that is a
-/// copy of one chosen is named in its `copies`, and one that is a copy of
-/// an example (in `asked`) is left out.
-struct Distinct {
-    chosen: Vec<Chosen>,
-    shown: Shown,
-    asked: usize,
-    k: usize,
+impl NamesCopies for Chosen {
+    fn ids_mut(&mut self) -> (&mut String, &mut Vec<String>) {
+        (&mut self.paper.id, &mut self.copies)
+    }
 }
 
-impl Distinct {
-    fn new(asked: Shown, k: usize) -> Distinct {
-        Distinct {
-            chosen: Vec::with_capacity(k),
-            asked: asked.len(),
-            shown: asked,
-            k,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.chosen.len() >= self.k
-    }
-
-    /// Takes `candidate` unless it copies a paper chosen or asked about, or
-    /// `k` papers are chosen.
-    fn offer(&mut self, candidate: Chosen) {
-        let key = PaperKey::of(&candidate.paper);
-        match self.shown.copy_of(&key, &candidate.vector) {
-            Some(i) if i < self.asked => {}
-            Some(i) => {
-                let chosen = &mut self.chosen[i - self.asked];
-                let (shown, copy) =
-                    preferred_id(std::mem::take(&mut chosen.paper.id), candidate.paper.id);
-                chosen.paper.id = shown;
-                chosen.copies.push(copy);
-            }
-            None if self.is_full() => {}
-            None => {
-                self.shown.add(key, &candidate.vector);
-                self.chosen.push(candidate);
-            }
-        }
-    }
+/// Offers a candidate to `chosen` (see [`DistinctRows::offer`]), copying
+/// its vector only when it is chosen.
+fn offer(
+    chosen: &mut DistinctRows<Chosen>,
+    mut paper: Paper,
+    slot: Option<u32>,
+    score: f32,
+    vector: &[f32],
+    fused: Option<(Option<usize>, f32)>,
+) {
+    let key = PaperKey::of(&paper);
+    let id = std::mem::take(&mut paper.id);
+    chosen.offer(key, vector, id, |id, _| Chosen {
+        paper: Paper { id, ..paper },
+        slot,
+        score,
+        vector: vector.to_vec(),
+        fused,
+        copies: Vec::new(),
+    });
 }
 
 /// A library candidate in ranking order: slot, profile score, and with
@@ -1094,7 +1077,7 @@ fn best_library_papers(
     k: usize,
     asked: Shown,
 ) -> Result<Vec<Chosen>> {
-    let mut chosen = Distinct::new(asked, k);
+    let mut chosen = DistinctRows::new(asked, k);
     for chunk in order.chunks(FETCH_CHUNK.max(k)) {
         if chosen.is_full() {
             break;
@@ -1107,21 +1090,15 @@ fn best_library_papers(
                 break;
             }
             if filters.keeps(&paper) {
-                let vector = view.vector(slot).map(<[f32]>::to_vec).unwrap_or_default();
-                chosen.offer(Chosen {
-                    paper,
-                    slot: Some(slot),
-                    score,
-                    vector,
-                    fused,
-                    copies: Vec::new(),
-                });
+                let vector = view.vector(slot).unwrap_or(&[]);
+                offer(&mut chosen, paper, Some(slot), score, vector, fused);
             }
         }
     }
-    let slots: Vec<u32> = chosen.chosen.iter().filter_map(|c| c.slot).collect();
+    let chosen = chosen.into_rows();
+    let slots: Vec<u32> = chosen.iter().filter_map(|c| c.slot).collect();
     library.check_vector_rows(view, &slots)?;
-    Ok(chosen.chosen)
+    Ok(chosen)
 }
 
 /// Vectors of papers from outside the library: stored ones for papers the

@@ -137,6 +137,74 @@ impl Shown {
     }
 }
 
+/// A row of an answer, which names the copies of its paper left out.
+pub trait NamesCopies {
+    /// The row's paper id and the ids of its copies.
+    fn ids_mut(&mut self) -> (&mut String, &mut Vec<String>);
+}
+
+/// An answer's rows, each paper once, in the order offered: a paper that
+/// copies one asked about is left out, one that copies a row is named in
+/// that row's copies, and the rest become rows until `k` are listed.
+#[derive(Debug)]
+pub struct DistinctRows<T> {
+    rows: Vec<T>,
+    /// The papers asked about, then the rows' papers.
+    shown: Shown,
+    asked: usize,
+    k: usize,
+}
+
+impl<T: NamesCopies> DistinctRows<T> {
+    /// No rows yet; `asked` holds the papers the answer is about.
+    pub fn new(asked: Shown, k: usize) -> DistinctRows<T> {
+        DistinctRows {
+            rows: Vec::with_capacity(k.min(1024)),
+            asked: asked.len(),
+            shown: asked,
+            k,
+        }
+    }
+
+    /// Whether `k` rows are listed.
+    pub fn is_full(&self) -> bool {
+        self.rows.len() >= self.k
+    }
+
+    /// Offers the paper with `key`, `vector` and `id`. When it is none of
+    /// the papers above and there is room, `row(id, rank)` makes its row
+    /// (rank from 1). A copy of a row shows, of the two ids, the one its
+    /// source gave first (see [`preferred_id`]).
+    pub fn offer(
+        &mut self,
+        key: PaperKey,
+        vector: &[f32],
+        id: String,
+        row: impl FnOnce(String, usize) -> T,
+    ) {
+        match self.shown.copy_of(&key, vector) {
+            Some(i) if i < self.asked => {}
+            Some(i) => {
+                let (shown_id, copies) = self.rows[i - self.asked].ids_mut();
+                let (shown, copy) = preferred_id(std::mem::take(shown_id), id);
+                *shown_id = shown;
+                copies.push(copy);
+            }
+            None if self.is_full() => {}
+            None => {
+                self.shown.add(key, vector);
+                let rank = self.rows.len() + 1;
+                self.rows.push(row(id, rank));
+            }
+        }
+    }
+
+    /// The rows listed, best first.
+    pub fn into_rows(self) -> Vec<T> {
+        self.rows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +267,58 @@ mod tests {
         );
         let doi = "10.1/x".to_string();
         assert_eq!(preferred_id(arxiv.clone(), doi.clone()), (arxiv, doi));
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Row {
+        id: String,
+        rank: usize,
+        copies: Vec<String>,
+    }
+
+    impl NamesCopies for Row {
+        fn ids_mut(&mut self) -> (&mut String, &mut Vec<String>) {
+            (&mut self.id, &mut self.copies)
+        }
+    }
+
+    #[test]
+    fn distinct_rows_list_each_paper_once_and_leave_out_those_asked_about() {
+        let v = unit(&[1.0, 0.0]);
+        let w = unit(&[0.0, 1.0]);
+        let mut asked = Shown::new();
+        asked.add(PaperKey::new("The paper asked about here", "a"), &v);
+        let mut rows = DistinctRows::new(asked, 2);
+        let mut offer = |title: &str, vector: &[f32], id: &str| {
+            let key = PaperKey::new(title, "abstract");
+            rows.offer(key, vector, id.to_string(), |id, rank| Row {
+                id,
+                rank,
+                copies: Vec::new(),
+            });
+        };
+        offer("The paper asked about here", &v, "2301.00009");
+        offer("A first result", &w, "title:00000000000000aa");
+        offer("A first result", &w, "2301.00001");
+        offer("A first result", &w, "10.1/first");
+        offer("A second result", &v, "b");
+        offer("A third result", &v, "c");
+        let rows = rows.into_rows();
+        assert_eq!(
+            rows,
+            [
+                Row {
+                    id: "2301.00001".into(),
+                    rank: 1,
+                    copies: vec!["title:00000000000000aa".into(), "10.1/first".into()],
+                },
+                Row {
+                    id: "b".into(),
+                    rank: 2,
+                    copies: Vec::new(),
+                },
+            ]
+        );
     }
 
     #[test]
