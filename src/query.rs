@@ -424,6 +424,7 @@ pub fn similar_in(
             exclude: Some(resolved.slot),
             keep: &keep,
             rank,
+            lexical_weight: lexical::PAPER_QUERY_WEIGHT,
         },
         asked,
     )?;
@@ -513,6 +514,7 @@ pub fn search_vector_in(
         exclude: None,
         keep: &keep,
         rank,
+        lexical_weight: lexical::TEXT_QUERY_WEIGHT,
     };
     let results = distinct_rows(library, searcher, wanted, Shown::new())?;
     Ok(Answer {
@@ -539,19 +541,23 @@ struct Hit {
     fused: Option<f32>,
 }
 
-/// The `k` best slots for `vector` (and, with hybrid ranking, for the
-/// words of `text`), leaving out `exclude` and slots `keep` refuses.
-#[allow(clippy::too_many_arguments)]
+/// The best `k` slots for what `wanted` asks (its own `k` aside: see
+/// [`distinct_rows`]).
 fn ranked_hits(
     library: &Library,
     searcher: &Searcher,
-    vector: &[f32],
-    text: &str,
+    wanted: &Wanted,
     k: usize,
-    exclude: Option<u32>,
-    keep: &dyn Fn(u32) -> bool,
-    rank: Rank,
 ) -> Result<Vec<Hit>> {
+    let Wanted {
+        vector,
+        text,
+        exclude,
+        keep,
+        rank,
+        lexical_weight,
+        ..
+    } = *wanted;
     let plain = |(slot, score): (u32, f32)| Hit {
         slot,
         score,
@@ -582,7 +588,7 @@ fn ranked_hits(
     };
     let cosine: std::collections::HashMap<u32, f32> = dense.iter().copied().collect();
     let dense_slots: Vec<u32> = dense.iter().map(|h| h.0).collect();
-    Ok(lexical::fuse(&dense_slots, &lexical)
+    Ok(lexical::fuse(&dense_slots, &lexical, lexical_weight)
         .into_iter()
         .take(k)
         .map(|f| Hit {
@@ -599,8 +605,10 @@ fn ranked_hits(
 }
 
 /// What a query asks the index for: the best `k` slots for `vector` (and,
-/// with hybrid ranking, for the words of `text`), leaving out `exclude` and
-/// slots `keep` refuses.
+/// with hybrid ranking, for the words of `text`, whose BM25 ranking counts
+/// `lexical_weight` in the fusion), leaving out `exclude` and slots `keep`
+/// refuses.
+#[derive(Clone, Copy)]
 struct Wanted<'a> {
     vector: &'a [f32],
     text: &'a str,
@@ -608,6 +616,7 @@ struct Wanted<'a> {
     exclude: Option<u32>,
     keep: &'a dyn Fn(u32) -> bool,
     rank: Rank,
+    lexical_weight: f32,
 }
 
 /// Hits asked for beyond `k`, so that leaving out copies of a paper
@@ -628,16 +637,7 @@ fn distinct_rows(
     let k = wanted.k;
     let mut depth = k.saturating_add(COPIES_MARGIN);
     loop {
-        let hits = ranked_hits(
-            library,
-            searcher,
-            wanted.vector,
-            wanted.text,
-            depth,
-            wanted.exclude,
-            wanted.keep,
-            wanted.rank,
-        )?;
+        let hits = ranked_hits(library, searcher, &wanted, depth)?;
         let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
         library.check_vector_rows(searcher.vectors(), &slots)?;
         let papers = library.papers_by_slots(&slots)?;

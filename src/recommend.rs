@@ -799,6 +799,13 @@ pub fn recommend(
             lexical::key_terms(&texts, MAX_QUERY_TERMS)
         }
     };
+    // Liked text counts its words fully; liked papers alone less (see
+    // `lexical::PAPER_QUERY_WEIGHT`).
+    let lexical_weight = if positives.iter().all(|e| e.info.kind != "text") {
+        lexical::PAPER_QUERY_WEIGHT
+    } else {
+        lexical::TEXT_QUERY_WEIGHT
+    };
 
     let (candidates_kind, scored, chosen) = match &request.candidates {
         Candidates::Library | Candidates::Stored(_) => {
@@ -842,9 +849,14 @@ pub fn recommend(
             let chosen = loop {
                 let order = match request.rank {
                     Rank::Dense => dense_order(&scores, &allowed, &request.filters, depth),
-                    Rank::Hybrid => {
-                        hybrid_order(&scores, &allowed, &request.filters, depth, &lexical)
-                    }
+                    Rank::Hybrid => hybrid_order(
+                        &scores,
+                        &allowed,
+                        &request.filters,
+                        depth,
+                        &lexical,
+                        lexical_weight,
+                    ),
                 };
                 let chosen =
                     best_library_papers(library, &view, order, &request.filters, k, asked.clone())?;
@@ -1029,6 +1041,7 @@ fn hybrid_order(
     filters: &Filters,
     k: usize,
     lexical: &[u32],
+    lexical_weight: f32,
 ) -> Vec<Ranked> {
     let depth = FUSION_DEPTH.max(k);
     let dense = dense_order(scores, allowed, filters, depth);
@@ -1038,7 +1051,7 @@ fn hybrid_order(
         .copied()
         .filter(|&s| !scores[s as usize].is_nan())
         .collect();
-    let fused = lexical::fuse(&dense_slots, &lexical);
+    let fused = lexical::fuse(&dense_slots, &lexical, lexical_weight);
     let listed: HashSet<u32> = fused.iter().map(|f| f.slot).collect();
     let mut order: Vec<Ranked> = fused
         .iter()
