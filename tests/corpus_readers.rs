@@ -657,3 +657,29 @@ fn bibtex_with_bom_and_crlf_reads_the_same_as_without() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn scholarly_api_answers_saved_as_json_are_read_as_papers() {
+    // Semantic Scholar's search answer, saved as it came.
+    let s2 = br#"{"total": 2, "offset": 0, "data": [
+ {"paperId": "abc123", "title": "Graph networks for molecules", "abstract": "Message passing.", "year": 2023, "authors": [{"authorId": "1", "name": "Ada Lovelace"}]},
+ {"paperId": "def456", "title": "Private federated learning", "abstract": "Clients train.", "publicationDate": "2022-03-01", "authors": []}
+]}
+"#;
+    let (_dir, path) = temp_file("search.json", s2);
+    let events = read_all(&path, None);
+    assert!(rejected(&events).is_empty(), "{events:?}");
+    let got = papers(&events);
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].0.id.as_str(), got[0].1), ("abc123", 2));
+    assert_eq!(got[0].0.authors, ["Ada Lovelace"]);
+    assert_eq!(got[1].0.date.as_deref(), Some("2022-03-01"));
+    // An OpenAlex work as JSON lines: the abstract rebuilt from its index.
+    let openalex = br#"{"id": "https://openalex.org/W1", "title": "The state of OA", "abstract_inverted_index": {"Despite": [0], "growing": [1], "interest": [2]}, "authorships": [{"author": {"display_name": "H. Piwowar"}}]}
+"#;
+    let (_dir, path) = temp_file("works.jsonl", openalex);
+    let events = read_all(&path, None);
+    let got = papers(&events);
+    assert_eq!(got[0].0.abstract_text, "Despite growing interest");
+    assert_eq!(got[0].0.authors, ["H. Piwowar"]);
+}

@@ -6,6 +6,8 @@
 //! syntax error ends the reading there, with its line, after the papers
 //! before it.
 
+use std::collections::BTreeMap;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -13,18 +15,49 @@ use super::event::{Problem, ReadEvent};
 use super::jsonl::ObjectToPaper;
 
 /// Whether the start of a JSON source is a document rather than JSON
-/// lines: it opens an array, or its first line holds only `{` (an object
-/// spread over lines).
+/// lines: it opens an array, or its first line opens an object that a
+/// later line closes (`{` alone, or an API answer's `{"total": 2, "data":
+/// [`).
 pub(crate) fn is_json_document(head: &str) -> bool {
-    let Some(first) = head
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-    else {
+    let head = head.trim_start_matches('\u{feff}');
+    let Some(first) = head.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return false;
     };
-    first.starts_with('[') || first == "{"
+    if first.starts_with('[') || first == "{" {
+        return true;
+    }
+    // Only a line that ends within `head` (not one cut off by the sniffing
+    // limit) can tell: alone it is JSON that ends too early, and it ends
+    // where a pretty printer breaks a line (after `[`, `{` or `,`), not
+    // inside a value as a line of JSON lines cut short by a crash does.
+    let end = first.as_ptr() as usize - head.as_ptr() as usize + first.len();
+    let line_ends = head[end..]
+        .trim_start_matches([' ', '\t'])
+        .starts_with(['\r', '\n']);
+    first.starts_with('{')
+        && first.ends_with(['[', '{', ','])
+        && line_ends
+        && serde_json::from_str::<serde::de::IgnoredAny>(first).is_err_and(|e| e.is_eof())
+}
+
+/// The papers of an object that wraps them, as API answers do (`{"total":
+/// 2, "data": [...]}`, `{"meta": {...}, "results": [...]}`): an object with
+/// no `title` whose only non-empty array holds objects.
+fn wrapped_papers(object: &str) -> Option<Vec<&RawValue>> {
+    let fields: BTreeMap<String, &RawValue> = serde_json::from_str(object).ok()?;
+    if fields
+        .keys()
+        .any(|k| k.trim().eq_ignore_ascii_case("title"))
+    {
+        return None;
+    }
+    let mut arrays = fields.values().filter_map(|v| {
+        let items: Vec<&RawValue> = serde_json::from_str(v.get()).ok()?;
+        (!items.is_empty()).then_some(items)
+    });
+    let items = arrays.next()?;
+    let holds_objects = items.first().is_some_and(|i| i.get().starts_with('{'));
+    (holds_objects && arrays.next().is_none()).then_some(items)
 }
 
 /// Every event of a JSON document.
@@ -67,7 +100,10 @@ pub(crate) fn read_json_document(
                     }
                 }
             }
-            Ok(value) => paper_at(value, &mut events),
+            Ok(value) => match wrapped_papers(value.get()) {
+                Some(items) => items.iter().for_each(|item| paper_at(item, &mut events)),
+                None => paper_at(value, &mut events),
+            },
             Err(e) => {
                 events.push(syntax_error(path, e.line(), &e));
                 break;
@@ -131,6 +167,35 @@ mod tests {
             [(1, "One".to_string()), (4, "Two".to_string())]
         );
         assert!(!is_json_document("{\"title\": \"One\"}\n"));
+    }
+
+    #[test]
+    fn reads_the_papers_an_api_answer_wraps() {
+        let answer = "{\"total\": 2, \"offset\": 0, \"data\": [\n  {\"title\": \"One\"},\n  {\"title\": \"Two\"}\n], \"groups\": []}\n";
+        assert!(is_json_document(answer));
+        assert_eq!(
+            titles_and_lines(answer),
+            [(2, "One".to_string()), (3, "Two".to_string())]
+        );
+        let results = "{\n \"meta\": {\"count\": 1},\n \"results\": [{\"title\": \"Three\"}]\n}\n";
+        assert_eq!(titles_and_lines(results), [(3, "Three".to_string())]);
+        // Not a wrapper: an object with a title, or with two lists of
+        // objects, is one record.
+        let paper = "{\n \"title\": \"Four\", \"refs\": [{\"title\": \"x\"}]\n}\n";
+        assert_eq!(titles_and_lines(paper), [(1, "Four".to_string())]);
+        let two = "{\n \"a\": [{\"title\": \"x\"}], \"b\": [{\"title\": \"y\"}]\n}\n";
+        assert!(titles_and_lines(two)[0].1.contains("missing title"));
+        // A first line cut off by the sniffing limit says nothing; a
+        // broken line of JSON lines is not a document either.
+        assert!(!is_json_document(
+            "{\"title\": \"One\", \"abstract\": \"cut"
+        ));
+        assert!(!is_json_document(
+            "{\"title\": oops}\n{\"title\": \"Two\"}\n"
+        ));
+        assert!(!is_json_document(
+            "{\"title\": \"One\", \"abs\n{\"title\": \"Two\"}\n"
+        ));
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //!
 //! | Paper field  | record fields            |
 //! |--------------|--------------------------|
-//! | `id`         | `id`, else the `doi`     |
+//! | `id`         | `id`, `paperId` (Semantic Scholar), else the `doi` |
 //! | `title`      | `title` (required)       |
-//! | `abstract`   | `abstract`, `summary`, `abstract note` (Zotero) |
-//! | `authors`    | `authors`, `author`      |
-//! | `date`       | `date`, `year`           |
+//! | `abstract`   | `abstract`, `summary`, `abstract note` (Zotero), else OpenAlex's `abstract_inverted_index` rebuilt |
+//! | `authors`    | `authors`, `author`, `authorships` (OpenAlex) |
+//! | `date`       | `date`, `publication_date`, `publicationDate`, `year`, `publication_year`, else CSL JSON's `issued` |
 //! | `categories` | `categories`, `category` |
 //! | `url`        | `url`, `link`            |
 //!
@@ -23,11 +23,19 @@ use super::normalize::normalize_text;
 use super::paper_id::{normalize_doi, title_id};
 use super::Paper;
 
-const ID: &[&str] = &["id"];
+const ID: &[&str] = &["id", "paperid"];
 const TITLE: &[&str] = &["title"];
 const ABSTRACT: &[&str] = &["abstract", "summary", "abstract note", "abstractnote"];
-const AUTHORS: &[&str] = &["authors", "author"];
-const DATE: &[&str] = &["date", "year"];
+/// OpenAlex's abstract: each word with the positions it takes.
+const INVERTED_ABSTRACT: &[&str] = &["abstract_inverted_index"];
+const AUTHORS: &[&str] = &["authors", "author", "authorships"];
+const DATE: &[&str] = &[
+    "date",
+    "publication_date",
+    "publicationdate",
+    "year",
+    "publication_year",
+];
 const CATEGORIES: &[&str] = &["categories", "category"];
 const URL: &[&str] = &["url", "link"];
 
@@ -44,7 +52,10 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
     }
     let abstract_text = match take(&mut fields, ABSTRACT) {
         Some((name, value)) => normalize_text(&strip_markup(&text(&name, value)?)),
-        None => String::new(),
+        None => match take(&mut fields, INVERTED_ABSTRACT) {
+            Some((name, value)) => normalize_text(&strip_markup(&inverted_text(&name, value)?)),
+            None => String::new(),
+        },
     };
     let authors = match take(&mut fields, AUTHORS) {
         Some((name, value)) => list(&name, value, split_authors)?,
@@ -54,7 +65,10 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
         Some((name, value)) => list(&name, value, split_categories)?,
         None => Vec::new(),
     };
-    let date = optional_text(&mut fields, DATE)?;
+    let date = match optional_text(&mut fields, DATE)? {
+        Some(date) => Some(date),
+        None => csl_issued(&fields),
+    };
     let url = optional_text(&mut fields, URL)?;
     // A fractional number has lost what JSON does not keep (arXiv's
     // 1501.10 arrives as 1501.1): an id must be exact.
@@ -236,6 +250,54 @@ fn optional_text(
     }
 }
 
+/// The date of a CSL JSON record (Zotero's export): `"issued":
+/// {"date-parts": [[2017, 6, 12]]}` as `2017-06-12` (year and month alone
+/// as `2017` and `2017-06`). The field stays among the extra fields.
+fn csl_issued(fields: &Map<String, Value>) -> Option<String> {
+    let issued = fields
+        .iter()
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("issued"))?
+        .1;
+    let parts = issued.get("date-parts")?.get(0)?.as_array()?;
+    let numbers: Vec<u64> = parts
+        .iter()
+        .map(|p| p.as_u64().or_else(|| p.as_str()?.trim().parse().ok()))
+        .collect::<Option<_>>()?;
+    match numbers.as_slice() {
+        [year] => Some(format!("{year}")),
+        [year, month] => Some(format!("{year}-{month:02}")),
+        [year, month, day, ..] => Some(format!("{year}-{month:02}-{day:02}")),
+        [] => None,
+    }
+}
+
+/// The text of an inverted index (OpenAlex's `abstract_inverted_index`:
+/// `{"word": [positions], ...}`), its words in the order of their
+/// positions.
+fn inverted_text(name: &str, value: Value) -> Result<String, String> {
+    let wrong = || {
+        format!(
+            "field `{name}`: expected an object mapping each word to a list of its positions \
+             (0, 1, ...)"
+        )
+    };
+    let Value::Object(words) = value else {
+        return Err(wrong());
+    };
+    let mut placed: Vec<(u64, String)> = Vec::new();
+    for (word, positions) in words {
+        let Value::Array(positions) = positions else {
+            return Err(wrong());
+        };
+        for position in positions {
+            placed.push((position.as_u64().ok_or_else(wrong)?, word.clone()));
+        }
+    }
+    placed.sort();
+    let words: Vec<&str> = placed.iter().map(|(_, w)| w.as_str()).collect();
+    Ok(words.join(" "))
+}
+
 /// A list field: a JSON list of texts (or of objects with a `name`), or one
 /// text split by `split`.
 fn list(name: &str, value: Value, split: fn(&str) -> Vec<String>) -> Result<Vec<String>, String> {
@@ -303,8 +365,16 @@ fn name_of_object(object: &Map<String, Value>) -> Option<String> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    if let Some(name) = field(&["name", "literal", "full_name", "fullname"]) {
+    if let Some(name) = field(&["name", "literal", "full_name", "fullname", "display_name"]) {
         return Some(name.to_string());
+    }
+    // OpenAlex's authorships: `{"author": {"display_name": ...}, ...}`.
+    if let Some(Value::Object(author)) = object
+        .iter()
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("author"))
+        .map(|(_, v)| v)
+    {
+        return name_of_object(author);
     }
     let given = field(&["given", "first", "firstname", "first_name", "forename"]);
     let family = field(&["family", "last", "lastname", "last_name", "surname"]);
@@ -585,6 +655,58 @@ mod tests {
         let unknown =
             paper_from_fields(fields(json!({"title": "T", "authors": [{"id": 3}]}))).unwrap_err();
         assert!(unknown.contains("`given`/`family`"), "{unknown}");
+    }
+
+    #[test]
+    fn reads_the_records_of_scholarly_apis() {
+        // OpenAlex: the abstract as an inverted index, authors under
+        // authorships, the date as publication_date.
+        let openalex = paper_from_fields(fields(json!({
+            "id": "https://openalex.org/W1", "title": "The state of OA",
+            "abstract_inverted_index": {"access": [3], "Despite": [0], "open": [2, 4], "growing": [1]},
+            "authorships": [{"author_position": "first", "author": {"display_name": "H. Piwowar"}}],
+            "publication_year": 2018, "publication_date": "2018-02-13"
+        })))
+        .unwrap();
+        assert_eq!(openalex.abstract_text, "Despite growing open access open");
+        assert_eq!(openalex.authors, ["H. Piwowar"]);
+        assert_eq!(openalex.date.as_deref(), Some("2018-02-13"));
+        assert!(!openalex.extra.contains_key("abstract_inverted_index"));
+        let bad = paper_from_fields(fields(
+            json!({"title": "T", "abstract_inverted_index": {"word": ["first"]}}),
+        ))
+        .unwrap_err();
+        assert!(bad.contains("abstract_inverted_index"), "{bad}");
+        // An abstract given as text wins; the index stays an extra field.
+        let both = paper_from_fields(fields(
+            json!({"title": "T", "abstract": "Text.", "abstract_inverted_index": {"x": [0]}}),
+        ))
+        .unwrap();
+        assert_eq!(both.abstract_text, "Text.");
+
+        // Semantic Scholar: paperId, authors with names, publicationDate.
+        let s2 = paper_from_fields(fields(json!({
+            "paperId": "649def34f8be52c8b66281af98ae884c09aef38b", "title": "T",
+            "authors": [{"authorId": "1", "name": "A. One"}], "year": 2020,
+            "publicationDate": "2020-05-01"
+        })))
+        .unwrap();
+        assert_eq!(s2.id, "649def34f8be52c8b66281af98ae884c09aef38b");
+        assert_eq!(s2.date.as_deref(), Some("2020-05-01"));
+
+        // CSL JSON (Zotero): the date from issued's date-parts.
+        let issued = |parts: Value| {
+            paper_from_fields(fields(
+                json!({"title": "T", "issued": {"date-parts": parts}}),
+            ))
+            .unwrap()
+            .date
+        };
+        assert_eq!(issued(json!([[2017, 6, 2]])).as_deref(), Some("2017-06-02"));
+        assert_eq!(issued(json!([["2017", "6"]])).as_deref(), Some("2017-06"));
+        assert_eq!(issued(json!([[2017]])).as_deref(), Some("2017"));
+        assert_eq!(issued(json!([])), None);
+        assert_eq!(issued(json!("2017")), None);
     }
 
     #[test]
