@@ -46,12 +46,13 @@ impl Labelled {
         for &n in negatives {
             profile.add_negative(v(n), 1.0).expect("valid negative");
         }
-        let scores = profile
-            .score_all(scorer, &self.vectors)
-            .expect("vectors fit");
-        let mut order: Vec<usize> = (0..scores.len())
-            .filter(|i| !positives.contains(i) && !negatives.contains(i))
+        let allowed: Vec<bool> = (0..self.vectors.len() / self.dim)
+            .map(|i| !positives.contains(&i) && !negatives.contains(&i))
             .collect();
+        let scores = profile
+            .rank_scores(scorer, &self.vectors, Some(&allowed))
+            .expect("vectors fit");
+        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| allowed[i]).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
         order.truncate(K);
         order
@@ -219,12 +220,13 @@ impl Labelled {
                 .add_positive(&self.vectors[p * self.dim..(p + 1) * self.dim], 1.0)
                 .expect("valid positive");
         }
-        let scores = profile
-            .score_all(scorer, &self.vectors)
-            .expect("vectors fit");
-        let mut order: Vec<usize> = (0..scores.len())
-            .filter(|i| !out_list.contains(i))
+        let allowed: Vec<bool> = (0..self.vectors.len() / self.dim)
+            .map(|i| !out_list.contains(&i))
             .collect();
+        let scores = profile
+            .rank_scores(scorer, &self.vectors, Some(&allowed))
+            .expect("vectors fit");
+        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| allowed[i]).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
         order.truncate(K);
         order
