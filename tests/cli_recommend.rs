@@ -480,6 +480,20 @@ fn a_like_file_uses_its_good_records_and_reports_the_bad_one() {
     assert_eq!(positives[1]["weight"], 2.0);
     let groups: Vec<&str> = titles(&answer).iter().filter_map(|t| group_of(t)).collect();
     assert_eq!(groups.first(), Some(&"LLM theorem proving"), "{groups:?}");
+
+    // The same file as examples and as candidates: its bad record is
+    // reported once.
+    let out = relate_in(
+        shared_library(),
+        &["recommend", "--like-file", &shown, "--from", &shown],
+    );
+    assert_eq!(out.status.code(), Some(3), "finished, a record skipped");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches(&format!("{shown}:2:")).count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]

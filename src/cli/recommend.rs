@@ -3,12 +3,13 @@
 //! table with a short reason per paper, or as JSON.
 
 use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
-use relate::corpus::canonical_id;
+use relate::corpus::{canonical_id, Problem};
 use relate::embed::Embedder;
 use relate::lexical::Rank;
 use relate::library_topics::TopicPath;
@@ -226,6 +227,23 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
     let dir = args.store.dir()?;
     let library = Library::open(&dir)?;
 
+    // A file's bad records are reported once, though it may be read as
+    // examples and as candidates (and by the ingest above).
+    let same_file =
+        |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut reported: HashSet<PathBuf> = HashSet::new();
+    if args.ingest {
+        reported.extend(args.from.iter().map(|p| same_file(p)));
+    }
+    let mut report = |path: &Path, rejected: &[Problem]| {
+        if reported.insert(same_file(path)) {
+            for problem in rejected {
+                eprintln!("relate: {problem}; record skipped");
+            }
+        }
+        !rejected.is_empty()
+    };
+
     let mut profile = Profile::default();
     let examples = [
         (
@@ -257,10 +275,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         for w in files {
             let path = PathBuf::from(&w.value);
             let read = recommend::read_paper_file(&path)?;
-            for problem in &read.rejected {
-                eprintln!("relate: {problem}; record skipped");
-            }
-            skipped |= !read.rejected.is_empty();
+            skipped |= report(&path, &read.rejected);
             if read.papers.is_empty() {
                 bail!(
                     "{} holds no readable paper: give a file of papers in a format `relate ingest` reads",
@@ -283,13 +298,10 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<Outcome> {
         let mut papers = Vec::new();
         for path in &args.from {
             let read = recommend::read_paper_file(path)?;
-            // An ingest has reported the file's bad records already.
-            if !args.ingest {
-                for problem in &read.rejected {
-                    eprintln!("relate: {problem}; record skipped");
-                }
-                skipped |= !read.rejected.is_empty();
-            }
+            // An ingest has reported the file's bad records already (and
+            // counted them).
+            let rejected = report(path, &read.rejected);
+            skipped |= rejected && !args.ingest;
             papers.extend(read.papers.into_iter().map(|(paper, _)| paper));
         }
         if args.ingest {
