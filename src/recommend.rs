@@ -23,10 +23,12 @@
 //!
 //! Ranking ([`Request::rank`]): with [`Rank::Hybrid`] the scorer's order is
 //! fused with BM25 over titles and abstracts for the positives' key title
-//! terms (see [`crate::lexical`]); `cargo run --example hybrid_eval` gives
-//! recall@10 0.745 (dense) / 0.793 (hybrid) for 2 liked papers of one hand
-//! grouped group, and finds the one paper whose abstract names a rare term
-//! liked as a text in the top 10 for 0.609 / 1.000 of 87 such terms.
+//! terms (see [`crate::lexical`]; the words count a quarter when only
+//! papers are liked, fully when a text is); `cargo run --example
+//! hybrid_eval` gives recall@10 0.745 (dense) / 0.780 (hybrid) for 2 liked
+//! papers of one hand grouped group, and finds the one paper whose abstract
+//! names a rare term liked as a text in the top 10 for 0.609 / 1.000 of 87
+//! such terms.
 //!
 //! Scorers (weights act as repetition: an example of weight 2 counts as if
 //! given twice):
@@ -66,8 +68,9 @@
 //! multi-interest scorer covers a reading list on several subjects, at a
 //! cost of a point or two of precision (README). Negatives (2 of another
 //! group) cut that group's share of the top 10 from 0.055 to 0.023
-//! (centroid) and 0.020 (multi). The multi scorer's temperature 0.1 was chosen the same way
-//! (0.02 and 0.05 lose more on one subject, 0.2 gains nothing on two).
+//! (centroid) and 0.020 (multi). The multi scorer's temperature 0.1 was
+//! chosen the same way (0.02 and 0.05 lose more on one subject, 0.2 gains
+//! nothing on two).
 //!
 //! Reasons: each result lists the positives it is closest to (top
 //! [`REASON_POSITIVES`]) and the terms it shares with them, taken with the
@@ -111,7 +114,7 @@ pub const MULTI_TEMPERATURE: f32 = 0.1;
 /// of two categories at 0.07.
 pub const INTEREST_COSINE: f32 = 0.25;
 /// Results the multi-interest scorer shares out among the interests in
-/// proportion to their weight (see [`ProfileVectors::score_all`]).
+/// proportion to their weight (see [`ProfileVectors::rank_scores`]).
 pub const INTEREST_PAGE: usize = 10;
 /// Most interests the multi-interest scorer balances; a profile of more
 /// (a long, scattered reading list) is scored by the plain soft maximum.
