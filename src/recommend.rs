@@ -276,14 +276,11 @@ impl ProfileVectors {
         vectors: &[f32],
         allowed: Option<&[bool]>,
     ) -> Result<Vec<f32>> {
-        if scorer == Scorer::Multi {
-            self.check_scorable(vectors)?;
-            let interests = self.interests();
-            if (2..=MAX_INTERESTS).contains(&interests.len()) {
-                return Ok(self.balanced_scores(vectors, &interests, allowed));
-            }
+        self.check_scorable(vectors)?;
+        match self.balanced_interests(scorer) {
+            Some(interests) => Ok(self.balanced_scores(vectors, &interests, allowed)),
+            None => self.score_all(scorer, vectors),
         }
-        self.score_all(scorer, vectors)
     }
 
     /// Refuses a profile without positives and vectors that are not whole
@@ -299,6 +296,16 @@ impl ProfileVectors {
             });
         }
         Ok(())
+    }
+
+    /// The interests the scorer shares its first results among: with the
+    /// multi-interest scorer, when there are 2 to [`MAX_INTERESTS`] of them
+    /// (see [`Self::rank_scores`]); `None` otherwise.
+    pub fn balanced_interests(&self, scorer: Scorer) -> Option<Vec<Vec<usize>>> {
+        if scorer != Scorer::Multi {
+            return None;
+        }
+        Some(self.interests()).filter(|i| (2..=MAX_INTERESTS).contains(&i.len()))
     }
 
     /// The positives grouped into interests: two positives at cosine
@@ -995,19 +1002,38 @@ pub fn recommend(
         }
     }
     let k = request.k;
-    let lexical_terms = match request.rank {
+    // The key terms of the liked papers' titles (and liked texts): one
+    // list, or with the multi-interest scorer one per interest, whose
+    // matches are then shared out as the scorer shares its results.
+    let interests = profile
+        .balanced_interests(request.scorer)
+        .unwrap_or_else(|| vec![(0..positives.len()).collect()]);
+    let interest_terms: Vec<Vec<String>> = match request.rank {
         Rank::Dense => Vec::new(),
-        Rank::Hybrid => {
-            let texts: Vec<(&str, f32)> = positives
-                .iter()
-                .map(|e| {
-                    let text = e.info.title.as_deref().unwrap_or(&e.text);
-                    (text, e.info.weight)
-                })
-                .collect();
-            lexical::key_terms(&texts, MAX_QUERY_TERMS)
-        }
+        Rank::Hybrid => interests
+            .iter()
+            .map(|interest| {
+                let texts: Vec<(&str, f32)> = interest
+                    .iter()
+                    .map(|&i| {
+                        let e = &positives[i];
+                        (e.info.title.as_deref().unwrap_or(&e.text), e.info.weight)
+                    })
+                    .collect();
+                lexical::key_terms(&texts, MAX_QUERY_TERMS)
+            })
+            .collect(),
     };
+    let interest_weights: Vec<f32> = interests
+        .iter()
+        .map(|interest| interest.iter().map(|&i| positives[i].info.weight).sum())
+        .collect();
+    let mut lexical_terms: Vec<String> = Vec::new();
+    for term in interest_terms.iter().flatten() {
+        if !lexical_terms.contains(term) {
+            lexical_terms.push(term.clone());
+        }
+    }
     // Liked text counts its words fully; liked papers alone less (see
     // `lexical::PAPER_QUERY_WEIGHT`).
     let lexical_weight = if positives.iter().all(|e| e.info.kind != "text") {
@@ -1050,7 +1076,13 @@ pub fn recommend(
             let scored = allowed.iter().filter(|&&a| a).count();
             let lexical = match request.rank {
                 Rank::Dense => Vec::new(),
-                Rank::Hybrid => lexical_slots(library, &lexical_terms, &allowed)?,
+                Rank::Hybrid => {
+                    let lists = interest_terms
+                        .iter()
+                        .map(|terms| lexical_slots(library, terms, &allowed))
+                        .collect::<Result<Vec<_>>>()?;
+                    share_lists(&lists, &interest_weights)
+                }
             };
             // Copies of papers (see `DistinctRows`) may leave fewer than `k`:
             // then the order is read deeper.
@@ -1223,6 +1255,41 @@ fn dense_order(scores: &[f32], allowed: &[bool], filters: &Filters, k: usize) ->
     }
     order.sort_unstable_by(better);
     order.into_iter().map(|(s, slot)| (slot, s, None)).collect()
+}
+
+/// One ranking from several (each best first), shared among them by
+/// weight as [`page_shares`] shares a page: the next slot always comes from
+/// the list furthest below its share so far; a slot already taken is
+/// skipped. At most [`FUSION_DEPTH`] slots.
+fn share_lists(lists: &[Vec<u32>], weights: &[f32]) -> Vec<u32> {
+    if let [only] = lists {
+        return only.clone();
+    }
+    let total: f32 = weights.iter().sum();
+    let mut next = vec![0usize; lists.len()];
+    let mut taken_from = vec![0usize; lists.len()];
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < FUSION_DEPTH {
+        // The list with the least taken for its weight that has more.
+        let Some(i) = (0..lists.len())
+            .filter(|&i| next[i] < lists[i].len())
+            .min_by(|&a, &b| {
+                let behind =
+                    |i: usize| taken_from[i] as f32 * total / weights[i].max(f32::MIN_POSITIVE);
+                behind(a).total_cmp(&behind(b)).then(a.cmp(&b))
+            })
+        else {
+            break;
+        };
+        let slot = lists[i][next[i]];
+        next[i] += 1;
+        if seen.insert(slot) {
+            out.push(slot);
+            taken_from[i] += 1;
+        }
+    }
+    out
 }
 
 /// The allowed slots matching the key terms by BM25, best first, at most
@@ -1784,6 +1851,25 @@ mod tests {
         order.sort_by(|&a, &b| among[b].total_cmp(&among[a]));
         let second = order[..10].iter().filter(|&&s| interest_of(s) == 1).count();
         assert_eq!(second, 5);
+    }
+
+    #[test]
+    fn lexical_lists_are_shared_by_weight_without_repeats() {
+        assert_eq!(share_lists(&[vec![3, 1, 2]], &[1.0]), [3, 1, 2]);
+        // Weight 1 and 3: the second list gives three slots for each of
+        // the first's (ties to the first); a slot both hold counts once,
+        // for the list that reached it first (11, taken from the second).
+        let a = vec![10, 11, 12, 13];
+        let b = vec![20, 21, 11, 22, 23, 24, 25, 26];
+        assert_eq!(
+            share_lists(&[a, b], &[1.0, 3.0]),
+            [10, 20, 21, 11, 12, 22, 23, 24, 13, 25, 26]
+        );
+        let long: Vec<u32> = (0..500).collect();
+        assert_eq!(
+            share_lists(&[long.clone(), long], &[1.0, 1.0]).len(),
+            FUSION_DEPTH
+        );
     }
 
     #[test]
