@@ -50,7 +50,7 @@ impl Labelled {
             .map(|i| !positives.contains(&i) && !negatives.contains(&i))
             .collect();
         let scores = profile
-            .rank_scores(scorer, &self.vectors, Some(&allowed))
+            .rank_scores(scorer, &self.vectors, Some(&allowed), K)
             .expect("vectors fit");
         let mut order: Vec<usize> = (0..scores.len()).filter(|&i| allowed[i]).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
@@ -224,7 +224,7 @@ impl Labelled {
             .map(|i| !out_list.contains(&i))
             .collect();
         let scores = profile
-            .rank_scores(scorer, &self.vectors, Some(&allowed))
+            .rank_scores(scorer, &self.vectors, Some(&allowed), K)
             .expect("vectors fit");
         let mut order: Vec<usize> = (0..scores.len()).filter(|&i| allowed[i]).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));

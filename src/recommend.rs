@@ -43,8 +43,8 @@
 //!   papers of each instead of papers halfway between them. Ranking
 //!   candidates ([`ProfileVectors::rank_scores`]), it also groups the
 //!   positives into interests ([`INTEREST_COSINE`]) and shifts each
-//!   interest's soft maximum so that the first [`INTEREST_PAGE`] results
-//!   are shared among them by weight (`benches/interests_eval.py`: with two
+//!   interest's soft maximum so that the first `k` results are shared
+//!   among them by weight (`benches/interests_eval.py`: with two
 //!   liked papers from each of two arXiv categories, one category went
 //!   without any of the top 10 in 20.5% of draws before, 3% after).
 //!
@@ -113,9 +113,6 @@ pub const MULTI_TEMPERATURE: f32 = 0.1;
 /// of one arXiv category sit at a median cosine of 0.28 from each other,
 /// of two categories at 0.07.
 pub const INTEREST_COSINE: f32 = 0.25;
-/// Results the multi-interest scorer shares out among the interests in
-/// proportion to their weight (see [`ProfileVectors::rank_scores`]).
-pub const INTEREST_PAGE: usize = 10;
 /// Most interests the multi-interest scorer balances; a profile of more
 /// (a long, scattered reading list) is scored by the plain soft maximum.
 pub const MAX_INTERESTS: usize = 8;
@@ -266,19 +263,21 @@ impl ProfileVectors {
     }
 
     /// Scores the candidates of a ranking: as [`Self::score_all`], except
-    /// that the multi-interest scorer shares the first results out among
-    /// the interests (see [`Self::balanced_scores`]), counting only the
-    /// rows `allowed` marks (all when `None`; a row not allowed is scored
-    /// but should not be listed).
+    /// that the multi-interest scorer shares the first `page` results (the
+    /// number asked for) out among the interests (see
+    /// [`Self::balanced_scores`]), counting only the rows `allowed` marks
+    /// (all when `None`; a row not allowed is scored but should not be
+    /// listed).
     pub fn rank_scores(
         &self,
         scorer: Scorer,
         vectors: &[f32],
         allowed: Option<&[bool]>,
+        page: usize,
     ) -> Result<Vec<f32>> {
         self.check_scorable(vectors)?;
         match self.balanced_interests(scorer) {
-            Some(interests) => Ok(self.balanced_scores(vectors, &interests, allowed)),
+            Some(interests) => Ok(self.balanced_scores(vectors, &interests, allowed, page)),
             None => self.score_all(scorer, vectors),
         }
     }
@@ -345,8 +344,8 @@ impl ProfileVectors {
 
     /// Multi-interest scores that share the first results out among the
     /// interests: each interest's score ([`Self::interest_scores`]) is
-    /// shifted so that its share of the first [`INTEREST_PAGE`] allowed
-    /// candidates (in proportion to its weight, at least one) scores above
+    /// shifted so that its share of the first `page` allowed candidates
+    /// (in proportion to its weight, at least one) scores above
     /// the same mark, and the shifted scores' maximum is taken, raised by
     /// the marks' weighted mean. Without the shift an interest with closer
     /// neighbours (a dense field, more positives) took every place: on
@@ -357,6 +356,7 @@ impl ProfileVectors {
         vectors: &[f32],
         interests: &[Vec<usize>],
         allowed: Option<&[bool]>,
+        page: usize,
     ) -> Vec<f32> {
         let groups = interests.len();
         let by_interest = self.interest_scores(vectors, interests);
@@ -365,7 +365,7 @@ impl ProfileVectors {
             .map(|i| i.iter().map(|&p| self.positive_weights[p]).sum())
             .collect();
         let total: f32 = weights.iter().sum();
-        let shares = page_shares(&weights, INTEREST_PAGE);
+        let shares = page_shares(&weights, page);
         let marks: Vec<f32> = (0..groups)
             .map(|g| {
                 let column: Vec<f32> = by_interest
@@ -1072,7 +1072,7 @@ pub fn recommend(
                     *a = false;
                 }
             }
-            let scores = profile.rank_scores(request.scorer, view.as_slice(), Some(&allowed))?;
+            let scores = profile.rank_scores(request.scorer, view.as_slice(), Some(&allowed), k)?;
             let scored = allowed.iter().filter(|&&a| a).count();
             let lexical = match request.rank {
                 Rank::Dense => Vec::new(),
@@ -1120,7 +1120,7 @@ pub fn recommend(
                 .filter(|p| !excluded(&p.id) && seen.insert(p.id.as_str()))
                 .collect();
             let vectors = paper_vectors(library, &view, embedder, &papers)?;
-            let scores = profile.rank_scores(request.scorer, &vectors, None)?;
+            let scores = profile.rank_scores(request.scorer, &vectors, None, k)?;
             let mut order: Vec<usize> =
                 (0..papers.len()).filter(|&i| !scores[i].is_nan()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
@@ -1819,13 +1819,22 @@ mod tests {
         even.add_positive(&[1.0, 0.0, 0.0], 1.0).unwrap();
         even.add_positive(&[0.0, 1.0, 0.0], 1.0).unwrap();
         assert_eq!(first_ten(&even, &even.multi_scores(&vectors)), 0);
-        let balanced = even.rank_scores(Scorer::Multi, &vectors, None).unwrap();
+        let balanced = even.rank_scores(Scorer::Multi, &vectors, None, 10).unwrap();
         assert_eq!(first_ten(&even, &balanced), 5);
         let mut heavy = even.clone();
         heavy.add_positive(&[0.0, 1.0, 0.1], 2.0).unwrap();
-        let shared = heavy.rank_scores(Scorer::Multi, &vectors, None).unwrap();
+        let shared = heavy
+            .rank_scores(Scorer::Multi, &vectors, None, 10)
+            .unwrap();
         // Weight 3 of 4: 8 of the first 10 (rounded), at least one left.
         assert_eq!(first_ten(&heavy, &shared), 8);
+        // Asked for two: one each.
+        let two = even.rank_scores(Scorer::Multi, &vectors, None, 2).unwrap();
+        let mut order: Vec<usize> = (0..two.len()).collect();
+        order.sort_by(|&a, &b| two[b].total_cmp(&two[a]));
+        let mut first_two: Vec<usize> = order[..2].iter().map(|&s| interest_of(s)).collect();
+        first_two.sort();
+        assert_eq!(first_two, [0, 1]);
         assert_eq!(page_shares(&[1.0, 3.0], 10), [2, 8]);
         assert_eq!(page_shares(&[1.0, 1.0, 1.0], 10), [4, 3, 3]);
         assert_eq!(page_shares(&[100.0, 1.0], 10), [10, 1]);
@@ -1835,7 +1844,7 @@ mod tests {
         one.add_positive(&[1.0, 0.3, 0.0], 1.0).unwrap();
         assert_eq!(one.interests().len(), 1);
         assert_eq!(
-            one.rank_scores(Scorer::Multi, &vectors, None).unwrap(),
+            one.rank_scores(Scorer::Multi, &vectors, None, 10).unwrap(),
             one.multi_scores(&vectors)
         );
         // Rows not allowed (the examples themselves, say) do not count
@@ -1845,7 +1854,7 @@ mod tests {
             allowed[slot] = false;
         }
         let among = even
-            .rank_scores(Scorer::Multi, &vectors, Some(&allowed))
+            .rank_scores(Scorer::Multi, &vectors, Some(&allowed), 10)
             .unwrap();
         let mut order: Vec<usize> = (0..among.len()).filter(|&s| allowed[s]).collect();
         order.sort_by(|&a, &b| among[b].total_cmp(&among[a]));

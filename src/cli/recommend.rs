@@ -49,7 +49,7 @@ A paper without a date is dropped once --since or --until is given, one without 
 --category is given.\n\n\
 Scorers: centroid (default) scores a paper by its cosine with the weighted mean of the positives \
 minus half the mean of the negatives; multi by its closest positives (a soft maximum) minus half \
-its closeness to the negatives, and shares the first 10 results among the reading list's \
+its closeness to the negatives, and shares the results among the reading list's \
 interests (positives at cosine 0.25 or more, or chains of them, are one interest) by weight: \
 for a reading list on several subjects."
 )]
