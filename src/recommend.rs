@@ -82,6 +82,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -182,6 +183,9 @@ pub struct ProfileVectors {
     positive_weights: Vec<f32>,
     negatives: Vec<f32>,
     negative_weights: Vec<f32>,
+    /// The positives grouped into interests ([`Self::interests`]), once
+    /// asked for; cleared when a positive is added.
+    interests: OnceLock<Vec<Vec<usize>>>,
 }
 
 impl ProfileVectors {
@@ -193,6 +197,7 @@ impl ProfileVectors {
             positive_weights: Vec::new(),
             negatives: Vec::new(),
             negative_weights: Vec::new(),
+            interests: OnceLock::new(),
         }
     }
 
@@ -201,6 +206,7 @@ impl ProfileVectors {
         let unit = self.checked(vector, weight)?;
         self.positives.extend(unit);
         self.positive_weights.push(weight);
+        self.interests = OnceLock::new();
         Ok(())
     }
 
@@ -304,13 +310,26 @@ impl ProfileVectors {
         if scorer != Scorer::Multi {
             return None;
         }
-        Some(self.interests()).filter(|i| (2..=MAX_INTERESTS).contains(&i.len()))
+        Some(self.interests().to_vec()).filter(|i| (2..=MAX_INTERESTS).contains(&i.len()))
+    }
+
+    /// The summed weight of each interest's positives.
+    pub fn interest_weights(&self, interests: &[Vec<usize>]) -> Vec<f32> {
+        interests
+            .iter()
+            .map(|i| i.iter().map(|&p| self.positive_weights[p]).sum())
+            .collect()
     }
 
     /// The positives grouped into interests: two positives at cosine
     /// [`INTEREST_COSINE`] or more share one, and so do chains of them.
-    /// Each interest lists its positives' indices in order.
-    fn interests(&self) -> Vec<Vec<usize>> {
+    /// Each interest lists its positives' indices in order. Worked out
+    /// once per profile.
+    fn interests(&self) -> &[Vec<usize>] {
+        self.interests.get_or_init(|| self.group_interests())
+    }
+
+    fn group_interests(&self) -> Vec<Vec<usize>> {
         let count = self.positive_weights.len();
         let mut parent: Vec<usize> = (0..count).collect();
         fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -360,10 +379,7 @@ impl ProfileVectors {
     ) -> Vec<f32> {
         let groups = interests.len();
         let by_interest = self.interest_scores(vectors, interests);
-        let weights: Vec<f32> = interests
-            .iter()
-            .map(|i| i.iter().map(|&p| self.positive_weights[p]).sum())
-            .collect();
+        let weights = self.interest_weights(interests);
         let total: f32 = weights.iter().sum();
         let shares = page_shares(&weights, page);
         let marks: Vec<f32> = (0..groups)
@@ -1024,10 +1040,7 @@ pub fn recommend(
             })
             .collect(),
     };
-    let interest_weights: Vec<f32> = interests
-        .iter()
-        .map(|interest| interest.iter().map(|&i| positives[i].info.weight).sum())
-        .collect();
+    let interest_weights = profile.interest_weights(&interests);
     let mut lexical_terms: Vec<String> = Vec::new();
     for term in interest_terms.iter().flatten() {
         if !lexical_terms.contains(term) {
