@@ -158,10 +158,10 @@ fn check_finds_damage_and_repair_mends_it() {
     assert!(!store.join("index/topics.json").exists());
     assert_eq!(assert_sound(&store)["hnsw_index"], "none");
 
-    // A vector file written before checksums passes, and gains one on the
-    // next write.
+    // A vector file written before checksums (of its body and of its
+    // header) passes, and gains them on the next write.
     let mut bytes = fs::read(&vectors).unwrap();
-    bytes[40..48].fill(0);
+    bytes[40..56].fill(0);
     fs::write(&vectors, &bytes).unwrap();
     let report = assert_sound(&store);
     assert_eq!(report["details"]["vector_file_checksum"], false);

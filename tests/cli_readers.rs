@@ -54,6 +54,10 @@ fn queries_leave_every_file_of_the_library_untouched() {
     let mut bytes = fs::read(&vectors).unwrap();
     let generation = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
     bytes[24..32].copy_from_slice(&(generation - 1).to_le_bytes());
+    // The header's own checksum (of its first 48 bytes) follows the change.
+    assert_eq!(&bytes[48..52], b"HCK1");
+    let own = crc32fast::hash(&bytes[..48]);
+    bytes[52..56].copy_from_slice(&own.to_le_bytes());
     fs::write(&vectors, &bytes).unwrap();
 
     let before = snapshot(&store);

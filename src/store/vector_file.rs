@@ -19,7 +19,12 @@
 //! Header layout (all integers little-endian):
 //! `magic[8] = "RLTVECS\0"`, `version: u32`, `dim: u32`, `count: u64`,
 //! `generation: u64`, `library_id: u64`, `checksum_mark[4] = "CRC1"`,
-//! `body_crc32: u32`, then zero padding up to 64 bytes.
+//! `body_crc32: u32`, `header_mark[4] = "HCK1"`, `header_crc32: u32` (of
+//! the 48 bytes before the mark), then zero padding up to 64 bytes.
+//!
+//! The header is rewritten in place when papers are added, so a reader
+//! can meet it half written; its own checksum tells such a read apart, and
+//! the read is tried again. Headers written before it have zeros there.
 //!
 //! The checksum is the CRC-32 (IEEE) of every byte after the header. Files
 //! written before it existed have zeros where the mark goes; they are read
@@ -42,6 +47,13 @@ const FILE_VERSION: u32 = 1;
 pub(crate) const HEADER_LEN: u64 = 64;
 /// Says that the header records a checksum of the body.
 const CHECKSUM_MARK: &[u8; 4] = b"CRC1";
+/// Says that the header records a checksum of its own first 48 bytes.
+const HEADER_CHECK_MARK: &[u8; 4] = b"HCK1";
+/// Bytes of the header its own checksum covers.
+const HEADER_CHECKED_LEN: usize = 48;
+/// Reads of a header that fails its own checksum (being rewritten, or
+/// damaged) before it is taken as unreadable.
+const HEADER_READ_TRIES: usize = 8;
 /// Bodies up to this size have their checksum verified whenever they are
 /// mapped (about 44,000 vectors of 384 dimensions); larger ones only by
 /// [`verify_body`].
@@ -73,13 +85,24 @@ impl Header {
             out[40..44].copy_from_slice(CHECKSUM_MARK);
             out[44..48].copy_from_slice(&crc.to_le_bytes());
         }
+        let own = crc32fast::hash(&out[..HEADER_CHECKED_LEN]);
+        out[48..52].copy_from_slice(HEADER_CHECK_MARK);
+        out[52..56].copy_from_slice(&own.to_le_bytes());
         out
     }
 
+    /// The header in `bytes`; `None` when they are not a vector file's
+    /// header, or one that fails its own checksum (half rewritten, or
+    /// damaged).
     fn decode(bytes: &[u8]) -> Option<Header> {
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
         if bytes.len() < HEADER_LEN as usize || &bytes[0..8] != MAGIC || u32_at(8) != FILE_VERSION {
+            return None;
+        }
+        if &bytes[48..52] == HEADER_CHECK_MARK
+            && crc32fast::hash(&bytes[..HEADER_CHECKED_LEN]) != u32_at(52)
+        {
             return None;
         }
         Some(Header {
@@ -102,14 +125,30 @@ impl Header {
 
 /// Reads the header of the vector file at `path` and checks that the file
 /// is at least as long as the header says. `None` when the file is missing,
-/// foreign, truncated or otherwise unusable.
+/// foreign, truncated or otherwise unusable. A header read while a writer
+/// rewrites it fails its own checksum and is read again.
 pub(crate) fn read_header(path: &Path) -> Option<(File, Header)> {
-    let mut file = File::open(path).ok()?;
-    let mut bytes = [0u8; HEADER_LEN as usize];
-    file.read_exact(&mut bytes).ok()?;
-    let header = Header::decode(&bytes)?;
+    let file = File::open(path).ok()?;
+    let header = read_header_of(&file)?;
     let len = file.metadata().ok()?.len();
     (Some(len) >= header.file_len()).then_some((file, header))
+}
+
+/// The header at the start of `file`, read again (up to
+/// [`HEADER_READ_TRIES`] times) while it fails its own checksum.
+fn read_header_of(file: &File) -> Option<Header> {
+    let mut bytes = [0u8; HEADER_LEN as usize];
+    for _ in 0..HEADER_READ_TRIES {
+        read_bytes_at(file, 0, &mut bytes).ok()?;
+        if let Some(header) = Header::decode(&bytes) {
+            return Some(header);
+        }
+        if &bytes[0..8] != MAGIC || &bytes[48..52] != HEADER_CHECK_MARK {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    None
 }
 
 /// The rows a vector file holds, whatever its header says: what a rebuild
@@ -126,13 +165,9 @@ impl Body {
     /// another library or dimension; a header that cannot be read at all
     /// (torn by a crash, or damaged) still gives the rows behind it.
     pub fn open(path: &Path, dim: usize, library_id: u64) -> Option<Body> {
-        let mut file = File::open(path).ok()?;
+        let file = File::open(path).ok()?;
         let len = file.metadata().ok()?.len();
-        let mut bytes = [0u8; HEADER_LEN as usize];
-        let header = file
-            .read_exact(&mut bytes)
-            .ok()
-            .and_then(|()| Header::decode(&bytes));
+        let header = read_header_of(&file);
         if header.is_some_and(|h| h.dim != dim || h.library_id != library_id) {
             return None;
         }
@@ -828,14 +863,75 @@ mod tests {
         let err = VectorView::map(&file, &path, read).unwrap_err().to_string();
         assert!(err.contains("relate repair"), "{err}");
 
-        // A file as written before checksums: zeros where the mark goes.
+        // A file as written before checksums: zeros where the marks go.
         let mut old = intact;
-        old[40..48].fill(0);
+        old[40..56].fill(0);
         std::fs::write(&path, &old).unwrap();
         let (file, read) = read_header(&path).unwrap();
         assert_eq!(read.checksum, None);
         assert_eq!(verify_body(&path, &read).unwrap(), BodyCheck::NotRecorded);
         let view = VectorView::map(&file, &path, read).unwrap();
         assert_eq!(view.as_slice(), &[0.6, 0.8, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_header_half_rewritten_is_never_taken_for_a_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        let small = Header {
+            dim: 2,
+            count: 1,
+            generation: 1,
+            library_id: 4,
+            checksum: Some(0x1111_1111),
+        };
+        let large = Header {
+            count: 2,
+            generation: 2,
+            checksum: Some(0x2222_2222),
+            ..small
+        };
+        let mut bytes = large.encode().to_vec();
+        bytes.extend(le(&[0.6, 0.8, 1.0, 0.0]));
+        std::fs::write(&path, &bytes).unwrap();
+
+        // Any mix of the two headers' bytes (as a reader racing a rewrite
+        // sees) is refused, not read as a header that was never written.
+        let (a, b) = (small.encode(), large.encode());
+        for cut in 1..HEADER_CHECKED_LEN {
+            let mut torn = b;
+            torn[cut..].copy_from_slice(&a[cut..]);
+            if torn != a && torn != b {
+                assert_eq!(Header::decode(&torn), None, "torn at byte {cut}");
+            }
+        }
+
+        // A writer rewriting the header over and over while it is read.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let file = File::options().write(true).open(&path).unwrap();
+                let mut turn = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let header = if turn.is_multiple_of(2) { small } else { large };
+                    write_bytes_at(&file, 0, &header.encode()).unwrap();
+                    turn += 1;
+                }
+            })
+        };
+        for _ in 0..2_000 {
+            let (_, read) = read_header(&path).expect("a whole header");
+            assert!(read == small || read == large, "{read:?}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+
+        // A damaged header is unreadable; the rows behind it still count.
+        let mut damaged = bytes;
+        damaged[20] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        assert!(read_header(&path).is_none());
+        assert_eq!(Body::open(&path, 2, 4).unwrap().rows, 2);
     }
 }
