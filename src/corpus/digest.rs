@@ -20,8 +20,20 @@
 //!
 //! A page with no long paragraph at all is read as plain title/abstract
 //! pairs from its first paragraph, with a warning. Paragraph text is only
-//! whitespace-normalised, so abstracts stay as the page has them.
+//! whitespace-normalised (and a leading `Title:` or `Abstract:` label
+//! removed), so abstracts stay as the page has them.
+//!
+//! Lines that say something about a paper instead of being one (an arXiv
+//! id, `Authors: …`, a date, `Upvote 23`; see [`super::digest_detail`])
+//! are set aside, whether they are paragraphs of their own or the lines of
+//! a paragraph made only of such lines (an arXiv listing's `Title:`,
+//! `Authors:`, `Comments:` block). One between a title and its abstract
+//! belongs to that paper; one between a paper and the next belongs to the
+//! next paper when that kind of line also comes before the first title,
+//! otherwise to the paper before it. Ids, authors and dates are kept;
+//! counters and credits are dropped.
 
+use super::digest_detail::{detail, without_abstract_label, without_title_label, Detail};
 use super::event::{Problem, ReadEvent};
 use super::normalize::{month_number, normalize_text};
 use super::paper_id::title_id;
@@ -42,10 +54,16 @@ struct Paragraph {
 
 /// Reads a whole digest page (already checked to be UTF-8, BOM removed).
 pub(crate) fn read_digest(text: &str, path: &str) -> Vec<ReadEvent> {
-    let paragraphs: Vec<Paragraph> = split_paragraphs(text)
-        .into_iter()
-        .filter(|p| !is_date_heading(&p.text))
-        .collect();
+    let mut paragraphs: Vec<Paragraph> = Vec::new();
+    // Each detail line with the number of paragraphs before it.
+    let mut details: Vec<(usize, Detail)> = Vec::new();
+    for piece in split_paragraphs(text) {
+        match piece {
+            Piece::Text(p) if is_date_heading(&p.text) => {}
+            Piece::Text(p) => paragraphs.push(p),
+            Piece::Detail(d) => details.push((paragraphs.len(), d)),
+        }
+    }
     let mut events = Vec::new();
     let Some(first) = paragraphs.first() else {
         return events;
@@ -66,8 +84,10 @@ pub(crate) fn read_digest(text: &str, path: &str) -> Vec<ReadEvent> {
             (0, paragraphs.len())
         }
     };
+    let mut placed = Vec::new();
     let mut i = start;
     while i < end {
+        let title_index = i;
         let title = &paragraphs[i];
         if title.long {
             events.push(ReadEvent::Rejected(Problem::new(
@@ -95,6 +115,11 @@ pub(crate) fn read_digest(text: &str, path: &str) -> Vec<ReadEvent> {
             i += 2;
             next.map_or_else(String::new, |p| p.text.clone())
         };
+        placed.push(Placed {
+            event: events.len(),
+            title: title_index,
+            end: i,
+        });
         events.push(ReadEvent::Paper {
             paper: Paper {
                 id: title_id(&title.text),
@@ -105,6 +130,7 @@ pub(crate) fn read_digest(text: &str, path: &str) -> Vec<ReadEvent> {
             line: title.line,
         });
     }
+    attach_details(&mut events, &placed, details, start);
     for trailing in &paragraphs[end..] {
         events.push(ReadEvent::Rejected(Problem::new(
             path,
@@ -118,33 +144,128 @@ pub(crate) fn read_digest(text: &str, path: &str) -> Vec<ReadEvent> {
     events
 }
 
-/// Splits text into paragraphs at blank lines.
-fn split_paragraphs(text: &str) -> Vec<Paragraph> {
-    let mut paragraphs = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (index, line) in text.split('\n').enumerate() {
-        if line.trim().is_empty() {
-            if let Some((start, raw)) = current.take() {
-                paragraphs.push(paragraph(start, &raw));
-            }
-            continue;
-        }
-        match &mut current {
-            Some((_, raw)) => {
-                raw.push('\n');
-                raw.push_str(line);
-            }
-            None => current = Some((index + 1, line.to_string())),
-        }
-    }
-    if let Some((start, raw)) = current {
-        paragraphs.push(paragraph(start, &raw));
-    }
-    paragraphs
+/// Where a paper read from the page sits among its paragraphs.
+struct Placed {
+    /// Index of its event.
+    event: usize,
+    /// Index of its title paragraph.
+    title: usize,
+    /// Index just past its last paragraph.
+    end: usize,
 }
 
-fn paragraph(line: usize, raw: &str) -> Paragraph {
-    let text = normalize_text(raw);
+/// Gives each paper the ids, authors and dates of the detail lines that
+/// belong to it (see the module's notes); `start` is the first title's
+/// index. A paper keeps the first of each.
+fn attach_details(
+    events: &mut [ReadEvent],
+    placed: &[Placed],
+    details: Vec<(usize, Detail)>,
+    start: usize,
+) {
+    let kind = |d: &Detail| std::mem::discriminant(d);
+    let leading: Vec<_> = details
+        .iter()
+        .filter(|(at, d)| *at <= start && *d != Detail::Noise)
+        .map(|(_, d)| kind(d))
+        .collect();
+    for (at, found) in details {
+        if found == Detail::Noise {
+            continue;
+        }
+        let owner = placed
+            .iter()
+            .find(|p| p.title < at && at < p.end)
+            .or_else(|| {
+                if leading.contains(&kind(&found)) {
+                    placed.iter().find(|p| p.title == at)
+                } else {
+                    placed.iter().find(|p| p.end == at)
+                }
+            });
+        let Some(ReadEvent::Paper { paper, .. }) = owner.map(|p| &mut events[p.event]) else {
+            continue;
+        };
+        match found {
+            Detail::Id { id, url } if paper.id.starts_with(super::TITLE_ID_PREFIX) => {
+                paper.id = id;
+                if paper.url.is_none() {
+                    paper.url = url;
+                }
+            }
+            Detail::Authors(authors) if paper.authors.is_empty() => paper.authors = authors,
+            Detail::Date(date) if paper.date.is_none() => paper.date = Some(date),
+            _ => {}
+        }
+    }
+}
+
+/// A paragraph of the page, or a line that says something about a paper.
+enum Piece {
+    Text(Paragraph),
+    Detail(Detail),
+}
+
+/// Splits text into paragraphs at blank lines. A paragraph that is a
+/// detail line gives that detail; one with detail lines among its lines
+/// gives them and, between them, the runs of other lines as paragraphs (a
+/// title wrapped over two lines above `Authors: …`).
+fn split_paragraphs(text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut current: Vec<(usize, &str)> = Vec::new();
+    for (index, line) in text.split('\n').enumerate() {
+        if line.trim().is_empty() {
+            pieces_of(&std::mem::take(&mut current), &mut pieces);
+        } else {
+            current.push((index + 1, line));
+        }
+    }
+    pieces_of(&current, &mut pieces);
+    pieces
+}
+
+/// The pieces of one paragraph, given as its numbered lines.
+fn pieces_of(lines: &[(usize, &str)], out: &mut Vec<Piece>) {
+    let Some(&(first, _)) = lines.first() else {
+        return;
+    };
+    let joined = |lines: &[(usize, &str)]| {
+        normalize_text(&lines.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n"))
+    };
+    let each: Vec<Option<Detail>> = if lines.len() > 1 {
+        lines
+            .iter()
+            .map(|(_, l)| detail(&normalize_text(l)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if each.iter().all(Option::is_none) {
+        let whole = joined(lines);
+        out.push(match detail(&whole) {
+            Some(d) => Piece::Detail(d),
+            None => Piece::Text(paragraph(first, &whole)),
+        });
+        return;
+    }
+    let mut run_start = 0;
+    for (at, found) in each.into_iter().enumerate() {
+        let Some(d) = found else { continue };
+        if run_start < at {
+            let run = &lines[run_start..at];
+            out.push(Piece::Text(paragraph(run[0].0, &joined(run))));
+        }
+        out.push(Piece::Detail(d));
+        run_start = at + 1;
+    }
+    if run_start < lines.len() {
+        let run = &lines[run_start..];
+        out.push(Piece::Text(paragraph(run[0].0, &joined(run))));
+    }
+}
+
+fn paragraph(line: usize, text: &str) -> Paragraph {
+    let text = without_abstract_label(without_title_label(text)).to_string();
     let long = text.chars().count() >= ABSTRACT_MIN_CHARS
         || (text.ends_with('.') && text.split(' ').count() >= SHORT_ABSTRACT_MIN_WORDS);
     Paragraph { text, line, long }
@@ -254,5 +375,88 @@ mod tests {
         assert!(!is_date_heading("May the Force Be With You"));
         assert!(!is_date_heading("Marching 14"));
         assert!(!is_date_heading("Subscribe"));
+    }
+
+    fn paper_details(events: &[ReadEvent]) -> Vec<(String, String, Vec<String>, Option<String>)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ReadEvent::Paper { paper, .. } => Some((
+                    paper.id.clone(),
+                    paper.title.clone(),
+                    paper.authors.clone(),
+                    paper.date.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detail_lines_after_an_abstract_belong_to_the_paper_before() {
+        let text = format!(
+            "Daily Papers\n\nSubmitted by someone\n\nFirst\n\nAuthors: Ann Lee, Bo Chan\n\n\
+             Upvote 12\n\n{a}\n\narXiv: 2303.00001\n\nSecond\n\n· 3 authors\n\n{a}\n\n\
+             https://arxiv.org/abs/2303.00002v2\n\n2024-03-14\n\nAbout\n",
+            a = long(60)
+        );
+        let events = read_digest(&text, "d.txt");
+        let got = paper_details(&events);
+        assert_eq!(
+            got,
+            [
+                (
+                    "2303.00001".to_string(),
+                    "First".to_string(),
+                    vec!["Ann Lee".to_string(), "Bo Chan".to_string()],
+                    None
+                ),
+                (
+                    "2303.00002".to_string(),
+                    "Second".to_string(),
+                    vec![],
+                    Some("2024-03-14".to_string())
+                ),
+            ]
+        );
+        assert_eq!(papers(&events)[0].1, long(60), "the abstract is whole");
+        let rejected = events
+            .iter()
+            .filter(|e| matches!(e, ReadEvent::Rejected(_)))
+            .count();
+        assert_eq!(rejected, 1, "only the footer: {events:?}");
+    }
+
+    #[test]
+    fn detail_lines_before_the_first_title_lead_each_paper() {
+        let text = format!(
+            "Menu\n\narXiv:2303.00001\n\nFirst\n\n{a}\n\narXiv:2303.00002\n\nSecond\n\n{a}\n",
+            a = long(60)
+        );
+        let ids: Vec<String> = paper_details(&read_digest(&text, "d.txt"))
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(ids, ["2303.00001", "2303.00002"]);
+    }
+
+    #[test]
+    fn a_block_of_labelled_lines_is_a_title_and_its_details() {
+        // An arXiv listing copied as text, and a title wrapped over two
+        // lines above its authors.
+        let text = format!(
+            "[1] arXiv:2303.00001 [pdf, other]\nTitle: Listed Paper\nAuthors: Ann Lee and Bo Chan\n\
+             Comments: 12 pages, 3 figures\nSubjects: Machine Learning (cs.LG)\n\n\
+             Abstract: {a}\n\nA Title Wrapped\nover Two Lines\nAuthors: Cy Dee\n\n{a}\n",
+            a = long(60)
+        );
+        let events = read_digest(&text, "d.txt");
+        let got = paper_details(&events);
+        assert_eq!(got[0].1, "Listed Paper");
+        assert_eq!(got[0].2, ["Ann Lee", "Bo Chan"]);
+        assert_eq!(papers(&events)[0].1, long(60), "label removed");
+        assert_eq!(got[1].1, "A Title Wrapped over Two Lines");
+        assert_eq!(got[1].2, ["Cy Dee"]);
+        assert_eq!(got.len(), 2, "{events:?}");
     }
 }

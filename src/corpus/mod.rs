@@ -15,6 +15,7 @@ mod arxiv;
 mod bibtex;
 mod csv_table;
 mod digest;
+mod digest_detail;
 mod encoding;
 mod event;
 mod format;
