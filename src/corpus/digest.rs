@@ -194,6 +194,7 @@ fn attach_details(
                 }
             }
             Detail::Authors(authors) if paper.authors.is_empty() => paper.authors = authors,
+            Detail::Categories(codes) if paper.categories.is_empty() => paper.categories = codes,
             Detail::Date(date) if paper.date.is_none() => paper.date = Some(date),
             _ => {}
         }
@@ -377,7 +378,9 @@ mod tests {
         assert!(!is_date_heading("Subscribe"));
     }
 
-    fn paper_details(events: &[ReadEvent]) -> Vec<(String, String, Vec<String>, Option<String>)> {
+    type Details = (String, String, Vec<String>, Option<String>);
+
+    fn paper_details(events: &[ReadEvent]) -> Vec<Details> {
         events
             .iter()
             .filter_map(|e| match e {
@@ -454,6 +457,11 @@ mod tests {
         let got = paper_details(&events);
         assert_eq!(got[0].1, "Listed Paper");
         assert_eq!(got[0].2, ["Ann Lee", "Bo Chan"]);
+        let ReadEvent::Paper { paper, .. } = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(paper.categories, ["cs.LG"]);
+        assert_eq!(paper.id, "2303.00001");
         assert_eq!(papers(&events)[0].1, long(60), "label removed");
         assert_eq!(got[1].1, "A Title Wrapped over Two Lines");
         assert_eq!(got[1].2, ["Cy Dee"]);

@@ -1,7 +1,7 @@
 //! The short lines of a digest page that say something about a paper
 //! instead of being one: its arXiv id or DOI (`arXiv: 2303.01234`, an
 //! abs/pdf or paper-page address, `doi:10.…`), its authors (`Authors: A,
-//! B and C`), a date (`2024-03-14`, `Published on Mar 14`) and counters
+//! B and C`), its categories (`Subjects: Machine Learning (cs.LG)`), a date (`2024-03-14`, `Published on Mar 14`) and counters
 //! and credits that carry nothing to keep (`Upvote 23`, `12 comments`,
 //! `Submitted by name`, `· 5 authors`). Pages saved from paper feeds put
 //! such lines between a title and its abstract, or after the abstract;
@@ -22,6 +22,8 @@ pub(crate) enum Detail {
         url: Option<String>,
     },
     Authors(Vec<String>),
+    /// Category codes: `cs.LG` from `Subjects: Machine Learning (cs.LG)`.
+    Categories(Vec<String>),
     Date(String),
     /// A counter or credit: nothing to keep.
     Noise,
@@ -35,7 +37,6 @@ const ID_LABELS: &[&str] = &["arxiv id", "arxiv", "doi", "paper", "pdf", "link",
 /// followed by `:`.
 const NOTE_LABELS: &[&str] = &[
     "comments",
-    "subjects",
     "journal-ref",
     "journal ref",
     "report-no",
@@ -84,6 +85,9 @@ pub(crate) fn detail(text: &str) -> Option<Detail> {
         let authors = split_authors(names);
         return (!authors.is_empty()).then_some(Detail::Authors(authors));
     }
+    if let Some(subjects) = after_label(text, &["subjects", "subject"], false) {
+        return Some(Detail::Categories(category_codes(subjects)));
+    }
     if after_label(text, NOTE_LABELS, false).is_some() {
         return Some(Detail::Noise);
     }
@@ -114,6 +118,18 @@ fn after_label<'t>(text: &'t str, labels: &[&str], or_space: bool) -> Option<&'t
         let rest = rest.trim();
         (!rest.is_empty()).then_some(rest)
     })
+}
+
+/// The codes in parentheses of an arXiv listing's subjects
+/// (`Machine Learning (cs.LG); Optimization (math.OC)`).
+fn category_codes(subjects: &str) -> Vec<String> {
+    subjects
+        .split('(')
+        .skip(1)
+        .filter_map(|part| part.split_once(')'))
+        .map(|(code, _)| code.trim().to_string())
+        .filter(|code| !code.is_empty() && !code.contains(' '))
+        .collect()
 }
 
 /// An id line: an arXiv id or DOI alone, labelled or written as an address
@@ -289,7 +305,6 @@ mod tests {
             "Submitted by akhaliq",
             "·",
             "Comments: 12 pages, 5 figures",
-            "Subjects: Machine Learning (cs.LG)",
         ] {
             assert_eq!(detail(noise), Some(Detail::Noise), "{noise}");
         }
