@@ -1,5 +1,6 @@
 //! Paper sources that are not plain files, through the real binary:
-//! standard input, a FIFO, compressed files, and lines too long to read.
+//! standard input, a FIFO, compressed files, folders, and lines too long
+//! to read.
 
 mod common;
 
@@ -445,4 +446,52 @@ fn papers_replaced_by_another_file_under_the_same_id_are_reported() {
     // Ingesting the same file again replaces nothing from elsewhere.
     let out = relate_in(&store, &["ingest", second.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("replaced"));
+}
+
+#[test]
+fn a_folder_gives_the_paper_files_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("papers");
+    fs::create_dir_all(folder.join("2024")).unwrap();
+    fs::write(folder.join("a.jsonl"), PAPERS).unwrap();
+    fs::write(
+        folder.join("2024/more.csv"),
+        "id,title,abstract\nc1,Contrastive pretraining of image encoders,Pairs of views.\n",
+    )
+    .unwrap();
+    fs::write(folder.join("notes.md"), "# reading list\n").unwrap();
+    // The library inside the folder is not read as papers.
+    let store = folder.join("library");
+
+    let out = relate_in(&store, &["ingest", folder.to_str().unwrap()]);
+    succeed(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 paper files"), "{stderr}");
+    assert!(
+        stderr.contains("1 other file left out") && stderr.contains("notes.md"),
+        "{stderr}"
+    );
+    let again = relate_in(&store, &["ingest", folder.to_str().unwrap(), "--json"]);
+    let summary = stdout_json(succeed(&again));
+    assert_eq!(summary["papers_in_library"], 4);
+    let files: Vec<&str> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].ends_with("more.csv") && files[1].ends_with("a.jsonl"),
+        "{files:?}"
+    );
+
+    // A folder without paper files is an error, and makes no library.
+    let empty = dir.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let elsewhere = dir.path().join("other-library");
+    let out = relate_in(&elsewhere, &["ingest", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no paper files in"));
+    assert!(!elsewhere.exists());
 }

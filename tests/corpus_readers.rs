@@ -683,3 +683,68 @@ fn scholarly_api_answers_saved_as_json_are_read_as_papers() {
     assert_eq!(got[0].0.abstract_text, "Despite growing interest");
     assert_eq!(got[0].0.authors, ["H. Piwowar"]);
 }
+
+#[test]
+fn ris_and_medline_exports_are_read_as_papers() {
+    let ris = fixture("references.ris");
+    assert_eq!(detect_format(&ris).unwrap(), Format::Ris);
+    let events = read_all(&ris, None);
+    assert!(rejected(&events).is_empty(), "{events:#?}");
+    let got = papers(&events);
+    let summary: Vec<(&str, &str, usize)> = got
+        .iter()
+        .map(|(p, line)| (p.id.as_str(), p.title.as_str(), *line))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "10.1000/sparse.2021.17",
+                "Sparse attention for long documents",
+                1
+            ),
+            (
+                "2004.01234",
+                "Graph neural networks for molecule property prediction",
+                13
+            ),
+            ("brandt2019", "Reinforcement learning in practice", 21),
+        ]
+    );
+    assert!(got[0]
+        .0
+        .abstract_text
+        .ends_with("grows linearly with the length."));
+    assert_eq!(got[0].0.authors, ["Lindqvist, Maja", "Okafor, Chidi"]);
+    assert_eq!(got[0].0.date.as_deref(), Some("2021-05-04"));
+    assert_eq!(got[0].0.extra["t2"], "Journal of Long Texts");
+    assert_eq!(
+        got[1].0.abstract_text,
+        "Message passing networks predict the properties of molecules from their graphs."
+    );
+    // The book has no abstract: kept, with the shared warning.
+    let warned: Vec<usize> = warnings(&events).iter().map(|w| w.line).collect();
+    assert_eq!(warned, [21]);
+
+    let medline = fixture("pubmed.nbib");
+    assert_eq!(detect_format(&medline).unwrap(), Format::Ris);
+    let events = read_all(&medline, None);
+    let got = papers(&events);
+    assert_eq!(got.len(), 2, "{events:#?}");
+    assert_eq!(
+        got[0].0.title,
+        "Deep learning detects diabetic retinopathy in fundus photographs of primary care patients."
+    );
+    assert_eq!(got[0].0.id, "10.1000/retina.2018.5");
+    assert_eq!(got[0].0.authors, ["Moreau, Claire", "Tanaka, Hiro"]);
+    assert_eq!((got[1].0.id.as_str(), got[1].1), ("pmid:30001002", 16));
+    assert!(got[1]
+        .0
+        .abstract_text
+        .starts_with("Fine-tuned language models write"));
+
+    // Saved by PubMed as .txt, the same records.
+    let text = std::fs::read(&medline).unwrap();
+    let (_dir, txt) = temp_file("pubmed-set.txt", &text);
+    assert_eq!(detect_format(&txt).unwrap(), Format::Ris);
+}

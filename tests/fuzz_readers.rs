@@ -225,6 +225,15 @@ fn bibtex_reader_survives_mutations() {
 }
 
 #[test]
+fn ris_reader_survives_mutations() {
+    fuzz(
+        "tests/fixtures/corpus/references.ris",
+        "references.ris",
+        Format::Ris,
+    );
+}
+
+#[test]
 fn digest_reader_survives_mutations() {
     fuzz("data/daily-papers-sample.txt", "digest.txt", Format::Digest);
 }

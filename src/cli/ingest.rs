@@ -30,7 +30,8 @@ const MAX_WARNINGS_SHOWN: usize = 10;
 #[command(
     after_help = "Formats: digest (a daily-papers page: title paragraph, abstract paragraph), \
 jsonl (id, title, abstract, authors, date/year, categories, url; only title is required), csv (same \
-columns), arxiv (the arXiv metadata snapshot, JSON lines), bibtex. The format is detected from the \
+columns), arxiv (the arXiv metadata snapshot, JSON lines), bibtex, ris (RIS from Zotero, EndNote, \
+Mendeley, Web of Science or Scopus; PubMed's MEDLINE .nbib), parquet. The format is detected from the \
 extension and content unless --format is given. PATH may be - for standard input, or a pipe or \
 FIFO (/dev/stdin, <(zcat papers.jsonl.gz)); input compressed with gzip, zstd or xz (.gz, .zst, .xz) \
 is decompressed as it is read. A line longer than 16 MiB is a bad record, skipped unread.\n\n\
@@ -46,11 +47,11 @@ and line; with --strict, nothing of such a file is stored), 1 on error (a file t
 or read, or whose format cannot be told; the other files are still ingested), 2 on bad usage."
 )]
 pub struct IngestArgs {
-    /// Paper files to ingest ('-' for standard input)
+    /// Paper files to ingest ('-' for standard input); a folder gives the paper files below it
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex, parquet
+    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex, ris, parquet
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<Format>,
 
@@ -334,8 +335,10 @@ impl Progress for CliProgress {
     }
 }
 
-pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
+pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
     let start = Instant::now();
+    let store_dir = args.store.dir()?;
+    args.paths = files_to_read(&args.paths, &store_dir, args.json)?;
     if args.vectors.is_some() && args.paths.len() != 1 {
         use clap::CommandFactory;
         super::Cli::command()
@@ -346,7 +349,6 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             .exit();
     }
     let options = args.model.options();
-    let store_dir = args.store.dir()?;
     if !Library::exists(&store_dir) {
         refuse_when_nothing_reads(&args.paths, args.format, &store_dir)?;
     }
@@ -464,6 +466,64 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Complete
     })
+}
+
+/// The inputs to read: each path as given, a folder replaced by the paper
+/// files below it (see [`relate::corpus::paper_files_in`]), saying how many
+/// it gave and which files it left out. Fails when folders were given and
+/// none holds a paper file, or a folder cannot be read.
+fn files_to_read(paths: &[PathBuf], store_dir: &Path, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut empty = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let found = relate::corpus::paper_files_in(path, Some(store_dir))?;
+        if found.papers.is_empty() {
+            empty.push(path.display().to_string());
+        } else if !quiet {
+            let mut note = format!(
+                "relate: {}: {} paper file{}",
+                path.display(),
+                found.papers.len(),
+                if found.papers.len() == 1 { "" } else { "s" }
+            );
+            if !found.skipped.is_empty() {
+                let shown: Vec<String> = found
+                    .skipped
+                    .iter()
+                    .take(3)
+                    .map(|p| p.display().to_string())
+                    .collect();
+                note.push_str(&format!(
+                    "; {} other file{} left out, not named as paper files ({}{})",
+                    found.skipped.len(),
+                    if found.skipped.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if found.skipped.len() > 3 { ", …" } else { "" }
+                ));
+            }
+            eprintln!("{note}");
+        }
+        files.extend(found.papers);
+    }
+    let wanted = relate::corpus::PAPER_EXTENSIONS.join(", .");
+    if files.is_empty() {
+        anyhow::bail!(
+            "no paper files in {}: a folder's files are read when their names end in .{wanted} \
+             (or those and .gz, .zst, .xz); name the files to read them whatever their names",
+            empty.join(", ")
+        );
+    }
+    for folder in empty {
+        eprintln!(
+            "relate: warning: {folder}: no paper files in it (names ending in .{wanted}); \
+             nothing read from it"
+        );
+    }
+    Ok(files)
 }
 
 /// Fails, saying why, when not one of `paths` can be read as papers

@@ -29,6 +29,9 @@ pub enum Format {
     Arxiv,
     /// A BibTeX file as exported by Zotero or Google Scholar.
     Bibtex,
+    /// A tagged reference list: RIS (Zotero, EndNote, Mendeley, Web of
+    /// Science, Scopus) or PubMed's MEDLINE text.
+    Ris,
     /// A Parquet table with a row per paper and columns named like the
     /// fields of [`Format::Jsonl`], an `embedding` column included (what
     /// `relate export` writes).
@@ -37,12 +40,13 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Digest,
         Format::Jsonl,
         Format::Csv,
         Format::Arxiv,
         Format::Bibtex,
+        Format::Ris,
         Format::Parquet,
     ];
 
@@ -54,6 +58,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Arxiv => "arxiv",
             Format::Bibtex => "bibtex",
+            Format::Ris => "ris",
             Format::Parquet => "parquet",
         }
     }
@@ -69,7 +74,8 @@ impl FromStr for Format {
     type Err = Error;
 
     /// Parses a format name, case-insensitively. Besides the names of
-    /// [`Format::name`], `json`/`ndjson`, `tsv` and `bib` are accepted.
+    /// [`Format::name`], `json`/`ndjson`, `tsv`, `bib` and `medline`/`nbib`
+    /// are accepted.
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "digest" => Ok(Format::Digest),
@@ -77,11 +83,12 @@ impl FromStr for Format {
             "csv" | "tsv" => Ok(Format::Csv),
             "arxiv" => Ok(Format::Arxiv),
             "bibtex" | "bib" => Ok(Format::Bibtex),
+            "ris" | "medline" | "nbib" | "pubmed" => Ok(Format::Ris),
             "parquet" => Ok(Format::Parquet),
             _ => Err(Error::InvalidArgument {
                 name: "format".to_string(),
                 problem: format!(
-                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, parquet"
+                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, ris, parquet"
                 ),
             }),
         }
@@ -92,8 +99,9 @@ impl FromStr for Format {
 /// is then consumed; a compressed file is looked at decompressed).
 ///
 /// The extension decides first: `.txt` is a digest page (unless its first
-/// line plainly starts JSON lines, BibTeX or a CSV header), `.csv`/`.tsv` a
-/// table, `.bib`/`.bibtex` BibTeX, `.parquet` (or content starting with
+/// line plainly starts JSON lines, BibTeX, a CSV header or a RIS or MEDLINE
+/// record), `.csv`/`.tsv` a table, `.bib`/`.bibtex` BibTeX,
+/// `.ris`/`.nbib`/`.medline` a tagged reference list, `.parquet` (or content starting with
 /// Parquet's `PAR1`) a Parquet table, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
 /// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
@@ -125,6 +133,7 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
         Some("txt") => return Ok(sniff_text_file(&String::from_utf8_lossy(head))),
         Some("csv" | "tsv") => return Ok(Format::Csv),
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
+        Some("ris" | "nbib" | "medline") => return Ok(Format::Ris),
         Some("parquet") => return Ok(Format::Parquet),
         _ => {}
     }
@@ -154,6 +163,9 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
     if head.lines().any(is_bibtex_entry_start) {
         return Ok(Format::Bibtex);
     }
+    if super::ris::looks_like_tagged_list(head) {
+        return Ok(Format::Ris);
+    }
     if looks_like_csv_header(head) {
         return Ok(Format::Csv);
     }
@@ -161,7 +173,11 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
     if trimmed.lines().any(|l| l.trim().is_empty()) {
         return Ok(Format::Digest);
     }
-    Err("it is not JSON lines, CSV with a title column, BibTeX, or paragraphs of text".to_string())
+    Err(
+        "it is not JSON lines, CSV with a title column, BibTeX, RIS or MEDLINE, or paragraphs \
+         of text"
+            .to_string(),
+    )
 }
 
 /// The format of a `.txt` file: a digest page, unless its first line
@@ -178,6 +194,8 @@ fn sniff_text_file(head: &str) -> Format {
         sniff_json(head).unwrap_or(Format::Jsonl)
     } else if is_bibtex_entry_start(first) {
         Format::Bibtex
+    } else if super::ris::looks_like_tagged_list(head) {
+        Format::Ris
     } else if looks_like_csv_header(head) {
         Format::Csv
     } else {
@@ -278,6 +296,11 @@ mod tests {
             Ok(Format::Bibtex)
         );
         assert_eq!(sniff("id,\"Title\",abstract\n1,x,y\n"), Ok(Format::Csv));
+        assert_eq!(
+            sniff("TY  - JOUR\r\nTI  - x\r\nER  - \r\n"),
+            Ok(Format::Ris)
+        );
+        assert_eq!(sniff("PMID- 1\nTI  - x\n"), Ok(Format::Ris));
         assert_eq!(sniff("id\ttitle\n1\tx\n"), Ok(Format::Csv));
         assert_eq!(
             sniff("new\n\nA title\n\nAn abstract.\n"),
@@ -312,6 +335,14 @@ mod tests {
         assert_eq!(
             detect_from(txt, b"\xef\xbb\xbfid;Title;Abstract\n1;x;y\n"),
             Ok(Format::Csv)
+        );
+        assert_eq!(
+            detect_from(Some(Path::new("pubmed-set.txt")), b"\nPMID- 1\nTI  - x\n"),
+            Ok(Format::Ris)
+        );
+        assert_eq!(
+            detect_from(Some(Path::new("refs.nbib")), b"PMID- 1\n"),
+            Ok(Format::Ris)
         );
         assert_eq!(
             detect_from(None, b"sep=;\r\nID;Title;Abstract\r\n1;x;y\r\n"),

@@ -19,7 +19,7 @@ use super::format::{detect_from, Format, SNIFF_BYTES};
 use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
-use super::{arxiv, bibtex, csv_table, digest, json_document, jsonl, parquet_table, record};
+use super::{arxiv, bibtex, csv_table, digest, json_document, jsonl, parquet_table, record, ris};
 use crate::{Error, Result};
 
 /// The papers of one source, as an iterator of [`ReadEvent`]s.
@@ -133,6 +133,10 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
                         .into_iter()
                         .chain(bibtex::read_bibtex(&text, &shown)),
                 )
+            }
+            Format::Ris => {
+                let (text, skipped) = read_text(stream, &shown)?;
+                Box::new(skipped.into_iter().chain(ris::read_ris(&text, &shown)))
             }
             Format::Parquet => {
                 let source = match regular_file {
