@@ -682,6 +682,30 @@ fn scholarly_api_answers_saved_as_json_are_read_as_papers() {
     let got = papers(&events);
     assert_eq!(got[0].0.abstract_text, "Despite growing interest");
     assert_eq!(got[0].0.authors, ["H. Piwowar"]);
+    // Crossref's works answer as `curl` saves it: on one line, the works
+    // two levels down, titles as lists, abstracts in JATS.
+    let crossref = br#"{"status":"ok","message-type":"work-list","message":{"facets":{},"total-results":2,"items":[{"DOI":"10.1000/xyz123","title":["Sparse attention for long documents"],"abstract":"<jats:p>We propose a sparse attention pattern.</jats:p>","author":[{"given":"Maja","family":"Lindqvist"}],"issued":{"date-parts":[[2021,5,4]]}},{"DOI":"10.1000/abc","title":["Graph neural networks"],"issued":{"date-parts":[[2020]]}}]}}"#;
+    let (_dir, path) = temp_file("works.json", crossref);
+    let events = read_all(&path, None);
+    assert!(rejected(&events).is_empty(), "{events:?}");
+    let got = papers(&events);
+    let seen: Vec<(&str, &str, usize)> = got
+        .iter()
+        .map(|(p, line)| (p.id.as_str(), p.title.as_str(), *line))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("10.1000/xyz123", "Sparse attention for long documents", 1),
+            ("10.1000/abc", "Graph neural networks", 1)
+        ]
+    );
+    assert_eq!(
+        got[0].0.abstract_text,
+        "We propose a sparse attention pattern."
+    );
+    assert_eq!(got[0].0.authors, ["Maja Lindqvist"]);
+    assert_eq!(got[0].0.date.as_deref(), Some("2021-05-04"));
 }
 
 #[test]

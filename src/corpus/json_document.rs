@@ -40,24 +40,55 @@ pub(crate) fn is_json_document(head: &str) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(first).is_err_and(|e| e.is_eof())
 }
 
-/// The papers of an object that wraps them, as API answers do (`{"total":
-/// 2, "data": [...]}`, `{"meta": {...}, "results": [...]}`): an object with
-/// no `title` whose only non-empty array holds objects.
-fn wrapped_papers(object: &str) -> Option<Vec<&RawValue>> {
-    let fields: BTreeMap<String, &RawValue> = serde_json::from_str(object).ok()?;
-    if fields
+/// How deep inside an API answer its papers are looked for (Crossref's
+/// `{"message": {"items": [...]}}` is two levels down).
+const MAX_WRAPPING: usize = 3;
+
+/// Whether a JSON object has a `title` field (any case).
+fn has_title(fields: &BTreeMap<String, &RawValue>) -> bool {
+    fields
         .keys()
         .any(|k| k.trim().eq_ignore_ascii_case("title"))
-    {
+}
+
+/// The papers of an object that wraps them, as API answers do (`{"total":
+/// 2, "data": [...]}` from Semantic Scholar, `{"meta": {...}, "results":
+/// [...]}` from OpenAlex, `{"status": "ok", "message": {"items": [...]}}`
+/// from Crossref): an object with no `title` whose only non-empty array
+/// holds objects, the first of them with a `title`; or, when it has no
+/// such array, whose only object field is a paper (Crossref's answer for
+/// one work) or wraps papers in turn.
+pub(crate) fn wrapped_papers(object: &str) -> Option<Vec<&RawValue>> {
+    wrapped_at(object, 0)
+}
+
+fn wrapped_at(object: &str, depth: usize) -> Option<Vec<&RawValue>> {
+    let fields: BTreeMap<String, &RawValue> = serde_json::from_str(object).ok()?;
+    if has_title(&fields) || depth >= MAX_WRAPPING {
         return None;
     }
     let mut arrays = fields.values().filter_map(|v| {
         let items: Vec<&RawValue> = serde_json::from_str(v.get()).ok()?;
         (!items.is_empty()).then_some(items)
     });
-    let items = arrays.next()?;
-    let holds_objects = items.first().is_some_and(|i| i.get().starts_with('{'));
-    (holds_objects && arrays.next().is_none()).then_some(items)
+    if let Some(items) = arrays.next() {
+        let titled = items.first().is_some_and(|first| {
+            serde_json::from_str::<BTreeMap<String, &RawValue>>(first.get())
+                .is_ok_and(|f| has_title(&f))
+        });
+        return (titled && arrays.next().is_none()).then_some(items);
+    }
+    let mut objects = fields.values().filter(|v| v.get().starts_with('{'));
+    let inner = objects.next()?;
+    if objects.next().is_some() {
+        return None;
+    }
+    let inner_fields: BTreeMap<String, &RawValue> = serde_json::from_str(inner.get()).ok()?;
+    if has_title(&inner_fields) {
+        Some(vec![*inner])
+    } else {
+        wrapped_at(inner.get(), depth + 1)
+    }
 }
 
 /// Every event of a JSON document.
@@ -185,6 +216,21 @@ mod tests {
         assert_eq!(titles_and_lines(paper), [(1, "Four".to_string())]);
         let two = "{\n \"a\": [{\"title\": \"x\"}], \"b\": [{\"title\": \"y\"}]\n}\n";
         assert!(titles_and_lines(two)[0].1.contains("missing title"));
+        // A record that lost its title keeps its list of authors to itself.
+        let untitled = "{\n \"id\": \"x\", \"authors\": [{\"name\": \"A\"}]\n}\n";
+        let got = titles_and_lines(untitled);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.contains("missing title"), "{got:?}");
+        // Crossref: the works two levels down, titles as lists; and its
+        // answer for one work.
+        let crossref = "{\n \"status\": \"ok\", \"message\": {\"facets\": {}, \"items\": [\n  \
+                        {\"DOI\": \"10.1/a\", \"title\": [\"Five\"]},\n  {\"title\": [\"Six\"]}\n]}}\n";
+        assert_eq!(
+            titles_and_lines(crossref),
+            [(3, "Five".to_string()), (4, "Six".to_string())]
+        );
+        let one_work = "{\n \"status\": \"ok\", \"message\": {\"title\": [\"Seven\"]}\n}\n";
+        assert_eq!(titles_and_lines(one_work), [(2, "Seven".to_string())]);
         // A first line cut off by the sniffing limit says nothing; a
         // broken line of JSON lines is not a document either.
         assert!(!is_json_document(

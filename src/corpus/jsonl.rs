@@ -28,6 +28,8 @@ pub(crate) struct JsonLines<R> {
     /// Lines that followed a lone carriage return in the line just read
     /// (a file with old Mac line endings), handed out next.
     pending: std::collections::VecDeque<Vec<u8>>,
+    /// Events of a line that wrapped several papers, handed out next.
+    queued: std::collections::VecDeque<ReadEvent>,
 }
 
 impl<R: BufRead> JsonLines<R> {
@@ -41,6 +43,7 @@ impl<R: BufRead> JsonLines<R> {
             line_limit: MAX_LINE_BYTES,
             done: false,
             pending: std::collections::VecDeque::new(),
+            queued: std::collections::VecDeque::new(),
         }
     }
 
@@ -89,6 +92,9 @@ impl<R: BufRead> Iterator for JsonLines<R> {
     type Item = ReadEvent;
 
     fn next(&mut self) -> Option<ReadEvent> {
+        if let Some(event) = self.queued.pop_front() {
+            return Some(event);
+        }
         loop {
             if self.done {
                 return None;
@@ -120,6 +126,27 @@ impl<R: BufRead> Iterator for JsonLines<R> {
             if text.trim().is_empty() {
                 continue;
             }
+            // An API answer saved on one line (`curl` output): the papers it
+            // wraps, each reported at this line.
+            if let Some(items) = super::json_document::wrapped_papers(text) {
+                let events: Vec<ReadEvent> = items
+                    .iter()
+                    .map(
+                        |item| match serde_json::from_str::<Map<String, Value>>(item.get()) {
+                            Ok(object) => self.event_of(object),
+                            Err(_) => self.reject(
+                                "not a JSON object; each paper must be an object with at least a \
+                             `title`",
+                            ),
+                        },
+                    )
+                    .collect();
+                self.queued.extend(events);
+                match self.queued.pop_front() {
+                    Some(event) => return Some(event),
+                    None => continue,
+                }
+            }
             let object = match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(object)) => object,
                 Ok(other) => {
@@ -135,13 +162,20 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                 }
                 Err(e) => return Some(self.reject(json_error_message(&e))),
             };
-            return Some(match (self.to_paper)(object) {
-                Ok(paper) => ReadEvent::Paper {
-                    paper,
-                    line: self.line,
-                },
-                Err(message) => self.reject(message),
-            });
+            return Some(self.event_of(object));
+        }
+    }
+}
+
+impl<R> JsonLines<R> {
+    /// The paper of one object of the current line, or why it has none.
+    fn event_of(&self, object: Map<String, Value>) -> ReadEvent {
+        match (self.to_paper)(object) {
+            Ok(paper) => ReadEvent::Paper {
+                paper,
+                line: self.line,
+            },
+            Err(message) => ReadEvent::Rejected(Problem::new(&self.path, self.line, message)),
         }
     }
 }
@@ -233,5 +267,31 @@ mod tests {
             other => panic!("expected a rejection, got {other:?}"),
         }
         assert!(matches!(&events[2], ReadEvent::Paper { paper, line: 3 } if paper.title == "Two"));
+    }
+
+    #[test]
+    fn an_api_answer_on_one_line_gives_the_papers_it_wraps() {
+        let got = events(
+            b"{\"title\": \"Alone\"}\n{\"status\": \"ok\", \"message\": {\"items\": \
+              [{\"title\": [\"One\"]}, {\"title\": \"\"}, {\"title\": [\"Two\"]}]}}\n\
+              {\"title\": \"After\"}\n",
+        );
+        let seen: Vec<(String, usize)> = got
+            .iter()
+            .map(|e| match e {
+                ReadEvent::Paper { paper, line } => (paper.title.clone(), *line),
+                ReadEvent::Rejected(p) => (format!("rejected: {}", p.message), p.line),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(seen[0], ("Alone".to_string(), 1));
+        assert_eq!(seen[1], ("One".to_string(), 2));
+        assert!(
+            seen[2].0.contains("missing title") && seen[2].1 == 2,
+            "{seen:?}"
+        );
+        assert_eq!(seen[3], ("Two".to_string(), 2));
+        assert_eq!(seen[4], ("After".to_string(), 3));
     }
 }

@@ -7,7 +7,7 @@
 //! | Paper field  | record fields            |
 //! |--------------|--------------------------|
 //! | `id`         | `id`, `paperId` (Semantic Scholar), else the `doi` |
-//! | `title`      | `title` (required)       |
+//! | `title`      | `title` (required; a list of texts, as Crossref's, gives its first) |
 //! | `abstract`   | `abstract`, `summary`, `abstract note` (Zotero), else OpenAlex's `abstract_inverted_index` rebuilt |
 //! | `authors`    | `authors`, `author`, `authorships` (OpenAlex) |
 //! | `date`       | `date`, `publication_date`, `publicationDate`, `year`, `publication_year`, else CSL JSON's `issued` |
@@ -223,6 +223,16 @@ fn take(fields: &mut Map<String, Value>, aliases: &[&str]) -> Option<(String, Va
 fn text(name: &str, value: Value) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
+        // Crossref gives titles as lists (`"title": ["…"]`): the first that
+        // is not empty.
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .find(|s| !s.trim().is_empty())
+            .unwrap_or_default()),
         Value::Number(n) => Ok(match n.as_f64() {
             Some(f) if !(n.is_i64() || n.is_u64()) && f.fract() == 0.0 && f.abs() < 1e15 => {
                 format!("{}", f as i64)
@@ -570,7 +580,10 @@ mod tests {
             wrong.contains("`authors`") && wrong.contains("a number"),
             "{wrong}"
         );
-        let wrong = paper_from_fields(fields(json!({"title": ["T"]}))).unwrap_err();
+        // Crossref's titles are lists of text: the first is the title.
+        let listed = paper_from_fields(fields(json!({"title": ["", "T", "U"]}))).unwrap();
+        assert_eq!(listed.title, "T");
+        let wrong = paper_from_fields(fields(json!({"title": [1, 2]}))).unwrap_err();
         assert!(
             wrong.contains("`title`") && wrong.contains("a list"),
             "{wrong}"
