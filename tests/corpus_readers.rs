@@ -772,3 +772,41 @@ fn ris_and_medline_exports_are_read_as_papers() {
     let (_dir, txt) = temp_file("pubmed-set.txt", &text);
     assert_eq!(detect_format(&txt).unwrap(), Format::Ris);
 }
+
+#[test]
+fn rss_and_atom_feeds_are_read_as_papers() {
+    let rss = fixture("arxiv-new.rss");
+    assert_eq!(detect_format(&rss).unwrap(), Format::Feed);
+    let events = read_all(&rss, None);
+    assert_rejections(&events, &[(34, "no <title>")]);
+    let got = papers(&events);
+    let seen: Vec<(&str, usize)> = got.iter().map(|(p, l)| (p.id.as_str(), *l)).collect();
+    assert_eq!(seen, [("2303.01234", 10), ("2303.05678", 23)]);
+    assert!(got[0]
+        .0
+        .abstract_text
+        .starts_with("We propose a sparse attention pattern"));
+    assert!(got[1]
+        .0
+        .abstract_text
+        .ends_with("with H2O as the smallest example."));
+    assert_eq!(got[1].0.categories, ["cs.LG", "q-bio.BM"]);
+
+    // The arXiv API's Atom answer, saved without an extension.
+    let atom = br#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <entry>
+    <id>http://arxiv.org/abs/1706.03762v7</id>
+    <title>Attention Is All You Need</title>
+    <summary>The dominant sequence transduction models.</summary>
+    <author><name>Ashish Vaswani</name></author>
+  </entry>
+</feed>
+"#;
+    let (_dir, path) = temp_file("query", atom);
+    assert_eq!(detect_format(&path).unwrap(), Format::Feed);
+    let events = read_all(&path, None);
+    let got = papers(&events);
+    assert_eq!((got[0].0.id.as_str(), got[0].1), ("1706.03762", 3));
+    assert_eq!(got[0].0.authors, ["Ashish Vaswani"]);
+}

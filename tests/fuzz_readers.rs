@@ -234,6 +234,15 @@ fn ris_reader_survives_mutations() {
 }
 
 #[test]
+fn feed_reader_survives_mutations() {
+    fuzz(
+        "tests/fixtures/corpus/arxiv-new.rss",
+        "arxiv-new.rss",
+        Format::Feed,
+    );
+}
+
+#[test]
 fn digest_reader_survives_mutations() {
     fuzz("data/daily-papers-sample.txt", "digest.txt", Format::Digest);
 }

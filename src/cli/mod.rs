@@ -31,7 +31,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Add papers from files (digest page, JSONL, CSV, arXiv metadata, BibTeX, RIS) to the library
+    /// Add papers from files (digest page, JSONL, CSV, arXiv metadata, BibTeX, RIS, RSS) to the library
     Ingest(ingest::IngestArgs),
     /// Papers related to a paper of the library (by id or title)
     Similar(query::SimilarArgs),

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 /// File-name extensions of the paper formats.
 pub const PAPER_EXTENSIONS: &[&str] = &[
     "txt", "jsonl", "json", "ndjson", "csv", "tsv", "bib", "bibtex", "ris", "nbib", "medline",
-    "parquet",
+    "xml", "rss", "atom", "parquet",
 ];
 
 /// How deep below the folder given files are looked for.

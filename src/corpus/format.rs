@@ -32,6 +32,9 @@ pub enum Format {
     /// A tagged reference list: RIS (Zotero, EndNote, Mendeley, Web of
     /// Science, Scopus) or PubMed's MEDLINE text.
     Ris,
+    /// A web feed: RSS 2.0 or 1.0 (arXiv's daily listings, journals'
+    /// feeds) or Atom (the arXiv API's answers).
+    Feed,
     /// A Parquet table with a row per paper and columns named like the
     /// fields of [`Format::Jsonl`], an `embedding` column included (what
     /// `relate export` writes).
@@ -40,13 +43,14 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Digest,
         Format::Jsonl,
         Format::Csv,
         Format::Arxiv,
         Format::Bibtex,
         Format::Ris,
+        Format::Feed,
         Format::Parquet,
     ];
 
@@ -59,6 +63,7 @@ impl Format {
             Format::Arxiv => "arxiv",
             Format::Bibtex => "bibtex",
             Format::Ris => "ris",
+            Format::Feed => "feed",
             Format::Parquet => "parquet",
         }
     }
@@ -84,11 +89,12 @@ impl FromStr for Format {
             "arxiv" => Ok(Format::Arxiv),
             "bibtex" | "bib" => Ok(Format::Bibtex),
             "ris" | "medline" | "nbib" | "pubmed" => Ok(Format::Ris),
+            "feed" | "rss" | "atom" => Ok(Format::Feed),
             "parquet" => Ok(Format::Parquet),
             _ => Err(Error::InvalidArgument {
                 name: "format".to_string(),
                 problem: format!(
-                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, ris, parquet"
+                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, ris, feed, parquet"
                 ),
             }),
         }
@@ -101,7 +107,8 @@ impl FromStr for Format {
 /// The extension decides first: `.txt` is a digest page (unless its first
 /// line plainly starts JSON lines, BibTeX, a CSV header or a RIS or MEDLINE
 /// record), `.csv`/`.tsv` a table, `.bib`/`.bibtex` BibTeX,
-/// `.ris`/`.nbib`/`.medline` a tagged reference list, `.parquet` (or content starting with
+/// `.ris`/`.nbib`/`.medline` a tagged reference list, `.xml`/`.rss`/`.atom`
+/// a feed, `.parquet` (or content starting with
 /// Parquet's `PAR1`) a Parquet table, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
 /// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
@@ -134,6 +141,7 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
         Some("csv" | "tsv") => return Ok(Format::Csv),
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
         Some("ris" | "nbib" | "medline") => return Ok(Format::Ris),
+        Some("xml" | "rss" | "atom") => return Ok(Format::Feed),
         Some("parquet") => return Ok(Format::Parquet),
         _ => {}
     }
@@ -160,6 +168,9 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         return sniff_json(head);
     }
+    if super::feed::looks_like_feed(head) {
+        return Ok(Format::Feed);
+    }
     if head.lines().any(is_bibtex_entry_start) {
         return Ok(Format::Bibtex);
     }
@@ -174,15 +185,16 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
         return Ok(Format::Digest);
     }
     Err(
-        "it is not JSON lines, CSV with a title column, BibTeX, RIS or MEDLINE, or paragraphs \
-         of text"
+        "it is not JSON lines, CSV with a title column, BibTeX, RIS or MEDLINE, an RSS or Atom \
+         feed, or paragraphs of text"
             .to_string(),
     )
 }
 
 /// The format of a `.txt` file: a digest page, unless its first line
-/// plainly starts another format (a JSON object, a BibTeX entry, a CSV
-/// header with a `title` column), as when an export was saved as text.
+/// plainly starts another format (a JSON object, a BibTeX entry, a RIS or
+/// MEDLINE record, a feed, a CSV header with a `title` column), as when an
+/// export was saved as text.
 fn sniff_text_file(head: &str) -> Format {
     let head = super::normalize::strip_bom(head);
     let first = head
@@ -196,6 +208,8 @@ fn sniff_text_file(head: &str) -> Format {
         Format::Bibtex
     } else if super::ris::looks_like_tagged_list(head) {
         Format::Ris
+    } else if super::feed::looks_like_feed(head) {
+        Format::Feed
     } else if looks_like_csv_header(head) {
         Format::Csv
     } else {
@@ -301,6 +315,14 @@ mod tests {
             Ok(Format::Ris)
         );
         assert_eq!(sniff("PMID- 1\nTI  - x\n"), Ok(Format::Ris));
+        assert_eq!(
+            sniff("<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel>"),
+            Ok(Format::Feed)
+        );
+        assert_eq!(
+            sniff("<feed xmlns=\"http://www.w3.org/2005/Atom\">"),
+            Ok(Format::Feed)
+        );
         assert_eq!(sniff("id\ttitle\n1\tx\n"), Ok(Format::Csv));
         assert_eq!(
             sniff("new\n\nA title\n\nAn abstract.\n"),

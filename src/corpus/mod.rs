@@ -1,5 +1,6 @@
 //! Paper records and the readers that turn paper sources (digest pages,
-//! JSONL, CSV, arXiv metadata, BibTeX, RIS and MEDLINE, Parquet) into them.
+//! JSONL, CSV, arXiv metadata, BibTeX, RIS and MEDLINE, RSS and Atom feeds,
+//! Parquet) into them.
 //!
 //! [`read_papers`] opens a source (a file, standard input or a pipe,
 //! possibly compressed; see [`open_input`]) and returns a [`PaperReader`], an iterator
@@ -19,6 +20,7 @@ mod digest;
 mod digest_detail;
 mod encoding;
 mod event;
+mod feed;
 mod folder;
 mod format;
 mod input;

@@ -19,7 +19,9 @@ use super::format::{detect_from, Format, SNIFF_BYTES};
 use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
-use super::{arxiv, bibtex, csv_table, digest, json_document, jsonl, parquet_table, record, ris};
+use super::{
+    arxiv, bibtex, csv_table, digest, feed, json_document, jsonl, parquet_table, record, ris,
+};
 use crate::{Error, Result};
 
 /// The papers of one source, as an iterator of [`ReadEvent`]s.
@@ -133,6 +135,10 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
                         .into_iter()
                         .chain(bibtex::read_bibtex(&text, &shown)),
                 )
+            }
+            Format::Feed => {
+                let (text, skipped) = read_text(stream, &shown)?;
+                Box::new(skipped.into_iter().chain(feed::read_feed(&text, &shown)))
             }
             Format::Ris => {
                 let (text, skipped) = read_text(stream, &shown)?;

@@ -88,7 +88,7 @@ pub(crate) fn read_ris(text: &str, path: &str) -> Vec<ReadEvent> {
                 None => events.push(ReadEvent::Rejected(Problem::new(
                     path,
                     number,
-                    "`ER` ends a record that was never started (no `TY` line before it); skipped",
+                    "`ER` ends a record that was never started (no `TY` line before it)",
                 ))),
             },
             Some((tag, value)) => match &mut current {
@@ -133,9 +133,9 @@ fn record_event(record: Record, path: &str) -> ReadEvent {
             path,
             line,
             if titled {
-                format!("{problem}; record skipped")
+                problem
             } else {
-                "this record has no title (a `TI` or `T1` line); record skipped".to_string()
+                "this record has no title (a `TI` or `T1` line)".to_string()
             },
         )),
     }
