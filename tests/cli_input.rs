@@ -485,6 +485,32 @@ fn a_folder_gives_the_paper_files_below_it() {
         files[0].ends_with("more.csv") && files[1].ends_with("a.jsonl"),
         "{files:?}"
     );
+    // `info` names the files the papers came from, most first.
+    let info = relate_in(&store, &["info", "--json"]);
+    let info = stdout_json(succeed(&info));
+    let sources: Vec<(String, u64)> = info["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["source"].as_str().unwrap().to_string(),
+                s["papers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    assert!(
+        sources[0].0.ends_with("a.jsonl") && sources[0].1 == 3,
+        "{sources:?}"
+    );
+    assert!(
+        sources[1].0.ends_with("more.csv") && sources[1].1 == 1,
+        "{sources:?}"
+    );
+    let text = relate_in(&store, &["info"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("sources     2 files: "), "{text}");
 
     // A folder without paper files is an error, and makes no library.
     let empty = dir.path().join("empty");

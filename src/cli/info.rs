@@ -18,7 +18,10 @@ its next ingest); \"hnsw_index\" and \"topics\" are each \"fresh\", \"stale\" \
 (older than the library) or \"none\"; \"default_search\" is what similar and search use \
 without --exact or --hnsw: \"hnsw\" when the library has 20,000 papers or more and a fresh \
 index whose tuned recall reaches 0.90, else \"exact\"; \"hnsw_recall\" is the recall@10 the \
-index's beam was tuned to on a sample of the library (null without an index or tuning).\n\n\
+index's beam was tuned to on a sample of the library (null without an index or tuning); \
+\"sources\" lists every file papers were ingested from with how many papers it gave (a paper \
+read from two files counts for both; papers stored before sources were recorded count \
+nowhere).\n\n\
 With --check, every file is read and checked: SQLite's own page check, every paper has its \
 vector, every vector is finite and of unit length (norm within 0.001 of 1), the counts agree \
 across the database, the vector file and the manifest, the vector file matches the database \
@@ -48,11 +51,20 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     }
     let library = Library::open(&dir)?;
     let info = LibraryInfo::read(&library, dir.display().to_string())?;
+    let sources = library.source_counts()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        let mut value = serde_json::to_value(&info)?;
+        value["sources"] = sources
+            .iter()
+            .map(|(source, papers)| serde_json::json!({"source": source, "papers": papers}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("library     {}", info.store);
         println!("papers      {}", info.papers);
+        if !sources.is_empty() {
+            println!("sources     {}", sources_line(&sources));
+        }
         println!(
             "model       {} ({} dimensions, fingerprint {})",
             info.model,
@@ -105,6 +117,31 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Complete)
+}
+
+/// Sources shown on the `sources` line; the rest are counted.
+const SOURCES_SHOWN: usize = 4;
+
+/// `3 files: a.jsonl (1,200), refs.bib (40), …`: the files papers came
+/// from, those that gave most first.
+fn sources_line(sources: &[(String, usize)]) -> String {
+    let shown: Vec<String> = sources
+        .iter()
+        .take(SOURCES_SHOWN)
+        .map(|(source, papers)| format!("{source} ({papers})"))
+        .collect();
+    let more = sources.len().saturating_sub(SOURCES_SHOWN);
+    format!(
+        "{} file{}: {}{}",
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" },
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more (`relate info --json` lists them)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// `relate info --check`: prints what the check found; a problem makes the

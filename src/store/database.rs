@@ -448,6 +448,29 @@ impl Database {
         ids
     }
 
+    /// Every input file papers were ingested from, with how many papers it
+    /// gave (a paper read from two files counts for both), most first;
+    /// empty when the library has no sources table yet.
+    pub fn source_counts(&self) -> Result<Vec<(String, usize)>> {
+        let err = |e| self.err("look up paper sources", e);
+        if !self.has_table("paper_sources").map_err(err)? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT source, count(*) FROM paper_sources GROUP BY source \
+                 ORDER BY count(*) DESC, source",
+            )
+            .map_err(err)?;
+        let counts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<(String, usize)>>>()
+            .map_err(err);
+        counts
+    }
+
     /// The input files the papers in `slots` were ingested from, for the
     /// papers that came from one file only, each with how many of those
     /// papers it gave, most first; and how many came from several files

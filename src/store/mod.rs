@@ -946,6 +946,13 @@ impl Library {
         self.db.ids_from_source(source)
     }
 
+    /// Every input file papers were ingested from, with how many papers
+    /// each gave, most first (papers stored before sources were recorded
+    /// count nowhere).
+    pub fn source_counts(&self) -> Result<Vec<(String, usize)>> {
+        self.db.source_counts()
+    }
+
     /// The stored paper with this id.
     pub fn paper_by_id(&self, id: &str) -> Result<Option<Paper>> {
         Ok(self.db.paper_by_id(id)?.map(|(_, paper)| paper))
