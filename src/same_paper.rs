@@ -74,6 +74,49 @@ impl PaperKey {
     }
 }
 
+/// Papers an ingest added that are copies of papers stored before them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CopiesAdded {
+    /// How many of the added papers are copies.
+    pub count: usize,
+    /// The first few, as (the added paper's id, the stored paper's id).
+    pub examples: Vec<(String, String)>,
+}
+
+/// The papers from `first_slot` on (those an ingest added) that are copies
+/// of papers stored before them, under other ids: the same title, case and
+/// spacing aside, compared with the earliest paper of that title by
+/// [`PaperKey::same_paper`]. `examples` of them are named.
+pub fn copies_added(
+    library: &crate::store::Library,
+    first_slot: u32,
+    examples: usize,
+) -> crate::Result<CopiesAdded> {
+    let pairs = library.earlier_same_titles(first_slot)?;
+    if pairs.is_empty() {
+        return Ok(CopiesAdded::default());
+    }
+    let vectors = library.vectors()?;
+    let mut found = CopiesAdded::default();
+    for chunk in pairs.chunks(1024) {
+        let slots: Vec<u32> = chunk.iter().flat_map(|&(a, b)| [a, b]).collect();
+        let papers = library.papers_by_slots(&slots)?;
+        for (pair, both) in chunk.iter().zip(papers.chunks(2)) {
+            let (Some(a), Some(b)) = (vectors.vector(pair.0), vectors.vector(pair.1)) else {
+                continue;
+            };
+            let [added, stored] = both else { continue };
+            if PaperKey::of(added).same_paper(a, &PaperKey::of(stored), b) {
+                found.count += 1;
+                if found.examples.len() < examples {
+                    found.examples.push((added.id.clone(), stored.id.clone()));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Whether `id` was made from a paper's title (see
 /// [`crate::corpus::title_id`]) rather than given by its source.
 pub fn made_from_title(id: &str) -> bool {

@@ -58,7 +58,29 @@ fn a_paper_from_two_sources_is_answered_once() {
     ];
     let text: String = records.iter().map(|r| format!("{r}\n")).collect();
     fs::write(&copies, text).unwrap();
-    succeed(&relate_in(&store, &["ingest", copies.to_str().unwrap()]));
+    // The ingest says which papers it added were already there: the three
+    // copies, not the paper that only shares a title.
+    let ingest = relate_in(&store, &["ingest", copies.to_str().unwrap(), "--json"]);
+    let summary = stdout_json(succeed(&ingest));
+    assert_eq!(summary["copies_added"], 3, "{summary}");
+    let named: Vec<&str> = summary["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        [
+            "https://arxiv.org/abs/2303.00001v2",
+            "arXiv:2303.00002",
+            "10.48550/arXiv.2303.00003"
+        ]
+    );
+    assert!(summary["copies"][0]["copy_of"]
+        .as_str()
+        .unwrap()
+        .starts_with("title:"));
 
     // The ids are kept as the file gave them.
     let exported = String::from_utf8(

@@ -107,7 +107,22 @@ struct IngestSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<IndexSummary>,
     files: Vec<FileSummary>,
+    /// Added papers that are copies of papers stored before them under
+    /// other ids (answers show each paper once).
+    copies_added: usize,
+    /// The first of them, as {"id", "copy_of"}.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    copies: Vec<CopyNamed>,
 }
+
+#[derive(Debug, Serialize)]
+struct CopyNamed {
+    id: String,
+    copy_of: String,
+}
+
+/// Copies named in the summary; the rest are counted.
+const COPIES_NAMED: usize = 10;
 
 #[derive(Debug, Serialize)]
 struct IndexSummary {
@@ -381,6 +396,7 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
         vectors: args.vectors.clone(),
     };
     let mut progress = CliProgress::default();
+    let first_new_slot = library.len() as u32;
     let mut files = Vec::new();
     let mut embedded = 0;
     for path in &args.paths {
@@ -402,6 +418,7 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
     // after a large ingest does not pay for it.
     library.vectors()?;
     let index = update_index(&library, args.no_index_update);
+    let copies = relate::same_paper::copies_added(&library, first_new_slot, COPIES_NAMED)?;
 
     let summary = IngestSummary {
         store: store_dir.display().to_string(),
@@ -410,6 +427,15 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
         seconds: start.elapsed().as_secs_f64(),
         index,
         files,
+        copies_added: copies.count,
+        copies: copies
+            .examples
+            .iter()
+            .map(|(id, copy_of)| CopyNamed {
+                id: id.clone(),
+                copy_of: copy_of.clone(),
+            })
+            .collect(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -420,6 +446,9 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
         );
         if let Some(index) = &summary.index {
             print_index_summary(index);
+        }
+        if summary.copies_added > 0 {
+            print_copies(&summary);
         }
     }
     // Inputs that failed before any paper was read, and inputs that
@@ -467,6 +496,32 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Complete
     })
+}
+
+/// Says which added papers the library already held under other ids.
+fn print_copies(summary: &IngestSummary) {
+    let named: Vec<String> = summary
+        .copies
+        .iter()
+        .take(3)
+        .map(|c| format!("{} is {}", c.id, c.copy_of))
+        .collect();
+    eprintln!(
+        "relate: {} of the papers added {} already in the library under another id (same \
+         title and abstract): {}{}; answers show each paper once",
+        summary.copies_added,
+        if summary.copies_added == 1 {
+            "was"
+        } else {
+            "were"
+        },
+        named.join(", "),
+        if summary.copies_added > named.len() {
+            ", …"
+        } else {
+            ""
+        }
+    );
 }
 
 /// The inputs to read: each path as given, a folder replaced by the paper

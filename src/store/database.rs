@@ -448,6 +448,35 @@ impl Database {
         ids
     }
 
+    /// For each paper at `first_slot` or later whose title (case and
+    /// spacing aside) an earlier paper has: (its slot, the earliest such
+    /// paper's slot). What an ingest checks for copies among the papers it
+    /// added.
+    pub fn earlier_same_titles(&self, first_slot: u32) -> Result<Vec<(u32, u32)>> {
+        let err = |e| self.err("look up papers by title", e);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.slot, (SELECT min(b.slot) FROM papers b \
+                 WHERE b.title_key = a.title_key AND b.slot < a.slot) \
+                 FROM papers a WHERE a.slot >= ?1 ORDER BY a.slot",
+            )
+            .map_err(err)?;
+        let pairs = stmt
+            .query_map([first_slot], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, Option<u32>>(1)?))
+            })
+            .map_err(err)?
+            .filter_map(|row| match row {
+                Ok((slot, Some(earlier))) => Some(Ok((slot, earlier))),
+                Ok((_, None)) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<Vec<(u32, u32)>>>()
+            .map_err(err);
+        pairs
+    }
+
     /// Every input file papers were ingested from, with how many papers it
     /// gave (a paper read from two files counts for both), most first;
     /// empty when the library has no sources table yet.

@@ -946,6 +946,13 @@ impl Library {
         self.db.ids_from_source(source)
     }
 
+    /// For each paper at `first_slot` or later whose title (case and
+    /// spacing aside) an earlier paper has: (its slot, the earliest such
+    /// paper's slot).
+    pub fn earlier_same_titles(&self, first_slot: u32) -> Result<Vec<(u32, u32)>> {
+        self.db.earlier_same_titles(first_slot)
+    }
+
     /// Every input file papers were ingested from, with how many papers
     /// each gave, most first (papers stored before sources were recorded
     /// count nowhere).
