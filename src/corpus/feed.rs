@@ -92,6 +92,23 @@ impl Item {
     fn first(&self, paths: &[&str]) -> Option<&str> {
         paths.iter().find_map(|p| self.all(p).first().copied())
     }
+
+    /// The text of the first of `elements` that has any, its nested
+    /// elements' included (Atom's `type="xhtml"` wraps the text in a
+    /// `<div>`); each element's first occurrence only.
+    fn whole(&self, elements: &[&str]) -> Option<String> {
+        elements.iter().find_map(|name| {
+            let nested = format!("{name}/");
+            let start = self.texts.iter().position(|(p, _)| p == name)?;
+            let text: String = self.texts[start..]
+                .iter()
+                .enumerate()
+                .take_while(|(i, (p, _))| *i == 0 || p.starts_with(&nested) || p == name)
+                .map(|(_, (_, t))| t.as_str())
+                .collect();
+            (!text.trim().is_empty()).then_some(text)
+        })
+    }
 }
 
 /// Reads a whole feed (already checked to be UTF-8, BOM removed).
@@ -283,8 +300,8 @@ fn item_event(item: Item, path: &str) -> ReadEvent {
 fn fields_of(item: &Item) -> Map<String, Value> {
     let mut fields = Map::new();
     let text = |s: &str| Value::String(s.to_string());
-    if let Some(title) = item.first(&["title"]) {
-        fields.insert("title".into(), text(&strip_tags(title)));
+    if let Some(title) = item.whole(&["title"]) {
+        fields.insert("title".into(), text(&strip_tags(&title)));
     }
     if let Some(summary) = item.first(&["summary", "description", "encoded", "content", "abstract"])
     {
@@ -532,8 +549,8 @@ recurrent networks.</summary>
     <category term="cs.CL" scheme="http://arxiv.org/schemas/atom"/>
     <category term="cs.LG" scheme="http://arxiv.org/schemas/atom"/>
   </entry>
-  <entry><title>A journal article</title><id>tag:example.org,2024:1</id>
-    <link href="https://doi.org/10.1000/XYZ"/></entry>
+  <entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">A <em>journal</em> article</div></title>
+    <id>tag:example.org,2024:1</id><link href="https://doi.org/10.1000/XYZ"/></entry>
   <entry><summary>No title here.</summary></entry>
 </feed>
 "#;
@@ -554,6 +571,7 @@ recurrent networks.</summary>
             Some("http://arxiv.org/abs/1706.03762v7")
         );
         assert_eq!(papers[1].0.id, "10.1000/xyz", "a DOI address");
+        assert_eq!(papers[1].0.title, "A journal article", "XHTML title");
         assert_eq!(problems, [(23, "this item has no <title>".to_string())]);
     }
 
