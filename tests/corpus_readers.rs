@@ -771,6 +771,31 @@ fn ris_and_medline_exports_are_read_as_papers() {
     let text = std::fs::read(&medline).unwrap();
     let (_dir, txt) = temp_file("pubmed-set.txt", &text);
     assert_eq!(detect_format(&txt).unwrap(), Format::Ris);
+
+    // Web of Science's two exports, both saved as savedrecs.txt: plain
+    // text, and tab-delimited with the same tags as column names.
+    let plain = "\u{feff}FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU Doe, J\n\
+                 AF Doe, Jane\nTI Sparse attention\nAB We propose it.\nPY 2021\n\
+                 UT WOS:000123\nER\n\nEF\n";
+    let tabbed = "PT\tAU\tAF\tTI\tAB\tPY\tUT\nJ\tDoe, J\tDoe, Jane\tSparse attention\t\
+                  We propose it.\t2021\tWOS:000123\n";
+    for (text, format) in [(plain, Format::Ris), (tabbed, Format::Csv)] {
+        let (_dir, path) = temp_file("savedrecs.txt", text.as_bytes());
+        assert_eq!(detect_format(&path).unwrap(), format);
+        let events = read_all(&path, None);
+        let got = papers(&events);
+        assert_eq!(got.len(), 1, "{events:?}");
+        let paper = got[0].0;
+        assert_eq!(
+            (
+                paper.id.as_str(),
+                paper.title.as_str(),
+                paper.abstract_text.as_str()
+            ),
+            ("WOS:000123", "Sparse attention", "We propose it.")
+        );
+        assert_eq!(paper.authors, ["Doe, Jane"]);
+    }
 }
 
 #[test]

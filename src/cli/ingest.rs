@@ -31,7 +31,7 @@ const MAX_WARNINGS_SHOWN: usize = 10;
     after_help = "Formats: digest (a daily-papers page: title paragraph, abstract paragraph), \
 jsonl (id, title, abstract, authors, date/year, categories, url; only title is required), csv (same \
 columns), arxiv (the arXiv metadata snapshot, JSON lines), bibtex, ris (RIS from Zotero, EndNote, \
-Mendeley, Web of Science or Scopus; PubMed's MEDLINE .nbib), feed (RSS or Atom: arXiv's daily \
+Mendeley, Web of Science or Scopus; PubMed's MEDLINE .nbib; Web of Science's plain text), feed (RSS or Atom: arXiv's daily \
 listings, the arXiv API, journals' feeds), parquet. The format is detected from the \
 extension and content unless --format is given. PATH may be - for standard input, or a pipe or \
 FIFO (/dev/stdin, <(zcat papers.jsonl.gz)); input compressed with gzip, zstd or xz (.gz, .zst, .xz) \

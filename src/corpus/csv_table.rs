@@ -76,8 +76,40 @@ pub(crate) fn names_a_title_column(line: &str) -> bool {
     let line = line.trim_start_matches('\u{feff}');
     SEPARATORS.iter().any(|&sep| {
         let names = header_names(line, sep);
-        names.len() > 1 && names.iter().any(|n| n.eq_ignore_ascii_case("title"))
+        names.len() > 1
+            && (names.iter().any(|n| n.eq_ignore_ascii_case("title")) || is_web_of_science(&names))
     })
+}
+
+/// Whether a header names Web of Science's tab-delimited columns (`PT`,
+/// `AU`, `TI`, …), which [`web_of_science_names`] renames.
+fn is_web_of_science(names: &[String]) -> bool {
+    ["PT", "AU", "TI"]
+        .iter()
+        .all(|tag| names.iter().any(|n| n == tag))
+        && !names.iter().any(|n| n.eq_ignore_ascii_case("title"))
+}
+
+/// Web of Science's tab-delimited export names its columns by field tags:
+/// `TI` the title, `AB` the abstract, `AF` (else `AU`) the authors, `PY`
+/// the year, `DI` the DOI, and `UT` (its accession number) the id when
+/// there is no `DI` column. Other tags are kept as they are.
+fn web_of_science_names(columns: &mut [String]) {
+    let has = |tag: &str, columns: &[String]| columns.iter().any(|c| c == tag);
+    let authors = if has("AF", columns) { "AF" } else { "AU" };
+    let ids = !has("DI", columns);
+    for column in columns.iter_mut() {
+        let name = match column.as_str() {
+            "TI" => "title",
+            "AB" => "abstract",
+            "PY" => "year",
+            "DI" => "doi",
+            "UT" if ids => "id",
+            tag if tag == authors => "authors",
+            _ => continue,
+        };
+        *column = name.to_string();
+    }
 }
 
 /// The separator named by Excel's first line `sep=X` (which Excel writes
@@ -161,6 +193,9 @@ impl<R: Read> CsvRows<R> {
                 }
             }
             columns.push(name);
+        }
+        if is_web_of_science(&columns) {
+            web_of_science_names(&mut columns);
         }
         let no_header = columns.iter().all(String::is_empty);
         if !no_header && !columns.iter().any(|c| c.eq_ignore_ascii_case("title")) {
@@ -512,5 +547,26 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn web_of_science_tab_delimited_columns_are_renamed() {
+        let text = "PT\tAU\tAF\tTI\tSO\tAB\tPY\tDI\tUT\n\
+                    J\tDoe, J; Roe, R\tDoe, Jane; Roe, Rick\tSparse attention\tJ LONG TEXTS\t\
+                    We propose it.\t2021\t10.1000/x\tWOS:1\n";
+        assert!(names_a_title_column(text.lines().next().unwrap()));
+        let rows: Vec<ReadEvent> = CsvRows::new(text.as_bytes(), "savedrecs.txt", b'\t', false)
+            .unwrap()
+            .collect();
+        let ReadEvent::Paper { paper, line } = &rows[0] else {
+            panic!("{rows:?}")
+        };
+        assert_eq!(*line, 2);
+        assert_eq!(paper.title, "Sparse attention");
+        assert_eq!(paper.abstract_text, "We propose it.");
+        assert_eq!(paper.authors, ["Doe, Jane", "Roe, Rick"]);
+        assert_eq!(paper.date.as_deref(), Some("2021"));
+        assert_eq!(paper.id, "10.1000/x");
+        assert_eq!(paper.extra["UT"], "WOS:1");
     }
 }

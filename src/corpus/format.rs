@@ -30,7 +30,8 @@ pub enum Format {
     /// A BibTeX file as exported by Zotero or Google Scholar.
     Bibtex,
     /// A tagged reference list: RIS (Zotero, EndNote, Mendeley, Web of
-    /// Science, Scopus) or PubMed's MEDLINE text.
+    /// Science, Scopus), PubMed's MEDLINE text or Web of Science's plain
+    /// text.
     Ris,
     /// A web feed: RSS 2.0 or 1.0 (arXiv's daily listings, journals'
     /// feeds) or Atom (the arXiv API's answers).
@@ -364,6 +365,13 @@ mod tests {
         );
         assert_eq!(
             detect_from(Some(Path::new("refs.nbib")), b"PMID- 1\n"),
+            Ok(Format::Ris)
+        );
+        assert_eq!(
+            detect_from(
+                Some(Path::new("savedrecs.txt")),
+                "\u{feff}FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\n".as_bytes()
+            ),
             Ok(Format::Ris)
         );
         assert_eq!(

@@ -423,6 +423,9 @@ fn kind(value: &Value) -> &'static str {
 /// "A, B, and C"), so names written "Last, First" need `;` or a JSON list.
 pub fn split_authors(text: &str) -> Vec<String> {
     let text = normalize_text(text);
+    if is_one_inverted_name(&text) {
+        return vec![text];
+    }
     let and_parts = split_on_words(&text);
     let parts: Vec<String> = if text.contains(';') {
         text.split(';').flat_map(split_on_words).collect()
@@ -444,6 +447,24 @@ pub fn split_authors(text: &str) -> Vec<String> {
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// Whether `text` is one name written last name first (`Doe, Jane`,
+/// `Doe, J. R.`), as Web of Science and reference managers write a single
+/// author: one comma, one word of two or more letters before it, and one
+/// to three given names or initials after it.
+fn is_one_inverted_name(text: &str) -> bool {
+    let Some((last, given)) = text.split_once(',') else {
+        return false;
+    };
+    let given: Vec<&str> = given.split_whitespace().collect();
+    let capitalised = |w: &str| w.chars().next().is_some_and(char::is_uppercase);
+    !given.contains(&"and")
+        && !text.contains([';', '&'])
+        && last.split_whitespace().count() == 1
+        && last.trim().chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && (1..=3).contains(&given.len())
+        && given.iter().all(|w| capitalised(w))
 }
 
 /// Splits on the words ` and ` (any case) and ` & `.
@@ -611,6 +632,14 @@ mod tests {
             ["Smith, J.", "Lee, A.", "Wong, B."]
         );
         assert_eq!(split_authors("Alexander Anderson"), ["Alexander Anderson"]);
+        // One author, last name first.
+        assert_eq!(split_authors("Doe, Jane"), ["Doe, Jane"]);
+        assert_eq!(split_authors("Doe, J. R."), ["Doe, J. R."]);
+        assert_eq!(split_authors("A, B"), ["A", "B"]);
+        assert_eq!(
+            split_authors("Ada Lovelace, Alan Turing"),
+            ["Ada Lovelace", "Alan Turing"]
+        );
         assert!(split_authors("  ").is_empty());
     }
 

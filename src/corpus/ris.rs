@@ -1,26 +1,31 @@
 //! Reads tagged reference lists: RIS, as Zotero, EndNote, Mendeley, Web of
-//! Science and Scopus export them (`TY  - JOUR` … `ER  - `), and PubMed's
-//! MEDLINE text (`PMID- 123` … , `.nbib`). Both write one field per line as
-//! a tag of up to four letters and digits, padded to four columns, then
-//! `- ` and the value; a line without a tag continues the value before it.
-//! A record starts at `TY` or `PMID` and ends at `ER` or the next start.
+//! Science and Scopus export them (`TY  - JOUR` … `ER  - `), PubMed's
+//! MEDLINE text (`PMID- 123` … , `.nbib`) and Web of Science's plain text
+//! (`FN Clarivate Analytics Web of Science`, then `PT J` … `ER`). RIS and
+//! MEDLINE write one field per line as a tag of up to four letters and
+//! digits, padded to four columns, then `- ` and the value; a line without
+//! a tag continues the value before it. A record starts at `TY` or `PMID`
+//! and ends at `ER` or the next start. Web of Science writes a two-letter
+//! tag, a space and the value; a line indented by three spaces continues
+//! it, and for lists (authors, one per line) adds the next item.
 //!
 //! Each record's fields are renamed to the names JSON records use and made
 //! into a paper by [`super::record::paper_from_fields`], so titles, ids and
 //! extra fields are treated alike in every format:
 //!
-//! | paper field | RIS | MEDLINE |
-//! |-------------|-----|---------|
-//! | `title`     | `TI`, `T1`, else `CT`, `BT` | `TI` |
-//! | `abstract`  | `AB`, else `N2` | `AB` |
-//! | `authors`   | `AU`, `A1` | `FAU`, else `AU` |
-//! | `date`      | `PY`, `Y1`, `DA` (`2016/06/27/` read as `2016-06-27`) | `DP` |
-//! | `doi`       | `DO` | `LID`/`AID` ending in `[doi]` |
-//! | `url`       | `UR` | |
+//! | paper field | RIS | MEDLINE | Web of Science |
+//! |-------------|-----|---------|----------------|
+//! | `title`     | `TI`, `T1`, else `CT`, `BT` | `TI` | `TI` |
+//! | `abstract`  | `AB`, else `N2` | `AB` | `AB` |
+//! | `authors`   | `AU`, `A1` | `FAU`, else `AU` | `AF`, else `AU` |
+//! | `date`      | `PY`, `Y1`, `DA` (`2016/06/27/` read as `2016-06-27`) | `DP` | `PY` |
+//! | `doi`       | `DO` | `LID`/`AID` ending in `[doi]` | `DI` |
+//! | `url`       | `UR` | | |
 //!
 //! The id is the DOI, else an arXiv address's arXiv id, else the record's
-//! own `ID` (RIS) or `pmid:` and its PubMed id. Other tags are kept as
-//! extra fields named by their tag, lowercased.
+//! own `ID` (RIS), `pmid:` and its PubMed id, or `UT` (Web of Science's
+//! accession number). Other tags are kept as extra fields named by their
+//! tag, lowercased.
 
 use serde_json::{Map, Value};
 
@@ -48,14 +53,52 @@ fn tagged(line: &str) -> Option<(&str, &str)> {
     well_formed.then(|| (tag, line.get(6..).unwrap_or("").trim()))
 }
 
-/// Whether a text starts like a tagged reference list: its first non-empty
-/// line opens a record.
-pub(crate) fn looks_like_tagged_list(head: &str) -> bool {
+/// The tags of a Web of Science record that list one item per line.
+const WOS_LISTS: &[&str] = &[
+    "AU", "AF", "BA", "BF", "CA", "GP", "ED", "CR", "C1", "C3", "EM",
+];
+
+/// The dialects of tagged lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// RIS and MEDLINE: `TAG - value`, the tag padded to four columns.
+    Padded,
+    /// Web of Science: `TG value`.
+    WebOfScience,
+}
+
+/// One Web of Science line: `TI A title` gives `("TI", "A title")`, `ER`
+/// gives `("ER", "")`.
+fn wos_tagged(line: &str) -> Option<(&str, &str)> {
+    let bytes = line.as_bytes();
+    let tag_ok = bytes.len() >= 2
+        && bytes[0].is_ascii_uppercase()
+        && (bytes[1].is_ascii_uppercase() || bytes[1].is_ascii_digit());
+    if !tag_ok || (bytes.len() > 2 && bytes[2] != b' ') {
+        return None;
+    }
+    Some((&line[..2], line.get(3..).unwrap_or("").trim()))
+}
+
+/// The first non-empty line of a text.
+fn first_line(head: &str) -> Option<&str> {
     head.lines()
-        .map(|l| l.trim_end_matches('\r'))
+        .map(|l| l.trim_end_matches('\r').trim_start_matches('\u{feff}'))
         .find(|l| !l.trim().is_empty())
-        .and_then(tagged)
-        .is_some_and(|(tag, _)| STARTS.contains(&tag))
+}
+
+/// Whether a text starts like a tagged reference list: its first non-empty
+/// line opens a record, or is Web of Science's `FN` line.
+pub(crate) fn looks_like_tagged_list(head: &str) -> bool {
+    first_line(head).is_some_and(|line| {
+        tagged(line).is_some_and(|(tag, _)| STARTS.contains(&tag)) || is_wos_start(line)
+    })
+}
+
+/// Web of Science's first line: `FN Clarivate Analytics Web of Science`
+/// (or Thomson Reuters').
+fn is_wos_start(line: &str) -> bool {
+    line.starts_with("FN ") && line.contains("Web of Science")
 }
 
 /// One record being read: its first line and its fields in order.
@@ -67,14 +110,28 @@ struct Record {
 /// Reads a whole RIS or MEDLINE file (already checked to be UTF-8, BOM
 /// removed).
 pub(crate) fn read_ris(text: &str, path: &str) -> Vec<ReadEvent> {
+    let dialect = match first_line(text) {
+        Some(line) if is_wos_start(line) => Dialect::WebOfScience,
+        _ => Dialect::Padded,
+    };
+    let (starts, headers): (&[&str], &[&str]) = match dialect {
+        Dialect::Padded => (STARTS, &[]),
+        Dialect::WebOfScience => (&["PT"], &["FN", "VR", "EF"]),
+    };
     let mut events = Vec::new();
     let mut current: Option<Record> = None;
     let mut stray_reported = false;
     for (index, raw) in text.split('\n').enumerate() {
         let line = raw.trim_end_matches('\r');
         let number = index + 1;
-        match tagged(line) {
-            Some((tag, value)) if STARTS.contains(&tag) => {
+        let parsed = match dialect {
+            Dialect::Padded => tagged(line),
+            Dialect::WebOfScience if line.starts_with("   ") => None,
+            Dialect::WebOfScience => wos_tagged(line),
+        };
+        match parsed {
+            Some((tag, _)) if headers.contains(&tag) => {}
+            Some((tag, value)) if starts.contains(&tag) => {
                 if let Some(done) = current.take() {
                     events.push(record_event(done, path));
                 }
@@ -108,10 +165,10 @@ pub(crate) fn read_ris(text: &str, path: &str) -> Vec<ReadEvent> {
             },
             None if line.trim().is_empty() => {}
             None => {
-                // A value carried over to the next line (MEDLINE indents it).
-                if let Some((_, value)) = current.as_mut().and_then(|r| r.fields.last_mut()) {
-                    value.push(' ');
-                    value.push_str(line.trim());
+                // A value carried over to the next line (MEDLINE indents it),
+                // or the next item of a Web of Science list.
+                if let Some(record) = current.as_mut() {
+                    continue_value(record, line.trim(), dialect);
                 }
             }
         }
@@ -120,6 +177,20 @@ pub(crate) fn read_ris(text: &str, path: &str) -> Vec<ReadEvent> {
         events.push(record_event(done, path));
     }
     events
+}
+
+/// Adds a continuation line to the record's last field.
+fn continue_value(record: &mut Record, text: &str, dialect: Dialect) {
+    let Some((tag, value)) = record.fields.last_mut() else {
+        return;
+    };
+    if dialect == Dialect::WebOfScience && WOS_LISTS.contains(&tag.as_str()) {
+        let tag = tag.clone();
+        record.fields.push((tag, text.to_string()));
+    } else {
+        value.push(' ');
+        value.push_str(text);
+    }
 }
 
 /// The paper of a finished record, or why it has none.
@@ -144,6 +215,7 @@ fn record_event(record: Record, path: &str) -> ReadEvent {
 /// A record's tagged values under the field names of JSON records.
 fn fields_of(tagged: Vec<(String, String)>) -> Map<String, Value> {
     let medline = tagged.first().is_some_and(|(tag, _)| tag == "PMID");
+    let wos = tagged.first().is_some_and(|(tag, _)| tag == "PT");
     let mut by_tag: Vec<(String, Vec<String>)> = Vec::new();
     for (tag, value) in tagged {
         if value.is_empty() {
@@ -169,6 +241,8 @@ fn fields_of(tagged: Vec<(String, String)>) -> Map<String, Value> {
     let abstract_text = take(&["AB", "N2"]);
     let authors = if medline {
         take(&["FAU", "AU"])
+    } else if wos {
+        take(&["AF", "AU"])
     } else {
         take(&["AU", "A1"])
     };
@@ -186,12 +260,16 @@ fn fields_of(tagged: Vec<(String, String)>) -> Map<String, Value> {
         ids.iter()
             .find_map(|v| v.strip_suffix("[doi]").map(|d| d.trim().to_string()))
             .map(|d| vec![d])
+    } else if wos {
+        take(&["DI"])
     } else {
         take(&["DO"])
     };
     let url = take(&["UR"]);
     let own_id = if medline {
         take(&["PMID"]).map(|v| format!("pmid:{}", v[0]))
+    } else if wos {
+        take(&["UT"]).map(|v| v[0].clone())
     } else {
         take(&["ID"]).map(|v| v[0].clone())
     };
@@ -332,5 +410,31 @@ mod tests {
         assert!(looks_like_tagged_list("PMID- 1\nTI  - x\n"));
         assert!(!looks_like_tagged_list("TI  - x\n"));
         assert!(!looks_like_tagged_list("Daily papers\n\nTY - not a tag\n"));
+    }
+
+    #[test]
+    fn web_of_science_plain_text_records() {
+        let text = "FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU Doe, J\n   Roe, R\n\
+                    AF Doe, Jane\n   Roe, Rick\nTI Sparse attention for long\n   documents\n\
+                    SO JOURNAL OF LONG TEXTS\nAB We propose a sparse attention pattern.\n\
+                    PY 2021\nDI 10.1000/sparse.2021.17\nUT WOS:000123456700001\nER\n\n\
+                    PT J\nAU Haddad, R\nTI Graph networks\nUT WOS:000123456700002\nER\n\nEF\n";
+        assert!(looks_like_tagged_list(text));
+        let (papers, rejected) = read(text);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let (first, line) = &papers[0];
+        assert_eq!(*line, 3);
+        assert_eq!(first.title, "Sparse attention for long documents");
+        assert_eq!(first.authors, ["Doe, Jane", "Roe, Rick"]);
+        assert_eq!(
+            first.abstract_text,
+            "We propose a sparse attention pattern."
+        );
+        assert_eq!(first.date.as_deref(), Some("2021"));
+        assert_eq!(first.id, "10.1000/sparse.2021.17");
+        assert_eq!(first.extra["so"], "JOURNAL OF LONG TEXTS");
+        assert_eq!(papers[1].0.id, "WOS:000123456700002");
+        assert_eq!(papers[1].0.authors, ["Haddad, R"]);
+        assert_eq!(papers.len(), 2);
     }
 }
