@@ -51,7 +51,10 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
         return Err("missing title; every paper needs a non-empty `title` field".to_string());
     }
     let abstract_text = match take(&mut fields, ABSTRACT) {
-        Some((name, value)) => normalize_text(&strip_markup(&text(&name, value)?)),
+        Some((name, value)) => {
+            let raw = text(&name, value)?;
+            without_copyright(&normalize_text(&strip_markup(without_heading(&raw))))
+        }
         None => match take(&mut fields, INVERTED_ABSTRACT) {
             Some((name, value)) => normalize_text(&strip_markup(&inverted_text(&name, value)?)),
             None => String::new(),
@@ -102,6 +105,63 @@ pub(crate) fn paper_from_fields(mut fields: Map<String, Value>) -> Result<Paper,
         url,
         extra: fields,
     })
+}
+
+/// An abstract without the heading Crossref's JATS puts before it
+/// (`<jats:title>Abstract</jats:title>`); only a marked-up heading is
+/// removed, so an abstract that starts "Abstract interpretation is…"
+/// keeps its first word.
+fn without_heading(text: &str) -> &str {
+    let trimmed = text.trim_start();
+    for open in ["<jats:title>", "<title>"] {
+        let Some(rest) = trimmed.strip_prefix(open) else {
+            continue;
+        };
+        let close = open.replacen('<', "</", 1);
+        if let Some((heading, after)) = rest.split_once(close.as_str()) {
+            let heading = heading.trim().trim_end_matches([':', '.']);
+            if ["abstract", "summary"].contains(&heading.to_ascii_lowercase().as_str()) {
+                return after;
+            }
+        }
+    }
+    text
+}
+
+/// An abstract without the publisher's copyright line at its end
+/// (`… networks. © 2021 Elsevier B.V. All rights reserved.`), as Scopus and
+/// Crossref give abstracts: the text from a `©` (or `Copyright`, `(c)`
+/// followed by a year) that starts the last 200 characters' final
+/// sentences is dropped when a sentence ends before it. `Copyright` counts
+/// only before `©`, `(c)` or a year, so a last sentence about copyright law
+/// stays.
+fn without_copyright(text: &str) -> String {
+    let tail_start = text.len().saturating_sub(200);
+    let marks = [
+        "©",
+        "Copyright ©",
+        "Copyright (c)",
+        "Copyright (C)",
+        "Copyright 1",
+        "Copyright 2",
+        "(c) 1",
+        "(c) 2",
+        "(C) 1",
+        "(C) 2",
+    ];
+    let mut starts: Vec<usize> = marks
+        .iter()
+        .flat_map(|mark| text.match_indices(mark).map(|(at, _)| at))
+        .filter(|&at| at >= tail_start && at > 0)
+        .collect();
+    starts.sort_unstable();
+    match starts
+        .into_iter()
+        .find(|&at| text[..at].trim_end().ends_with(['.', '!', '?']))
+    {
+        Some(at) => text[..at].trim_end().to_string(),
+        None => text.to_string(),
+    }
 }
 
 /// Markup tags that titles and abstracts from web sources carry (HTML's
@@ -651,7 +711,31 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(paper.title, "Deep learning & the 13C – x < y");
-        assert_eq!(paper.abstract_text, "Abstract We show x < y > z été.");
+        assert_eq!(paper.abstract_text, "We show x < y > z été.");
+        // Publishers' copyright lines go; a heading word that is the text's
+        // own stays.
+        let paper = paper_from_fields(fields(json!({
+            "title": "T",
+            "abstract": "Abstract interpretation is sound. © 2021 Elsevier B.V. All rights reserved."
+        })))
+        .unwrap();
+        assert_eq!(paper.abstract_text, "Abstract interpretation is sound.");
+        assert_eq!(
+            without_copyright("We cite © marks in the middle of a sentence"),
+            "We cite © marks in the middle of a sentence"
+        );
+        assert_eq!(
+            without_copyright("Results hold. Copyright (C) 2020 IEEE."),
+            "Results hold."
+        );
+        assert_eq!(
+            without_copyright("We study fair use. Copyright law is complex."),
+            "We study fair use. Copyright law is complex."
+        );
+        assert_eq!(
+            without_copyright("Results hold. Copyright © 2020 IEEE."),
+            "Results hold."
+        );
         assert_eq!(strip_markup("a <b>b</b> & c"), "a b & c");
         // Every named reference of HTML5; unknown names and a lone `&` stay.
         assert_eq!(
