@@ -173,16 +173,15 @@ fn attach_details(
         if found == Detail::Noise {
             continue;
         }
-        let owner = placed
-            .iter()
-            .find(|p| p.title < at && at < p.end)
-            .or_else(|| {
-                if leading.contains(&kind(&found)) {
-                    placed.iter().find(|p| p.title == at)
-                } else {
-                    placed.iter().find(|p| p.end == at)
-                }
-            });
+        // Papers are in page order: the one whose title is the last before
+        // `at`, and the one whose title is at `at`.
+        let after = placed.partition_point(|p| p.title < at);
+        let before = after.checked_sub(1).map(|i| &placed[i]);
+        let owner = match before {
+            Some(p) if at < p.end => Some(p),
+            _ if leading.contains(&kind(&found)) => placed.get(after).filter(|p| p.title == at),
+            _ => before.filter(|p| p.end == at),
+        };
         let Some(ReadEvent::Paper { paper, .. }) = owner.map(|p| &mut events[p.event]) else {
             continue;
         };
