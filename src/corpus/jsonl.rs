@@ -126,27 +126,6 @@ impl<R: BufRead> Iterator for JsonLines<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            // An API answer saved on one line (`curl` output): the papers it
-            // wraps, each reported at this line.
-            if let Some(items) = super::json_document::wrapped_papers(text) {
-                let events: Vec<ReadEvent> = items
-                    .iter()
-                    .map(
-                        |item| match serde_json::from_str::<Map<String, Value>>(item.get()) {
-                            Ok(object) => self.event_of(object),
-                            Err(_) => self.reject(
-                                "not a JSON object; each paper must be an object with at least a \
-                             `title`",
-                            ),
-                        },
-                    )
-                    .collect();
-                self.queued.extend(events);
-                match self.queued.pop_front() {
-                    Some(event) => return Some(event),
-                    None => continue,
-                }
-            }
             let object = match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(object)) => object,
                 Ok(other) => {
@@ -162,6 +141,34 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                 }
                 Err(e) => return Some(self.reject(json_error_message(&e))),
             };
+            // An API answer saved on one line (`curl` output): the papers it
+            // wraps, each reported at this line. Only an object without a
+            // title is looked into, so papers are parsed once.
+            let titled = object
+                .keys()
+                .any(|k| k.trim().eq_ignore_ascii_case("title"));
+            if let Some(items) = (!titled)
+                .then(|| super::json_document::wrapped_papers(text))
+                .flatten()
+            {
+                let events: Vec<ReadEvent> = items
+                    .iter()
+                    .map(
+                        |item| match serde_json::from_str::<Map<String, Value>>(item.get()) {
+                            Ok(object) => self.event_of(object),
+                            Err(_) => self.reject(
+                                "not a JSON object; each paper must be an object with at least a \
+                                 `title`",
+                            ),
+                        },
+                    )
+                    .collect();
+                self.queued.extend(events);
+                match self.queued.pop_front() {
+                    Some(event) => return Some(event),
+                    None => continue,
+                }
+            }
             return Some(self.event_of(object));
         }
     }
