@@ -136,7 +136,14 @@ fn without_heading(text: &str) -> &str {
 /// only before `©`, `(c)` or a year, so a last sentence about copyright law
 /// stays.
 fn without_copyright(text: &str) -> String {
-    let tail_start = text.len().saturating_sub(200);
+    let mut tail_start = text.len().saturating_sub(200);
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let tail = &text[tail_start..];
+    if !tail.contains(['©', '(', 'C']) {
+        return text.to_string();
+    }
     let marks = [
         "©",
         "Copyright ©",
@@ -151,8 +158,8 @@ fn without_copyright(text: &str) -> String {
     ];
     let mut starts: Vec<usize> = marks
         .iter()
-        .flat_map(|mark| text.match_indices(mark).map(|(at, _)| at))
-        .filter(|&at| at >= tail_start && at > 0)
+        .flat_map(|mark| tail.match_indices(mark).map(|(at, _)| tail_start + at))
+        .filter(|&at| at > 0)
         .collect();
     starts.sort_unstable();
     match starts
