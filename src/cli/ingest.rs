@@ -418,7 +418,12 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
     // after a large ingest does not pay for it.
     library.vectors()?;
     let index = update_index(&library, args.no_index_update);
-    let copies = relate::same_paper::copies_added(&library, first_new_slot, COPIES_NAMED)?;
+    // A report: failing to make it does not undo or fail the ingest.
+    let copies = relate::same_paper::copies_added(&library, first_new_slot, COPIES_NAMED)
+        .unwrap_or_else(|e| {
+            eprintln!("relate: warning: could not check the added papers for copies: {e}");
+            Default::default()
+        });
 
     let summary = IngestSummary {
         store: store_dir.display().to_string(),
