@@ -1579,8 +1579,22 @@ pub struct FilePapers {
     pub rejected: Vec<Problem>,
 }
 
-/// Reads the papers of `path` (format detected as `ingest` does).
+/// Reads the papers of `path` (format detected as `ingest` does); a folder
+/// gives the papers of the paper files below it, as `ingest` reads it.
 pub fn read_paper_file(path: &Path) -> Result<FilePapers> {
+    if !path.is_dir() {
+        return read_one_paper_file(path);
+    }
+    let mut out = FilePapers::default();
+    for file in crate::corpus::paper_files_in(path, None)?.papers {
+        let read = read_one_paper_file(&file)?;
+        out.papers.extend(read.papers);
+        out.rejected.extend(read.rejected);
+    }
+    Ok(out)
+}
+
+fn read_one_paper_file(path: &Path) -> Result<FilePapers> {
     let shown = path.display().to_string();
     let mut out = FilePapers::default();
     for event in read_papers(path, None)? {

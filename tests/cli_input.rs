@@ -511,6 +511,28 @@ fn a_folder_gives_the_paper_files_below_it() {
     let text = relate_in(&store, &["info"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("sources     2 files: "), "{text}");
+    // A folder names liked papers too.
+    let liked = folder.join("2024");
+    let answer = relate_in(
+        &store,
+        &[
+            "recommend",
+            "--like-file",
+            liked.to_str().unwrap(),
+            "-k",
+            "2",
+            "--json",
+        ],
+    );
+    let answer = stdout_json(succeed(&answer));
+    let ids: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{answer}");
+    assert!(!ids.contains(&"c1"), "the liked paper is left out: {ids:?}");
 
     // A folder without paper files is an error, and makes no library.
     let empty = dir.path().join("empty");

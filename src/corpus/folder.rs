@@ -4,8 +4,9 @@
 //! `.bib`, `.bibtex`, `.ris`, `.nbib`, `.medline`, `.parquet`), possibly
 //! followed by a compression ending (`.gz`, `.zst`, `.xz`), in name order.
 //! Hidden files and folders (a leading `.`), folders reached through
-//! symbolic links and the library's own folder are passed over; other
-//! files are counted as skipped, so the user sees what was left out.
+//! symbolic links, the library being written and any other relate library
+//! (a folder holding `library.sqlite` and `manifest.json`) are passed over;
+//! other files are counted as skipped, so the user sees what was left out.
 
 use std::path::{Path, PathBuf};
 
@@ -61,7 +62,9 @@ fn walk(
     depth: usize,
     found: &mut FolderFiles,
 ) -> Result<()> {
+    let library = folder.join("library.sqlite").is_file() && folder.join("manifest.json").is_file();
     if depth > MAX_DEPTH
+        || library
         || exclude.is_some_and(|ex| folder.canonicalize().is_ok_and(|here| here == ex))
     {
         return Ok(());
@@ -109,6 +112,9 @@ mod tests {
             ".git/e.json",
             "lib/library.sqlite",
             "lib/manifest.json",
+            "old/library/library.sqlite",
+            "old/library/manifest.json",
+            "old/library/index/topics.json",
         ] {
             let path = root.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
