@@ -157,7 +157,7 @@ pub enum Error {
     /// content.
     #[error(
         "cannot tell the format of {path}: {problem}. Pass --format (one of digest, jsonl, csv, \
-         arxiv, bibtex, ris, feed, parquet), or name the file with a known extension"
+         arxiv, bibtex, ris, feed, endnote, parquet), or name the file with a known extension"
     )]
     UnknownFormat { path: PathBuf, problem: String },
 

@@ -803,7 +803,7 @@ fn rss_and_atom_feeds_are_read_as_papers() {
     let rss = fixture("arxiv-new.rss");
     assert_eq!(detect_format(&rss).unwrap(), Format::Feed);
     let events = read_all(&rss, None);
-    assert_rejections(&events, &[(34, "no <title>")]);
+    assert_rejections(&events, &[(34, "this <item> has no title")]);
     let got = papers(&events);
     let seen: Vec<(&str, usize)> = got.iter().map(|(p, l)| (p.id.as_str(), *l)).collect();
     assert_eq!(seen, [("2303.01234", 10), ("2303.05678", 23)]);
@@ -834,4 +834,42 @@ fn rss_and_atom_feeds_are_read_as_papers() {
     let got = papers(&events);
     assert_eq!((got[0].0.id.as_str(), got[0].1), ("1706.03762", 3));
     assert_eq!(got[0].0.authors, ["Ashish Vaswani"]);
+}
+
+#[test]
+fn endnote_xml_exports_are_read_as_papers() {
+    let xml = fixture("endnote.xml");
+    assert_eq!(detect_format(&xml).unwrap(), Format::Endnote);
+    let events = read_all(&xml, None);
+    assert!(rejected(&events).is_empty(), "{events:?}");
+    let got = papers(&events);
+    let seen: Vec<(&str, &str, usize)> = got
+        .iter()
+        .map(|(p, l)| (p.id.as_str(), p.title.as_str(), *l))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "10.1000/sparse.2021.17",
+                "Sparse attention for long documents",
+                2
+            ),
+            (
+                "2004.01234",
+                "Graph neural networks for molecule property prediction",
+                11
+            )
+        ]
+    );
+    assert_eq!(got[0].0.authors, ["Lindqvist, Maja", "Okafor, Chidi"]);
+    // An XML file that is neither a feed nor EndNote's says what it is not.
+    let (_dir, path) = temp_file("other.xml", b"<?xml version=\"1.0\"?>\n<svg><g/></svg>\n");
+    let events = read_all(&path, None);
+    assert!(
+        rejected(&events)[0]
+            .message
+            .contains("not an RSS or Atom feed"),
+        "{events:?}"
+    );
 }

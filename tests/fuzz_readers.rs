@@ -243,6 +243,15 @@ fn feed_reader_survives_mutations() {
 }
 
 #[test]
+fn endnote_reader_survives_mutations() {
+    fuzz(
+        "tests/fixtures/corpus/endnote.xml",
+        "endnote.xml",
+        Format::Endnote,
+    );
+}
+
+#[test]
 fn digest_reader_survives_mutations() {
     fuzz("data/daily-papers-sample.txt", "digest.txt", Format::Digest);
 }

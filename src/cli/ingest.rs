@@ -32,7 +32,7 @@ const MAX_WARNINGS_SHOWN: usize = 10;
 jsonl (id, title, abstract, authors, date/year, categories, url; only title is required), csv (same \
 columns), arxiv (the arXiv metadata snapshot, JSON lines), bibtex, ris (RIS from Zotero, EndNote, \
 Mendeley, Web of Science or Scopus; PubMed's MEDLINE .nbib; Web of Science's plain text), feed (RSS or Atom: arXiv's daily \
-listings, the arXiv API, journals' feeds), parquet. The format is detected from the \
+listings, the arXiv API, journals' feeds), endnote (EndNote's XML export), parquet. The format is detected from the \
 extension and content unless --format is given. PATH may be - for standard input, or a pipe or \
 FIFO (/dev/stdin, <(zcat papers.jsonl.gz)); input compressed with gzip, zstd or xz (.gz, .zst, .xz) \
 is decompressed as it is read. A line longer than 16 MiB is a bad record, skipped unread.\n\n\
@@ -52,7 +52,7 @@ pub struct IngestArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex, ris, feed, parquet
+    /// Source format, instead of detecting it: digest, jsonl, csv, arxiv, bibtex, ris, feed, endnote, parquet
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<Format>,
 

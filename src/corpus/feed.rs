@@ -17,21 +17,34 @@
 //! `arxiv:doi`, `dc:identifier`, or a DOI address), else the entry's own
 //! `id` or `guid`, else one made from the title. HTML in titles and
 //! abstracts is removed, and the `arXiv:… Announce Type: new Abstract:`
-//! head of arXiv's RSS descriptions dropped. A syntax error stops the
-//! reading there, with its line, after the papers before it.
+//! head of arXiv's RSS descriptions dropped. The XML itself is walked by
+//! [`super::xml_records`].
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 use serde_json::{Map, Value};
 
-use super::event::{Problem, ReadEvent};
+use super::event::ReadEvent;
 use super::paper_id::source_id;
-use super::record::{paper_from_fields, split_authors};
+use super::record::split_authors;
+use super::xml_records::{local, read_xml_records, root_element, XmlKind, XmlRecord};
 
 /// Root elements of feeds (local names).
 const ROOTS: &[&str] = &["rss", "feed", "RDF"];
 /// Elements that hold one paper.
 const ITEMS: &[&str] = &["item", "entry"];
+
+/// Feeds as [`read_xml_records`] reads them.
+const FEED: XmlKind = XmlKind {
+    name: "an RSS or Atom feed",
+    roots: ROOTS,
+    roots_shown: "<rss>, <feed> or <rdf:RDF>",
+    records: ITEMS,
+    to_fields: fields_of,
+};
+
+/// Reads a whole feed (already checked to be UTF-8, BOM removed).
+pub(crate) fn read_feed(text: &str, path: &str) -> Vec<ReadEvent> {
+    read_xml_records(text, path, &FEED)
+}
 
 /// Whether the start of a text is an RSS or Atom feed: its first element
 /// (after the XML declaration, comments and a document type) is `<rss>`,
@@ -40,362 +53,96 @@ pub(crate) fn looks_like_feed(head: &str) -> bool {
     root_element(head).is_some_and(|name| ROOTS.contains(&local(&name)))
 }
 
-/// The name of the first element of an XML text, if it starts like XML.
-pub(crate) fn root_element(head: &str) -> Option<String> {
-    let mut rest = head.trim_start_matches('\u{feff}').trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("<?") {
-            rest = after.split_once("?>")?.1.trim_start();
-        } else if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.split_once("-->")?.1.trim_start();
-        } else if let Some(after) = rest.strip_prefix("<!") {
-            rest = after.split_once('>')?.1.trim_start();
-        } else {
-            let name: String = rest
-                .strip_prefix('<')?
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
-                .collect();
-            return (!name.is_empty()).then_some(name);
-        }
-    }
-}
-
-/// `rdf:RDF` → `RDF`.
-fn local(name: &str) -> &str {
-    name.rsplit(':').next().unwrap_or(name)
-}
-
-/// What one item said, field by field, as read.
-#[derive(Default)]
-struct Item {
-    line: usize,
-    /// (path of local names below the item, e.g. `author/name`, text).
-    texts: Vec<(String, String)>,
-    /// (rel, href) of each `<link>` with an `href`.
-    links: Vec<(String, String)>,
-    /// `term`s of Atom's `<category>`s.
-    terms: Vec<String>,
-}
-
-impl Item {
-    /// The texts at `path`, trimmed, non-empty, in order.
-    fn all(&self, path: &str) -> Vec<&str> {
-        self.texts
-            .iter()
-            .filter(|(p, t)| p == path && !t.trim().is_empty())
-            .map(|(_, t)| t.trim())
-            .collect()
-    }
-
-    /// The first text at the first of `paths` that has one.
-    fn first(&self, paths: &[&str]) -> Option<&str> {
-        paths.iter().find_map(|p| self.all(p).first().copied())
-    }
-
-    /// The text of the first of `elements` that has any, its nested
-    /// elements' included (Atom's `type="xhtml"` wraps the text in a
-    /// `<div>`); each element's first occurrence only.
-    fn whole(&self, elements: &[&str]) -> Option<String> {
-        elements.iter().find_map(|name| {
-            let nested = format!("{name}/");
-            let start = self.texts.iter().position(|(p, _)| p == name)?;
-            let text: String = self.texts[start..]
-                .iter()
-                .enumerate()
-                .take_while(|(i, (p, _))| *i == 0 || p.starts_with(&nested) || p == name)
-                .map(|(_, (_, t))| t.as_str())
-                .collect();
-            (!text.trim().is_empty()).then_some(text)
-        })
-    }
-}
-
-/// Reads a whole feed (already checked to be UTF-8, BOM removed).
-pub(crate) fn read_feed(text: &str, path: &str) -> Vec<ReadEvent> {
-    let line_of = |offset: u64| {
-        let offset = (offset as usize).min(text.len());
-        1 + text.as_bytes()[..offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-    };
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().expand_empty_elements = true;
-    let mut events = Vec::new();
-    // Local names from the item down to the element being read.
-    let mut below_item: Vec<String> = Vec::new();
-    let mut item: Option<Item> = None;
-    let mut items_seen = 0usize;
-    let mut root_checked = false;
-    loop {
-        let position = reader.buffer_position();
-        let event = match reader.read_event() {
-            Ok(event) => event,
-            Err(e) => {
-                // The item being read is lost with the rest.
-                item = None;
-                events.push(ReadEvent::Rejected(Problem::new(
-                    path,
-                    line_of(reader.error_position()),
-                    format!(
-                        "the feed's XML is not valid here ({e}); nothing after this point was read"
-                    ),
-                )));
-                break;
-            }
-        };
-        match event {
-            Event::Start(start) => {
-                let name = local_name(&start);
-                if !root_checked {
-                    root_checked = true;
-                    if !ROOTS.contains(&name.as_str()) {
-                        events.push(ReadEvent::Rejected(Problem::new(
-                            path,
-                            line_of(position),
-                            format!(
-                                "this XML is not an RSS or Atom feed (its first element is \
-                                 <{name}>, where a feed starts with <rss>, <feed> or <rdf:RDF>); \
-                                 nothing was read"
-                            ),
-                        )));
-                        break;
-                    }
-                }
-                match &mut item {
-                    None if ITEMS.contains(&name.as_str()) => {
-                        items_seen += 1;
-                        item = Some(Item {
-                            line: line_of(position),
-                            ..Item::default()
-                        });
-                        below_item.clear();
-                    }
-                    None => {}
-                    Some(current) => {
-                        below_item.push(name.clone());
-                        note_attributes(current, &name, &start);
-                        current.texts.push((below_item.join("/"), String::new()));
-                    }
-                }
-            }
-            Event::End(_) => match &mut item {
-                Some(_) if below_item.is_empty() => {
-                    if let Some(done) = item.take() {
-                        events.push(item_event(done, path));
-                    }
-                }
-                Some(current) => {
-                    below_item.pop();
-                    // Text after a child closes belongs to the parent again.
-                    if !below_item.is_empty() {
-                        current.texts.push((below_item.join("/"), String::new()));
-                    }
-                }
-                None => {}
-            },
-            Event::Text(t) => append(&mut item, &below_item, &t.xml10_content()),
-            Event::CData(t) => append(&mut item, &below_item, &t.xml10_content()),
-            Event::GeneralRef(r) => {
-                let text = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    _ => match &*r {
-                        "lt" => "<".to_string(),
-                        "gt" => ">".to_string(),
-                        "amp" => "&".to_string(),
-                        "quot" => "\"".to_string(),
-                        "apos" => "'".to_string(),
-                        // An HTML name a feed did not declare: left for
-                        // the markup cleaning, which knows them.
-                        other => format!("&{other};"),
-                    },
-                };
-                append(&mut item, &below_item, &text);
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if let Some(open) = item {
-        events.push(ReadEvent::Rejected(Problem::new(
-            path,
-            open.line,
-            "this item is not closed before the feed ends (the file is cut short?)",
-        )));
-    }
-    if root_checked && items_seen == 0 && events.is_empty() {
-        events.push(ReadEvent::Warning(Problem::new(
-            path,
-            1,
-            "the feed has no <item> or <entry>: no papers in it",
-        )));
-    }
-    events
-}
-
-/// The local name of an element (`dc:creator` → `creator`).
-fn local_name(start: &BytesStart<'_>) -> String {
-    start.local_name().as_ref().to_string()
-}
-
-/// Keeps what an item's element says in its attributes: a link's address,
-/// a category's term.
-fn note_attributes(item: &mut Item, name: &str, start: &BytesStart<'_>) {
-    let attribute = |key: &str| {
-        start
-            .attributes()
-            .flatten()
-            .find(|a| a.key.local_name().as_ref() == key)
-            .and_then(|a| {
-                a.normalized_value(XmlVersion::default())
-                    .ok()
-                    .map(|v| v.trim().to_string())
-            })
-            .filter(|v| !v.is_empty())
-    };
-    match name {
-        "link" => {
-            if let Some(href) = attribute("href") {
-                item.links
-                    .push((attribute("rel").unwrap_or_default(), href));
-            }
-        }
-        "category" => item.terms.extend(attribute("term")),
-        _ => {}
-    }
-}
-
-/// Adds text to the element being read inside an item.
-fn append(item: &mut Option<Item>, below_item: &[String], text: &str) {
-    let Some(item) = item else {
-        return;
-    };
-    if below_item.is_empty() {
-        return;
-    }
-    if let Some((_, buffer)) = item.texts.last_mut() {
-        buffer.push_str(text);
-    }
-}
-
-/// The paper of a finished item, or why it has none.
-fn item_event(item: Item, path: &str) -> ReadEvent {
-    let line = item.line;
-    match paper_from_fields(fields_of(&item)) {
-        Ok(paper) => ReadEvent::Paper { paper, line },
-        Err(problem) => ReadEvent::Rejected(Problem::new(
-            path,
-            line,
-            if problem.contains("missing title") {
-                "this item has no <title>".to_string()
-            } else {
-                problem
-            },
-        )),
-    }
-}
-
 /// An item's fields under the names JSON records use.
-fn fields_of(item: &Item) -> Map<String, Value> {
+fn fields_of(item: &XmlRecord) -> Map<String, Value> {
     let mut fields = Map::new();
-    let text = |s: &str| Value::String(s.to_string());
-    if let Some(title) = item.whole(&["title"]) {
-        fields.insert("title".into(), text(&strip_tags(&title)));
+    let list = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+    if let Some(title) = item.first(&["title"]) {
+        fields.insert("title".into(), Value::String(strip_tags(&title)));
     }
-    if let Some(summary) = item.first(&["summary", "description", "encoded", "content", "abstract"])
-    {
-        fields.insert(
-            "abstract".into(),
-            text(&arxiv_abstract(&strip_tags(summary))),
-        );
+    let summary = item.first(&["summary", "description", "encoded", "content", "abstract"]);
+    if let Some(summary) = summary {
+        let summary = arxiv_abstract(&strip_tags(&summary));
+        fields.insert("abstract".into(), Value::String(summary));
     }
-    let mut authors: Vec<String> = item
-        .all("author/name")
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut authors = item.all("author/name");
     if authors.is_empty() {
         let creators = item.all("creator");
         authors = match creators.as_slice() {
             [one] => split_authors(one),
-            many => many.iter().map(|s| s.to_string()).collect(),
+            _ => creators,
         };
     }
     if authors.is_empty() {
         // RSS 2.0's `author`: an address, and the name in parentheses.
         authors = item
             .all("author")
-            .iter()
+            .into_iter()
             .map(|a| match a.split_once('(') {
                 Some((_, name)) => name.trim_end_matches(')').trim().to_string(),
-                None => a.to_string(),
+                None => a,
             })
             .collect();
     }
     if !authors.is_empty() {
-        fields.insert(
-            "authors".into(),
-            Value::Array(authors.into_iter().map(Value::String).collect()),
-        );
+        fields.insert("authors".into(), list(authors));
     }
-    if let Some(date) = item.first(&["published", "date", "publicationDate", "updated", "pubDate"])
-    {
-        fields.insert("date".into(), text(date));
+    let date = item.first(&["published", "date", "publicationDate", "updated", "pubDate"]);
+    if let Some(date) = date {
+        fields.insert("date".into(), Value::String(date));
     }
     let mut categories: Vec<String> = item.terms.clone();
     if categories.is_empty() {
-        categories = item
-            .all("category")
-            .into_iter()
-            .chain(item.all("subject"))
-            .map(str::to_string)
-            .collect();
+        categories = item.all("category");
+        categories.extend(item.all("subject"));
     }
     if !categories.is_empty() {
-        fields.insert(
-            "categories".into(),
-            Value::Array(categories.into_iter().map(Value::String).collect()),
-        );
+        fields.insert("categories".into(), list(categories));
     }
     let page = item
         .links
         .iter()
         .find(|(rel, _)| rel.is_empty() || rel == "alternate")
-        .map(|(_, href)| href.as_str())
+        .map(|(_, href)| href.clone())
         .or_else(|| item.first(&["link"]));
-    if let Some(url) = page {
-        fields.insert("url".into(), text(url));
+    if let Some(id) = item_id(item, page.as_deref()) {
+        fields.insert("id".into(), Value::String(id));
     }
-    if let Some(id) = item_id(item, page) {
-        fields.insert("id".into(), text(&id));
+    if let Some(url) = page {
+        fields.insert("url".into(), Value::String(url));
     }
     fields
 }
 
 /// The item's id (see the module's notes); `None` leaves it to the title.
-fn item_id(item: &Item, page: Option<&str>) -> Option<String> {
-    let own: Vec<&str> = ["id", "guid"]
+fn item_id(item: &XmlRecord, page: Option<&str>) -> Option<String> {
+    let own: Vec<String> = ["id", "guid"]
         .iter()
         .flat_map(|p| item.all(p))
-        .map(|id| id.strip_prefix("oai:arXiv.org:").unwrap_or(id))
+        .map(|id| {
+            id.strip_prefix("oai:arXiv.org:")
+                .map(str::to_string)
+                .unwrap_or(id)
+        })
         .collect();
     let arxiv = own
         .iter()
-        .copied()
+        .map(String::as_str)
         .chain(page)
         .filter_map(source_id)
         .find(|id| !id.starts_with("10."));
-    let doi = ["doi", "identifier"]
+    let declared: Vec<String> = ["doi", "identifier"]
         .iter()
         .flat_map(|p| item.all(p))
-        .chain(own.iter().copied())
+        .collect();
+    let doi = declared
+        .iter()
+        .chain(own.iter())
+        .map(String::as_str)
         .chain(page)
         .filter_map(source_id)
         .find(|id| id.starts_with("10."));
-    arxiv
-        .or(doi)
-        .or_else(|| own.first().map(|id| id.to_string()))
+    arxiv.or(doi).or_else(|| own.into_iter().next())
 }
 
 /// Tags within a line of text, removed without a space (`H<sub>2</sub>O`).
@@ -455,22 +202,10 @@ fn arxiv_abstract(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Paper;
+    use crate::corpus::xml_records::{sort_events, Sorted};
 
-    /// Papers with their lines, and problems (line, message).
-    type Read = (Vec<(Paper, usize)>, Vec<(usize, String)>);
-
-    fn read(text: &str) -> Read {
-        let (mut papers, mut problems) = (Vec::new(), Vec::new());
-        for event in read_feed(text, "feed.xml") {
-            match event {
-                ReadEvent::Paper { paper, line } => papers.push((paper, line)),
-                ReadEvent::Rejected(p) | ReadEvent::Warning(p) => {
-                    problems.push((p.line, p.message))
-                }
-            }
-        }
-        (papers, problems)
+    fn read(text: &str) -> Sorted {
+        sort_events(read_feed(text, "feed.xml"))
     }
 
     #[test]
@@ -572,7 +307,7 @@ recurrent networks.</summary>
         );
         assert_eq!(papers[1].0.id, "10.1000/xyz", "a DOI address");
         assert_eq!(papers[1].0.title, "A journal article", "XHTML title");
-        assert_eq!(problems, [(23, "this item has no <title>".to_string())]);
+        assert_eq!(problems, [(23, "this <entry> has no title".to_string())]);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum Format {
     /// A web feed: RSS 2.0 or 1.0 (arXiv's daily listings, journals'
     /// feeds) or Atom (the arXiv API's answers).
     Feed,
+    /// EndNote's XML export (`<xml><records><record>…`).
+    Endnote,
     /// A Parquet table with a row per paper and columns named like the
     /// fields of [`Format::Jsonl`], an `embedding` column included (what
     /// `relate export` writes).
@@ -44,7 +46,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::Digest,
         Format::Jsonl,
         Format::Csv,
@@ -52,6 +54,7 @@ impl Format {
         Format::Bibtex,
         Format::Ris,
         Format::Feed,
+        Format::Endnote,
         Format::Parquet,
     ];
 
@@ -65,6 +68,7 @@ impl Format {
             Format::Bibtex => "bibtex",
             Format::Ris => "ris",
             Format::Feed => "feed",
+            Format::Endnote => "endnote",
             Format::Parquet => "parquet",
         }
     }
@@ -91,11 +95,12 @@ impl FromStr for Format {
             "bibtex" | "bib" => Ok(Format::Bibtex),
             "ris" | "medline" | "nbib" | "pubmed" => Ok(Format::Ris),
             "feed" | "rss" | "atom" => Ok(Format::Feed),
+            "endnote" => Ok(Format::Endnote),
             "parquet" => Ok(Format::Parquet),
             _ => Err(Error::InvalidArgument {
                 name: "format".to_string(),
                 problem: format!(
-                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, ris, feed, parquet"
+                    "unknown format '{s}'; use one of digest, jsonl, csv, arxiv, bibtex, ris, feed, endnote, parquet"
                 ),
             }),
         }
@@ -108,8 +113,9 @@ impl FromStr for Format {
 /// The extension decides first: `.txt` is a digest page (unless its first
 /// line plainly starts JSON lines, BibTeX, a CSV header or a RIS or MEDLINE
 /// record), `.csv`/`.tsv` a table, `.bib`/`.bibtex` BibTeX,
-/// `.ris`/`.nbib`/`.medline` a tagged reference list, `.xml`/`.rss`/`.atom`
-/// a feed, `.parquet` (or content starting with
+/// `.ris`/`.nbib`/`.medline` a tagged reference list, `.rss`/`.atom` a
+/// feed, `.xml` EndNote's export or a feed (by its first elements),
+/// `.parquet` (or content starting with
 /// Parquet's `PAR1`) a Parquet table, and `.jsonl`/`.ndjson`/`.json` JSON lines,
 /// which are then told apart from the arXiv snapshot by the first record's
 /// fields (`submitter`, `update_date`, `versions` or `authors_parsed` mean
@@ -142,7 +148,7 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
         Some("csv" | "tsv") => return Ok(Format::Csv),
         Some("bib" | "bibtex") => return Ok(Format::Bibtex),
         Some("ris" | "nbib" | "medline") => return Ok(Format::Ris),
-        Some("xml" | "rss" | "atom") => return Ok(Format::Feed),
+        Some("rss" | "atom") => return Ok(Format::Feed),
         Some("parquet") => return Ok(Format::Parquet),
         _ => {}
     }
@@ -155,6 +161,15 @@ pub(crate) fn detect_from(name: Option<&Path>, head: &[u8]) -> std::result::Resu
     let head = super::normalize::strip_bom(&text);
     if matches!(extension.as_deref(), Some("jsonl" | "ndjson" | "json")) {
         return sniff_json(head);
+    }
+    if extension.as_deref() == Some("xml") {
+        // EndNote's export, else a feed (whose reader says what the first
+        // element of another kind of XML is, and what it should be).
+        return Ok(if super::endnote::looks_like_endnote(head) {
+            Format::Endnote
+        } else {
+            Format::Feed
+        });
     }
     sniff(head)
 }
@@ -171,6 +186,9 @@ pub(crate) fn sniff(head: &str) -> std::result::Result<Format, String> {
     }
     if super::feed::looks_like_feed(head) {
         return Ok(Format::Feed);
+    }
+    if super::endnote::looks_like_endnote(head) {
+        return Ok(Format::Endnote);
     }
     if head.lines().any(is_bibtex_entry_start) {
         return Ok(Format::Bibtex);
@@ -211,6 +229,8 @@ fn sniff_text_file(head: &str) -> Format {
         Format::Ris
     } else if super::feed::looks_like_feed(head) {
         Format::Feed
+    } else if super::endnote::looks_like_endnote(head) {
+        Format::Endnote
     } else if looks_like_csv_header(head) {
         Format::Csv
     } else {

@@ -1,6 +1,6 @@
 //! Paper records and the readers that turn paper sources (digest pages,
 //! JSONL, CSV, arXiv metadata, BibTeX, RIS and MEDLINE, RSS and Atom feeds,
-//! Parquet) into them.
+//! EndNote XML, Parquet) into them.
 //!
 //! [`read_papers`] opens a source (a file, standard input or a pipe,
 //! possibly compressed; see [`open_input`]) and returns a [`PaperReader`], an iterator
@@ -19,6 +19,7 @@ mod csv_table;
 mod digest;
 mod digest_detail;
 mod encoding;
+mod endnote;
 mod event;
 mod feed;
 mod folder;
@@ -35,6 +36,7 @@ mod parquet_table;
 mod reader;
 mod record;
 mod ris;
+mod xml_records;
 
 pub use digest::{ABSTRACT_MIN_CHARS, SHORT_ABSTRACT_MIN_WORDS};
 pub use event::{Problem, ReadEvent};

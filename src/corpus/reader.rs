@@ -20,7 +20,8 @@ use super::input::{open_input, Input, ReadPosition};
 use super::lines::{too_long_message, LineLimited, SkippedLines, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, strip_bom};
 use super::{
-    arxiv, bibtex, csv_table, digest, feed, json_document, jsonl, parquet_table, record, ris,
+    arxiv, bibtex, csv_table, digest, endnote, feed, json_document, jsonl, parquet_table, record,
+    ris,
 };
 use crate::{Error, Result};
 
@@ -128,22 +129,10 @@ pub fn read_input(mut input: Input, format: Option<Format>) -> Result<PaperReade
                         .chain(digest::read_digest(&text, &shown)),
                 )
             }
-            Format::Bibtex => {
-                let (text, skipped) = read_text(stream, &shown)?;
-                Box::new(
-                    skipped
-                        .into_iter()
-                        .chain(bibtex::read_bibtex(&text, &shown)),
-                )
-            }
-            Format::Feed => {
-                let (text, skipped) = read_text(stream, &shown)?;
-                Box::new(skipped.into_iter().chain(feed::read_feed(&text, &shown)))
-            }
-            Format::Ris => {
-                let (text, skipped) = read_text(stream, &shown)?;
-                Box::new(skipped.into_iter().chain(ris::read_ris(&text, &shown)))
-            }
+            Format::Bibtex => read_whole(stream, &shown, bibtex::read_bibtex)?,
+            Format::Endnote => read_whole(stream, &shown, endnote::read_endnote)?,
+            Format::Feed => read_whole(stream, &shown, feed::read_feed)?,
+            Format::Ris => read_whole(stream, &shown, ris::read_ris)?,
             Format::Parquet => {
                 let source = match regular_file {
                     Some(path) => parquet_table::open_file(&path, &shown)?,
@@ -272,6 +261,17 @@ fn read_document(mut stream: Box<dyn BufRead + Send>, shown: &str) -> Result<Str
             problem,
         }
     })
+}
+
+/// The events of a format read whole: the lines too long to read, then
+/// what `read` finds in the rest of the text.
+fn read_whole(
+    stream: Box<dyn BufRead + Send>,
+    shown: &str,
+    read: fn(&str, &str) -> Vec<ReadEvent>,
+) -> Result<Box<dyn Iterator<Item = ReadEvent> + Send>> {
+    let (text, skipped) = read_text(stream, shown)?;
+    Ok(Box::new(skipped.into_iter().chain(read(&text, shown))))
 }
 
 fn read_text(stream: Box<dyn BufRead + Send>, shown: &str) -> Result<(String, Vec<ReadEvent>)> {
