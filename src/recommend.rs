@@ -130,6 +130,9 @@ const PARALLEL_MIN_VALUES: usize = 1 << 22;
 /// Vectors per piece of a split scan (with 200 examples, 800 KiB of
 /// similarities).
 const PARALLEL_CHUNK: usize = 1024;
+/// Vectors a ranking scans at a time (96 MiB of 384-dimension vectors),
+/// so that the whole vector file is never resident at once.
+pub const SCAN_BLOCK_ROWS: usize = 65_536;
 /// Records fetched at a time while walking candidates in score order.
 const FETCH_CHUNK: usize = 256;
 /// Candidates ranked beyond `k`, so that leaving out copies of a paper
@@ -288,6 +291,33 @@ impl ProfileVectors {
         }
     }
 
+    /// [`Self::rank_scores`] over every vector of `view`, read in blocks
+    /// of [`SCAN_BLOCK_ROWS`] so that a mapped vector file is not held
+    /// resident whole (see [`VectorView::for_each_block`]).
+    pub fn rank_view(
+        &self,
+        scorer: Scorer,
+        view: &VectorView,
+        allowed: Option<&[bool]>,
+        page: usize,
+    ) -> Result<Vec<f32>> {
+        let interests = self.balanced_interests(scorer);
+        let columns = interests.as_ref().map_or(1, Vec::len);
+        let mut scores = Vec::with_capacity(view.len() * columns);
+        view.for_each_block(SCAN_BLOCK_ROWS, |_, block| {
+            self.check_scorable(block)?;
+            match &interests {
+                Some(interests) => scores.extend(self.interest_scores(block, interests)),
+                None => scores.extend(self.score_all(scorer, block)?),
+            }
+            Ok(())
+        })?;
+        Ok(match &interests {
+            Some(interests) => self.balance(&scores, interests, allowed, page),
+            None => scores,
+        })
+    }
+
     /// Refuses a profile without positives and vectors that are not whole
     /// rows of its dimension.
     fn check_scorable(&self, vectors: &[f32]) -> Result<()> {
@@ -377,8 +407,20 @@ impl ProfileVectors {
         allowed: Option<&[bool]>,
         page: usize,
     ) -> Vec<f32> {
-        let groups = interests.len();
         let by_interest = self.interest_scores(vectors, interests);
+        self.balance(&by_interest, interests, allowed, page)
+    }
+
+    /// [`Self::balanced_scores`] from every row's scores per interest
+    /// (`interests.len()` a row, as [`Self::interest_scores`] gives them).
+    fn balance(
+        &self,
+        by_interest: &[f32],
+        interests: &[Vec<usize>],
+        allowed: Option<&[bool]>,
+        page: usize,
+    ) -> Vec<f32> {
+        let groups = interests.len();
         let weights = self.interest_weights(interests);
         let total: f32 = weights.iter().sum();
         let shares = page_shares(&weights, page);
@@ -1085,7 +1127,7 @@ pub fn recommend(
                     *a = false;
                 }
             }
-            let scores = profile.rank_scores(request.scorer, view.as_slice(), Some(&allowed), k)?;
+            let scores = profile.rank_view(request.scorer, &view, Some(&allowed), k)?;
             let scored = allowed.iter().filter(|&&a| a).count();
             let lexical = match request.rank {
                 Rank::Dense => Vec::new(),
@@ -1820,6 +1862,28 @@ mod tests {
         let vectors = [on_first, between, unrelated].concat();
         assert_eq!(ranking(&p, Scorer::Centroid, &vectors), vec![1, 0, 2]);
         assert_eq!(ranking(&p, Scorer::Multi, &vectors), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_view_scanned_in_blocks_scores_as_the_whole_slice() {
+        // More rows than one scan block, so the blocks' seams are crossed.
+        let rows = SCAN_BLOCK_ROWS + 1_000;
+        let mut values = Vec::with_capacity(rows * 3);
+        for i in 0..rows {
+            let t = (i % 997) as f32 / 997.0;
+            values.extend(unit(&[1.0 - t, t, 0.3 + (i % 13) as f32 * 0.05]));
+        }
+        let view = VectorView::in_memory(values.clone(), 3, 1);
+        let mut p = ProfileVectors::new(3);
+        p.add_positive(&[1.0, 0.0, 0.0], 1.0).unwrap();
+        p.add_positive(&[0.0, 1.0, 0.0], 2.0).unwrap();
+        p.add_negative(&[0.0, 0.0, 1.0], 1.0).unwrap();
+        let allowed: Vec<bool> = (0..rows).map(|i| i % 5 != 0).collect();
+        for scorer in [Scorer::Centroid, Scorer::Multi] {
+            let whole = p.rank_scores(scorer, &values, Some(&allowed), 10).unwrap();
+            let blocks = p.rank_view(scorer, &view, Some(&allowed), 10).unwrap();
+            assert_eq!(whole, blocks, "{scorer:?}");
+        }
     }
 
     #[test]

@@ -430,6 +430,39 @@ impl VectorView {
         }
     }
 
+    /// Calls `each` with consecutive blocks of up to `rows` whole vectors
+    /// in slot order (the block's first slot and its values). After each
+    /// block of a mapped file, its pages are handed back to the page cache
+    /// (`MADV_DONTNEED` on Unix; they are read again from the cache if
+    /// touched), so a scan of every vector does not keep the whole file
+    /// resident in this process: at a million papers, 1.5 GB.
+    pub fn for_each_block(
+        &self,
+        rows: usize,
+        mut each: impl FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let rows = rows.max(1);
+        for (index, block) in self.as_slice().chunks(rows * self.dim.max(1)).enumerate() {
+            each(index * rows, block)?;
+            #[cfg(unix)]
+            if let ViewData::Mapped(MappedFile { map, .. }) = &self.data {
+                let offset = HEADER_LEN as usize + index * rows * self.dim * 4;
+                // SAFETY: the mapping is of a file opened read-only that is
+                // never written in place (see `map`), so dropping its pages
+                // loses nothing: a later read faults them in from the file
+                // with the same bytes. A failure only leaves them resident.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        offset,
+                        std::mem::size_of_val(block),
+                    )
+                };
+            }
+        }
+        Ok(())
+    }
+
     /// The vector in `slot`, or `None` past the end.
     pub fn vector(&self, slot: u32) -> Option<&[f32]> {
         let start = (slot as usize).checked_mul(self.dim)?;
@@ -872,6 +905,40 @@ mod tests {
         assert_eq!(verify_body(&path, &read).unwrap(), BodyCheck::NotRecorded);
         let view = VectorView::map(&file, &path, read).unwrap();
         assert_eq!(view.as_slice(), &[0.6, 0.8, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_mapped_file_read_in_blocks_reads_the_same_before_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        let count = 5_000;
+        let header = Header {
+            dim: 4,
+            count,
+            generation: 1,
+            library_id: 2,
+            checksum: None,
+        };
+        let values: Vec<f32> = (0..count * 4).map(|i| i as f32 * 0.5).collect();
+        let mut w = VectorFileWriter::create(&path, header).unwrap();
+        for (slot, row) in values.chunks(4).enumerate() {
+            w.put(slot, &le(row)).unwrap();
+        }
+        w.commit().unwrap();
+        let (file, read) = read_header(&path).unwrap();
+        let view = VectorView::map(&file, &path, read).unwrap();
+        let mut seen = Vec::new();
+        let mut starts = Vec::new();
+        view.for_each_block(1_024, |first, block| {
+            starts.push(first);
+            seen.extend_from_slice(block);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(starts, [0, 1_024, 2_048, 3_072, 4_096]);
+        assert_eq!(seen, values);
+        // The pages handed back are read again from the file, unchanged.
+        assert_eq!(view.as_slice(), &values[..]);
     }
 
     #[test]
