@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::corpus::Paper;
 use crate::embed::Embedder;
-use crate::index::{prefer_exact, ExactSearch, HnswIndex, NeighbourSearch};
+use crate::index::{prefer_exact, search_view, ExactSearch, HnswIndex, NeighbourSearch};
 use crate::lexical::{self, Rank, FUSION_DEPTH};
 use crate::library_topics::{self, SavedTopics, TopicPath, TopicTag};
 use crate::same_paper::{made_from_title, DistinctRows, NamesCopies, PaperKey, Shown};
@@ -131,6 +131,10 @@ pub struct Searcher {
     view: VectorView,
     hnsw: Option<HnswIndex>,
     topics: Option<SavedTopics>,
+    /// Whether an exact search keeps the vector file's pages resident
+    /// (a server answering many queries) rather than handing them back
+    /// block by block (a one-shot command; see [`search_view`]).
+    keep_pages: bool,
 }
 
 impl Searcher {
@@ -155,7 +159,12 @@ impl Searcher {
         // shown.
         let topics =
             library_topics::load_any(library).filter(|t| t.generation == view.generation());
-        Ok(Searcher { view, hnsw, topics })
+        Ok(Searcher {
+            view,
+            hnsw,
+            topics,
+            keep_pages: false,
+        })
     }
 
     /// The library generation the vectors (and index) belong to.
@@ -166,6 +175,13 @@ impl Searcher {
     /// The saved topic assignment of these vectors, if there is one.
     pub fn topics(&self) -> Option<&SavedTopics> {
         self.topics.as_ref()
+    }
+
+    /// Keeps the vector file's pages resident between exact searches, for
+    /// a process that answers many queries (a one-shot command hands them
+    /// back block by block, so that it never holds the whole file).
+    pub fn keep_pages_resident(&mut self) {
+        self.keep_pages = true;
     }
 
     /// Walks the HNSW graph, when there is one, with int8 copies of the
@@ -234,9 +250,10 @@ impl Searcher {
         let skip = |slot: u32| Some(slot) == exclude || !keep(slot);
         let hits = match &self.hnsw {
             Some(index) => index.search(query, k, &skip)?,
-            None => {
+            None if self.keep_pages => {
                 ExactSearch::new(self.view.as_slice(), self.view.dim())?.search(query, k, &skip)?
             }
+            None => search_view(&self.view, query, k, &skip)?,
         };
         Ok(hits.into_iter().map(|h| (h.slot, h.score)).collect())
     }

@@ -5,6 +5,7 @@
 use std::collections::BinaryHeap;
 
 use super::{cosine_score, dot, normalised_query, sort_hits, vector_count, Hit, NeighbourSearch};
+use crate::store::VectorView;
 use crate::Result;
 
 /// Below this many stored values (n * dim) one thread scores everything;
@@ -138,6 +139,33 @@ pub(crate) fn top_k(scores: &[f32], k: usize, skip: &dyn Fn(u32) -> bool) -> Vec
     hits
 }
 
+/// Exact search over a vector file's view read in blocks of
+/// [`SCAN_BLOCK_ROWS`], each block's pages handed back after it is scored
+/// (see [`VectorView::for_each_block`]), so that a one-shot search of a
+/// large library does not hold the whole mapped file resident. The same
+/// hits as [`ExactSearch`] over the view's slice.
+pub fn search_view(
+    view: &VectorView,
+    query: &[f32],
+    k: usize,
+    skip: &dyn Fn(u32) -> bool,
+) -> Result<Vec<Hit>> {
+    let query = normalised_query(query, view.dim())?;
+    if k == 0 || view.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut scores = Vec::with_capacity(view.len());
+    view.for_each_block(SCAN_BLOCK_ROWS, |_, block| {
+        scores.extend(ExactSearch::new(block, view.dim())?.scores(&query));
+        Ok(())
+    })?;
+    Ok(top_k(&scores, k, skip))
+}
+
+/// Vectors an exact search of a view scores at a time (96 MiB of
+/// 384-dimension vectors).
+pub const SCAN_BLOCK_ROWS: usize = 65_536;
+
 impl NeighbourSearch for ExactSearch<'_> {
     fn search(&self, query: &[f32], k: usize, skip: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {
         let query = normalised_query(query, self.dim)?;
@@ -190,6 +218,22 @@ mod tests {
             .collect();
         all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         all.into_iter().take(k).map(|(_, i)| i).collect()
+    }
+
+    #[test]
+    fn a_view_searched_in_blocks_finds_what_the_slice_finds() {
+        let dim = 8;
+        let count = SCAN_BLOCK_ROWS + 500;
+        let vectors = clustered_unit_vectors(count, dim, 40, 0.6, 3);
+        let view = VectorView::in_memory(vectors.clone(), dim, 1);
+        let skip = |slot: u32| slot.is_multiple_of(7);
+        for query in clustered_unit_vectors(5, dim, 40, 0.6, 4).chunks(dim) {
+            let whole = ExactSearch::new(&vectors, dim)
+                .unwrap()
+                .search(query, 20, &skip)
+                .unwrap();
+            assert_eq!(search_view(&view, query, 20, &skip).unwrap(), whole);
+        }
     }
 
     #[test]

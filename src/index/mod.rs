@@ -24,7 +24,7 @@ mod recall;
 mod repair;
 mod synthetic;
 
-pub use exact::ExactSearch;
+pub use exact::{search_view, ExactSearch};
 pub use hnsw::{
     GraphBuilder, HnswIndex, HnswParams, VectorSlice, EF_SEARCH_LADDER, MANY_LINKS_FROM,
     MAX_CONNECTIONS, MAX_EF,

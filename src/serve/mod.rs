@@ -107,7 +107,7 @@ impl Snapshot {
     fn load(dir: &Path, use_index: bool) -> Result<Snapshot> {
         let library = Library::open(dir)?;
         let key = StateKey::read(&library)?;
-        let searcher = if use_index && library_index::is_fresh(&library)? {
+        let mut searcher = if use_index && library_index::is_fresh(&library)? {
             match Searcher::open(&library, SearchMethod::Hnsw) {
                 Ok(searcher) if !searcher.index_worth_using() => {
                     eprintln!(
@@ -128,6 +128,8 @@ impl Snapshot {
         } else {
             Searcher::open(&library, SearchMethod::Exact)?
         };
+        // Queries follow one another: the pages an exact search reads stay.
+        searcher.keep_pages_resident();
         let info = LibraryInfo::read(&library, dir.display().to_string())?;
         Ok(Snapshot {
             key,
