@@ -61,13 +61,7 @@ fn bench_embed(c: &mut Criterion) {
     let mut sweep_device_is_gpu = false;
     // Every SIMD level this CPU has (capped further by RELATE_SIMD), lowest
     // first, so that one machine reports the figure of each kind of CPU.
-    let cap = std::env::var("RELATE_SIMD")
-        .ok()
-        .and_then(|v| v.parse::<SimdLevel>().ok());
-    let levels: Vec<SimdLevel> = SimdLevel::available()
-        .into_iter()
-        .filter(|l| cap.is_none_or(|cap| *l <= simd::capped(cap)))
-        .collect();
+    let levels = SimdLevel::available_within_cap();
     for (level, precision) in levels
         .iter()
         .flat_map(|&l| precisions().into_iter().map(move |p| (l, p)))
@@ -120,7 +114,7 @@ fn bench_embed(c: &mut Criterion) {
             break;
         }
     }
-    simd::set_level(cap.unwrap_or(SimdLevel::Avx512));
+    simd::set_level(levels.last().copied().unwrap_or(SimdLevel::Baseline));
 
     let sweep = sweep_device_is_gpu || std::env::var_os("RELATE_BENCH_SWEEP").is_some();
     if sweep {

@@ -65,6 +65,19 @@ impl SimdLevel {
             .filter(|l| *l <= best)
             .collect()
     }
+
+    /// [`SimdLevel::available`], none above the cap `RELATE_SIMD` sets: the
+    /// levels a bench reports, so that any machine shows the figures of a
+    /// CPU without its best instructions.
+    pub fn available_within_cap() -> Vec<SimdLevel> {
+        let cap = std::env::var("RELATE_SIMD")
+            .ok()
+            .and_then(|v| v.parse::<SimdLevel>().ok());
+        SimdLevel::available()
+            .into_iter()
+            .filter(|l| cap.is_none_or(|cap| *l <= capped(cap)))
+            .collect()
+    }
 }
 
 impl fmt::Display for SimdLevel {

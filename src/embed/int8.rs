@@ -150,8 +150,7 @@ impl Int8Kernel {
         }
     }
 
-    /// Every kernel this CPU can run.
-    #[cfg(test)]
+    /// Every kernel this CPU can run (the portable one first).
     pub(crate) fn available() -> Vec<Self> {
         let mut kernels = vec![Int8Kernel::Portable];
         let caps = [None, Some(Int8Kernel::Avx2)];

@@ -19,6 +19,8 @@ pub(crate) mod matmul;
 mod model_folder;
 mod packed;
 mod pooling;
+#[doc(hidden)]
+pub mod product_bench;
 mod tokenize;
 
 use std::path::{Path, PathBuf};
