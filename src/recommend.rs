@@ -98,7 +98,7 @@ use crate::paper_filter::RecordFilter;
 use crate::query::{find_by_id, resolve_paper, ResultRow};
 use crate::same_paper::{DistinctRows, NamesCopies, PaperKey, Shown};
 use crate::simd::dot;
-use crate::store::{Library, VectorView};
+use crate::store::{Library, VectorView, SCAN_BLOCK_ROWS};
 use crate::{Error, Result};
 
 /// Share of the negatives' mean taken off the positives' in the centroid
@@ -130,9 +130,6 @@ const PARALLEL_MIN_VALUES: usize = 1 << 22;
 /// Vectors per piece of a split scan (with 200 examples, 800 KiB of
 /// similarities).
 const PARALLEL_CHUNK: usize = 1024;
-/// Vectors a ranking scans at a time (96 MiB of 384-dimension vectors),
-/// so that the whole vector file is never resident at once.
-pub const SCAN_BLOCK_ROWS: usize = 65_536;
 /// Records fetched at a time while walking candidates in score order.
 const FETCH_CHUNK: usize = 256;
 /// Candidates ranked beyond `k`, so that leaving out copies of a paper

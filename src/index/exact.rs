@@ -5,7 +5,7 @@
 use std::collections::BinaryHeap;
 
 use super::{cosine_score, dot, normalised_query, sort_hits, vector_count, Hit, NeighbourSearch};
-use crate::store::VectorView;
+use crate::store::{VectorView, SCAN_BLOCK_ROWS};
 use crate::Result;
 
 /// Below this many stored values (n * dim) one thread scores everything;
@@ -161,10 +161,6 @@ pub fn search_view(
     })?;
     Ok(top_k(&scores, k, skip))
 }
-
-/// Vectors an exact search of a view scores at a time (96 MiB of
-/// 384-dimension vectors).
-pub const SCAN_BLOCK_ROWS: usize = 65_536;
 
 impl NeighbourSearch for ExactSearch<'_> {
     fn search(&self, query: &[f32], k: usize, skip: &dyn Fn(u32) -> bool) -> Result<Vec<Hit>> {

@@ -57,7 +57,7 @@ pub use location::default_store_dir;
 use manifest::VECTORS_IN_FILE_VERSION;
 pub use manifest::{short_fingerprint, Manifest, ModelInfo, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use title::TitleMatch;
-pub use vector_file::VectorView;
+pub use vector_file::{VectorView, SCAN_BLOCK_ROWS};
 
 use crate::atomic_file::{create_dir_all_durably, remove_stale_temps};
 use database::{Database, StoredVector};

@@ -329,6 +329,11 @@ impl crate::index::VectorSlice for VectorView {
     }
 }
 
+/// Vectors a scan of every vector (exact search, `recommend`) reads at a
+/// time with [`VectorView::for_each_block`]: 96 MiB of 384-dimension
+/// vectors, so that the whole file is never resident at once.
+pub const SCAN_BLOCK_ROWS: usize = 65_536;
+
 impl VectorView {
     /// Maps the file behind `file`, whose header was read as `header`.
     pub(crate) fn map(file: &File, path: &Path, header: Header) -> Result<VectorView> {
@@ -431,7 +436,8 @@ impl VectorView {
     }
 
     /// Calls `each` with consecutive blocks of up to `rows` whole vectors
-    /// in slot order (the block's first slot and its values). After each
+    /// ([`SCAN_BLOCK_ROWS`] for a scan of every vector) in slot order (the
+    /// block's first slot and its values). After each
     /// block of a mapped file, its pages are handed back to the page cache
     /// (`MADV_DONTNEED` on Unix; they are read again from the cache if
     /// touched), so a scan of every vector does not keep the whole file
