@@ -70,12 +70,10 @@ impl SimdLevel {
     /// levels a bench reports, so that any machine shows the figures of a
     /// CPU without its best instructions.
     pub fn available_within_cap() -> Vec<SimdLevel> {
-        let cap = std::env::var("RELATE_SIMD")
-            .ok()
-            .and_then(|v| v.parse::<SimdLevel>().ok());
+        let highest = level_from_env();
         SimdLevel::available()
             .into_iter()
-            .filter(|l| cap.is_none_or(|cap| *l <= capped(cap)))
+            .filter(|l| *l <= highest)
             .collect()
     }
 }
@@ -167,7 +165,17 @@ pub fn level() -> SimdLevel {
     if code != UNSET {
         return decode(code);
     }
-    let chosen = match std::env::var("RELATE_SIMD") {
+    let chosen = level_from_env();
+    match LEVEL.compare_exchange(UNSET, encode(chosen), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => chosen,
+        Err(other) => decode(other),
+    }
+}
+
+/// The best level the CPU has, capped by `RELATE_SIMD`; an unknown value
+/// is reported on standard error and ignored.
+fn level_from_env() -> SimdLevel {
+    match std::env::var("RELATE_SIMD") {
         Ok(value) if !value.trim().is_empty() => match value.parse::<SimdLevel>() {
             Ok(cap) => capped(cap),
             Err(problem) => {
@@ -176,10 +184,6 @@ pub fn level() -> SimdLevel {
             }
         },
         _ => detected(),
-    };
-    match LEVEL.compare_exchange(UNSET, encode(chosen), Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => chosen,
-        Err(other) => decode(other),
     }
 }
 
