@@ -47,7 +47,7 @@ const ACTIVATION_STEPS: f32 = 255.0;
 const GROUP: usize = 4;
 /// Rows of `A` per block (all of their depth stays in the L2 cache).
 const MC: usize = 64;
-/// Adding and subtracting this rounds an f32 in [0, 2²²) to the nearest
+/// Adding and subtracting this rounds an f32 within ±2²² to the nearest
 /// integer (ties to even) with two plain additions, which vectorise on
 /// every level and give the same result on all of them.
 const ROUNDING: f32 = 12_582_912.0;
@@ -228,31 +228,41 @@ impl QuantizedWeight {
         Self::for_kernel(w, n, k, Int8Kernel::current())
     }
 
-    /// As [`QuantizedWeight::from_weight`], for a given kernel.
+    /// As [`QuantizedWeight::from_weight`], for a given kernel. Panels are
+    /// quantised and packed on several threads: at load, this was most of
+    /// the int8 mode's start-up.
     pub(crate) fn for_kernel(w: &[f32], n: usize, k: usize, kernel: Int8Kernel) -> Self {
         assert!(w.len() >= n * k, "weight is smaller than {n} × {k}");
         let (_, nr) = kernel.tile_shape();
         let step = kernel.depth_step();
         let depth = k.div_ceil(GROUP) * GROUP;
-        let panels = n.div_ceil(nr);
-        let mut packed = vec![0i8; panels * depth * nr];
+        let panel_len = depth * nr;
+        let mut packed = vec![0i8; n.div_ceil(nr) * panel_len];
         let mut scales = vec![0f32; n];
         let mut sums = vec![0i32; n];
-        for j in 0..n {
-            let Some((scale, q)) = quantize_channel(&w[j * k..(j + 1) * k]) else {
-                continue;
-            };
-            scales[j] = scale;
-            let (p, jj) = (j / nr, j % nr);
-            for (kk, &q) in q.iter().enumerate() {
-                // Panel p; its group of `step` depths holding kk; column jj
-                // within it; kk's place in the group.
-                packed[p * depth * nr + (kk / step * nr + jj) * step + kk % step] = q;
-                sums[j] += q as i32;
-            }
-        }
+        packed
+            .par_chunks_mut(panel_len)
+            .zip(scales.par_chunks_mut(nr))
+            .zip(sums.par_chunks_mut(nr))
+            .enumerate()
+            .for_each(|(p, ((panel, scales), sums))| {
+                for (jj, (scale, sum)) in scales.iter_mut().zip(sums).enumerate() {
+                    let j = p * nr + jj;
+                    let Some((s, q)) = quantize_channel(&w[j * k..(j + 1) * k]) else {
+                        continue;
+                    };
+                    *scale = s;
+                    *sum = q.iter().map(|&v| v as i32).sum();
+                    // Within the panel, each group of `step` depths holds
+                    // every column's values side by side.
+                    for (g, values) in q.chunks(step).enumerate() {
+                        let at = (g * nr + jj) * step;
+                        panel[at..at + values.len()].copy_from_slice(values);
+                    }
+                }
+            });
         let (bytes, words) = if kernel.wide() {
-            (Vec::new(), packed.iter().map(|&q| q as i16).collect())
+            (Vec::new(), packed.par_iter().map(|&q| q as i16).collect())
         } else {
             (packed, Vec::new())
         };
@@ -302,7 +312,9 @@ fn quantize_channel(row: &[f32]) -> Option<(f32, Vec<i8>)> {
     }
     let mut q: Vec<i32> = row
         .iter()
-        .map(|v| (v / scale).round().clamp(-WEIGHT_STEPS, WEIGHT_STEPS) as i32)
+        // Rounded to the nearest step (ties to even) with two additions,
+        // which vectorise on every level, unlike a call to `round`.
+        .map(|v| (((v / scale) + ROUNDING) - ROUNDING).clamp(-WEIGHT_STEPS, WEIGHT_STEPS) as i32)
         .collect();
     // Rounding can push a pair one step past the bound: take it back from
     // the larger of the two.
