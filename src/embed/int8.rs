@@ -253,11 +253,11 @@ impl QuantizedWeight {
                     };
                     *scale = s;
                     *sum = q.iter().map(|&v| v as i32).sum();
-                    // Within the panel, each group of `step` depths holds
-                    // every column's values side by side.
-                    for (g, values) in q.chunks(step).enumerate() {
-                        let at = (g * nr + jj) * step;
-                        panel[at..at + values.len()].copy_from_slice(values);
+                    // Within the panel, each group of `step` depths (a power
+                    // of two) holds every column's values side by side.
+                    let shift = step.trailing_zeros();
+                    for (kk, &v) in q.iter().enumerate() {
+                        panel[((kk >> shift) * nr + jj) * step + (kk & (step - 1))] = v;
                     }
                 }
             });
@@ -300,21 +300,35 @@ impl QuantizedWeight {
 /// 127 steps at most and each pair of neighbours of the same sign 128 steps
 /// at most together (see the module's notes).
 fn quantize_channel(row: &[f32]) -> Option<(f32, Vec<i8>)> {
-    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let widest_pair = row
-        .chunks(2)
-        .filter(|pair| pair.len() == 2 && (pair[0] >= 0.0) == (pair[1] >= 0.0))
-        .map(|pair| pair[0].abs() + pair[1].abs())
-        .fold(0f32, f32::max);
+    // A pair of one sign spans |a + b|; a pair of opposite signs spans
+    // less than its larger value, which `largest` bounds already, so the
+    // widest |a + b| gives the same scale without a branch on the signs
+    // (which no predictor guesses, for every weight at load).
+    let mut pairs = row.chunks_exact(2);
+    let (mut largest, mut widest_pair) = (0f32, 0f32);
+    for pair in &mut pairs {
+        let (a, b) = (pair[0], pair[1]);
+        largest = largest.max(a.abs()).max(b.abs());
+        widest_pair = widest_pair.max((a + b).abs());
+    }
+    let largest = pairs
+        .remainder()
+        .iter()
+        .fold(largest, |m, v| m.max(v.abs()));
     let scale = (largest / WEIGHT_STEPS).max(widest_pair / PAIR_STEPS as f32);
     if !(scale > 0.0 && scale.is_finite()) {
         return None;
     }
     let mut q: Vec<i32> = row
         .iter()
-        // Rounded to the nearest step (ties to even) with two additions,
-        // which vectorise on every level, unlike a call to `round`.
-        .map(|v| (((v / scale) + ROUNDING) - ROUNDING).clamp(-WEIGHT_STEPS, WEIGHT_STEPS) as i32)
+        .map(|&v| {
+            // The nearest step (ties to even) with two additions, which
+            // vectorise on every level, unlike a call to `round`; NaN is 0.
+            let x = if v.is_nan() { 0.0 } else { v / scale };
+            let x = ((x + ROUNDING) - ROUNDING).clamp(-WEIGHT_STEPS, WEIGHT_STEPS);
+            // SAFETY: `x` is a whole number within ±127.
+            unsafe { x.to_int_unchecked::<i32>() }
+        })
         .collect();
     // Rounding can push a pair one step past the bound: take it back from
     // the larger of the two.
@@ -1346,6 +1360,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_channel_scale_comes_from_its_largest_value_and_widest_pair_of_one_sign() {
+        for seed in 0..20 {
+            let row = values(97, seed);
+            let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let widest = row
+                .chunks_exact(2)
+                .filter(|p| (p[0] >= 0.0) == (p[1] >= 0.0))
+                .map(|p| p[0].abs() + p[1].abs())
+                .fold(0f32, f32::max);
+            let (scale, q) = quantize_channel(&row).unwrap();
+            assert_eq!(
+                scale,
+                (largest / WEIGHT_STEPS).max(widest / PAIR_STEPS as f32)
+            );
+            for (v, q) in row.iter().zip(&q) {
+                assert!((v / scale - *q as f32).abs() <= 1.0, "{v} -> {q}");
+            }
+        }
+        // A value that is not a number becomes 0; the others keep their steps.
+        let (scale, q) = quantize_channel(&[0.5, f32::NAN, -1.0, 0.25]).unwrap();
+        assert_eq!(scale, 1.0 / WEIGHT_STEPS);
+        assert_eq!(q, vec![64, 0, -127, 32]);
     }
 
     #[test]
