@@ -446,8 +446,11 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprintln!(
-            "relate: library {} now holds {} papers ({} embedded in {:.1}s)",
-            summary.store, summary.papers_in_library, summary.embedded, summary.seconds
+            "relate: library {} now holds {} ({} embedded in {:.1}s)",
+            summary.store,
+            count(summary.papers_in_library as usize, "paper", "papers"),
+            summary.embedded,
+            summary.seconds
         );
         if let Some(index) = &summary.index {
             print_index_summary(index);
@@ -740,7 +743,7 @@ fn print_file_summary(s: &FileSummary) {
                 String::new()
             },
             if s.warnings > 0 {
-                format!(", {} warnings", s.warnings)
+                format!(", {}", count(s.warnings, "warning", "warnings"))
             } else {
                 String::new()
             },
@@ -760,4 +763,9 @@ fn print_file_summary(s: &FileSummary) {
             eprintln!("relate: {}: {error}", s.path);
         }
     }
+}
+
+/// "1 paper", "2 papers".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::event::{Problem, ReadEvent};
+use super::json_object::{repeated_fields_warning, JsonRecord};
 use super::jsonl::ObjectToPaper;
 
 /// Whether the start of a JSON source is a document rather than JSON
@@ -105,19 +105,23 @@ pub(crate) fn read_json_document(
     let mut events = Vec::new();
     let paper_at = |value: &RawValue, events: &mut Vec<ReadEvent>| {
         let line = line_of(value.get());
-        events.push(
-            match serde_json::from_str::<Map<String, Value>>(value.get()) {
-                Ok(object) => match to_paper(object) {
-                    Ok(paper) => ReadEvent::Paper { paper, line },
-                    Err(message) => ReadEvent::Rejected(Problem::new(path, line, message)),
-                },
-                Err(_) => ReadEvent::Rejected(Problem::new(
-                    path,
-                    line,
-                    "not a JSON object; each paper must be an object with at least a `title`",
-                )),
+        let event = match JsonRecord::parse(value.get()) {
+            Ok(JsonRecord::Object { fields, repeated }) => match to_paper(fields) {
+                Ok(paper) => {
+                    if let Some(warning) = repeated_fields_warning(&repeated) {
+                        events.push(ReadEvent::Warning(Problem::new(path, line, warning)));
+                    }
+                    ReadEvent::Paper { paper, line }
+                }
+                Err(message) => ReadEvent::Rejected(Problem::new(path, line, message)),
             },
-        );
+            _ => ReadEvent::Rejected(Problem::new(
+                path,
+                line,
+                "not a JSON object; each paper must be an object with at least a `title`",
+            )),
+        };
+        events.push(event);
     };
     let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     for value in stream {
@@ -173,6 +177,25 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_repeated_field_is_warned_about_before_its_paper() {
+        let text = "[\n{\"title\": \"A\"},\n{\"title\": \"B\",\n \"abstract\": \"x\", \"abstract\": \"y\"}\n]";
+        let events = read_json_document(text, "in.json", paper_from_fields);
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(matches!(&events[0], ReadEvent::Paper { line: 2, .. }));
+        match &events[1] {
+            ReadEvent::Warning(p) => {
+                assert_eq!((p.path.as_str(), p.line), ("in.json", 3));
+                assert!(p.message.contains("`abstract` appears"), "{}", p.message);
+            }
+            other => panic!("expected a warning, got {other:?}"),
+        }
+        match &events[2] {
+            ReadEvent::Paper { paper, line: 3 } => assert_eq!(paper.abstract_text, "y"),
+            other => panic!("expected the paper, got {other:?}"),
+        }
     }
 
     #[test]

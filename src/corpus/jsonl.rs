@@ -9,6 +9,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::event::{Problem, ReadEvent};
+use super::json_object::{repeated_fields_warning, JsonRecord};
 use super::lines::{read_line_limited, too_long_message, LineRead, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, BOM};
 use super::Paper;
@@ -126,15 +127,9 @@ impl<R: BufRead> Iterator for JsonLines<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            let object = match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(object)) => object,
-                Ok(other) => {
-                    let found = match other {
-                        Value::Array(_) => "a list",
-                        Value::String(_) => "text",
-                        Value::Number(_) => "a number",
-                        _ => "a single value",
-                    };
+            let (object, repeated) = match JsonRecord::parse(text) {
+                Ok(JsonRecord::Object { fields, repeated }) => (fields, repeated),
+                Ok(JsonRecord::Other(found)) => {
                     return Some(self.reject(format!(
                         "expected a JSON object {{...}} on this line, found {found}"
                     )));
@@ -151,38 +146,43 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                 .then(|| super::json_document::wrapped_papers(text))
                 .flatten()
             {
-                let events: Vec<ReadEvent> = items
-                    .iter()
-                    .map(
-                        |item| match serde_json::from_str::<Map<String, Value>>(item.get()) {
-                            Ok(object) => self.event_of(object),
-                            Err(_) => self.reject(
-                                "not a JSON object; each paper must be an object with at least a \
-                                 `title`",
-                            ),
-                        },
-                    )
-                    .collect();
-                self.queued.extend(events);
-                match self.queued.pop_front() {
-                    Some(event) => return Some(event),
-                    None => continue,
+                let mut events = Vec::new();
+                for item in &items {
+                    match JsonRecord::parse(item.get()) {
+                        Ok(JsonRecord::Object { fields, repeated }) => {
+                            events.extend(self.events_of(fields, &repeated))
+                        }
+                        _ => events.push(self.reject(
+                            "not a JSON object; each paper must be an object with at least a \
+                             `title`",
+                        )),
+                    }
                 }
+                self.queued.extend(events);
+            } else {
+                let events = self.events_of(object, &repeated);
+                self.queued.extend(events);
             }
-            return Some(self.event_of(object));
+            match self.queued.pop_front() {
+                Some(event) => return Some(event),
+                None => continue,
+            }
         }
     }
 }
 
 impl<R> JsonLines<R> {
-    /// The paper of one object of the current line, or why it has none.
-    fn event_of(&self, object: Map<String, Value>) -> ReadEvent {
+    /// The paper of one object of the current line, after a warning when
+    /// the object repeats field names, or why it has no paper.
+    fn events_of(&self, object: Map<String, Value>, repeated: &[String]) -> Vec<ReadEvent> {
+        let (path, line) = (&self.path, self.line);
         match (self.to_paper)(object) {
-            Ok(paper) => ReadEvent::Paper {
-                paper,
-                line: self.line,
-            },
-            Err(message) => ReadEvent::Rejected(Problem::new(&self.path, self.line, message)),
+            Ok(paper) => repeated_fields_warning(repeated)
+                .map(|warning| ReadEvent::Warning(Problem::new(path, line, warning)))
+                .into_iter()
+                .chain([ReadEvent::Paper { paper, line }])
+                .collect(),
+            Err(message) => vec![ReadEvent::Rejected(Problem::new(path, line, message))],
         }
     }
 }
@@ -254,6 +254,28 @@ mod tests {
             other => panic!("expected a rejection, got {other:?}"),
         }
         assert!(matches!(&events[3], ReadEvent::Paper { paper, line: 5 } if paper.title == "Two"));
+    }
+
+    #[test]
+    fn a_repeated_field_is_warned_about_before_its_paper() {
+        let input = b"{\"title\": \"One\", \"title\": \"Two\"}\n{\"title\": \"Three\"}\n";
+        let events = events(input);
+        assert_eq!(events.len(), 3, "{events:?}");
+        match &events[0] {
+            ReadEvent::Warning(p) => {
+                assert_eq!(p.line, 1);
+                assert!(
+                    p.message.contains("`title` appears more than once"),
+                    "{}",
+                    p.message
+                );
+            }
+            other => panic!("expected a warning, got {other:?}"),
+        }
+        assert!(matches!(&events[1], ReadEvent::Paper { paper, line: 1 } if paper.title == "Two"));
+        assert!(
+            matches!(&events[2], ReadEvent::Paper { paper, line: 2 } if paper.title == "Three")
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod folder;
 mod format;
 mod input;
 mod json_document;
+mod json_object;
 mod jsonl;
 mod latex;
 mod lines;
