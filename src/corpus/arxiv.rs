@@ -7,10 +7,12 @@
 //! affiliations) when it is there, else from splitting `authors`. Every other
 //! field (`submitter`, `comments`, `journal-ref`, `doi`, `versions`, …) is
 //! kept in [`Paper::extra`]; `authors_parsed` is not, as it repeats the
-//! authors.
+//! authors. Titles, abstracts and authors are LaTeX in part: accents and
+//! escaped specials become plain letters, math stays as written.
 
 use serde_json::{Map, Value};
 
+use super::latex::latex_to_text_keeping_tildes;
 use super::paper_id::TITLE_ID_PREFIX;
 use super::record::paper_from_fields;
 use super::Paper;
@@ -34,12 +36,28 @@ pub(crate) fn paper_from_arxiv(mut fields: Map<String, Value>) -> Result<Paper, 
             fields.insert("date".to_string(), date);
         }
     }
+    for name in ["title", "abstract", "authors"] {
+        if let Some(value) = fields.get_mut(name) {
+            decode_latex(value);
+        }
+    }
     let mut paper = paper_from_fields(fields)?;
     if paper.url.is_none() && !paper.id.starts_with(TITLE_ID_PREFIX) && !paper.id.starts_with("10.")
     {
         paper.url = Some(format!("https://arxiv.org/abs/{}", paper.id));
     }
     Ok(paper)
+}
+
+/// Accents, escaped specials and text formatting written in LaTeX
+/// (`Schr\"odinger`, `Erd\H{o}s`, `\&`, `\emph{…}`) as plain text, in a
+/// text or a list of texts; math stays as written.
+fn decode_latex(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = latex_to_text_keeping_tildes(text),
+        Value::Array(items) => items.iter_mut().for_each(decode_latex),
+        _ => {}
+    }
 }
 
 /// `[["Last", "First", "Suffix"], …]` → `["First Last Suffix", …]`; `None`
@@ -110,6 +128,24 @@ mod tests {
         );
         assert!(paper.extra.contains_key("doi") && paper.extra.contains_key("versions"));
         assert!(!paper.extra.contains_key("authors_parsed"));
+    }
+
+    #[test]
+    fn latex_accents_become_letters_and_math_stays() {
+        let Value::Object(record) = json!({"id": "2101.00001",
+            "title": "On the Schr\\\"odinger equation at ~1 K",
+            "abstract": "We extend Erd\\H{o}s--R\\'enyi graphs to $\\mathcal{O}(n)$ \\emph{edges}.",
+            "authors_parsed": [["Erd\\H{o}s", "P.", ""], ["G{\\\"o}del", "K.", ""]]})
+        else {
+            unreachable!()
+        };
+        let paper = paper_from_arxiv(record).unwrap();
+        assert_eq!(paper.title, "On the Schrödinger equation at ~1 K");
+        assert_eq!(
+            paper.abstract_text,
+            "We extend Erdős–Rényi graphs to $\\mathcal{O}(n)$ edges."
+        );
+        assert_eq!(paper.authors, ["P. Erdős", "K. Gödel"]);
     }
 
     #[test]

@@ -140,6 +140,17 @@ const FORMATTING: &[&str] = &[
 ///            "Gödel, Escher & Bach – an $\\varepsilon$");
 /// ```
 pub fn latex_to_text(input: &str) -> String {
+    convert(input, true)
+}
+
+/// [`latex_to_text`] for text that is LaTeX only in part, as the titles
+/// and abstracts of the arXiv metadata snapshot: a `~` stays as written,
+/// since there it more often means "about" (`~10 GeV`) than a tie.
+pub(crate) fn latex_to_text_keeping_tildes(input: &str) -> String {
+    convert(input, false)
+}
+
+fn convert(input: &str, tie_as_space: bool) -> String {
     let chars: Vec<char> = input.chars().collect();
     let mut out = String::with_capacity(input.len());
     let mut i = 0;
@@ -150,7 +161,7 @@ pub fn latex_to_text(input: &str) -> String {
             '\\' => i = command(&chars, i, &mut out),
             '{' | '}' => i += 1,
             '~' => {
-                out.push(' ');
+                out.push(if tie_as_space { ' ' } else { '~' });
                 i += 1;
             }
             '-' if chars.get(i + 1) == Some(&'-') => {
@@ -416,5 +427,14 @@ mod tests {
             "costs 5$ or $ alone"
         );
         assert_eq!(latex_to_text("trailing \\"), "trailing \\");
+    }
+
+    #[test]
+    fn tildes_can_be_kept() {
+        assert_eq!(
+            latex_to_text_keeping_tildes(r"Erd\H{o}s at ~10 GeV, see Fig.~2"),
+            "Erdős at ~10 GeV, see Fig.~2"
+        );
+        assert_eq!(latex_to_text(r"see Fig.~2"), "see Fig. 2");
     }
 }
