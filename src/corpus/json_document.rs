@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::value::RawValue;
 
 use super::event::{Problem, ReadEvent};
-use super::json_object::{repeated_fields_warning, JsonRecord};
+use super::json_object::paper_events;
 use super::jsonl::ObjectToPaper;
 
 /// Whether the start of a JSON source is a document rather than JSON
@@ -105,23 +105,7 @@ pub(crate) fn read_json_document(
     let mut events = Vec::new();
     let paper_at = |value: &RawValue, events: &mut Vec<ReadEvent>| {
         let line = line_of(value.get());
-        let event = match JsonRecord::parse(value.get()) {
-            Ok(JsonRecord::Object { fields, repeated }) => match to_paper(fields) {
-                Ok(paper) => {
-                    if let Some(warning) = repeated_fields_warning(&repeated) {
-                        events.push(ReadEvent::Warning(Problem::new(path, line, warning)));
-                    }
-                    ReadEvent::Paper { paper, line }
-                }
-                Err(message) => ReadEvent::Rejected(Problem::new(path, line, message)),
-            },
-            _ => ReadEvent::Rejected(Problem::new(
-                path,
-                line,
-                "not a JSON object; each paper must be an object with at least a `title`",
-            )),
-        };
-        events.push(event);
+        events.extend(paper_events(value.get(), to_paper, path, line));
     };
     let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     for value in stream {

@@ -3,11 +3,16 @@
 //! repeated names without a word; a record with two `title`s or two
 //! `abstract`s is more likely a mistake in whatever wrote it, so the
 //! readers warn, naming the field, and keep the last value as others do.
+//! [`paper_events`] turns one such value into the events of its paper, for
+//! the JSON-lines and JSON-document readers alike.
 
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+use super::event::{Problem, ReadEvent};
+use super::jsonl::ObjectToPaper;
 
 /// A JSON value read where a paper's object was expected.
 pub(crate) enum JsonRecord {
@@ -28,9 +33,48 @@ impl JsonRecord {
     }
 }
 
+/// The events of one paper's JSON text at `line` of `path`: see
+/// [`object_events`]; text that is not an object is rejected.
+pub(crate) fn paper_events(
+    text: &str,
+    to_paper: ObjectToPaper,
+    path: &str,
+    line: usize,
+) -> Vec<ReadEvent> {
+    match JsonRecord::parse(text) {
+        Ok(JsonRecord::Object { fields, repeated }) => {
+            object_events(fields, &repeated, to_paper, path, line)
+        }
+        _ => vec![ReadEvent::Rejected(Problem::new(
+            path,
+            line,
+            "not a JSON object; each paper must be an object with at least a `title`",
+        ))],
+    }
+}
+
+/// The paper of one object at `line` of `path`, after a warning when the
+/// object repeats the field names `repeated`, or why it has no paper.
+pub(crate) fn object_events(
+    fields: Map<String, Value>,
+    repeated: &[String],
+    to_paper: ObjectToPaper,
+    path: &str,
+    line: usize,
+) -> Vec<ReadEvent> {
+    match to_paper(fields) {
+        Ok(paper) => repeated_fields_warning(repeated)
+            .map(|warning| ReadEvent::Warning(Problem::new(path, line, warning)))
+            .into_iter()
+            .chain([ReadEvent::Paper { paper, line }])
+            .collect(),
+        Err(message) => vec![ReadEvent::Rejected(Problem::new(path, line, message))],
+    }
+}
+
 /// The warning for an object that names `repeated` more than once, if it
 /// does.
-pub(crate) fn repeated_fields_warning(repeated: &[String]) -> Option<String> {
+fn repeated_fields_warning(repeated: &[String]) -> Option<String> {
     let names: Vec<String> = repeated.iter().map(|n| format!("`{n}`")).collect();
     match names.as_slice() {
         [] => None,

@@ -9,7 +9,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::event::{Problem, ReadEvent};
-use super::json_object::{repeated_fields_warning, JsonRecord};
+use super::json_object::{object_events, paper_events, JsonRecord};
 use super::lines::{read_line_limited, too_long_message, LineRead, MAX_LINE_BYTES};
 use super::normalize::{describe_utf8_error, BOM};
 use super::Paper;
@@ -146,43 +146,19 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                 .then(|| super::json_document::wrapped_papers(text))
                 .flatten()
             {
-                let mut events = Vec::new();
-                for item in &items {
-                    match JsonRecord::parse(item.get()) {
-                        Ok(JsonRecord::Object { fields, repeated }) => {
-                            events.extend(self.events_of(fields, &repeated))
-                        }
-                        _ => events.push(self.reject(
-                            "not a JSON object; each paper must be an object with at least a \
-                             `title`",
-                        )),
-                    }
-                }
+                let (path, line) = (&self.path, self.line);
+                let events = items
+                    .iter()
+                    .flat_map(|item| paper_events(item.get(), self.to_paper, path, line));
                 self.queued.extend(events);
             } else {
-                let events = self.events_of(object, &repeated);
+                let events = object_events(object, &repeated, self.to_paper, &self.path, self.line);
                 self.queued.extend(events);
             }
             match self.queued.pop_front() {
                 Some(event) => return Some(event),
                 None => continue,
             }
-        }
-    }
-}
-
-impl<R> JsonLines<R> {
-    /// The paper of one object of the current line, after a warning when
-    /// the object repeats field names, or why it has no paper.
-    fn events_of(&self, object: Map<String, Value>, repeated: &[String]) -> Vec<ReadEvent> {
-        let (path, line) = (&self.path, self.line);
-        match (self.to_paper)(object) {
-            Ok(paper) => repeated_fields_warning(repeated)
-                .map(|warning| ReadEvent::Warning(Problem::new(path, line, warning)))
-                .into_iter()
-                .chain([ReadEvent::Paper { paper, line }])
-                .collect(),
-            Err(message) => vec![ReadEvent::Rejected(Problem::new(path, line, message))],
         }
     }
 }

@@ -240,6 +240,9 @@ impl QuantizedWeight {
         let mut packed = vec![0i8; n.div_ceil(nr) * panel_len];
         let mut scales = vec![0f32; n];
         let mut sums = vec![0i32; n];
+        // Within a panel, each group of `step` depths (a power of two)
+        // holds every column's values side by side.
+        let shift = step.trailing_zeros();
         packed
             .par_chunks_mut(panel_len)
             .zip(scales.par_chunks_mut(nr))
@@ -253,9 +256,6 @@ impl QuantizedWeight {
                     };
                     *scale = s;
                     *sum = q.iter().map(|&v| v as i32).sum();
-                    // Within the panel, each group of `step` depths (a power
-                    // of two) holds every column's values side by side.
-                    let shift = step.trailing_zeros();
                     for (kk, &v) in q.iter().enumerate() {
                         panel[((kk >> shift) * nr + jj) * step + (kk & (step - 1))] = v;
                     }
