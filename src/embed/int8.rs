@@ -213,8 +213,10 @@ pub(crate) struct QuantizedWeight {
     nr: usize,
     kernel: Int8Kernel,
     /// Panels of `nr` columns, `depth × nr` values each, in bytes (VNNI,
-    /// portable) or 16-bit words (AVX2); the other is empty.
+    /// AVX2, portable) or 16-bit words (SSE2); the other is empty.
     bytes: Vec<i8>,
+    /// Read by the SSE2 tile only, which exists on x86-64 alone.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     words: Vec<i16>,
     /// Per column: the value of one step.
     scales: Vec<f32>,

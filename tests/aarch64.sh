@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# relate on 64-bit ARM, from an x86-64 machine: lints the crate for
+# aarch64-unknown-linux-gnu (its NEON kernels included) and runs the unit
+# tests under qemu; `tests/aarch64.sh --model` also runs the embedding tests
+# that compare the NEON encoder with the reference vectors (slow: about an
+# hour under emulation).
+#
+# Needs a C cross compiler (Debian: gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross), qemu-user (qemu-user-static) and either the
+# aarch64 standard library (`rustup target add aarch64-unknown-linux-gnu`)
+# or the standard library's source for this exact compiler (`rustup
+# component add rust-src`, or a distribution's rust-src package of the same
+# version linked at `$(rustc --print sysroot)/lib/rustlib/src/rust/library`),
+# from which it is built. Skips, saying what is missing, without them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=aarch64-unknown-linux-gnu
+TARGET_DIR=${CARGO_TARGET_DIR:-target}/aarch64-check
+
+skip() {
+  echo "aarch64 check skipped: $*"
+  exit 0
+}
+
+command -v aarch64-linux-gnu-gcc >/dev/null ||
+  skip "no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
+QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
+[ -n "$QEMU" ] || skip "no qemu-aarch64 (apt-get install qemu-user-static)"
+
+build_std=()
+if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
+  library="$(rustc --print sysroot)/lib/rustlib/src/rust/library"
+  [ -f "$library/Cargo.lock" ] ||
+    skip "neither the $TARGET standard library nor the standard library's source for $(rustc --version) (rustup target add $TARGET, or rustup component add rust-src)"
+  # Building the standard library from source is an unstable cargo feature.
+  export RUSTC_BOOTSTRAP=1
+  build_std=(-Zbuild-std)
+fi
+
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L /usr/aarch64-linux-gnu"
+cargo=(cargo "${build_std[@]}" --target "$TARGET" --target-dir "$TARGET_DIR")
+
+"${cargo[@]}" clippy --all-targets -- -D warnings
+# The command-line tests start relate as a program, which this machine can
+# run only through binfmt; the library's own tests run in-process.
+"${cargo[@]}" test --lib
+if [ "${1:-}" = --model ]; then
+  models/fetch.sh >/dev/null
+  "${cargo[@]}" test --test embedding -- matches_reference_on_sample_abstracts \
+    odd_inputs packed_and_tensor int8_stays_close
+fi
+echo "aarch64 check passed"
