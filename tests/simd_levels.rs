@@ -22,7 +22,7 @@ use common::{model_dir, read_references};
 const KERNELS: &[(&str, bool)] = &[
     ("relate::embed::matmul::block_product_dispatch", true),
     // (path, whether it does multiply-adds that should be fused)
-    ("relate::embed::kernels::softmax_rows", true),
+    ("relate::embed::kernels::softmax_numerators", true),
     ("relate::embed::kernels::bias_activation_dispatch", true),
     ("relate::embed::kernels::layer_norm_dispatch", true),
     ("relate::embed::kernels::add_rows", false),

@@ -1,7 +1,7 @@
 //! Fast CPU kernels for the element-wise steps of the packed BERT forward
 //! pass (`packed`): the activation (exact erf GELU, tanh GELU or ReLU) with
-//! the layer's bias added in the same pass, the row softmax of attention
-//! scores, and layer norm. Each is a portable loop over fixed-size lane
+//! the layer's bias added in the same pass, the numerators of the row
+//! softmax of attention scores, and layer norm. Each is a portable loop over fixed-size lane
 //! arrays, compiled once per SIMD level and chosen at run time by
 //! [`simd_dispatch`] (so `RELATE_SIMD` caps it like every kernel); the
 //! row-wise ones are split across threads with rayon. The loops never hand
@@ -191,11 +191,14 @@ fn sum_lanes(lanes: &[f32; W]) -> f32 {
     (q[0] + q[2]) + (q[1] + q[3])
 }
 
-/// Softmax of one row in place.
+/// The numerators of one row's softmax in place, `e^(x − max)`, and the
+/// inverse of their sum: the softmax is the row times that inverse, a
+/// scaling left to whoever uses the row (attention scales its 32-wide
+/// output rows rather than its score rows, which are as wide as the text).
 #[inline(always)]
-fn softmax_row<M: MulAdd>(row: &mut [f32]) {
+fn exp_row<M: MulAdd>(row: &mut [f32]) -> f32 {
     if row.is_empty() {
-        return;
+        return 0.0;
     }
     let max = max_of(row);
     let full = row.len() / W * W;
@@ -214,27 +217,25 @@ fn softmax_row<M: MulAdd>(row: &mut [f32]) {
         *v = exp_nonpositive::<M>(*v - max);
         sum += *v;
     }
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    1.0 / sum
 }
 
 #[inline(always)]
-fn softmax_slice<M: MulAdd>(rows: &mut [f32], width: usize) {
+fn exp_slice<M: MulAdd>(rows: &mut [f32], width: usize, inverse_sums: &mut [f32]) {
     if width == 0 {
         return;
     }
-    let n = rows.len() / width;
+    let n = (rows.len() / width).min(inverse_sums.len());
     for r in 0..n {
-        softmax_row::<M>(&mut rows[r * width..(r + 1) * width]);
+        inverse_sums[r] = exp_row::<M>(&mut rows[r * width..(r + 1) * width]);
     }
 }
 
 simd_dispatch!(
-    /// Softmax in place of every row (of `width` values) of `rows`, on this
-    /// thread.
-    pub fn softmax_rows(rows: &mut [f32], width: usize) => softmax_slice
+    /// Every row (of `width` values) of `rows` becomes its softmax's
+    /// numerators, `e^(x − max)`, and `inverse_sums[r]` the inverse of row
+    /// r's sum, so that row r times it is its softmax; on this thread.
+    pub fn softmax_numerators(rows: &mut [f32], width: usize, inverse_sums: &mut [f32]) => exp_slice
 );
 
 /// `τ · ln(Σ wᵢ e^{sᵢ/τ} / Σ wᵢ)` of each row of `sims` (`width` values,
@@ -448,6 +449,17 @@ mod tests {
         }
     }
 
+    /// Softmax through the numerators and the inverse sums.
+    fn softmax_rows(rows: &mut [f32], width: usize) {
+        let mut inverse = vec![0.0; rows.len() / width];
+        softmax_numerators(rows, width, &mut inverse);
+        for (row, inverse) in rows.chunks_mut(width).zip(&inverse) {
+            for v in row {
+                *v *= inverse;
+            }
+        }
+    }
+
     #[test]
     fn softmax_rows_sum_to_one_and_keep_order() {
         let mut rows = vec![1.0f32, 2.0, 3.0, -50.0, 0.0, 50.0];
@@ -456,6 +468,18 @@ mod tests {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
             assert!(row[0] < row[1] && row[1] < row[2]);
         }
+    }
+
+    #[test]
+    fn softmax_numerators_peak_at_one() {
+        let mut rows = vec![-3.0f32, 4.0, 1.0, 7.0, 7.0, -100.0];
+        let mut inverse = [0.0; 2];
+        softmax_numerators(&mut rows, 3, &mut inverse);
+        assert_eq!(rows[1], 1.0);
+        assert_eq!((rows[3], rows[4]), (1.0, 1.0));
+        let first: f32 = 1.0 + (-7.0f32).exp() + (-3.0f32).exp();
+        assert!((inverse[0] - 1.0 / first).abs() < 1e-6, "{}", inverse[0]);
+        assert!((inverse[1] - 0.5).abs() < 1e-6, "{}", inverse[1]);
     }
 
     #[test]

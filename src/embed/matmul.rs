@@ -214,6 +214,21 @@ impl Dest {
         }
     }
 
+    /// Multiplies row `i`'s first `n` values by `factors[i]`, for every
+    /// row that `factors` names. The caller must own those rows meanwhile,
+    /// as for [`product`].
+    pub(crate) fn scale_rows(&self, factors: &[f32], n: usize) {
+        assert!(self.holds(factors.len(), n), "rows outside the destination");
+        for (i, &factor) in factors.iter().enumerate() {
+            // SAFETY: row i, columns 0..n lie inside the destination (the
+            // assert), and the caller owns them.
+            let row = unsafe { std::slice::from_raw_parts_mut(self.at(i, 0), n) };
+            for v in row {
+                *v *= factor;
+            }
+        }
+    }
+
     /// The part starting `offset` values in (its rows keep their step).
     pub(crate) fn offset(self, offset: usize) -> Self {
         assert!(offset <= self.len);

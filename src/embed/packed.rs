@@ -124,16 +124,25 @@ struct Workspace {
     x: Vec<f32>,
     qkv: Vec<f32>,
     context: Vec<f32>,
+    /// The buffers of a batch too small to be split into row blocks.
+    rows: RowScratch,
+}
+
+/// The buffers of the steps other than attention on one block of rows.
+#[derive(Default)]
+struct RowScratch {
+    /// The feed-forward layer's intermediate activations.
     inter: Vec<f32>,
     /// The input of an int8 linear layer, quantised.
     quantized: QuantizedRows,
 }
 
-/// Per-thread buffers of attention: one head's scores and its packed keys
-/// and values.
+/// Per-thread buffers of attention: one head's scores, the inverse sums
+/// of their softmax rows, and its packed keys and values.
 #[derive(Default)]
 struct HeadScratch {
     scores: Vec<f32>,
+    inverse_sums: Vec<f32>,
     keys: PackedB,
     values: PackedB,
 }
@@ -142,8 +151,10 @@ thread_local! {
     /// Each thread's attention buffers, kept between heads and batches (a
     /// fresh set per task cost 5% of the time in page faults).
     static HEAD_SCRATCH: RefCell<HeadScratch> = RefCell::new(HeadScratch::default());
-    /// Each thread's quantised rows for the steps other than attention.
-    static ROW_SCRATCH: RefCell<QuantizedRows> = RefCell::new(QuantizedRows::default());
+    /// Each thread's buffers for the steps other than attention: a
+    /// block's intermediate activations live here rather than in a
+    /// batch-wide buffer (a quarter of the memory a batch touches).
+    static ROW_SCRATCH: RefCell<RowScratch> = RefCell::new(RowScratch::default());
 }
 
 /// Rows in a block of the steps of a layer other than attention. A
@@ -225,7 +236,6 @@ impl PackedEncoder {
         ensure_len(&mut ws.x, total * h);
         ensure_len(&mut ws.qkv, total * 3 * h);
         ensure_len(&mut ws.context, total * h);
-        ensure_len(&mut ws.inter, total * self.w.intermediate);
 
         self.embed_tokens(texts, &mut ws.x[..total * h]);
         let spans: Vec<(usize, usize)> = texts
@@ -268,44 +278,49 @@ impl PackedEncoder {
     /// stay in the core's cache from step to step; a small batch runs as a
     /// whole, each product spread over the threads.
     fn layer(&self, l: &PackedLayer, spans: &[(usize, usize)], ws: &mut Workspace, t: usize) {
-        let (h, i) = (self.w.hidden, self.w.intermediate);
+        let h = self.w.hidden;
         let (x, qkv) = (&mut ws.x[..t * h], &mut ws.qkv[..t * 3 * h]);
-        let (context, inter) = (&mut ws.context[..t * h], &mut ws.inter[..t * i]);
+        let context = &mut ws.context[..t * h];
         let Some(block) = row_block(t) else {
-            let q = &mut ws.quantized;
-            project_qkv(l, x, qkv, q, true);
+            let scratch = &mut ws.rows;
+            project_qkv(l, x, qkv, &mut scratch.quantized, true);
             self.attention(spans, qkv, context);
-            self.after_attention(l, x, context, inter, q, true);
+            self.after_attention(l, x, context, scratch, true);
             return;
         };
         x.par_chunks(block * h)
             .zip(qkv.par_chunks_mut(block * 3 * h))
-            .for_each(|(x, qkv)| ROW_SCRATCH.with_borrow_mut(|q| project_qkv(l, x, qkv, q, false)));
+            .for_each(|(x, qkv)| {
+                ROW_SCRATCH.with_borrow_mut(|s| project_qkv(l, x, qkv, &mut s.quantized, false))
+            });
         self.attention(spans, qkv, context);
         x.par_chunks_mut(block * h)
             .zip(context.par_chunks(block * h))
-            .zip(inter.par_chunks_mut(block * i))
-            .for_each(|((x, context), inter)| {
-                ROW_SCRATCH
-                    .with_borrow_mut(|q| self.after_attention(l, x, context, inter, q, false))
+            .for_each(|(x, context)| {
+                ROW_SCRATCH.with_borrow_mut(|s| self.after_attention(l, x, context, s, false))
             });
     }
 
     /// A layer after attention on a block of rows: `x = norm(x + bias +
     /// context · Wᵀ)`, then the feed-forward `inter = act(bias + x · Wᵀ)`,
-    /// `x = norm(x + bias + inter · Wᵀ)`. The products run on several
-    /// threads when `parallel`, the rest on this thread.
+    /// `x = norm(x + bias + inter · Wᵀ)`, `inter` in `scratch`. The
+    /// products run on several threads when `parallel`, the rest on this
+    /// thread.
     fn after_attention(
         &self,
         l: &PackedLayer,
         x: &mut [f32],
         context: &[f32],
-        inter: &mut [f32],
-        q: &mut QuantizedRows,
+        scratch: &mut RowScratch,
         parallel: bool,
     ) {
         let rows = x.len() / self.w.hidden;
         let eps = self.w.eps;
+        ensure_len(&mut scratch.inter, rows * self.w.intermediate);
+        let (inter, q) = (
+            &mut scratch.inter[..rows * self.w.intermediate],
+            &mut scratch.quantized,
+        );
         linear(
             x,
             context,
@@ -358,21 +373,19 @@ impl PackedEncoder {
                     false,
                     false,
                 );
-                kernels::softmax_rows(&mut scratch.scores, len);
+                // softmax(S)·V = diag(1/Σ)·(e^S·V): the sums divide the
+                // d-wide output rows, not the len-wide score rows.
+                scratch.inverse_sums.resize(len, 0.0);
+                kernels::softmax_numerators(&mut scratch.scores, len, &mut scratch.inverse_sums);
                 let weights = RowsView {
                     data: &scratch.scores,
                     row_step: len,
                 };
                 // Rows start..start+len, this head's columns: written by this
                 // task alone.
-                product(
-                    out.offset(start * h + head * d),
-                    weights,
-                    len,
-                    &scratch.values,
-                    false,
-                    false,
-                );
+                let head_out = out.offset(start * h + head * d);
+                product(head_out, weights, len, &scratch.values, false, false);
+                head_out.scale_rows(&scratch.inverse_sums, d);
             })
         });
     }
