@@ -41,15 +41,20 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L /usr/aarch64-linux-gnu"
-cargo=(cargo "${build_std[@]}" --target "$TARGET" --target-dir "$TARGET_DIR")
+# `arm SUBCOMMAND ARGS...`: cargo's SUBCOMMAND for aarch64.
+arm() {
+  local subcommand=$1
+  shift
+  cargo "$subcommand" "${build_std[@]}" --target "$TARGET" --target-dir "$TARGET_DIR" "$@"
+}
 
-"${cargo[@]}" clippy --all-targets -- -D warnings
+arm clippy --all-targets -- -D warnings
 # The command-line tests start relate as a program, which this machine can
 # run only through binfmt; the library's own tests run in-process.
-"${cargo[@]}" test --lib
+arm test --lib
 if [ "${1:-}" = --model ]; then
   models/fetch.sh >/dev/null
-  "${cargo[@]}" test --test embedding -- matches_reference_on_sample_abstracts \
+  arm test --test embedding -- matches_reference_on_sample_abstracts \
     odd_inputs_give_unit_vectors_and_match_reference
 fi
 echo "aarch64 check passed"
