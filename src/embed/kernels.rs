@@ -1,10 +1,10 @@
 //! Fast CPU kernels for the element-wise steps of the packed BERT forward
 //! pass (`packed`): the activation (exact erf GELU, tanh GELU or ReLU) with
 //! the layer's bias added in the same pass, the numerators of the row
-//! softmax of attention scores, and layer norm. Each is a portable loop over fixed-size lane
-//! arrays, compiled once per SIMD level and chosen at run time by
-//! [`simd_dispatch`] (so `RELATE_SIMD` caps it like every kernel); the
-//! row-wise ones are split across threads with rayon. The loops never hand
+//! softmax of attention scores, and layer norm. Each is a portable loop
+//! over fixed-size lane arrays, compiled once per SIMD level and chosen at
+//! run time by [`simd_dispatch`] (so `RELATE_SIMD` caps it like every
+//! kernel); the row-wise ones are split across threads with rayon. The loops never hand
 //! closures to iterator adaptors: a closure is compiled without the level's
 //! target features, where a fused multiply-add becomes a library call per
 //! element (a test inspects the machine code of every level's build).

@@ -316,11 +316,9 @@ impl PackedEncoder {
     ) {
         let rows = x.len() / self.w.hidden;
         let eps = self.w.eps;
-        ensure_len(&mut scratch.inter, rows * self.w.intermediate);
-        let (inter, q) = (
-            &mut scratch.inter[..rows * self.w.intermediate],
-            &mut scratch.quantized,
-        );
+        let len = rows * self.w.intermediate;
+        ensure_len(&mut scratch.inter, len);
+        let (inter, q) = (&mut scratch.inter[..len], &mut scratch.quantized);
         linear(
             x,
             context,
