@@ -909,22 +909,30 @@ fn scale_sums(
     }
 }
 
+/// The operands of a tile that reads bytes: the activations' unsigned
+/// bytes and the weight's signed ones (every tile but SSE2's).
+macro_rules! reads_bytes {
+    () => {
+        type A = u8;
+        type B = i8;
+
+        fn activations(a: &QuantizedRows) -> &[u8] {
+            &a.bytes
+        }
+
+        fn weights(w: &QuantizedWeight) -> &[i8] {
+            &w.bytes
+        }
+    };
+}
+
 /// The portable tile: 4 rows × 8 columns of plain integer sums.
 struct PortableTile;
 
 impl Int8Tile for PortableTile {
     const MR: usize = 4;
     const NR: usize = 8;
-    type A = u8;
-    type B = i8;
-
-    fn activations(a: &QuantizedRows) -> &[u8] {
-        &a.bytes
-    }
-
-    fn weights(w: &QuantizedWeight) -> &[i8] {
-        &w.bytes
-    }
+    reads_bytes!();
 
     #[inline(always)]
     unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
@@ -961,16 +969,7 @@ struct YmmTile<const VNNI: bool>;
 impl<const VNNI: bool> Int8Tile for YmmTile<VNNI> {
     const MR: usize = 4;
     const NR: usize = 16;
-    type A = u8;
-    type B = i8;
-
-    fn activations(a: &QuantizedRows) -> &[u8] {
-        &a.bytes
-    }
-
-    fn weights(w: &QuantizedWeight) -> &[i8] {
-        &w.bytes
-    }
+    reads_bytes!();
 
     #[inline(always)]
     unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
@@ -1060,16 +1059,7 @@ struct VnniTile;
 impl Int8Tile for VnniTile {
     const MR: usize = 8;
     const NR: usize = 32;
-    type A = u8;
-    type B = i8;
-
-    fn activations(a: &QuantizedRows) -> &[u8] {
-        &a.bytes
-    }
-
-    fn weights(w: &QuantizedWeight) -> &[i8] {
-        &w.bytes
-    }
+    reads_bytes!();
 
     #[inline(always)]
     unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
@@ -1124,16 +1114,7 @@ impl Int8Tile for NeonDotTile {
     const MR: usize = 4;
     const NR: usize = 16;
     const ACTIVATION_SHIFT: i32 = 128;
-    type A = u8;
-    type B = i8;
-
-    fn activations(a: &QuantizedRows) -> &[u8] {
-        &a.bytes
-    }
-
-    fn weights(w: &QuantizedWeight) -> &[i8] {
-        &w.bytes
-    }
+    reads_bytes!();
 
     #[inline(always)]
     unsafe fn tile(starts: &[*const u8; 8], panel: *const i8, depth: usize, sums: &mut [i32; 256]) {
@@ -1141,18 +1122,16 @@ impl Int8Tile for NeonDotTile {
         let flip = vdupq_n_u8(0x80);
         let mut acc = [[vdupq_n_s32(0); 4]; 4];
         let mut bp = panel;
-        // One group of every column of the panel: 4 registers.
-        let columns = |bp: *const i8| {
-            [
-                vld1q_s8(bp),
-                vld1q_s8(bp.add(16)),
-                vld1q_s8(bp.add(32)),
-                vld1q_s8(bp.add(48)),
-            ]
-        };
+        // One group of the 4 rows times the panel's next group of every
+        // column (4 registers).
         macro_rules! group {
             ($a:expr, $lane:literal) => {
-                let b = columns(bp);
+                let b = [
+                    vld1q_s8(bp),
+                    vld1q_s8(bp.add(16)),
+                    vld1q_s8(bp.add(32)),
+                    vld1q_s8(bp.add(48)),
+                ];
                 for i in 0..4 {
                     for j in 0..4 {
                         sdot_lane!(acc[i][j], b[j], $a[i], $lane);
