@@ -28,5 +28,6 @@ pub mod simd;
 pub mod store;
 pub mod topics;
 pub mod vector_rows;
+pub mod wording;
 
 pub use error::{Error, Result};

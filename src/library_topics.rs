@@ -106,8 +106,13 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
                      to choose the number"
                 ),
                 None => format!(
-                    "the library's {n} papers are too few to form a topic (all were left as \
-                     outliers): topics need a few similar papers each, so add papers first"
+                    "the library's {} too few to form a topic (all were left as \
+                     outliers): topics need a few similar papers each, so add papers first",
+                    if n == 1 {
+                        "1 paper is".to_string()
+                    } else {
+                        format!("{n} papers are")
+                    }
                 ),
             },
         });

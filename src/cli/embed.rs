@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use super::model_args::ModelArgs;
 use super::progress;
 use super::Outcome;
+use relate::wording::count;
 
 /// Fewest texts embedded between two writes of output. The chunk grows to
 /// a few batches' worth when batches are wide (on a GPU), so that texts can
@@ -132,16 +133,16 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
 
     let secs = stats.embed_time.as_secs_f64().max(1e-9);
     eprintln!(
-        "relate: embedded {} texts ({} tokens) on {} in {:.2}s (model load {:.2}s): {:.1} texts/s, {:.0} tokens/s{}",
-        stats.texts,
-        stats.tokens,
+        "relate: embedded {} ({}) on {} in {:.2}s (model load {:.2}s): {:.1} texts/s, {:.0} tokens/s{}",
+        count(stats.texts, "text"),
+        count(stats.tokens, "token"),
         embedder.engine_name(),
         stats.embed_time.as_secs_f64(),
         load_time.as_secs_f64(),
         stats.texts as f64 / secs,
         stats.tokens as f64 / secs,
         if stats.skipped > 0 {
-            format!("; {} lines skipped", stats.skipped)
+            format!("; {} skipped", count(stats.skipped, "line"))
         } else {
             String::new()
         }

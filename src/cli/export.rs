@@ -15,6 +15,7 @@ use relate::store::Library;
 use super::progress;
 use super::store_args::StoreArgs;
 use super::Outcome;
+use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(
@@ -158,7 +159,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let show = progress::shown();
     let mut progress = |done: usize| {
         if show {
-            eprint!("\rrelate: exported {done} of {total} papers");
+            eprint!("\rrelate: exported {done} of {}", count(total, "paper"));
         }
     };
     // The matrix, when asked for, is written beside the papers and takes
@@ -198,8 +199,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         eprintln!();
     }
     eprintln!(
-        "relate: exported {} papers with their vectors{} to {shown} ({})",
-        summary.papers,
+        "relate: exported {} with {}{} to {shown} ({})",
+        count(summary.papers, "paper"),
+        if summary.papers == 1 {
+            "its vector"
+        } else {
+            "their vectors"
+        },
         if summary.topics {
             " and topics"
         } else {

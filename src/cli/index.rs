@@ -12,6 +12,7 @@ use relate::store::Library;
 use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
+use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(
@@ -125,13 +126,13 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let how = match report.inserted {
         None => "built".to_string(),
         Some(n) => format!(
-            "brought up to date ({n} added or changed paper{} inserted into the saved graph)",
-            if n == 1 { "" } else { "s" }
+            "brought up to date ({} inserted into the saved graph)",
+            count(n, "added or changed paper")
         ),
     };
     eprintln!(
-        "relate: HNSW index over {} papers {how} in {:.1}s (M {}, ef_construction {}, ef_search {})",
-        report.papers,
+        "relate: HNSW index over {} {how} in {:.1}s (M {}, ef_construction {}, ef_search {})",
+        count(report.papers, "paper"),
         report.build_time.as_secs_f64(),
         report.params.max_connections,
         report.params.ef_construction,

@@ -9,6 +9,7 @@ use relate::store::Library;
 
 use super::store_args::StoreArgs;
 use super::Outcome;
+use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(
@@ -107,8 +108,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
             (info.topics_unassigned, info.topics_added_since_clustering)
         {
             println!(
-                "            {unassigned} papers in no topic yet; {added} placed by --update \
-                 since the last clustering"
+                "            {} in no topic yet; {added} placed by --update \
+                 since the last clustering",
+                count(unassigned, "paper")
             );
         }
         println!(

@@ -22,6 +22,7 @@ use super::model_args::ModelArgs;
 use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
+use relate::wording::count;
 
 /// Warnings printed per file; the rest are counted in the summary.
 const MAX_WARNINGS_SHOWN: usize = 10;
@@ -249,7 +250,7 @@ impl ProgressLog {
 /// The papers of a file so far: stored, and filtered out or rejected when
 /// there are any.
 fn counts(summary: &FileSummary) -> String {
-    let mut counts = format!("{} papers", summary.read);
+    let mut counts = count(summary.read, "paper");
     if summary.filtered_out > 0 {
         counts.push_str(&format!(", {} filtered out", summary.filtered_out));
     }
@@ -335,10 +336,7 @@ impl Progress for CliProgress {
                  same id with another title (id {id}: {old:?} is now {new:?}); if the ids only \
                  number the rows, give each file ids of its own",
                 summary.path,
-                match summary.replaced_from_other_files {
-                    1 => "1 paper".to_string(),
-                    n => format!("{n} papers"),
-                }
+                count(summary.replaced_from_other_files, "paper")
             );
         }
         if summary.warnings > MAX_WARNINGS_SHOWN {
@@ -448,7 +446,7 @@ pub fn run(mut args: IngestArgs) -> anyhow::Result<Outcome> {
         eprintln!(
             "relate: library {} now holds {} ({} embedded in {:.1}s)",
             summary.store,
-            count(summary.papers_in_library as usize, "paper", "papers"),
+            count(summary.papers_in_library as usize, "paper"),
             summary.embedded,
             summary.seconds
         );
@@ -743,7 +741,7 @@ fn print_file_summary(s: &FileSummary) {
                 String::new()
             },
             if s.warnings > 0 {
-                format!(", {}", count(s.warnings, "warning", "warnings"))
+                format!(", {}", count(s.warnings, "warning"))
             } else {
                 String::new()
             },
@@ -763,9 +761,4 @@ fn print_file_summary(s: &FileSummary) {
             eprintln!("relate: {}: {error}", s.path);
         }
     }
-}
-
-/// "1 paper", "2 papers".
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

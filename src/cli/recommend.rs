@@ -26,6 +26,7 @@ use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::table::{self, SideColumn};
 use super::Outcome;
+use relate::wording::count;
 
 /// Widest "because" column in the table.
 const MAX_BECAUSE_WIDTH: usize = 40;
@@ -378,8 +379,8 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
         let q = &answer.query;
         writeln!(
             out,
-            "{} papers for {} liked{} ({} scorer{}, {} candidates)",
-            answer.results.len(),
+            "{} for {} liked{} ({} scorer{}, {})",
+            count(answer.results.len(), "paper"),
             q.positives.len(),
             if q.negatives.is_empty() {
                 String::new()
@@ -392,7 +393,7 @@ fn print(answer: &Recommendation, json: bool) -> anyhow::Result<()> {
             } else {
                 ""
             },
-            q.scored
+            count(q.scored, "candidate")
         )?;
         let rows: Vec<_> = answer.results.iter().map(|r| &r.row).collect();
         let because = SideColumn {

@@ -17,6 +17,7 @@ use relate::topics::{render_html, render_svg, TopicModel, TopicOptions, CLEAR_GA
 use super::store_args::{StoreArgs, WaitArgs};
 use super::table;
 use super::Outcome;
+use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(
@@ -163,12 +164,12 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
             } else {
                 writeln!(
                     out,
-                    "placed {} new papers in the saved topics ({} outliers); {} added since the \
-                     last clustering of {} papers (clusters again past {:.0}%)",
-                    report.assigned,
-                    report.outliers,
+                    "placed {} in the saved topics ({}); {} added since the \
+                     last clustering of {} (clusters again past {:.0}%)",
+                    count(report.assigned, "new paper"),
+                    count(report.outliers, "outlier"),
                     report.added_since_clustering,
-                    report.clustered,
+                    count(report.clustered, "paper"),
                     library_topics::DRIFT_SHARE * 100.0
                 )?;
             }
@@ -179,9 +180,9 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Complete);
         }
         eprintln!(
-            "relate: {} papers added since the last clustering of {} (over {:.0}%, or papers \
+            "relate: {} added since the last clustering of {} (over {:.0}%, or papers \
              removed): clustering again, topic ids may change",
-            report.added_since_clustering,
+            count(report.added_since_clustering, "paper"),
             report.clustered,
             library_topics::DRIFT_SHARE * 100.0
         );
@@ -207,9 +208,9 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
     }
     out.flush()?;
     eprintln!(
-        "relate: {} topics over {} papers in {:.2}s ({})",
-        found.model.topics.len(),
-        found.model.assignments.len(),
+        "relate: {} over {} in {:.2}s ({})",
+        count(found.model.topics.len(), "topic"),
+        count(found.model.assignments.len(), "paper"),
         elapsed.as_secs_f64(),
         how_chosen(&found.model, args.levels)
     );
@@ -218,8 +219,8 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<Outcome> {
         let start = Instant::now();
         write_map(&found, &path, kind, args.seed)?;
         eprintln!(
-            "relate: map of {} papers written to {} in {:.2}s",
-            found.model.assignments.len(),
+            "relate: map of {} written to {} in {:.2}s",
+            count(found.model.assignments.len(), "paper"),
             path.display(),
             start.elapsed().as_secs_f64()
         );
@@ -299,8 +300,8 @@ fn show(library: &Library, path: TopicPath, json: bool) -> anyhow::Result<Outcom
         let width = table::width();
         writeln!(
             out,
-            "topic {path}  ({} papers)  {}",
-            members.len(),
+            "topic {path}  ({})  {}",
+            count(members.len(), "paper"),
             table::fit(&label, width.saturating_sub(24).max(20))
         )?;
         let id_width = papers
@@ -353,13 +354,13 @@ fn render(model: &TopicModel, width: usize) -> String {
         .clamp(2, 24);
     let papers = model.assignments.len();
     let mut out = format!(
-        "{} topics over {} papers, {} outliers\n",
-        model.topics.len(),
-        papers,
-        model.outliers.len()
+        "{} over {}, {}\n",
+        count(model.topics.len(), "topic"),
+        count(papers, "paper"),
+        count(model.outliers.len(), "outlier")
     );
     for t in &model.topics {
-        let head = format!("\ntopic {}  ({} papers)  ", t.id, t.size);
+        let head = format!("\ntopic {}  ({})  ", t.id, count(t.size, "paper"));
         let label = table::fit(&t.label, width.saturating_sub(head.len() - 1).max(20));
         out.push_str(&head);
         out.push_str(&label);
@@ -376,7 +377,7 @@ fn render(model: &TopicModel, width: usize) -> String {
             out.push('\n');
         }
         for s in &t.subtopics {
-            let head = format!("  {}.{}  ({} papers)  ", t.id, s.id, s.size);
+            let head = format!("  {}.{}  ({})  ", t.id, s.id, count(s.size, "paper"));
             let label = table::fit(&s.label, width.saturating_sub(head.len()).max(20));
             out.push_str(&head);
             out.push_str(&label);
@@ -391,8 +392,8 @@ fn render(model: &TopicModel, width: usize) -> String {
     }
     if !model.outliers.is_empty() {
         out.push_str(&format!(
-            "\noutliers  ({} papers far from every topic; score to the nearest topic)\n",
-            model.outliers.len()
+            "\noutliers  ({} far from every topic; score to the nearest topic)\n",
+            count(model.outliers.len(), "paper")
         ));
         for p in &model.outliers {
             out.push_str(&table::paper_line(

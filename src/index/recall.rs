@@ -33,8 +33,13 @@ impl std::fmt::Display for RecallReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "recall@{} {:.4} (worst query {:.2}, self found {:.4}) over {} queries, seed {}",
-            self.k, self.recall, self.min_recall, self.self_found, self.sample, self.seed
+            "recall@{} {:.4} (worst query {:.2}, self found {:.4}) over {}, seed {}",
+            self.k,
+            self.recall,
+            self.min_recall,
+            self.self_found,
+            crate::wording::count(self.sample, "query"),
+            self.seed
         )
     }
 }

@@ -32,6 +32,7 @@ use crate::library_index;
 use crate::library_info::LibraryInfo;
 use crate::query::{SearchMethod, Searcher};
 use crate::store::Library;
+use crate::wording::count;
 use crate::{Error, Result};
 
 pub use api::ApiError;
@@ -296,13 +297,13 @@ async fn keep_current(state: Arc<AppState>, dir: PathBuf, every: Duration, start
         match outcome {
             Ok(Ok(Some(snapshot))) => {
                 eprintln!(
-                    "relate: {} {} papers (generation {}, {} search) in {:.2}s{}",
+                    "relate: {} {} (generation {}, {} search) in {:.2}s{}",
                     if current.is_some() {
                         "reloaded"
                     } else {
                         "loaded"
                     },
-                    snapshot.searcher.len(),
+                    count(snapshot.searcher.len(), "paper"),
                     snapshot.generation(),
                     snapshot.searcher.method_name(),
                     loading.elapsed().as_secs_f64(),

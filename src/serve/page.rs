@@ -25,6 +25,7 @@ use crate::library_topics;
 use crate::markup::escape;
 use crate::query::{self, Answer};
 use crate::topics::{render_html, TopicOptions};
+use crate::wording::count;
 
 const CSS: &str = include_str!("page.css");
 const JS: &str = include_str!("page.js");
@@ -149,9 +150,9 @@ async fn index(
     if q.is_empty() {
         let body = match state.current() {
             Ok(s) => format!(
-                "<p class=\"intro\">Search {} papers by meaning: type a paper's id or title \
+                "<p class=\"intro\">Search {} by meaning: type a paper's id or title \
                  for related papers, or a sentence about what you are looking for.</p>",
-                s.searcher.len()
+                count(s.searcher.len(), "paper")
             ),
             Err(e) => format!("<p class=\"error\">{}</p>", escape(e.message())),
         };

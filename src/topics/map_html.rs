@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::map_svg::{colour, render_svg};
 use super::TopicModel;
 use crate::markup::escape;
+use crate::wording::count;
 use crate::Result;
 
 /// Renders the page; arguments as for [`render_svg`].
@@ -17,8 +18,9 @@ pub fn render_html(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) -
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     let _ = writeln!(
         s,
-        "<title>Topic map: {n} papers, {} topics</title>",
-        model.topics.len()
+        "<title>Topic map: {}, {}</title>",
+        count(n, "paper"),
+        count(model.topics.len(), "topic")
     );
     s.push_str(
         "<style>\n\
@@ -31,20 +33,21 @@ pub fn render_html(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) -
     );
     let _ = writeln!(
         s,
-        "<h1>Topic map</h1>\n<p>{n} papers in {} topics ({} outliers). Hover a point to see its title.</p>",
-        model.topics.len(),
-        model.outliers.len()
+        "<h1>Topic map</h1>\n<p>{} in {} ({}). Hover a point to see its title.</p>",
+        count(n, "paper"),
+        count(model.topics.len(), "topic"),
+        count(model.outliers.len(), "outlier")
     );
     s.push_str(&svg);
     s.push_str("<h2>Topics</h2>\n");
     for t in &model.topics {
         let _ = writeln!(
             s,
-            "<div class=\"topic\"><h3><span class=\"sw\" style=\"background:{}\"></span>{} ({} papers)</h3>\
+            "<div class=\"topic\"><h3><span class=\"sw\" style=\"background:{}\"></span>{} ({})</h3>\
              <div class=\"terms\">{}</div><ol>",
             colour(t.id),
             escape(&t.label),
-            t.size,
+            count(t.size, "paper"),
             escape(&t.terms.join(", "))
         );
         for p in &t.papers {
@@ -61,11 +64,11 @@ pub fn render_html(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) -
             for sub in &t.subtopics {
                 let _ = writeln!(
                     s,
-                    "<li>{}.{} {} ({} papers) <span class=\"terms\">{}</span></li>",
+                    "<li>{}.{} {} ({}) <span class=\"terms\">{}</span></li>",
                     t.id,
                     sub.id,
                     escape(&sub.label),
-                    sub.size,
+                    count(sub.size, "paper"),
                     escape(&sub.terms.join(", "))
                 );
             }

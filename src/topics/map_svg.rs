@@ -12,6 +12,7 @@ use std::fmt::Write;
 
 use super::TopicModel;
 use crate::markup::escape;
+use crate::wording::count;
 use crate::{Error, Result};
 
 const MAP_W: f32 = 960.0;
@@ -112,8 +113,9 @@ pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) ->
     );
     let _ = writeln!(
         s,
-        "<title>Topic map: {n} papers, {} topics</title>",
-        model.topics.len()
+        "<title>Topic map: {}, {}</title>",
+        count(n, "paper"),
+        count(model.topics.len(), "topic")
     );
     s.push_str("<style>\n");
     let _ = writeln!(
@@ -233,10 +235,11 @@ pub fn render_svg(model: &TopicModel, points: &[[f32; 2]], titles: &[String]) ->
     }
     let _ = writeln!(
         s,
-        "<text class=\"leg\" x=\"{x0:.0}\" y=\"{:.1}\" fill-opacity=\"0.7\">{n} papers · {} topics · {} outliers</text>",
+        "<text class=\"leg\" x=\"{x0:.0}\" y=\"{:.1}\" fill-opacity=\"0.7\">{} · {} · {}</text>",
         y + LEGEND_ROW * 0.5,
-        model.topics.len(),
-        model.outliers.len()
+        count(n, "paper"),
+        count(model.topics.len(), "topic"),
+        count(model.outliers.len(), "outlier")
     );
     s.push_str("</g>\n</svg>\n");
     Ok(s)

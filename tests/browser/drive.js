@@ -93,7 +93,7 @@ async function main() {
   await call("Page.navigate", { url: base + "/" });
   await until("the search box", "document.readyState === 'complete' && !!document.getElementById('q')");
   const home = await evaluate("document.body.innerText");
-  if (!/Search \d+ papers by meaning/.test(home)) fail("the home page lacks its introduction: " + home);
+  if (!/Search \d+ papers? by meaning/.test(home)) fail("the home page lacks its introduction: " + home);
 
   // Type the query as a user would, then press Enter.
   await evaluate("document.getElementById('q').focus()");
