@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::{create_dir_all_durably, replace_file};
 use crate::store::{Library, VectorView};
 use crate::topics::{find_topics, TopicInput, TopicModel, TopicOptions};
+use crate::wording::count;
 use crate::{Error, Result};
 
 const TOPICS_FILE: &str = "topics.json";
@@ -106,13 +107,9 @@ pub fn find(library: &Library, opts: &TopicOptions) -> Result<LibraryTopics> {
                      to choose the number"
                 ),
                 None => format!(
-                    "the library's {} too few to form a topic (all were left as \
+                    "the library holds {}, too few to form a topic (all were left as \
                      outliers): topics need a few similar papers each, so add papers first",
-                    if n == 1 {
-                        "1 paper is".to_string()
-                    } else {
-                        format!("{n} papers are")
-                    }
+                    count(n, "paper")
                 ),
             },
         });

@@ -18,12 +18,12 @@ use relate::atomic_file::AtomicFile;
 use relate::corpus::{compose_text, open_input, read_line_limited, LineRead, MAX_LINE_BYTES};
 use relate::embed::Embedder;
 use relate::ingest::{EMBEDDING_FIELD, FINGERPRINT_FIELD, MODEL_FIELD};
+use relate::wording::count;
 use serde_json::{Map, Value};
 
 use super::model_args::ModelArgs;
 use super::progress;
 use super::Outcome;
-use relate::wording::count;
 
 /// Fewest texts embedded between two writes of output. The chunk grows to
 /// a few batches' worth when batches are wide (on a GPU), so that texts can

@@ -11,11 +11,11 @@ use relate::atomic_file::AtomicFile;
 use relate::corpus::Compression;
 use relate::export::{export, export_with_matrix, ExportFormat, ExportSummary};
 use relate::store::Library;
+use relate::wording::count;
 
 use super::progress;
 use super::store_args::StoreArgs;
 use super::Outcome;
-use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(
@@ -199,13 +199,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         eprintln!();
     }
     eprintln!(
-        "relate: exported {} with {}{} to {shown} ({})",
+        "relate: exported {} with vectors{} to {shown} ({})",
         count(summary.papers, "paper"),
-        if summary.papers == 1 {
-            "its vector"
-        } else {
-            "their vectors"
-        },
         if summary.topics {
             " and topics"
         } else {

@@ -8,11 +8,11 @@ use relate::index::{
 };
 use relate::library_index;
 use relate::store::Library;
+use relate::wording::count;
 
 use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
-use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(

@@ -6,10 +6,10 @@ use relate::index::index_worth_using;
 use relate::library_check::{check_dir, LibraryCheck};
 use relate::library_info::LibraryInfo;
 use relate::store::Library;
+use relate::wording::count;
 
 use super::store_args::StoreArgs;
 use super::Outcome;
-use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(

@@ -15,6 +15,7 @@ use relate::ingest::{
 };
 use relate::library_index;
 use relate::store::{Library, ModelInfo};
+use relate::wording::count;
 use serde::Serialize;
 
 use super::filter_args::FilterArgs;
@@ -22,7 +23,6 @@ use super::model_args::ModelArgs;
 use super::progress;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::Outcome;
-use relate::wording::count;
 
 /// Warnings printed per file; the rest are counted in the summary.
 const MAX_WARNINGS_SHOWN: usize = 10;

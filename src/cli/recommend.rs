@@ -19,6 +19,7 @@ use relate::recommend::{
     Request, Scorer, SourceFilter, TextEmbedder, TopicFilter,
 };
 use relate::store::{Library, ModelInfo};
+use relate::wording::count;
 
 use super::filter_args::FilterArgs;
 use super::ingest::{self, IngestArgs};
@@ -26,7 +27,6 @@ use super::model_args::ModelArgs;
 use super::store_args::{StoreArgs, WaitArgs};
 use super::table::{self, SideColumn};
 use super::Outcome;
-use relate::wording::count;
 
 /// Widest "because" column in the table.
 const MAX_BECAUSE_WIDTH: usize = 40;

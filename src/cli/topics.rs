@@ -13,11 +13,11 @@ use relate::atomic_file::replace_file;
 use relate::library_topics::{self, LibraryTopics, TopicPath};
 use relate::store::Library;
 use relate::topics::{render_html, render_svg, TopicModel, TopicOptions, CLEAR_GAP, MAX_TOPICS};
+use relate::wording::count;
 
 use super::store_args::{StoreArgs, WaitArgs};
 use super::table;
 use super::Outcome;
-use relate::wording::count;
 
 #[derive(Debug, Args)]
 #[command(

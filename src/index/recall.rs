@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::{vector_count, ExactSearch, NeighbourSearch};
+use crate::wording::count;
 use crate::{Error, Result};
 
 /// The outcome of [`measure_recall`].
@@ -38,7 +39,7 @@ impl std::fmt::Display for RecallReport {
             self.recall,
             self.min_recall,
             self.self_found,
-            crate::wording::count(self.sample, "query"),
+            count(self.sample, "query"),
             self.seed
         )
     }
