@@ -27,6 +27,7 @@ const KERNELS: &[(&str, bool)] = &[
     ("relate::embed::kernels::layer_norm_dispatch", true),
     ("relate::embed::kernels::add_rows", false),
     ("relate::embed::int8::quantize_rows", false),
+    ("relate::embed::int8::add_outliers", false),
     ("relate::simd::dot", false),
 ];
 

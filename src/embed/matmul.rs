@@ -185,6 +185,7 @@ impl Dest {
     }
 
     /// Whether rows `0..m` of `n` values each lie inside this destination.
+    #[inline(always)]
     pub(crate) fn holds(&self, m: usize, n: usize) -> bool {
         m == 0 || self.len >= (m - 1) * self.row_step + n
     }
@@ -193,6 +194,7 @@ impl Dest {
     ///
     /// # Safety
     /// `(i, j)` must lie inside the destination (see [`Dest::holds`]).
+    #[inline(always)]
     pub(crate) unsafe fn at(&self, i: usize, j: usize) -> *mut f32 {
         self.ptr.add(i * self.row_step + j)
     }
