@@ -124,8 +124,10 @@ fn half_precision_tensor_path_matches_reference() {
 }
 
 /// The opt-in int8 mode: every sample abstract and odd input within a
-/// cosine of 0.99 of the reference, and each abstract's ten nearest
-/// neighbours among the others mostly the same as the reference's.
+/// cosine of 0.995 of the reference (0.9960 at worst; 0.9933 before
+/// activation outliers were split off, which the bound would catch), and
+/// each abstract's ten nearest neighbours among the others mostly the same
+/// as the reference's.
 #[test]
 fn int8_stays_close_to_the_reference_and_keeps_the_neighbours() {
     use relate::embed::Precision;
@@ -153,7 +155,7 @@ fn int8_stays_close_to_the_reference_and_keeps_the_neighbours() {
             "text {i} is not a unit vector"
         );
         let c = cosine(&r.embedding, v);
-        assert!(c >= 0.99, "text {i}: cosine {c} to the reference");
+        assert!(c >= 0.995, "text {i}: cosine {c} to the reference");
         worst = worst.min(c);
     }
     let nearest = |vectors: &[Vec<f32>], i: usize| -> Vec<usize> {
