@@ -408,7 +408,7 @@ fn linear(
         LinearWeight::Int8(w) => {
             let (k, n) = (w.rows(), w.cols());
             quantized.quantize(&a[..rows * k], (rows, k), w.kernel(), parallel);
-            int8::product(Dest::new(dst, n), quantized, w, write, parallel);
+            int8::product(Dest::new(dst, n), (quantized, a), w, write, parallel);
             return;
         }
     };

@@ -61,7 +61,7 @@ pub fn int8_cases(m: usize, n: usize, k: usize) -> Vec<ProductCase> {
                 run: Box::new(move || {
                     rows.quantize(&a, (m, k), kernel, true);
                     let dst = Dest::new(&mut out, n);
-                    int8::product(dst, &rows, &weight, Write::default(), true);
+                    int8::product(dst, (&rows, &a), &weight, Write::default(), true);
                 }),
             }
         })
