@@ -1566,6 +1566,18 @@ mod tests {
             .collect()
     }
 
+    /// `a (m × k) · wfᵀ (wf: n × k)`, summed in f64.
+    fn exact_product(a: &[f32], wf: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        (0..m * n)
+            .map(|idx| {
+                let (i, j) = (idx / n, idx % n);
+                (0..k)
+                    .map(|kk| a[i * k + kk] as f64 * wf[j * k + kk] as f64)
+                    .sum::<f64>() as f32
+            })
+            .collect()
+    }
+
     fn run(
         a: &[f32],
         m: usize,
@@ -1703,14 +1715,7 @@ mod tests {
             // Shifted activations, as after GELU: mostly positive.
             let a: Vec<f32> = values(m * k, 1).iter().map(|v| v + 0.4).collect();
             let wf = values(n * k, 2);
-            let exact: Vec<f32> = (0..m * n)
-                .map(|idx| {
-                    let (i, j) = (idx / n, idx % n);
-                    (0..k)
-                        .map(|kk| a[i * k + kk] as f64 * wf[j * k + kk] as f64)
-                        .sum::<f64>() as f32
-                })
-                .collect();
+            let exact = exact_product(&a, &wf, (m, n, k));
             let scale = exact.iter().fold(0f32, |s, v| s.max(v.abs())).max(1e-6);
             let mut first: Option<Vec<f32>> = None;
             for kernel in Int8Kernel::available() {
@@ -1760,14 +1765,7 @@ mod tests {
         let mut wf = values(n * k, 9);
         wf[3 * k + 17] = 30.0;
         wf[39 * k + 1000] = -20.0;
-        let exact: Vec<f32> = (0..m * n)
-            .map(|idx| {
-                let (i, j) = (idx / n, idx % n);
-                (0..k)
-                    .map(|kk| a[i * k + kk] as f64 * wf[j * k + kk] as f64)
-                    .sum::<f64>() as f32
-            })
-            .collect();
+        let exact = exact_product(&a, &wf, (m, n, k));
         let mut first: Option<Vec<f32>> = None;
         for kernel in Int8Kernel::available() {
             let w = QuantizedWeight::for_kernel(&wf, n, k, kernel);
