@@ -2,8 +2,9 @@
 # relate on 64-bit ARM, from an x86-64 machine: lints the crate for
 # aarch64-unknown-linux-gnu (its NEON kernels included) and runs the unit
 # tests under qemu; `tests/aarch64.sh --model` also runs the embedding tests
-# that compare the NEON encoder with the reference vectors on the sample
-# abstracts and the odd inputs (tens of minutes under emulation).
+# that compare the NEON encoder, in f32 and in int8 (the `sdot` kernel), with
+# the reference vectors on the sample abstracts and the odd inputs (tens of
+# minutes under emulation).
 #
 # Needs a C cross compiler (Debian: gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross), qemu-user (qemu-user-static) and either the
@@ -55,6 +56,7 @@ arm test --lib
 if [ "${1:-}" = --model ]; then
   models/fetch.sh >/dev/null
   arm test --test embedding -- matches_reference_on_sample_abstracts \
-    odd_inputs_give_unit_vectors_and_match_reference
+    odd_inputs_give_unit_vectors_and_match_reference \
+    int8_stays_close_to_the_reference_and_keeps_the_neighbours
 fi
 echo "aarch64 check passed"
