@@ -232,9 +232,10 @@ pub(crate) type BaselineMulAdd = Fused;
 pub(crate) type BaselineMulAdd = Separate;
 
 /// Defines `$name`, which runs `$portable::<M>` compiled for the level in
-/// force ([`level`]): AVX-512 or AVX2 with FMA (each an `#[inline(never)]`
-/// function named after the level, so that tests can inspect its machine
-/// code), else the portable build. `$portable` must be `#[inline(always)]`
+/// force ([`level`]): AVX-512 or AVX2 with FMA, else the portable build (on
+/// aarch64 NEON, which every aarch64 CPU has), each an `#[inline(never)]`
+/// function named after the level (`neon` on aarch64), so that tests can
+/// inspect its machine code. `$portable` must be `#[inline(always)]`
 /// and generic over one [`MulAdd`] parameter.
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $portable:ident) => {
@@ -263,6 +264,14 @@ macro_rules! simd_dispatch {
                     $crate::simd::SimdLevel::Avx2 => return unsafe { avx2($($arg),*) },
                     _ => return baseline($($arg),*),
                 }
+            }
+            #[cfg(target_arch = "aarch64")]
+            {
+                #[inline(never)]
+                fn neon($($arg: $ty),*) $(-> $ret)? {
+                    $portable::<$crate::simd::BaselineMulAdd>($($arg),*)
+                }
+                return neon($($arg),*);
             }
             #[allow(unreachable_code)]
             {
@@ -435,6 +444,15 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
             // SAFETY: SSE2 is part of every x86-64 CPU.
             _ => return unsafe { baseline(a, b) },
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // Named, like the x86-64 levels, so that tests can inspect it.
+        #[inline(never)]
+        fn neon(a: &[f32], b: &[f32]) -> f32 {
+            dot_lanes::<BaselineMulAdd>(a, b)
+        }
+        return neon(a, b);
     }
     #[allow(unreachable_code)]
     dot_lanes::<BaselineMulAdd>(a, b)

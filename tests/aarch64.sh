@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # relate on 64-bit ARM, from an x86-64 machine: lints the crate for
-# aarch64-unknown-linux-gnu (its NEON kernels included) and runs the unit
-# tests under qemu; `tests/aarch64.sh --model` also runs the embedding tests
-# that compare the NEON encoder, in f32 and in int8 (the `sdot` kernel), with
-# the reference vectors on the sample abstracts and the odd inputs (tens of
-# minutes under emulation).
+# aarch64-unknown-linux-gnu (its NEON kernels included), runs the unit
+# tests under qemu and checks the NEON kernels' machine code;
+# `tests/aarch64.sh --model` also runs the embedding tests that compare the
+# NEON encoder, in f32 and in int8 (the `sdot` kernel), with the reference
+# vectors on the sample abstracts and the odd inputs (tens of minutes under
+# emulation).
 #
 # Needs a C cross compiler (Debian: gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross), qemu-user (qemu-user-static) and either the
@@ -53,6 +54,10 @@ arm clippy --all-targets -- -D warnings
 # The command-line tests start relate as a program, which this machine can
 # run only through binfmt; the library's own tests run in-process.
 arm test --lib
+# The machine code of every NEON kernel, read with the cross binutils (the
+# test only inspects the program, which it cannot start here).
+RELATE_BINUTILS_PREFIX=aarch64-linux-gnu- arm test --test simd_levels -- \
+  every_level_of_every_kernel_is_vectorised_without_calls
 if [ "${1:-}" = --model ]; then
   models/fetch.sh >/dev/null
   arm test --test embedding -- matches_reference_on_sample_abstracts \

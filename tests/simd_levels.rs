@@ -31,8 +31,18 @@ const KERNELS: &[(&str, bool)] = &[
     ("relate::simd::dot", false),
 ];
 
+/// The binutils program `name` for this build's target: `nm`, or the one
+/// `RELATE_BINUTILS_PREFIX` names (`aarch64-linux-gnu-nm` for an aarch64
+/// build tested under emulation).
+fn binutil(name: &str) -> String {
+    format!(
+        "{}{name}",
+        std::env::var("RELATE_BINUTILS_PREFIX").unwrap_or_default()
+    )
+}
+
 fn tool(name: &str) -> bool {
-    Command::new(name)
+    Command::new(binutil(name))
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -43,7 +53,7 @@ fn tool(name: &str) -> bool {
 
 /// Start address and size of every demangled symbol, by name.
 fn symbols(binary: &Path) -> Vec<(String, u64, u64)> {
-    let out = Command::new("nm")
+    let out = Command::new(binutil("nm"))
         .args(["-C", "-S", "--defined-only"])
         .arg(binary)
         .output()
@@ -62,7 +72,7 @@ fn symbols(binary: &Path) -> Vec<(String, u64, u64)> {
 }
 
 fn disassemble(binary: &Path, start: u64, size: u64) -> String {
-    let out = Command::new("objdump")
+    let out = Command::new(binutil("objdump"))
         .args(["-d", "-C", "--no-show-raw-insn"])
         .arg(format!("--start-address={start:#x}"))
         .arg(format!("--stop-address={:#x}", start + size))
@@ -76,7 +86,7 @@ fn disassemble(binary: &Path, start: u64, size: u64) -> String {
 /// Where each slot of the global offset table points (a call through the
 /// table, `call *slot(%rip)`, names no function in the disassembly).
 fn table_slots(binary: &Path) -> HashMap<u64, u64> {
-    let out = Command::new("objdump")
+    let out = Command::new(binutil("objdump"))
         .arg("-R")
         .arg(binary)
         .output()
@@ -123,14 +133,179 @@ fn allowed_call(target: &str) -> bool {
     .any(|p| target.contains(p))
 }
 
+/// The instruction set of this build, as far as the machine-code check goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Isa {
+    X86_64,
+    Aarch64,
+}
+
+impl Isa {
+    fn of_this_build() -> Option<Isa> {
+        if cfg!(target_arch = "x86_64") {
+            Some(Isa::X86_64)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Isa::Aarch64)
+        } else {
+            None
+        }
+    }
+
+    /// The builds of each kernel, named after their level.
+    fn levels(self) -> &'static [&'static str] {
+        match self {
+            Isa::X86_64 => &["baseline", "avx2", "avx512"],
+            Isa::Aarch64 => &["neon"],
+        }
+    }
+
+    /// The int8 products: (build, its multiply-add instruction, what marks
+    /// its vector registers).
+    fn int8_kernels(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        match self {
+            Isa::X86_64 => &[
+                ("int8_vnni", "vpdpbusd", "%zmm"),
+                ("int8_avx_vnni", "vpdpbusd", "%ymm"),
+                ("int8_avx2", "vpmaddubsw", "%ymm"),
+            ],
+            Isa::Aarch64 => &[("int8_neon_dot", "sdot", ".4s")],
+        }
+    }
+
+    fn is_call(self, mnemonic: &str) -> bool {
+        match self {
+            Isa::X86_64 => mnemonic.starts_with("call"),
+            Isa::Aarch64 => mnemonic == "bl" || mnemonic == "blr",
+        }
+    }
+
+    fn is_multiply(self, mnemonic: &str) -> bool {
+        match self {
+            Isa::X86_64 => {
+                mnemonic.starts_with("vfmadd")
+                    || ["mulps", "vpdpbusd", "vpmaddubsw"].contains(&mnemonic)
+            }
+            Isa::Aarch64 => ["fmla", "fmul", "sdot"].contains(&mnemonic),
+        }
+    }
+
+    /// Where a branch goes, when `mnemonic` is one: the last operand that
+    /// reads as an address (`jne 4a10 <…>`, `b.ne 4a10 <…>`,
+    /// `cbnz x3, 4a10 <…>`).
+    fn branch_target(self, mnemonic: &str, operands: &str) -> Option<u64> {
+        let branch = match self {
+            Isa::X86_64 => mnemonic.starts_with('j'),
+            Isa::Aarch64 => {
+                mnemonic == "b"
+                    || mnemonic.starts_with("b.")
+                    || ["cbz", "cbnz", "tbz", "tbnz"].contains(&mnemonic)
+            }
+        };
+        if !branch {
+            return None;
+        }
+        let before_name = operands.split('<').next().unwrap_or("");
+        before_name
+            .split([',', ' '])
+            .rfind(|t| !t.is_empty())
+            .and_then(|t| u64::from_str_radix(t.trim_start_matches('#'), 16).ok())
+    }
+
+    /// Whether an instruction stores a vector register to the stack.
+    fn is_vector_stack_store(self, mnemonic: &str, operands: &str) -> bool {
+        match self {
+            Isa::X86_64 => {
+                mnemonic.contains("mov")
+                    && operands
+                        .split_once(',')
+                        .is_some_and(|(src, dst)| src.contains("mm") && dst.contains("(%rsp)"))
+            }
+            Isa::Aarch64 => {
+                (mnemonic.starts_with("str") || mnemonic.starts_with("stp"))
+                    && operands.contains("[sp")
+                    && operands.starts_with('q')
+            }
+        }
+    }
+}
+
+/// (mnemonic, whole line) of every instruction of a disassembly.
+fn instructions(code: &str) -> Vec<(&str, &str)> {
+    code.lines()
+        .filter_map(|l| {
+            let text = l.split(":\t").nth(1)?;
+            let text = text.trim_start_matches("{vex} ");
+            Some((text.split_whitespace().next()?, l))
+        })
+        .collect()
+}
+
+/// What is wrong with one level's build of one kernel: vector
+/// instructions of another level, fused multiply-adds missing where
+/// `fused`, instructions beyond the level.
+fn level_problems(
+    isa: Isa,
+    (kernel, fused): (&str, bool),
+    level: &str,
+    instructions: &[(&str, &str)],
+) -> Vec<String> {
+    let name = format!("{kernel}::{level}");
+    let uses = |needle: &str| instructions.iter().any(|(_, l)| l.contains(needle));
+    let mut problems = Vec::new();
+    if isa == Isa::Aarch64 {
+        // NEON's 128-bit lanes: `v0.4s` (f32, i32), `v0.16b` (bytes).
+        if !uses(".4s") && !uses(".16b") && !uses(".8h") {
+            problems.push(format!("{name} has no NEON vector instructions"));
+        }
+        let fma = instructions
+            .iter()
+            .any(|(m, l)| (*m == "fmla" || *m == "fmls") && l.contains(".4s"));
+        if fused && !fma {
+            problems.push(format!("{name} has no vector fused multiply-add"));
+        }
+        return problems;
+    }
+    // Packed single-precision arithmetic on SSE registers.
+    let packed_sse = instructions.iter().any(|(m, l)| {
+        ["addps", "mulps", "subps", "maxps", "minps", "divps"].contains(m) && l.contains("%xmm")
+    });
+    let wide = match level {
+        // Quantising runs its AVX2 loops at the AVX-512 level too.
+        "avx512" if kernel.ends_with("quantize_rows") => uses("%ymm"),
+        "avx512" => uses("%zmm"),
+        "avx2" => uses("%ymm"),
+        _ => packed_sse,
+    };
+    if !wide {
+        problems.push(format!("{name} has no {level} vector instructions"));
+    }
+    let fma = uses("vfmadd") || uses("vfnmadd");
+    // Packed (`…ps`), not one value at a time (`…ss`): a loop the compiler
+    // could not vectorise still fuses its scalar multiply-adds.
+    let packed_fma = instructions
+        .iter()
+        .any(|(m, _)| (m.starts_with("vfmadd") || m.starts_with("vfnmadd")) && m.ends_with("ps"));
+    if level != "baseline" && fused && !packed_fma {
+        problems.push(format!("{name} has no packed fused multiply-add"));
+    }
+    if level == "baseline" && (fma || uses("%ymm")) {
+        problems.push(format!("{name} uses instructions beyond the baseline"));
+    }
+    problems
+}
+
 #[test]
 fn every_level_of_every_kernel_is_vectorised_without_calls() {
-    if !cfg!(target_arch = "x86_64") {
-        eprintln!("skipped: the machine-code check knows x86-64 builds only");
+    let Some(isa) = Isa::of_this_build() else {
+        eprintln!("skipped: the machine-code check knows x86-64 and aarch64 builds only");
         return;
-    }
+    };
     if !tool("nm") || !tool("objdump") {
-        eprintln!("skipped: nm and objdump (binutils) are needed to inspect the machine code");
+        eprintln!(
+            "skipped: {} and {} (binutils) are needed to inspect the machine code",
+            binutil("nm"),
+            binutil("objdump")
+        );
         return;
     }
     let binary = Path::new(env!("CARGO_BIN_EXE_relate"));
@@ -140,84 +315,66 @@ fn every_level_of_every_kernel_is_vectorised_without_calls() {
         .iter()
         .map(|(name, addr, _)| (*addr, name.as_str()))
         .collect();
-    let mut problems = Vec::new();
-    for &(kernel, fused) in KERNELS {
-        for level in ["baseline", "avx2", "avx512"] {
-            let name = format!("{kernel}::{level}");
-            let Some((_, start, size)) = symbols.iter().find(|(n, _, _)| *n == name) else {
-                problems.push(format!("{name}: no such symbol in the binary"));
-                continue;
-            };
-            let code = disassemble(binary, *start, *size);
-            // (mnemonic, whole line) of every instruction.
-            let instructions: Vec<(&str, &str)> = code
-                .lines()
-                .filter_map(|l| {
-                    let text = l.split(":\t").nth(1)?;
-                    Some((text.split_whitespace().next()?, l))
-                })
-                .collect();
-            for (mnemonic, line) in &instructions {
-                if mnemonic.starts_with("call") {
-                    let target = call_target(line, &slots, &names);
-                    if !allowed_call(&target) {
-                        problems.push(format!("{name} calls {target}"));
-                    }
-                }
-            }
-            let uses = |needle: &str| instructions.iter().any(|(_, l)| l.contains(needle));
-            // Packed single-precision arithmetic on SSE registers.
-            let packed_sse = instructions.iter().any(|(m, l)| {
-                ["addps", "mulps", "subps", "maxps", "minps", "divps"].contains(m)
-                    && l.contains("%xmm")
-            });
-            let wide = match level {
-                // Quantising runs its AVX2 loops at the AVX-512 level too.
-                "avx512" if kernel.ends_with("quantize_rows") => uses("%ymm"),
-                "avx512" => uses("%zmm"),
-                "avx2" => uses("%ymm"),
-                _ => packed_sse,
-            };
-            if !wide {
-                problems.push(format!("{name} has no {level} vector instructions"));
-            }
-            let fma = uses("vfmadd") || uses("vfnmadd");
-            if level != "baseline" && fused && !fma {
-                problems.push(format!("{name} has no fused multiply-add"));
-            }
-            if level == "baseline" && (fma || uses("%ymm")) {
-                problems.push(format!("{name} uses instructions beyond the baseline"));
-            }
-            if kernel.ends_with("block_product_dispatch") {
-                // A register spilled for a moment is tolerated; sums
-                // mirrored to memory (a store per multiply-add) are not.
-                match stack_stores_in_hot_loop(&code) {
-                    None => problems.push(format!("{name}: no loop of multiply-adds found")),
-                    Some((multiplies, stores)) if stores.len() * 2 >= multiplies => {
-                        problems.push(format!(
-                            "{name} stores {} vector registers to the stack per {multiplies} \
-                             multiply-adds in its innermost loop:\n{}",
-                            stores.len(),
-                            stores.join("\n")
-                        ))
-                    }
-                    Some(_) => {}
+    let disassembled = |name: &str| {
+        let (_, start, size) = symbols.iter().find(|(n, _, _)| *n == name)?;
+        Some(disassemble(binary, *start, *size))
+    };
+    // Calls outside the cold paths, and sums mirrored to the stack in the
+    // innermost loop (a register spilled for a moment is tolerated; a store
+    // per multiply-add is not).
+    let calls_and_spills = |name: &str, code: &str, loop_expected: bool| {
+        let mut problems = Vec::new();
+        for (mnemonic, line) in instructions(code) {
+            if isa.is_call(mnemonic) {
+                let target = call_target(line, &slots, &names);
+                if !allowed_call(&target) {
+                    problems.push(format!("{name} calls {target}"));
                 }
             }
         }
+        if loop_expected {
+            match stack_stores_in_hot_loop(isa, code) {
+                None => problems.push(format!("{name}: no loop of multiply-adds found")),
+                Some((multiplies, stores)) if stores.len() * 2 >= multiplies => {
+                    problems.push(format!(
+                        "{name} stores {} vector registers to the stack per {multiplies} \
+                         multiply-adds in its innermost loop:\n{}",
+                        stores.len(),
+                        stores.join("\n")
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        problems
+    };
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for &(kernel, fused) in KERNELS {
+        for &level in isa.levels() {
+            let name = format!("{kernel}::{level}");
+            let Some(code) = disassembled(&name) else {
+                problems.push(format!("{name}: no such symbol in the binary"));
+                continue;
+            };
+            problems.extend(level_problems(
+                isa,
+                (kernel, fused),
+                level,
+                &instructions(&code),
+            ));
+            let product = kernel.ends_with("block_product_dispatch");
+            problems.extend(calls_and_spills(&name, &code, product));
+            checked += 1;
+        }
     }
     // The int8 products: one kernel per instruction set, not per level.
-    for (kernel, instruction, register) in [
-        ("int8_vnni", "vpdpbusd", "%zmm"),
-        ("int8_avx_vnni", "vpdpbusd", "%ymm"),
-        ("int8_avx2", "vpmaddubsw", "%ymm"),
-    ] {
+    for &(kernel, instruction, register) in isa.int8_kernels() {
         let name = format!("relate::embed::int8::block_dispatch::{kernel}");
-        let Some((_, start, size)) = symbols.iter().find(|(n, _, _)| *n == name) else {
+        let Some(code) = disassembled(&name) else {
             problems.push(format!("{name}: no such symbol in the binary"));
             continue;
         };
-        let code = disassemble(binary, *start, *size);
         if !code
             .lines()
             .any(|l| l.contains(instruction) && l.contains(register))
@@ -226,30 +383,17 @@ fn every_level_of_every_kernel_is_vectorised_without_calls() {
                 "{name} has no {instruction} on {register} registers"
             ));
         }
-        for line in code.lines().filter(|l| l.contains("\tcall")) {
-            let target = call_target(line, &slots, &names);
-            if !allowed_call(&target) {
-                problems.push(format!("{name} calls {target}"));
-            }
-        }
-        match stack_stores_in_hot_loop(&code) {
-            None => problems.push(format!("{name}: no loop of multiply-adds found")),
-            Some((multiplies, stores)) if stores.len() * 2 >= multiplies => problems.push(format!(
-                "{name} stores {} vector registers to the stack per {multiplies} \
-                     multiply-adds in its innermost loop:\n{}",
-                stores.len(),
-                stores.join("\n")
-            )),
-            Some(_) => {}
-        }
+        problems.extend(calls_and_spills(&name, &code, true));
+        checked += 1;
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    println!("machine code of {checked} kernel builds checked");
 }
 
 /// The number of multiplies and the vector stores to the stack inside the
 /// innermost loop that multiplies (the smallest range closed by a backward
 /// jump holding a multiply); `None` when there is no such loop.
-fn stack_stores_in_hot_loop(code: &str) -> Option<(usize, Vec<String>)> {
+fn stack_stores_in_hot_loop(isa: Isa, code: &str) -> Option<(usize, Vec<String>)> {
     // (address, mnemonic, operands) of every instruction.
     let instructions: Vec<(u64, &str, &str)> = code
         .lines()
@@ -262,18 +406,9 @@ fn stack_stores_in_hot_loop(code: &str) -> Option<(usize, Vec<String>)> {
             Some((addr, parts.next()?, parts.next().unwrap_or("").trim()))
         })
         .collect();
-    let multiplies =
-        |m: &str| m.starts_with("vfmadd") || m == "mulps" || m == "vpdpbusd" || m == "vpmaddubsw";
     let mut innermost: Option<(u64, u64)> = None;
     for &(addr, mnemonic, operands) in &instructions {
-        if !mnemonic.starts_with('j') {
-            continue;
-        }
-        let Some(target) = operands
-            .split_whitespace()
-            .next()
-            .and_then(|t| u64::from_str_radix(t, 16).ok())
-        else {
+        let Some(target) = isa.branch_target(mnemonic, operands) else {
             continue;
         };
         if target >= addr {
@@ -281,7 +416,7 @@ fn stack_stores_in_hot_loop(code: &str) -> Option<(usize, Vec<String>)> {
         }
         let has_multiply = instructions
             .iter()
-            .any(|&(a, m, _)| (target..=addr).contains(&a) && multiplies(m));
+            .any(|&(a, m, _)| (target..=addr).contains(&a) && isa.is_multiply(m));
         if has_multiply && innermost.is_none_or(|(s, e)| addr - target < e - s) {
             innermost = Some((target, addr));
         }
@@ -289,17 +424,11 @@ fn stack_stores_in_hot_loop(code: &str) -> Option<(usize, Vec<String>)> {
     let (start, end) = innermost?;
     let count = instructions
         .iter()
-        .filter(|&&(a, m, _)| (start..=end).contains(&a) && multiplies(m))
+        .filter(|&&(a, m, _)| (start..=end).contains(&a) && isa.is_multiply(m))
         .count();
     let stores = instructions
         .iter()
-        .filter(|&&(a, m, ops)| {
-            (start..=end).contains(&a)
-                && m.contains("mov")
-                && ops
-                    .split_once(',')
-                    .is_some_and(|(src, dst)| src.contains("mm") && dst.contains("(%rsp)"))
-        })
+        .filter(|&&(a, m, ops)| (start..=end).contains(&a) && isa.is_vector_stack_store(m, ops))
         .map(|(a, m, ops)| format!("  {a:x}: {m} {ops}"))
         .collect();
     Some((count, stores))

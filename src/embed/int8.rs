@@ -957,7 +957,15 @@ fn quantize_rows(rows: &[f32], k: usize, out: &mut [u8], stride: usize, params: 
             _ => baseline(rows, k, out, stride, params),
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        #[inline(never)]
+        fn neon(r: &[f32], k: usize, o: &mut [u8], s: usize, p: Params) {
+            quantize_rows_slice::<false>(r, k, o, s, p)
+        }
+        neon(rows, k, out, stride, params)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     quantize_rows_slice::<false>(rows, k, out, stride, params)
 }
 

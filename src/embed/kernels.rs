@@ -54,8 +54,11 @@ fn exp_nonpositive<M: MulAdd>(x: f32) -> f32 {
     p = M::mul_add(r, p, 0.5);
     p = M::mul_add(r, p, 1.0);
     p = M::mul_add(r, p, 1.0);
+    // Wrapping arithmetic (n lies in [-126, 0], so nothing wraps): an
+    // overflow check here would keep builds with checks on from
+    // vectorising the loop.
     let exponent = (t.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
-    p * f32::from_bits(((exponent + 127) as u32) << 23)
+    p * f32::from_bits((exponent.wrapping_add(127) as u32) << 23)
 }
 
 /// erf(x), rational approximation p(x)/q(x) on [-4, 4] (odd numerator of
