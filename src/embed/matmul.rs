@@ -649,20 +649,9 @@ fn block_product_dispatch(
         ) {
             block_product::<Portable<Fused, 6, 16>>(dst, a, rows, b, panels, accumulate)
         }
-        #[inline(never)]
-        fn baseline(
-            dst: Dest,
-            a: RowsView<'_>,
-            rows: (usize, usize),
-            b: &PackedB,
-            panels: (usize, usize),
-            accumulate: bool,
-        ) {
-            block_product::<Portable<Fused, 4, 8>>(dst, a, rows, b, panels, accumulate)
-        }
         match b.level {
             Some(SimdLevel::Neon) => neon(dst, a, rows, b, panels, accumulate),
-            _ => baseline(dst, a, rows, b, panels, accumulate),
+            _ => block_product::<Portable<Fused, 4, 8>>(dst, a, rows, b, panels, accumulate),
         }
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
