@@ -11,6 +11,8 @@
 # Usage: benches/compare_speed.sh PYTHON [RUNS] [REPEAT] [THREADS]
 #   PYTHON   a Python with sentence-transformers installed
 #   THREADS  threads for both (default: all cores)
+#   RELATE_BINARY  a relate binary built elsewhere (default: build
+#                  target/release/relate here), for a machine without Rust
 # Both report their internal encode time only (model load excluded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,8 @@ MODEL=models/all-MiniLM-L6-v2
 TEXTS=tests/fixtures/all-MiniLM-L6-v2.abstracts.jsonl
 
 models/fetch.sh >/dev/null
-cargo build --release --quiet
+RELATE=${RELATE_BINARY:-target/release/relate}
+[ -n "${RELATE_BINARY:-}" ] || cargo build --release --quiet
 input=$(mktemp)
 trap 'rm -f "$input"' EXIT
 for _ in $(seq "$REPEAT"); do
@@ -35,7 +38,7 @@ echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2
 
 levels=()
 for level in baseline avx2 avx512; do
-  got=$(RELATE_SIMD=$level target/release/relate embed --device cpu --model "$MODEL" \
+  got=$(RELATE_SIMD=$level "$RELATE" embed --device cpu --model "$MODEL" \
     -i <(head -n 1 "$input") 2>&1 >/dev/null | tail -n 1 | grep -o 'cpu ([a-z0-9]*)' || true)
   if [ "$got" = "cpu ($level)" ]; then levels+=("$level"); fi
 done
@@ -45,14 +48,14 @@ for run in $(seq "$RUNS"); do
   echo "run $run"
   for level in "${levels[@]}"; do
     for dtype in f32 int8; do
-      RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level target/release/relate embed --device cpu \
+      RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level "$RELATE" embed --device cpu \
         --dtype "$dtype" --model "$MODEL" -i "$input" 2>&1 >/dev/null | tail -n 1
     done
     if [ "$level" = avx2 ] && grep -qw avx_vnni /proc/cpuinfo; then
       # The int8 mode of an AVX2 CPU without AVX-VNNI (most AMD CPUs before
       # Zen 4, Intel's before 2021).
       RAYON_NUM_THREADS=$THREADS RELATE_SIMD=$level RELATE_INT8_KERNEL=avx2 \
-        target/release/relate embed --device cpu --dtype int8 --model "$MODEL" -i "$input" \
+        "$RELATE" embed --device cpu --dtype int8 --model "$MODEL" -i "$input" \
         2>&1 >/dev/null | tail -n 1
     fi
   done
