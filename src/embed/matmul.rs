@@ -580,8 +580,28 @@ unsafe fn store_tile<const MR: usize, const NR: usize>(
     }
 }
 
-/// [`block_product`] for the level `b` was packed for, each level an
-/// `#[inline(never)]` function named after it (inspected by a test).
+/// One level's build of [`block_product`] with tile `$tile`: an
+/// `#[inline(never)]` function named `$name` after the level (inspected by
+/// a test), compiled with `$features` when given.
+macro_rules! block_product_build {
+    ($name:ident, $tile:ty $(, $features:literal)?) => {
+        $(#[target_feature(enable = $features)])?
+        #[inline(never)]
+        fn $name(
+            dst: Dest,
+            a: RowsView<'_>,
+            rows: (usize, usize),
+            b: &PackedB,
+            panels: (usize, usize),
+            accumulate: bool,
+        ) {
+            block_product::<$tile>(dst, a, rows, b, panels, accumulate)
+        }
+    };
+}
+
+/// [`block_product`] for the level `b` was packed for, each level its own
+/// build ([`block_product_build`]).
 fn block_product_dispatch(
     dst: Dest,
     a: RowsView<'_>,
@@ -592,41 +612,9 @@ fn block_product_dispatch(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        #[inline(never)]
-        fn avx512(
-            dst: Dest,
-            a: RowsView<'_>,
-            rows: (usize, usize),
-            b: &PackedB,
-            panels: (usize, usize),
-            accumulate: bool,
-        ) {
-            block_product::<Avx512<8>>(dst, a, rows, b, panels, accumulate)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline(never)]
-        fn avx2(
-            dst: Dest,
-            a: RowsView<'_>,
-            rows: (usize, usize),
-            b: &PackedB,
-            panels: (usize, usize),
-            accumulate: bool,
-        ) {
-            block_product::<Avx2<6>>(dst, a, rows, b, panels, accumulate)
-        }
-        #[inline(never)]
-        fn baseline(
-            dst: Dest,
-            a: RowsView<'_>,
-            rows: (usize, usize),
-            b: &PackedB,
-            panels: (usize, usize),
-            accumulate: bool,
-        ) {
-            block_product::<Sse<6>>(dst, a, rows, b, panels, accumulate)
-        }
+        block_product_build!(avx512, Avx512<8>, "avx512f,avx2,fma");
+        block_product_build!(avx2, Avx2<6>, "avx2,fma");
+        block_product_build!(baseline, Sse<6>);
         match b.level {
             // SAFETY: `b` was packed for a level in force at the time, which
             // never exceeds what the CPU supports.
@@ -638,17 +626,7 @@ fn block_product_dispatch(
     }
     #[cfg(target_arch = "aarch64")]
     {
-        #[inline(never)]
-        fn neon(
-            dst: Dest,
-            a: RowsView<'_>,
-            rows: (usize, usize),
-            b: &PackedB,
-            panels: (usize, usize),
-            accumulate: bool,
-        ) {
-            block_product::<Portable<Fused, 6, 16>>(dst, a, rows, b, panels, accumulate)
-        }
+        block_product_build!(neon, Portable<Fused, 6, 16>);
         match b.level {
             Some(SimdLevel::Neon) => neon(dst, a, rows, b, panels, accumulate),
             _ => block_product::<Portable<Fused, 4, 8>>(dst, a, rows, b, panels, accumulate),
