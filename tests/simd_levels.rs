@@ -4,10 +4,12 @@
 //! than it should be: a fused multiply-add compiled outside the level's
 //! target features became a library call), and `RELATE_SIMD` runs each level
 //! the CPU has, all giving the same vectors within 1e-6 (int8: within a
-//! cosine of 0.995). The matrix
-//! product's innermost loop must also keep its sums in registers: storing
-//! them to the stack at every step (what the compiler made of a tile of
-//! plain arrays) halved the AVX-512 speed.
+//! cosine of 0.995). The matrix product's innermost loop must also keep its
+//! sums in registers: storing them to the stack at every step (what the
+//! compiler made of a tile of plain arrays) halved the AVX-512 speed. The
+//! machine code read is the test build's, or that of the build
+//! `RELATE_CHECKED_BINARY` names (continuous integration: the release
+//! build).
 
 mod common;
 
@@ -308,7 +310,14 @@ fn every_level_of_every_kernel_is_vectorised_without_calls() {
         );
         return;
     }
-    let binary = Path::new(env!("CARGO_BIN_EXE_relate"));
+    // The test build by default; `RELATE_CHECKED_BINARY` names another
+    // build of relate to inspect (the release build users run).
+    let checked_binary = std::env::var_os("RELATE_CHECKED_BINARY");
+    let binary = checked_binary
+        .as_deref()
+        .map_or(Path::new(env!("CARGO_BIN_EXE_relate")), Path::new);
+    assert!(binary.is_file(), "no relate binary at {}", binary.display());
+    println!("inspecting {}", binary.display());
     let symbols = symbols(binary);
     let slots = table_slots(binary);
     let names: HashMap<u64, &str> = symbols
