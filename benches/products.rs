@@ -6,7 +6,9 @@
 //! AVX2's int8 kernel (`int8_avx2`, what a CPU without VNNI runs) needs two
 //! multiply instructions per 32 byte products where FMA does 8 in one, so
 //! it can be at most twice `f32_avx2`; this bench shows how close each
-//! machine comes. No model needed.
+//! machine comes. `RELATE_PRODUCT_SHAPE=M,N,K` times another shape (one
+//! head's attention scores for a 256-token text: `256,256,32`). No model
+//! needed.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use relate::embed::product_bench::{f32_case, int8_cases};
@@ -15,22 +17,38 @@ use relate::simd::{self, SimdLevel};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const M: usize = 4096;
-const N: usize = 1536;
-const K: usize = 384;
+/// The default shape: rows, outputs, depth.
+const SHAPE: (usize, usize, usize) = (4096, 1536, 384);
+
+/// The shape `RELATE_PRODUCT_SHAPE` gives (`M,N,K`), or [`SHAPE`].
+fn shape() -> (usize, usize, usize) {
+    let Ok(text) = std::env::var("RELATE_PRODUCT_SHAPE") else {
+        return SHAPE;
+    };
+    let dims: Vec<usize> = text
+        .split(',')
+        .map(|d| d.trim().parse().ok().filter(|&d| d > 0))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    match dims[..] {
+        [m, n, k] => (m, n, k),
+        _ => panic!("RELATE_PRODUCT_SHAPE must be three positive numbers M,N,K; got {text:?}"),
+    }
+}
 
 fn bench_products(c: &mut Criterion) {
+    let (m, n, k) = shape();
     let levels = SimdLevel::available_within_cap();
     let mut group = c.benchmark_group("products");
     group.sample_size(20);
-    group.throughput(Throughput::Elements((M * N * K) as u64));
+    group.throughput(Throughput::Elements((m * n * k) as u64));
     for &level in &levels {
         simd::set_level(level);
-        let mut case = f32_case(M, N, K);
+        let mut case = f32_case(m, n, k);
         group.bench_function(case.name.clone(), |b| b.iter(|| case.run()));
     }
     // The int8 kernels are chosen by name, not by level: each once.
-    for mut case in int8_cases(M, N, K) {
+    for mut case in int8_cases(m, n, k) {
         group.bench_function(case.name.clone(), |b| b.iter(|| case.run()));
     }
     group.finish();
