@@ -6,11 +6,12 @@
 #
 # Also how many papers keep each number of their ten, and how far below
 # f32's tenth neighbour (in f32's cosines) the papers that int8 brings into
-# a top ten lie: a near tie changes places, a real change does not.
+# a top ten lie: small gaps are near ties trading places, large ones would
+# be a ranking that really changed.
 #
 # Usage: benches/int8_agreement.sh [CORPUS]   (default: the bundled sample)
-#   PYTHON  the Python to compare with (default python3); with NumPy, large
-#           corpora take seconds instead of hours
+#   PYTHON  the Python that compares the two (default python3); with NumPy,
+#           large corpora take seconds instead of hours
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:-data/daily-papers-sample.txt}
