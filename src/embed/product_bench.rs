@@ -5,7 +5,7 @@
 //! the activations, as the encoder does before each product.
 
 use super::int8::{self, Int8Kernel, QuantizedRows, QuantizedWeight, Write};
-use super::matmul::{product, Dest, PackedB, RowsView};
+use super::matmul::{product, worth_threads, Dest, PackedB, RowsView};
 
 /// One product to time: `m × k` activations times an `n × k` weight.
 pub struct ProductCase {
@@ -15,7 +15,7 @@ pub struct ProductCase {
 }
 
 impl ProductCase {
-    /// Runs the product once, on every thread.
+    /// Runs the product once, on every thread when it is large enough.
     pub fn run(&mut self) {
         (self.run)()
     }
@@ -50,6 +50,9 @@ pub fn f32_case(m: usize, n: usize, k: usize) -> ProductCase {
 /// one only where there is no other), whatever the SIMD level in force.
 pub fn int8_cases(m: usize, n: usize, k: usize) -> Vec<ProductCase> {
     let (a, w) = (values(m * k, 1), values(n * k, 2));
+    // Threads only where the f32 product would take them too: a small
+    // product spread over threads times their hand-offs, not the kernel.
+    let parallel = worth_threads(m * n * k);
     Int8Kernel::available()
         .into_iter()
         .filter(|&kernel| kernel != Int8Kernel::Portable || cfg!(not(target_arch = "x86_64")))
@@ -59,9 +62,9 @@ pub fn int8_cases(m: usize, n: usize, k: usize) -> Vec<ProductCase> {
             ProductCase {
                 name: format!("int8_{}", kernel.name()),
                 run: Box::new(move || {
-                    rows.quantize(&a, (m, k), kernel, true);
+                    rows.quantize(&a, (m, k), kernel, parallel);
                     let dst = Dest::new(&mut out, n);
-                    int8::product(dst, (&rows, &a), &weight, Write::default(), true);
+                    int8::product(dst, (&rows, &a), &weight, Write::default(), parallel);
                 }),
             }
         })
